@@ -1,0 +1,42 @@
+/**
+ * The bootstrap manager: staged boot of a component graph with health gates, deadlines, retries,
+ * rollback, late binding, supervision and swapping; the typed builder; graph checks; the boot report.
+ * Built on the container; knows nothing of the bus, the Pit, the Orchestra Kit or the Conductor.
+ */
+export {
+  defineComponent,
+  isComponentDefinition,
+  type AnyComponentDefinition,
+  type ComponentContext,
+  type ComponentDefinition,
+  type ComponentOptions,
+  type ComponentState,
+  type DefinitionLoader,
+  type ExecutionMode,
+  type Handle,
+  type HealthResult,
+  type HealthStatus,
+  type KernelOptions,
+  type LateHandle,
+  type Logger,
+  type ModeAdapter,
+  type RestartStrategy,
+  type StopContext,
+} from './definition.js';
+export { Kernel, createKernel, type KernelExit } from './kernel.js';
+export { kernel, KernelBuilder, type BuildCheck, type BuilderOptions, type DefinitionCheck, type OptionsCheck } from './builder.js';
+export {
+  BootAbandonedError,
+  BootError,
+  DependencyFailedError,
+  GraphError,
+  HealthCheckError,
+  KernelError,
+  LateBindingError,
+  StartTimeoutError,
+  SwapError,
+} from './errors.js';
+export type { ComponentEvent, EventError, KernelEvent, KernelEventType, LogEvent, StageEvent, SystemEvent } from './events.js';
+export { analyzeGraph, dependentsClosure, needsClosure, suggest, type BootPlan, type GraphAnalysis, type GraphNode, type GraphProblem, type GraphWarning } from './graph.js';
+export { criticalPath, type BootFailure, type BootReport, type ComponentReport } from './report.js';
+export { DEFAULTS, normalizeSpec, type ComponentSpec } from './spec.js';

@@ -1,0 +1,1134 @@
+import { teardownInReverse } from '../container/index.js';
+import { backoffDelay, sleep } from '../util/backoff.js';
+import { describeError, quiet, toError } from '../util/errors.js';
+import type {
+  AnyComponentDefinition,
+  ComponentContext,
+  ComponentOptions,
+  ComponentState,
+  Handle,
+  HealthStatus,
+  KernelOptions,
+  LateHandle,
+  Logger,
+  StopContext,
+} from './definition.js';
+import { isComponentDefinition } from './definition.js';
+import {
+  BootAbandonedError,
+  BootError,
+  DependencyFailedError,
+  GraphError,
+  HealthCheckError,
+  KernelError,
+  LateBindingError,
+  StartTimeoutError,
+  SwapError,
+} from './errors.js';
+import { EventStream, type EventError, type KernelEvent, type KernelEventType, type SystemEvent } from './events.js';
+import { analyzeGraph, dependentsClosure, needsClosure, type BootPlan } from './graph.js';
+import { criticalPath, type BootFailure, type BootReport, type ComponentReport } from './report.js';
+import { normalizeSpec, type ComponentSpec } from './spec.js';
+
+type Phase = 'idle' | 'booting' | 'running' | 'stopping' | 'stopped';
+type FailPhase = 'start' | 'health' | 'timeout' | 'aborted';
+type Outcome =
+  | { ok: true; instance: unknown; status: HealthStatus; detail: unknown }
+  | { ok: false; error: Error; phase: FailPhase };
+
+/** How the kernel ended: 0 after a clean stop, 1 after a failed boot, a failed stop, or an escalation. */
+export interface KernelExit {
+  code: 0 | 1;
+  reason: string;
+}
+
+const EMPTY: Readonly<Record<string, never>> = Object.freeze({});
+
+/**
+ * One unit of abortable work (a boot, a restart, a swap): the attempts under way, so abandoning
+ * it aborts exactly those, without a listener per component on a shared signal.
+ */
+class Operation {
+  readonly attempts = new Set<Attempt>();
+  reason: Error | undefined;
+  #wake = new Set<() => void>();
+  abort(reason: Error): void {
+    if (this.reason) return;
+    this.reason = reason;
+    for (const a of this.attempts) a.expire(reason, 'aborted');
+    for (const w of this.#wake) w();
+  }
+  /** A backoff pause that ends early when the operation is abandoned. */
+  pause(ms: number): Promise<void> {
+    if (this.reason) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#wake.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake.add(done);
+    });
+  }
+}
+
+/**
+ * One start attempt. Its AbortSignal is made only if the component asks for it (most never do),
+ * and its deadline timer may be shared by every first attempt of a stage.
+ */
+class Attempt {
+  done = false;
+  phase: 'start' | 'health' = 'start';
+  reason: Error | undefined;
+  #controller: AbortController | undefined;
+  onExpire: ((reason: Error, phase: FailPhase) => void) | undefined;
+  constructor(
+    readonly slot: Slot,
+    readonly n: number,
+    readonly deadline: number,
+  ) {}
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.reason) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
+  }
+  expire(reason: Error, phase: FailPhase): void {
+    if (this.done) return;
+    this.reason = reason;
+    this.#controller?.abort(reason);
+    this.onExpire?.(reason, phase);
+  }
+  timeout(): void {
+    if (this.done) return;
+    const s = this.slot;
+    this.expire(new StartTimeoutError(s.name, s.spec.timeoutMs, this.phase), 'timeout');
+  }
+}
+
+/** A component's place in the kernel: its spec, its state, its current instance and its timings. */
+class Slot {
+  state: ComponentState = 'pending';
+  definition: AnyComponentDefinition | undefined;
+  instance: unknown = undefined;
+  /** True from a successful start until its stop: there is an instance to stop. */
+  hasInstance = false;
+  failPhase: FailPhase | undefined;
+  /** Which start produced `instance`, so a stale `ctx.fail()` from an old instance is ignored. */
+  generation = 0;
+  attempts = 0;
+  queuedAt: number | null = null;
+  startAt: number | null = null;
+  readyAt: number | null = null;
+  firstReadyAt: number | null = null;
+  error: Error | null = null;
+  /** For a component skipped because a need failed: the component at the root of it. */
+  cause: string | undefined;
+  health: { status: HealthStatus; detail: unknown } | undefined;
+  selected = true;
+  stageIndex = 0;
+  needSlots: Slot[] = [];
+  wantSlots: Slot[] = [];
+  liveTimer: NodeJS.Timeout | undefined;
+  liveFailures = 0;
+  restarts: number[] = [];
+  #handle: StableHandle | undefined;
+  #ready: { promise: Promise<unknown>; resolve(v: unknown): void; reject(e: unknown): void } | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly spec: ComponentSpec,
+  ) {}
+
+  get running(): boolean {
+    return this.state === 'ready' || this.state === 'degraded';
+  }
+  get handle(): StableHandle {
+    return (this.#handle ??= new StableHandle(this));
+  }
+  /** Resolves when the component is first ready; rejects when it fails or is left out. */
+  get readyPromise(): Promise<unknown> {
+    if (!this.#ready) {
+      let resolve!: (v: unknown) => void;
+      let reject!: (e: unknown) => void;
+      const promise = quiet(new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej))));
+      this.#ready = { promise, resolve, reject };
+      if (this.firstReadyAt !== null) resolve(this.instance);
+      else if (this.state === 'failed' || this.state === 'skipped') reject(this.error ?? new KernelError(`'${this.name}' did not start`));
+    }
+    return this.#ready.promise;
+  }
+  markReady(): void {
+    if (this.firstReadyAt === null) this.firstReadyAt = this.readyAt;
+    this.#ready?.resolve(this.instance);
+  }
+  markNeverReady(error: Error): void {
+    if (this.firstReadyAt === null) this.#ready?.reject(error);
+  }
+}
+
+class StableHandle implements Handle<unknown> {
+  constructor(readonly slot: Slot) {}
+  get name(): string {
+    return this.slot.name;
+  }
+  get ready(): boolean {
+    return this.slot.running;
+  }
+  get current(): unknown {
+    const s = this.slot;
+    if (s.running) return s.instance;
+    throw new KernelError(`'${s.name}' is not running (state: ${s.state})`);
+  }
+}
+
+class LateRef implements LateHandle<unknown> {
+  constructor(
+    readonly target: Slot,
+    readonly user: string,
+  ) {}
+  get name(): string {
+    return this.target.name;
+  }
+  get bound(): boolean {
+    return this.target.running;
+  }
+  get ready(): Promise<unknown> {
+    return this.target.readyPromise;
+  }
+  get(): unknown {
+    const t = this.target;
+    if (t.running) return t.instance;
+    throw new LateBindingError(t.name, t.stageIndex, this.user, t.state);
+  }
+}
+
+/** `ctx` for one start attempt. Members a component rarely uses (signal, handles, log) are made on first use. */
+class StartContext implements ComponentContext {
+  readonly name: string;
+  readonly config: unknown;
+  #handles: Record<string, Handle<unknown>> | undefined;
+  #late: Record<string, LateHandle<unknown>> | undefined;
+  #log: Logger | undefined;
+  constructor(
+    readonly deps: Record<string, unknown>,
+    readonly attemptState: Attempt,
+    readonly kernel: KernelInternals,
+    readonly generation: number,
+    config: unknown,
+  ) {
+    this.name = attemptState.slot.name;
+    this.config = config;
+  }
+  get signal(): AbortSignal {
+    return this.attemptState.signal;
+  }
+  get deadline(): number {
+    return this.attemptState.deadline;
+  }
+  get attempt(): number {
+    return this.attemptState.n;
+  }
+  remainingMs(): number {
+    return Math.max(0, this.attemptState.deadline - performance.now());
+  }
+  get handles(): Record<string, Handle<unknown>> {
+    if (!this.#handles) {
+      const slot = this.attemptState.slot;
+      this.#handles = {};
+      for (const d of [...slot.needSlots, ...slot.wantSlots]) this.#handles[d.name] = d.handle;
+    }
+    return this.#handles;
+  }
+  get late(): Record<string, LateHandle<unknown>> {
+    if (!this.#late) {
+      const slot = this.attemptState.slot;
+      this.#late = {};
+      for (const t of slot.spec.late) this.#late[t] = new LateRef(this.kernel.slot(t), slot.name);
+    }
+    return this.#late;
+  }
+  get log(): Logger {
+    return (this.#log ??= this.kernel.logger(this.name));
+  }
+  fail(error: unknown): void {
+    this.kernel.reportFailure(this.attemptState.slot, this.generation, error);
+  }
+}
+
+/** What contexts need from the kernel (kept narrow so they hold no reference to its private state). */
+interface KernelInternals {
+  slot(name: string): Slot;
+  logger(component: string): Logger;
+  reportFailure(slot: Slot, generation: number, error: unknown): void;
+}
+
+/**
+ * The bootstrap manager. Plans stages from the dependency graph, starts each stage's components
+ * concurrently, gates the next stage on readiness, gives every start a deadline, retries with
+ * backoff, rolls back what started (in reverse dependency order) when a required component fails,
+ * and after the boot supervises, restarts and swaps components.
+ *
+ * Dependents get `ctx.deps.x`, x's instance itself. So that nobody keeps using a stopped instance,
+ * a swap or restart of x restarts x's dependents against the new instance, in dependency order;
+ * stable references (`ctx.handles.x`, late handles, `kernel.handle(x)`) simply follow the switch.
+ */
+export class Kernel<Instances extends Record<string, unknown> = Record<string, unknown>> implements AsyncDisposable {
+  readonly #origin: number;
+  readonly #events = new EventStream();
+  readonly #slots = new Map<string, Slot>();
+  readonly #order: Slot[];
+  readonly #plan: BootPlan;
+  readonly #options: KernelOptions;
+  readonly #random: () => number;
+  readonly #internals: KernelInternals;
+  #phase: Phase = 'idle';
+  #bootStart = 0;
+  #loadMs = 0;
+  #boot: Operation | undefined;
+  #report: BootReport | undefined;
+  #system: 'ready' | 'degraded' | 'failed' | undefined;
+  #ops: Promise<unknown> = Promise.resolve();
+  #stopping: Promise<void> | undefined;
+  #exit: KernelExit | undefined;
+  #resolveDone!: (exit: KernelExit) => void;
+  /** Resolves when the kernel has stopped, for whatever reason, with the exit code the CLI should use. */
+  readonly done: Promise<KernelExit>;
+
+  constructor(options: KernelOptions) {
+    this.#origin = options.origin ?? performance.now();
+    this.#options = options;
+    this.#random = options.random ?? Math.random;
+    this.done = new Promise((r) => (this.#resolveDone = r));
+    const specs = Object.entries(options.components ?? {}).map(([name, o]) => normalizeSpec(name, o));
+    const analysis = analyzeGraph(specs, options.stages);
+    if (!analysis.plan) throw new GraphError(analysis.problems);
+    this.#plan = analysis.plan;
+    for (const spec of specs) this.#slots.set(spec.name, new Slot(spec.name, spec));
+    this.#order = this.#plan.order.map((n) => this.#slots.get(n)!);
+    for (const slot of this.#order) {
+      slot.stageIndex = this.#plan.stageOf.get(slot.name)!;
+      slot.needSlots = slot.spec.needs.map((n) => this.#slots.get(n)!);
+      slot.wantSlots = slot.spec.wants.filter((n) => this.#slots.has(n)).map((n) => this.#slots.get(n)!);
+      const use = slot.spec.use;
+      if (typeof use === 'object' || typeof use === 'function') {
+        if (!isComponentDefinition(use)) throw new TypeError(`component '${slot.name}': use is not a component definition (it needs a start() function)`);
+        slot.definition = use;
+      }
+    }
+    if (options.until !== undefined) {
+      if (!this.#slots.has(options.until)) throw new GraphError([{ message: `--until names '${options.until}', which is not a component` }]);
+      const keep = needsClosure(specs, options.until);
+      for (const slot of this.#order) slot.selected = keep.has(slot.name);
+    }
+    this.#internals = {
+      slot: (name) => this.#slots.get(name)!,
+      logger: (component) => this.#logger(component),
+      reportFailure: (slot, generation, error) => this.#reportFailure(slot, generation, error),
+    };
+  }
+
+  /** The boot plan: stages of component names, in start order. */
+  get plan(): BootPlan {
+    return this.#plan;
+  }
+  get phase(): Phase {
+    return this.#phase;
+  }
+  /** `ready`, `degraded` or `failed` once a boot has ended; undefined before. */
+  get system(): 'ready' | 'degraded' | 'failed' | undefined {
+    return this.#system;
+  }
+  /** The report of the last boot (undefined while booting). */
+  get report(): BootReport | undefined {
+    return this.#report;
+  }
+  /** Milliseconds since the kernel was created. */
+  now(): number {
+    return performance.now() - this.#origin;
+  }
+
+  /** Subscribes to lifecycle events (`event` for all); returns the unsubscribe function. */
+  on(type: KernelEventType | 'event', fn: (event: KernelEvent) => void): () => void {
+    return this.#events.on(type, fn);
+  }
+  /** Lifecycle events as an async iterable, from now until `signal` aborts or the loop breaks. */
+  events(signal?: AbortSignal): AsyncGenerator<KernelEvent> {
+    return this.#events.iterate(signal);
+  }
+
+  /** The running instance of `name`. Throws while it is not ready. */
+  get<K extends keyof Instances & string>(name: K): Instances[K] {
+    const slot = this.#slots.get(name);
+    if (slot !== undefined && (slot.state === 'ready' || slot.state === 'degraded')) return slot.instance as Instances[K];
+    throw new KernelError(slot ? `'${name}' is not running (state: ${slot.state})` : `no component named '${name}'`);
+  }
+  /** A stable reference to `name` that follows swaps and restarts. */
+  handle<K extends keyof Instances & string>(name: K): Handle<Instances[K]> {
+    return this.#slot(name).handle as Handle<Instances[K]>;
+  }
+  /** The state of every component, in start order. */
+  states(): { name: string; stage: number; state: ComponentState; health: HealthStatus | null; restarts: number }[] {
+    return this.#order.map((s) => ({ name: s.name, stage: s.stageIndex, state: s.state, health: s.health?.status ?? null, restarts: s.restarts.length }));
+  }
+
+  /**
+   * Boots the system. Resolves with the boot report when every required component is ready
+   * (`system: degraded` if an optional one failed); rejects with a BootError carrying the report
+   * after rolling back what started. Aborting `signal` abandons the boot the same way.
+   */
+  async start(options: { signal?: AbortSignal } = {}): Promise<BootReport> {
+    if (this.#phase !== 'idle') throw new KernelError(`start() called while the kernel is ${this.#phase}`);
+    this.#phase = 'booting';
+    const op = (this.#boot = new Operation());
+    let abortedBy: 'signal' | 'aborted' | undefined;
+    // An abort reason carrying a `signal` name (the CLI passes { signal: 'SIGINT' }) reports phase "signal".
+    const onAbort = () => {
+      const by = (options.signal?.reason as { signal?: unknown } | undefined)?.signal;
+      abortedBy = typeof by === 'string' ? 'signal' : 'aborted';
+      op.abort(new BootAbandonedError(`boot interrupted${typeof by === 'string' ? ` by ${by}` : ''}`));
+    };
+    if (options.signal?.aborted) onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.#emitSystem('booting');
+
+    // Modules load first, all at once, and are reported as loadMs: a component's start time is its own.
+    const loadStart = this.now();
+    let failure = await this.#loadAll();
+    this.#loadMs = this.now() - loadStart;
+    const bootStart = (this.#bootStart = this.now());
+    for (const slot of this.#order) {
+      if (!slot.selected) slot.state = 'skipped';
+      else slot.queuedAt ??= bootStart;
+    }
+    if (!failure && op.reason) failure = this.#interruptedFailure(abortedBy, this.#order);
+
+    try {
+      for (let i = 0; i < this.#plan.stages.length && !failure; i++) {
+        const members: Slot[] = [];
+        for (const n of this.#plan.stages[i]!) {
+          const s = this.#slots.get(n)!;
+          if (s.selected) members.push(s);
+        }
+        if (!members.length) continue;
+        if (op.reason) {
+          failure = this.#interruptedFailure(abortedBy, members);
+          break;
+        }
+        this.#emitStage(i, 'starting', members);
+        await this.#runStage(members, op);
+        failure = this.#stageFailure(members, abortedBy, op);
+        this.#emitStage(i, failure ? 'failed' : 'ready', members);
+      }
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+    }
+
+    if (failure) {
+      if (!op.reason) op.abort(new BootAbandonedError(`boot abandoned: '${failure.component}' failed`));
+      for (const slot of this.#order) if (slot.state === 'pending' && slot.selected) slot.markNeverReady(op.reason!);
+      await this.#teardown(this.#order.filter((s) => s.hasInstance), 'rollback');
+      this.#system = 'failed';
+      this.#report = this.#buildReport(failure);
+      this.#phase = 'stopped';
+      this.#emitSystem('failed', failure.message);
+      this.#finish({ code: 1, reason: failure.message });
+      throw new BootError(`boot failed: ${failure.message}`, this.#report);
+    }
+
+    for (const slot of this.#order) if (slot.state === 'skipped' || slot.state === 'pending') slot.markNeverReady(new KernelError(`'${slot.name}' is not part of this boot`));
+    this.#system = this.#order.some((s) => s.selected && s.state !== 'ready') ? 'degraded' : 'ready';
+    this.#report = this.#buildReport(null);
+    this.#phase = 'running';
+    this.#emitSystem(this.#system);
+    for (const slot of this.#order) if (slot.running) this.#watch(slot);
+    return this.#report;
+  }
+
+  /**
+   * Stops every running component in reverse dependency order (independent ones concurrently,
+   * each within its `stopTimeout`). During a boot, abandons it and waits for the rollback. Rejects
+   * with an AggregateError naming every component whose stop threw or passed its deadline.
+   */
+  stop(reason = 'stop requested'): Promise<void> {
+    if (this.#stopping) return this.#stopping;
+    if (this.#phase === 'idle' || this.#phase === 'stopped') {
+      this.#phase = 'stopped';
+      this.#finish(this.#exit ?? { code: 0, reason });
+      return Promise.resolve();
+    }
+    if (this.#phase === 'booting') {
+      this.#boot!.abort(new BootAbandonedError(`boot interrupted: ${reason}`));
+      return (this.#stopping = this.done.then(() => undefined));
+    }
+    return (this.#stopping = this.#stopRunning(reason, 0));
+  }
+
+  async #stopRunning(reason: string, code: 0 | 1): Promise<void> {
+    this.#phase = 'stopping';
+    this.#emitSystem('stopping', reason);
+    for (const slot of this.#order) this.#unwatch(slot);
+    await this.#ops.catch(() => {}); // let a restart or swap under way finish first
+    const errors = await this.#teardown(this.#order.filter((s) => s.hasInstance), 'shutdown');
+    this.#phase = 'stopped';
+    this.#emitSystem('stopped', reason);
+    const failed = errors.length > 0;
+    this.#finish({ code: failed ? 1 : code, reason: failed ? `${errors.length} component(s) failed to stop` : reason });
+    if (failed) throw new AggregateError(errors, `${errors.length} component(s) failed to stop: ${errors.map((e) => e.message).join('; ')}`);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop('disposed');
+  }
+
+  /** Restarts `name` per its restart strategy (or the one given), as the supervisor would. */
+  restart(name: string, strategy?: 'one_for_one' | 'rest_for_one'): Promise<void> {
+    const slot = this.#slot(name);
+    return this.#serialize(() => this.#restart(slot, strategy ?? (slot.spec.restart.strategy === 'rest_for_one' ? 'rest_for_one' : 'one_for_one'), 'restart requested'));
+  }
+
+  /**
+   * Replaces `name`'s definition while the system runs: starts the new instance and gates it on
+   * health; then stops x's dependents, switches every stable handle, restarts the dependents
+   * against the new instance and stops the old one. Any failure rolls back to the old instance,
+   * which keeps running until the new one has taken over. Nothing ever sees a half-started instance.
+   */
+  swap(name: string, definition: AnyComponentDefinition, options: { with?: unknown } = {}): Promise<void> {
+    const slot = this.#slot(name);
+    if (!isComponentDefinition(definition)) return Promise.reject(new TypeError(`swap('${name}'): not a component definition (it needs a start() function)`));
+    return this.#serialize(() => this.#swap(slot, definition, options));
+  }
+
+  // ---- boot ------------------------------------------------------------------------------------
+
+  async #load(slot: Slot, loader: KernelOptions['loader']): Promise<AnyComponentDefinition> {
+    const spec = slot.spec;
+    const adapters = this.#options.modes ?? {};
+    if (spec.command) {
+      if (!adapters.command) throw new KernelError(`'${slot.name}' is a command: peer, but no bus is configured to run it`);
+      return adapters.command(slot.name, spec.options, undefined);
+    }
+    let def: AnyComponentDefinition;
+    if (typeof spec.use === 'string') {
+      if (!loader) throw new KernelError(`'${slot.name}' uses '${spec.use}', but the kernel has no loader for module paths`);
+      def = await loader(spec.use, slot.name);
+      if (!isComponentDefinition(def)) throw new TypeError(`'${spec.use}' (used by '${slot.name}') does not export a component: its default export needs a start() function`);
+    } else {
+      def = spec.use!;
+    }
+    if (spec.mode !== 'in-process') {
+      const adapter = adapters[spec.mode];
+      if (!adapter) throw new KernelError(`'${slot.name}' asks for mode '${spec.mode}', which needs the bus (builtin:bus) to run it`);
+      return adapter(slot.name, spec.options, def);
+    }
+    return def;
+  }
+
+  /** Starts a stage's components concurrently; first attempts share one deadline timer per timeout. */
+  #runStage(members: Slot[], op: Operation): Promise<void> {
+    const timers: NodeJS.Timeout[] = [];
+    const groups = new Map<number, Attempt[]>();
+    const stageAt = performance.now();
+    const firstAttempt = (slot: Slot): Attempt => {
+      const ms = slot.spec.timeoutMs;
+      let group = groups.get(ms);
+      if (!group) {
+        const g: Attempt[] = (group = []);
+        groups.set(ms, g);
+        timers.push(setTimeout(() => { for (const a of g) a.timeout(); }, ms));
+      }
+      const a = new Attempt(slot, 1, stageAt + ms);
+      group.push(a);
+      return a;
+    };
+    return new Promise<void>((resolve) => {
+      let left = members.length;
+      const settled = () => {
+        if (--left === 0) {
+          for (const t of timers) clearTimeout(t);
+          resolve();
+        }
+      };
+      for (const slot of members) {
+        this.#bootSlot(slot, op, firstAttempt).then(settled, (err) => {
+          // #bootSlot never rejects by design; if it does, it is a kernel bug: fail the component loudly.
+          slot.error = toError(err, 'kernel');
+          slot.state = 'failed';
+          settled();
+        });
+      }
+    });
+  }
+
+  /** Resolves every selected component's definition concurrently; a required one that fails to load fails the boot before anything starts. */
+  async #loadAll(): Promise<BootFailure | null> {
+    const loader = this.#options.loader;
+    const pending = this.#order.filter((s) => s.selected && !s.definition);
+    if (!pending.length) return null;
+    const results = await Promise.allSettled(pending.map((s) => this.#load(s, loader)));
+    let failure: BootFailure | null = null;
+    results.forEach((r, i) => {
+      const slot = pending[i]!;
+      if (r.status === 'fulfilled') {
+        slot.definition = r.value;
+        return;
+      }
+      slot.queuedAt = slot.startAt = this.now();
+      slot.attempts = 0;
+      this.#failed(slot, toError(r.reason, `loading '${slot.name}'`));
+      if (!slot.spec.optional && !failure) failure = { component: slot.name, phase: 'start', message: describeError(slot.error) };
+    });
+    return failure;
+  }
+
+  async #bootSlot(slot: Slot, op: Operation, firstAttempt: (slot: Slot) => Attempt): Promise<void> {
+    if (slot.state === 'failed') return; // its module did not load (optional, or the boot would have stopped)
+    for (const need of slot.needSlots) {
+      if (!need.running) {
+        slot.cause = need.cause ?? need.name;
+        slot.error = new DependencyFailedError(slot.name, need.name);
+        slot.state = 'skipped';
+        slot.markNeverReady(slot.error);
+        this.#emitComponent(slot, 'skipped', { error: slot.error });
+        return;
+      }
+    }
+    slot.startAt = this.now();
+    const outcome = await this.#startWithRetries(slot, slot.definition!, op, { firstAttempt });
+    if (outcome.ok) {
+      this.#becomeRunning(slot, outcome);
+      return;
+    }
+    if (outcome.phase === 'aborted') {
+      slot.readyAt = this.now();
+      slot.error = outcome.error;
+      slot.state = 'stopped';
+      slot.markNeverReady(outcome.error);
+      this.#emitComponent(slot, 'stopped', { error: outcome.error, reason: 'boot abandoned' });
+      return;
+    }
+    this.#failed(slot, outcome.error, outcome.phase);
+    if (!slot.spec.optional) op.abort(new BootAbandonedError(`boot abandoned: '${slot.name}' failed`));
+  }
+
+  #failed(slot: Slot, error: Error, phase: FailPhase = 'start'): void {
+    slot.readyAt = this.now();
+    slot.error = error;
+    slot.state = 'failed';
+    slot.failPhase = phase;
+    slot.markNeverReady(error);
+    this.#emitComponent(slot, 'failed', { error });
+  }
+
+  #becomeRunning(slot: Slot, outcome: Extract<Outcome, { ok: true }>): void {
+    slot.instance = outcome.instance;
+    slot.hasInstance = true;
+    slot.generation++;
+    slot.health = { status: outcome.status, detail: outcome.detail };
+    slot.readyAt = this.now();
+    slot.error = null;
+    slot.liveFailures = 0;
+    slot.state = outcome.status === 'degraded' ? 'degraded' : 'ready';
+    slot.markReady();
+    this.#emitComponent(slot, slot.state);
+  }
+
+  #stageFailure(members: Slot[], abortedBy: 'signal' | 'aborted' | undefined, op: Operation): BootFailure | null {
+    for (const s of members) {
+      if (s.state === 'failed' && !s.spec.optional) {
+        const phase = s.failPhase ?? 'start';
+        return { component: s.name, phase: phase === 'aborted' ? 'aborted' : phase, message: describeError(s.error) };
+      }
+    }
+    for (const s of members) {
+      if (s.state === 'skipped' && !s.spec.optional) {
+        return { component: s.cause ?? s.name, phase: 'dependency', message: describeError(s.error) };
+      }
+    }
+    if (op.reason) return this.#interruptedFailure(abortedBy, members);
+    return null;
+  }
+
+  #interruptedFailure(abortedBy: 'signal' | 'aborted' | undefined, members: Slot[]): BootFailure {
+    const at = members.find((s) => s.state === 'stopped' || s.state === 'starting') ?? members[0]!;
+    return { component: at.name, phase: abortedBy ?? 'aborted', message: describeError(this.#boot!.reason) };
+  }
+
+  /** All attempts for one start (retries with exponential backoff and jitter). Never rejects. */
+  async #startWithRetries(
+    slot: Slot,
+    def: AnyComponentDefinition,
+    op: Operation,
+    how: { firstAttempt?: (slot: Slot) => Attempt; reason?: string; shadow?: { config: unknown } } = {},
+  ): Promise<Outcome> {
+    const { firstAttempt, reason, shadow } = how;
+    const max = slot.spec.retries + 1;
+    for (let n = 1; ; n++) {
+      const attempt = n === 1 && firstAttempt ? firstAttempt(slot) : new Attempt(slot, n, performance.now() + slot.spec.timeoutMs);
+      // A shadow start (swap) leaves the slot as it is: the old instance stays current until the switch.
+      if (!shadow) {
+        slot.attempts++;
+        slot.state = 'starting';
+      }
+      if (this.#events.active) this.#emitComponent(slot, shadow ? slot.state : 'starting', { attempt: n, reason: shadow ? 'swap: new instance starting' : reason });
+      const outcome = await this.#attempt(slot, def, attempt, op, !(n === 1 && firstAttempt), shadow ? shadow.config : slot.spec.config);
+      if (outcome.ok || n >= max || op.reason) return outcome;
+      const delay = backoffDelay(slot.spec.backoff, n, this.#random);
+      this.#emitComponent(slot, 'starting', {
+        attempt: n,
+        error: outcome.error,
+        reason: `attempt ${n} of ${max} failed; retry in ${Math.round(delay)}ms`,
+      });
+      await op.pause(delay);
+      if (op.reason) return { ok: false, error: op.reason, phase: 'aborted' };
+    }
+  }
+
+  /** One attempt: start, then the readiness gate, within the attempt's deadline. Never rejects. */
+  #attempt(slot: Slot, def: AnyComponentDefinition, a: Attempt, op: Operation, ownTimer: boolean, config: unknown): Promise<Outcome> {
+    return new Promise<Outcome>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (o: Outcome) => {
+        if (a.done) return;
+        a.done = true;
+        op.attempts.delete(a);
+        if (timer) clearTimeout(timer);
+        resolve(o);
+      };
+      a.onExpire = (error, phase) => settle({ ok: false, error, phase });
+      if (op.reason) return a.expire(op.reason, 'aborted');
+      op.attempts.add(a);
+      if (ownTimer) timer = setTimeout(() => a.timeout(), Math.max(0, a.deadline - performance.now()));
+
+      const deps = this.#depsOf(slot);
+      const ctx = new StartContext(deps, a, this.#internals, slot.generation + 1, config);
+      const started = (instance: unknown) => {
+        if (a.done) return this.#discard(slot, def, instance, 'abandoned');
+        if (!def.health) return settle({ ok: true, instance, status: 'healthy', detail: undefined });
+        a.phase = 'health';
+        this.#readiness(slot, def, instance, a).then(
+          (h) => (a.done ? this.#discard(slot, def, instance, 'abandoned') : settle({ ok: true, instance, status: h.status, detail: h.detail })),
+          (err: unknown) => {
+            settle({ ok: false, error: toError(err, `health of '${slot.name}'`), phase: 'health' });
+            this.#discard(slot, def, instance, 'rollback');
+          },
+        );
+      };
+      let result: unknown;
+      try {
+        result = def.start(ctx);
+      } catch (err) {
+        return settle({ ok: false, error: toError(err, `start of '${slot.name}'`), phase: 'start' });
+      }
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        (result as PromiseLike<unknown>).then(started, (err: unknown) => settle({ ok: false, error: toError(err, `start of '${slot.name}'`), phase: 'start' }));
+      } else {
+        started(result);
+      }
+    });
+  }
+
+  /** Probes until healthy or degraded; `threshold` failures in a row fail the gate. Short pauses in between. */
+  async #readiness(slot: Slot, def: AnyComponentDefinition, instance: unknown, a: Attempt): Promise<{ status: HealthStatus; detail: unknown }> {
+    const { threshold, intervalMs } = slot.spec.health;
+    for (let fails = 0; ; ) {
+      const r = await this.#probe(slot, def, instance);
+      if (a.done) throw a.reason;
+      if (r.status !== 'unhealthy') return r;
+      if (++fails >= threshold) {
+        throw new HealthCheckError(slot.name, `'${slot.name}' failed its readiness probe ${fails} time(s) in a row: ${detailText(r.detail)}`, r.detail);
+      }
+      await sleep(Math.min(intervalMs, 10 * 2 ** fails), a.signal);
+    }
+  }
+
+  /** One health probe within `health.timeout`; a throw or a timeout counts as unhealthy. */
+  async #probe(slot: Slot, def: AnyComponentDefinition, instance: unknown): Promise<{ status: HealthStatus; detail: unknown }> {
+    const ms = slot.spec.health.timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const r = await Promise.race([
+        Promise.resolve().then(() => def.health!(instance)),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new HealthCheckError(slot.name, `health probe did not answer within ${ms}ms`)), ms);
+        }),
+      ]);
+      if (r === true) return { status: 'healthy', detail: undefined };
+      if (r === false) return { status: 'unhealthy', detail: 'probe returned false' };
+      if (r && typeof r === 'object' && ['healthy', 'degraded', 'unhealthy'].includes((r as { status: string }).status)) {
+        return { status: r.status, detail: r.detail };
+      }
+      return { status: 'unhealthy', detail: `probe returned ${JSON.stringify(r)} (expected a boolean or { status })` };
+    } catch (err) {
+      return { status: 'unhealthy', detail: describeError(toError(err, `health probe of '${slot.name}'`)) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #depsOf(slot: Slot): Record<string, unknown> {
+    const needs = slot.needSlots;
+    const wants = slot.wantSlots;
+    if (needs.length === 0 && wants.length === 0) return EMPTY;
+    const deps: Record<string, unknown> = {};
+    for (const d of needs) deps[d.name] = d.instance;
+    for (const d of wants) if (d.running) deps[d.name] = d.instance;
+    return deps;
+  }
+
+  /** Stops an instance nobody will use (a start that finished after its deadline, a failed gate). Errors are logged, not thrown. */
+  #discard(slot: Slot, def: AnyComponentDefinition, instance: unknown, reason: StopContext['reason']): void {
+    if (!def.stop) return;
+    void this.#stopInstance(slot, def, instance, reason).then((err) => {
+      if (err) this.#log('kernel', 'warn', `stopping a discarded instance of '${slot.name}' failed: ${err.message}`);
+    });
+  }
+
+  /** Calls `stop` within the stop deadline; resolves with the error, if any. */
+  async #stopInstance(slot: Slot, def: AnyComponentDefinition, instance: unknown, reason: StopContext['reason']): Promise<Error | undefined> {
+    const errors = await teardownInReverse([slot], {
+      dependenciesOf: () => [],
+      stop: (_s, signal) => def.stop?.(instance, { name: slot.name, signal, reason, log: this.#logger(slot.name) }),
+      timeoutMs: () => slot.spec.stopTimeoutMs,
+      describe: () => slot.name,
+    });
+    return errors[0];
+  }
+
+  /** Stops running slots in reverse dependency order; each ends `stopped` (with its error if the stop failed). */
+  #teardown(slots: Slot[], reason: StopContext['reason']): Promise<Error[]> {
+    return teardownInReverse(slots, {
+      dependenciesOf: (s) => [...s.needSlots, ...s.wantSlots],
+      stop: (s, signal) => s.definition?.stop?.(s.instance, { name: s.name, signal, reason, log: this.#logger(s.name) }),
+      timeoutMs: (s) => s.spec.stopTimeoutMs,
+      describe: (s) => s.name,
+      onStopping: (s) => {
+        this.#unwatch(s);
+        s.state = 'stopping';
+        this.#emitComponent(s, 'stopping', { reason });
+      },
+      onStopped: (s, error) => {
+        s.hasInstance = false;
+        s.state = 'stopped';
+        if (error) s.error = error;
+        this.#emitComponent(s, 'stopped', { reason, error });
+      },
+    });
+  }
+
+  // ---- supervision -------------------------------------------------------------------------------
+
+  /** Liveness probes every `health.interval`; `threshold` failures in a row count as a crash. */
+  #watch(slot: Slot): void {
+    const def = slot.definition;
+    if (!def?.health || slot.spec.health.intervalMs <= 0 || this.#phase !== 'running') return;
+    const generation = slot.generation;
+    const tick = async () => {
+      slot.liveTimer = undefined;
+      const r = await this.#probe(slot, def, slot.instance);
+      if (this.#phase !== 'running' || slot.generation !== generation || !slot.running) return;
+      slot.health = r;
+      if (r.status === 'unhealthy') {
+        slot.liveFailures++;
+        this.#log(slot.name, 'warn', `liveness probe failed (${slot.liveFailures}/${slot.spec.health.threshold}): ${detailText(r.detail)}`);
+        if (slot.liveFailures >= slot.spec.health.threshold) {
+          this.#reportFailure(slot, generation, new HealthCheckError(slot.name, `'${slot.name}' failed its liveness probe ${slot.liveFailures} times in a row: ${detailText(r.detail)}`, r.detail));
+          return;
+        }
+      } else {
+        slot.liveFailures = 0;
+        const next = r.status === 'degraded' ? 'degraded' : 'ready';
+        if (slot.state !== next) {
+          slot.state = next;
+          this.#emitComponent(slot, next, { reason: 'liveness probe' });
+          this.#updateSystem();
+        }
+      }
+      slot.liveTimer = setTimeout(tick, slot.spec.health.intervalMs).unref();
+    };
+    slot.liveTimer = setTimeout(tick, slot.spec.health.intervalMs).unref();
+  }
+
+  #unwatch(slot: Slot): void {
+    if (slot.liveTimer) clearTimeout(slot.liveTimer);
+    slot.liveTimer = undefined;
+  }
+
+  #reportFailure(slot: Slot, generation: number, error: unknown): void {
+    if (this.#phase !== 'running' || slot.generation !== generation || !slot.running) return;
+    const err = toError(error, `'${slot.name}'`);
+    this.#unwatch(slot);
+    slot.error = err;
+    slot.state = 'failed';
+    this.#emitComponent(slot, 'failed', { error: err });
+    this.#updateSystem();
+    const strategy = slot.spec.restart.strategy;
+    void this.#serialize(async () => {
+      if (this.#phase !== 'running' || slot.generation !== generation || slot.state !== 'failed') return;
+      if (strategy === 'never') return this.#escalate(slot, err, 'its restart strategy is never');
+      const now = this.now();
+      const { max, withinMs } = slot.spec.restart;
+      slot.restarts = slot.restarts.filter((t) => now - t < withinMs);
+      if (slot.restarts.length >= max) {
+        return this.#escalate(slot, err, `it failed more than ${max} times within ${withinMs}ms`);
+      }
+      slot.restarts.push(now);
+      await this.#pauseBeforeRestart(slot);
+      await this.#restart(slot, strategy, `${describeError(err)}`).catch((e: unknown) =>
+        this.#escalate(slot, toError(e, 'restart'), 'its restart failed'),
+      );
+    });
+  }
+
+  #pauseBeforeRestart(slot: Slot): Promise<void> {
+    const n = slot.restarts.length;
+    return n <= 1 ? Promise.resolve() : sleep(backoffDelay(slot.spec.backoff, n - 1, this.#random));
+  }
+
+  /** Restarts the slot, plus (rest_for_one) everything that depends on it, in dependency order. */
+  async #restart(slot: Slot, strategy: 'one_for_one' | 'rest_for_one', why: string): Promise<void> {
+    if (this.#phase !== 'running') throw new KernelError(`cannot restart '${slot.name}' while the kernel is ${this.#phase}`);
+    const group = strategy === 'rest_for_one' ? this.#withDependents(slot) : [slot];
+    const reason = strategy === 'rest_for_one' && group.length > 1 ? `${strategy} after '${slot.name}' failed: ${why}` : `${strategy}: ${why}`;
+    this.#log('kernel', 'warn', `restarting ${group.map((s) => `'${s.name}'`).join(', ')} (${reason})`);
+    await this.#teardown(group.filter((s) => s.hasInstance), 'restart');
+    const failed = await this.#startGroup(group, reason);
+    if (failed) throw failed;
+    this.#updateSystem();
+  }
+
+  /** Starts slots in dependency order (concurrently within a stage); returns the first error, if any. */
+  async #startGroup(group: Slot[], reason: string, replace?: Map<Slot, AnyComponentDefinition>): Promise<Error | undefined> {
+    const byStage = new Map<number, Slot[]>();
+    for (const s of group) (byStage.get(s.stageIndex) ?? byStage.set(s.stageIndex, []).get(s.stageIndex)!).push(s);
+    const op = new Operation();
+    for (const stage of [...byStage.keys()].sort((a, b) => a - b)) {
+      const results = await Promise.all(
+        byStage.get(stage)!.map(async (s) => {
+          const def = replace?.get(s) ?? s.definition!;
+          const outcome = await this.#startWithRetries(s, def, op, { reason });
+          if (outcome.ok) {
+            s.definition = def;
+            this.#becomeRunning(s, outcome);
+            this.#watch(s);
+            return undefined;
+          }
+          this.#failed(s, outcome.error, outcome.phase);
+          return new KernelError(`'${s.name}' did not restart: ${describeError(outcome.error)}`, { cause: outcome.error });
+        }),
+      );
+      const err = results.find((e) => e);
+      if (err) return err;
+    }
+    return undefined;
+  }
+
+  /** Escalation: an optional component stays down (system degraded); a required one stops the system with exit 1. */
+  async #escalate(slot: Slot, error: Error, why: string): Promise<void> {
+    if (slot.hasInstance) await this.#teardown([slot], 'shutdown');
+    slot.state = 'failed';
+    slot.error = error;
+    this.#emitComponent(slot, 'failed', { error, reason: `escalated: ${why}` });
+    if (slot.spec.optional) {
+      this.#log('kernel', 'error', `'${slot.name}' is down for good (${why}); it is optional, so the system carries on degraded`);
+      this.#updateSystem();
+      return;
+    }
+    const reason = `'${slot.name}' failed and ${why}: ${describeError(error)}`;
+    this.#log('kernel', 'error', `${reason}; stopping the system`);
+    this.#stopping = this.#stopRunning(reason, 1).catch(() => {});
+  }
+
+  #withDependents(slot: Slot): Slot[] {
+    const deps = dependentsClosure(this.#order.map((s) => s.spec), slot.name);
+    return this.#order.filter((s) => s === slot || (deps.has(s.name) && s.selected && s.state !== 'skipped'));
+  }
+
+  #updateSystem(): void {
+    if (this.#phase !== 'running') return;
+    const next = this.#order.some((s) => s.selected && s.state !== 'ready') ? 'degraded' : 'ready';
+    if (next !== this.#system) {
+      this.#system = next;
+      this.#emitSystem(next);
+    }
+  }
+
+  /** Supervisor actions (restarts, swaps) run one at a time, so two never tear at the same components. */
+  #serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#ops.then(fn, fn);
+    this.#ops = run.catch(() => {});
+    return run;
+  }
+
+  // ---- swap ----------------------------------------------------------------------------------
+
+  async #swap(slot: Slot, def: AnyComponentDefinition, options: { with?: unknown }): Promise<void> {
+    if (this.#phase !== 'running' || !slot.running) {
+      throw new SwapError(`cannot swap '${slot.name}': ${this.#phase !== 'running' ? `the kernel is ${this.#phase}` : `it is ${slot.state}`}`, slot.name, false);
+    }
+    const oldDef = slot.definition!;
+    const oldInstance = slot.instance;
+    const oldSpec = slot.spec;
+    const config = options.with === undefined ? oldSpec.config : options.with;
+    this.#log('kernel', 'info', `swapping '${slot.name}': starting the new instance`);
+
+    // 1. The new instance, started beside the old one and gated on health.
+    const outcome = await this.#startWithRetries(slot, def, new Operation(), { shadow: { config } });
+    if (!outcome.ok) {
+      this.#emitComponent(slot, slot.state, { reason: 'swap rolled back: the new instance did not start', error: outcome.error });
+      throw new SwapError(`swap of '${slot.name}' rolled back: the new instance did not start: ${describeError(outcome.error)}`, slot.name, true, { cause: outcome.error });
+    }
+
+    // 2. Dependents hold the old instance: stop them, switch, restart them against the new one.
+    const dependents = this.#withDependents(slot).filter((s) => s !== slot && s.running);
+    this.#unwatch(slot);
+    await this.#teardown(dependents, 'swap');
+    slot.definition = def;
+    (slot as { spec: ComponentSpec }).spec = { ...oldSpec, config };
+    this.#becomeRunning(slot, outcome);
+    const failed = await this.#startGroup(dependents, `swap of '${slot.name}'`);
+    if (failed) {
+      // 3. Roll back: the old instance never stopped; put it back and restart the dependents against it.
+      await this.#teardown(dependents.filter((s) => s.running), 'rollback');
+      slot.definition = oldDef;
+      slot.instance = oldInstance;
+      slot.generation++;
+      (slot as { spec: ComponentSpec }).spec = oldSpec;
+      this.#emitComponent(slot, slot.state, { reason: 'swap rolled back' });
+      const newDef = def;
+      void this.#stopInstance(slot, newDef, outcome.instance, 'rollback');
+      const again = await this.#startGroup(dependents, `swap of '${slot.name}' rolled back`);
+      this.#watch(slot);
+      this.#updateSystem();
+      if (again) this.#log('kernel', 'error', `after the swap rollback, dependents of '${slot.name}' did not restart: ${again.message}`);
+      throw new SwapError(`swap of '${slot.name}' rolled back: ${failed.message}`, slot.name, true, { cause: failed });
+    }
+    // 4. Drain and stop the old instance.
+    const err = await this.#stopInstance(slot, oldDef, oldInstance, 'swap');
+    if (err) this.#log('kernel', 'warn', `the old instance of '${slot.name}' did not stop cleanly: ${err.message}`);
+    this.#watch(slot);
+    this.#updateSystem();
+    this.#log('kernel', 'info', `swapped '${slot.name}'`);
+  }
+
+  // ---- events and report -------------------------------------------------------------------------
+
+  #slot(name: string): Slot {
+    const s = this.#slots.get(name);
+    if (!s) throw new KernelError(`no component named '${name}'`);
+    return s;
+  }
+
+  #finish(exit: KernelExit): void {
+    if (this.#exit) return;
+    this.#exit = exit;
+    this.#resolveDone(exit);
+  }
+
+  #emitComponent(slot: Slot, state: ComponentState, extra: { attempt?: number; reason?: string; error?: Error | undefined } = {}): void {
+    if (!this.#events.active) return;
+    this.#events.emit({
+      type: 'component',
+      component: slot.name,
+      stage: slot.stageIndex,
+      state,
+      attempt: extra.attempt ?? slot.attempts,
+      elapsedMs: this.now(),
+      ...(extra.reason ? { reason: extra.reason } : {}),
+      ...(extra.error ? { error: eventError(extra.error) } : {}),
+    });
+  }
+
+  #emitStage(stage: number, state: 'starting' | 'ready' | 'failed', members: Slot[]): void {
+    if (!this.#events.active) return;
+    this.#events.emit({ type: 'stage', stage, state, components: members.map((s) => s.name), elapsedMs: this.now() });
+  }
+
+  #emitSystem(state: SystemEvent['state'], reason?: string): void {
+    if (!this.#events.active) return;
+    this.#events.emit({ type: 'system', state, elapsedMs: this.now(), ...(reason ? { reason } : {}) });
+  }
+
+  #log(component: string, level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>): void {
+    if (!this.#events.active) return;
+    this.#events.emit({ type: 'log', component, level, message, elapsedMs: this.now(), ...(data ? { data } : {}) });
+  }
+
+  #logger(component: string): Logger {
+    return {
+      debug: (m, d) => this.#log(component, 'debug', m, d),
+      info: (m, d) => this.#log(component, 'info', m, d),
+      warn: (m, d) => this.#log(component, 'warn', m, d),
+      error: (m, d) => this.#log(component, 'error', m, d),
+    };
+  }
+
+  #buildReport(failure: BootFailure | null): BootReport {
+    const round = (v: number | null) => (v === null ? null : Math.round(v * 1000) / 1000);
+    const components: ComponentReport[] = this.#order.map((s) => ({
+      name: s.name,
+      stage: s.stageIndex,
+      mode: s.spec.command ? 'command' : s.spec.mode,
+      state: s.state,
+      optional: s.spec.optional,
+      attempts: s.attempts,
+      queuedMs: round(s.queuedAt),
+      startMs: round(s.startAt),
+      readyMs: round(s.readyAt),
+      ownMs: s.startAt !== null && s.readyAt !== null ? round(s.readyAt - s.startAt) : null,
+      waitMs: s.startAt !== null && s.queuedAt !== null ? round(s.startAt - s.queuedAt) : null,
+      needs: [...s.spec.needs],
+      wants: [...s.spec.wants],
+      late: [...s.spec.late],
+      health: s.health ?? null,
+      error: s.error ? describeError(s.error) : null,
+    }));
+    const readyMs = this.now();
+    const path = criticalPath(components);
+    const own = path.reduce((sum, n) => sum + (components.find((c) => c.name === n)?.ownMs ?? 0), 0);
+    const mem = process.memoryUsage();
+    const stages = this.#plan.stages.map((names, index) => {
+      const starts = names.map((n) => this.#slots.get(n)!.startAt).filter((v): v is number => v !== null);
+      const readies = names.map((n) => this.#slots.get(n)!.readyAt).filter((v): v is number => v !== null);
+      return {
+        index,
+        components: [...names],
+        startMs: starts.length ? round(Math.min(...starts)) : null,
+        readyMs: readies.length === names.length && readies.length ? round(Math.max(...readies)) : null,
+      };
+    });
+    return {
+      ok: failure === null,
+      system: failure ? 'failed' : this.#order.some((s) => s.selected && s.state !== 'ready') ? 'degraded' : 'ready',
+      readyMs: round(readyMs)!,
+      processMs: round(this.#origin)!,
+      stages,
+      components,
+      criticalPath: path,
+      late: this.#order.flatMap((s) => s.spec.late.map((to) => ({ from: s.name, to, boundMs: round(this.#slots.get(to)!.firstReadyAt) }))),
+      failure,
+      until: this.#options.until ?? null,
+      memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+      loadMs: round(this.#loadMs)!,
+      kernelOverheadMs: round(Math.max(0, readyMs - this.#bootStart - own))!,
+    };
+  }
+}
+
+function eventError(err: Error): EventError {
+  return { name: err.name, message: err.message };
+}
+
+function detailText(detail: unknown): string {
+  if (detail === undefined) return 'unhealthy';
+  return typeof detail === 'string' ? detail : JSON.stringify(detail);
+}
+
+/** Creates a kernel from the config shape (CONTRACT section 4). */
+export function createKernel<Instances extends Record<string, unknown> = Record<string, unknown>>(options: KernelOptions): Kernel<Instances> {
+  return new Kernel<Instances>(options);
+}
+
+export type { ComponentOptions };

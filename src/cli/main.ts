@@ -1,0 +1,216 @@
+#!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BootError, GraphError, Kernel, type BootReport } from '../bootstrap/index.js';
+import type { LoadedSystem } from '../config/index.js';
+import { EventPrinter, type LogFormat } from './printer.js';
+
+const HELP = `symphony — boot and run a Symphony system
+
+Usage:
+  symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|json]
+  symphony check [-c FILE] [--profile P]
+  symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
+  symphony report FILE.json [-o OUT.html]
+
+Without -c, ./symphony.yaml (or .yml, .toml) is used if present, else the built-in default system.
+Exit codes: 0 ok; 1 boot failed or a stop failed; 2 bad config or usage; 130/143 interrupted by SIGINT/SIGTERM.`;
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** A usage or config problem: printed, exit 2. */
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(`${JSON.parse(readFileSync(resolve(packageRoot, 'package.json'), 'utf8')).version}\n`);
+    return 0;
+  }
+  const { values, positionals } = parse(rest);
+  switch (command) {
+    case 'up':
+      return up(values);
+    case 'check':
+      return check(values);
+    case 'graph':
+      return graph(values);
+    case 'report':
+      return report(values, positionals);
+    case 'run':
+      throw new UsageError('symphony run needs the Conductor (builtin:conductor), which this version does not include yet');
+    default:
+      throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
+  }
+}
+
+type Values = ReturnType<typeof parse>['values'];
+
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        profile: { type: 'string' },
+        until: { type: 'string' },
+        once: { type: 'boolean' },
+        report: { type: 'string' },
+        log: { type: 'string' },
+        format: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${HELP}`);
+  }
+}
+
+/** The config file to use: -c, else ./symphony.{yaml,yml,toml}, else the built-in default system. */
+function configFile(values: Values): string {
+  if (values.config !== undefined) return resolve(values.config);
+  for (const name of ['symphony.yaml', 'symphony.yml', 'symphony.toml']) if (existsSync(name)) return resolve(name);
+  return resolve(packageRoot, 'examples', 'default', 'symphony.yaml');
+}
+
+async function load(values: Values, checkModules = false): Promise<LoadedSystem> {
+  const { loadSystem, ConfigError, formatDiagnostic } = await import('../config/index.js');
+  try {
+    const system = await loadSystem(configFile(values), { profile: values.profile, checkModules });
+    for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
+    return system;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.diagnostics.map((d) => formatDiagnostic(d)).join('\n'));
+    throw err;
+  }
+}
+
+async function check(values: Values): Promise<number> {
+  const system = await load(values, true);
+  const n = Object.keys(system.components).length;
+  process.stdout.write(`${system.file}: ok (${n} component${n === 1 ? '' : 's'}${system.profile ? `, profile ${system.profile}` : ''})\n`);
+  return 0;
+}
+
+async function graph(values: Values): Promise<number> {
+  const format = (values.format ?? 'mermaid') as 'mermaid' | 'dot' | 'json';
+  if (!['mermaid', 'dot', 'json'].includes(format)) throw new UsageError(`--format must be mermaid, dot or json (got '${values.format}')`);
+  const system = await load(values);
+  const { kernelOptions } = await import('../config/index.js');
+  const { renderGraph } = await import('./graph.js');
+  const k = new Kernel(kernelOptions(system));
+  process.stdout.write(`${renderGraph(k.plan, system.components, format)}\n`);
+  return 0;
+}
+
+async function report(values: Values, positionals: string[]): Promise<number> {
+  const file = positionals[0];
+  if (!file) throw new UsageError('symphony report needs a report file: symphony report FILE.json [-o OUT.html]');
+  let data: BootReport;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8')) as BootReport;
+  } catch (err) {
+    throw new UsageError(`${file}: cannot read a boot report: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(data?.components) || typeof data.readyMs !== 'number') throw new UsageError(`${file}: not a boot report (no components or readyMs)`);
+  const { renderReportHtml } = await import('./report-html.js');
+  const out = values.output ?? file.replace(/\.json$/i, '') + '.html';
+  await writeFile(out, renderReportHtml(data, `Symphony boot report — ${file}`));
+  process.stdout.write(`${out}\n`);
+  return 0;
+}
+
+async function up(values: Values): Promise<number> {
+  const log = (values.log ?? (process.stdout.isTTY ? 'pretty' : 'plain')) as LogFormat;
+  if (!['pretty', 'plain', 'json'].includes(log)) throw new UsageError(`--log must be pretty or json (got '${values.log}')`);
+  const system = await load(values);
+  const { kernelOptions } = await import('../config/index.js');
+  let k: Kernel;
+  try {
+    k = new Kernel(kernelOptions(system, values.until !== undefined ? { until: values.until } : {}));
+  } catch (err) {
+    if (err instanceof GraphError || err instanceof TypeError) throw new UsageError(err.message);
+    throw err;
+  }
+  const printer = new EventPrinter(process.stdout, log === 'plain' ? 'plain' : log);
+  printer.attach(k);
+
+  // First signal: an orderly stop (a boot under way is rolled back). Second: exit at once.
+  const interrupt = new AbortController();
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    const code = sig === 'SIGINT' ? 130 : 143;
+    if (signalled) {
+      process.stderr.write(`symphony: second ${sig}, exiting now\n`);
+      process.exit(code);
+    }
+    signalled = sig;
+    process.stderr.write(`symphony: ${sig} received, stopping (send it again to exit at once)\n`);
+    if (k.phase === 'booting') interrupt.abort({ signal: sig });
+    else void k.stop(`${sig} received`).catch(() => {});
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let bootReport: BootReport;
+  try {
+    bootReport = await k.start({ signal: interrupt.signal });
+  } catch (err) {
+    if (!(err instanceof BootError)) throw err;
+    await writeReport(values.report, err.report);
+    printer.summary(err.report);
+    return signalled ? (signalled === 'SIGINT' ? 130 : 143) : 1;
+  }
+  await writeReport(values.report, bootReport);
+  printer.summary(bootReport);
+
+  if (values.once || signalled) {
+    try {
+      await k.stop(values.once ? 'up --once' : `${signalled} received`);
+    } catch (err) {
+      process.stderr.write(`symphony: ${(err as Error).message}\n`);
+      return 1;
+    }
+    printer.finish();
+    return 0;
+  }
+  // Serve until a signal or an escalation stops the kernel.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const exit = await k.done;
+  clearInterval(keepAlive);
+  await k.stop().catch((err: Error) => process.stderr.write(`symphony: ${err.message}\n`));
+  printer.finish();
+  if (exit.code !== 0) process.stderr.write(`symphony: stopped: ${exit.reason}\n`);
+  return exit.code;
+}
+
+async function writeReport(file: string | undefined, data: BootReport): Promise<void> {
+  if (!file) return;
+  await mkdir(dirname(resolve(file)), { recursive: true });
+  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(`symphony: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,226 @@
+import { dirname, relative, resolve } from 'node:path';
+import * as v from 'valibot';
+import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions } from '../bootstrap/index.js';
+import { COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
+import { ConfigSyntaxError, parseConfigSource, readConfigSource, type ConfigSource, type PathSegment, type Position } from './source.js';
+import { loadDefinition, resolveUse } from './modules.js';
+
+/** One finding about a config file, at its position. */
+export interface Diagnostic {
+  file: string;
+  line: number;
+  col: number;
+  severity: 'error' | 'warning';
+  message: string;
+}
+
+/** `FILE:LINE:COL: message` (warnings say so), the form editors and CI annotations understand. */
+export function formatDiagnostic(d: Diagnostic, cwd = process.cwd()): string {
+  const rel = relative(cwd, d.file);
+  const file = rel && !rel.startsWith('..') ? rel : d.file;
+  return `${file}:${d.line}:${d.col}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message}`;
+}
+
+/** A config file that could not be used; `diagnostics` says where and why. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly diagnostics: readonly Diagnostic[]) {
+    super(diagnostics.filter((d) => d.severity === 'error').map((d) => formatDiagnostic(d)).join('\n'));
+  }
+}
+
+/** A loaded system: kernel options (components, stages), the http setting, and where it came from. */
+export interface LoadedSystem {
+  file: string;
+  baseDir: string;
+  profile: string | undefined;
+  components: Record<string, ComponentOptions>;
+  stages: string[] | undefined;
+  http: { listen: string } | undefined;
+  warnings: Diagnostic[];
+  source: ConfigSource | undefined;
+}
+
+export interface LoadOptions {
+  profile?: string;
+  /** Also import every `use:` module and check it exports a component (what `symphony check` does). */
+  checkModules?: boolean;
+}
+
+/** Reads, validates and merges a config file. Throws ConfigError with every problem found, each at its position. */
+export async function loadSystem(file: string, options: LoadOptions = {}): Promise<LoadedSystem> {
+  const path = resolve(file);
+  let source: ConfigSource;
+  try {
+    source = await readConfigSource(path);
+  } catch (err) {
+    throw new ConfigError([asDiagnostic(path, err)]);
+  }
+  return validateSource(source, options);
+}
+
+/** Same as loadSystem, for text already in memory (an embedded default, a test). */
+export async function loadSystemText(file: string, text: string, options: LoadOptions = {}): Promise<LoadedSystem> {
+  let source: ConfigSource;
+  try {
+    source = await parseConfigSource(resolve(file), text);
+  } catch (err) {
+    throw new ConfigError([asDiagnostic(resolve(file), err)]);
+  }
+  return validateSource(source, options);
+}
+
+function asDiagnostic(file: string, err: unknown): Diagnostic {
+  if (err instanceof ConfigSyntaxError) return { file, ...err.position, severity: 'error', message: err.message };
+  const e = err as NodeJS.ErrnoException;
+  const message = e.code === 'ENOENT' ? `config file not found` : `cannot read config file: ${e.message}`;
+  return { file, line: 1, col: 1, severity: 'error', message };
+}
+
+async function validateSource(source: ConfigSource, options: LoadOptions): Promise<LoadedSystem> {
+  const file = source.file;
+  const diagnostics: Diagnostic[] = [];
+  const at = (pos: Position, message: string, severity: Diagnostic['severity'] = 'error') => diagnostics.push({ file, ...pos, severity, message });
+
+  const parsed = v.safeParse(ConfigSchema, source.value);
+  if (!parsed.success) {
+    for (const issue of parsed.issues) {
+      const segs = (issue.path ?? []).map((p) => p.key as PathSegment);
+      const isKey = issue.path?.at(-1)?.origin === 'key';
+      at(source.locate(segs, isKey ? 'key' : 'value'), describeIssue(issue, segs, isKey));
+    }
+    throw new ConfigError(diagnostics);
+  }
+  const config: SystemConfig = parsed.output;
+
+  let profileConfig: NonNullable<SystemConfig['profiles']>[string] | undefined;
+  if (options.profile !== undefined) {
+    profileConfig = config.profiles?.[options.profile];
+    if (!profileConfig) {
+      const known = Object.keys(config.profiles ?? {});
+      at({ line: 1, col: 1 }, `profile '${options.profile}' is not defined here (${known.length ? `defined: ${known.join(', ')}` : 'no profiles are defined'})${suggest(options.profile, known)}`);
+      throw new ConfigError(diagnostics);
+    }
+  }
+  // Where a component's setting is written: in the active profile if it sets it, else in the base.
+  const locate = (component: string, rest: PathSegment[], what: 'key' | 'value' = 'value'): Position => {
+    if (profileConfig && hasPath(profileConfig.components?.[component], rest)) {
+      return source.locate(['profiles', options.profile!, 'components', component, ...rest], what);
+    }
+    return source.locate(['components', component, ...rest], what);
+  };
+
+  const components: Record<string, ComponentOptions> = {};
+  const names = new Set([...Object.keys(config.components), ...Object.keys(profileConfig?.components ?? {})]);
+  for (const name of names) {
+    const merged = mergeComponent(config.components[name], profileConfig?.components?.[name]);
+    if (merged.use === undefined && merged.command === undefined) {
+      at(locate(name, [], 'key'), `component '${name}' has neither use nor command: say what runs (use: builtin:NAME or a module path, or command: [program, args…])`);
+    } else if (merged.use !== undefined && merged.command !== undefined) {
+      at(locate(name, ['command'], 'key'), `component '${name}' has both use and command: keep one`);
+    }
+    if (merged.mode !== undefined && merged.command !== undefined) at(locate(name, ['mode'], 'key'), `component '${name}' is a command, which always runs as its own process: remove mode`);
+    components[name] = merged as ComponentOptions;
+  }
+  const stages = profileConfig?.stages ?? config.stages;
+
+  const graph = analyzeGraph(
+    Object.entries(components).map(([name, c]) => ({ name, needs: c.needs ?? [], wants: c.wants ?? [], late: c.late ?? [], stage: c.stage })),
+    stages,
+  );
+  for (const p of graph.problems) {
+    at(locate(p.component, p.index === undefined ? [p.field] : [p.field, p.index], p.index === undefined ? 'key' : 'value'), p.message);
+  }
+  const warnings: Diagnostic[] = graph.warnings.map((w) => ({ file, ...locate(w.component, [w.field, w.index]), severity: 'warning', message: w.message }));
+
+  const baseDir = dirname(file);
+  await Promise.all(
+    Object.entries(components).map(async ([name, c]) => {
+      if (typeof c.use !== 'string') return;
+      try {
+        if (options.checkModules) await loadDefinition(c.use, baseDir);
+        else resolveUse(c.use, baseDir);
+      } catch (err) {
+        at(locate(name, ['use']), `component '${name}': ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }),
+  );
+
+  if (diagnostics.length) throw new ConfigError([...sortDiagnostics(diagnostics), ...warnings]);
+  return {
+    file,
+    baseDir,
+    profile: options.profile,
+    components,
+    stages,
+    http: profileConfig?.http ?? config.http,
+    warnings,
+    source,
+  };
+}
+
+/** Kernel options for a loaded system, with `use:` strings resolved relative to the config file. */
+export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, 'components'> = {}): KernelOptions {
+  return {
+    loader: (use) => loadDefinition(use, system.baseDir),
+    ...extra,
+    components: system.components,
+    ...(system.stages ? { stages: system.stages } : {}),
+  };
+}
+
+function mergeComponent(base: ComponentConfig | undefined, over: ComponentConfig | undefined): ComponentConfig {
+  if (!over) return { ...base };
+  if (!base) return { ...over };
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, val] of Object.entries(over)) {
+    const prev = out[k];
+    out[k] = isPlainObject(prev) && isPlainObject(val) ? deepMerge(prev, val) : val;
+  }
+  return out as ComponentConfig;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, val] of Object.entries(b)) out[k] = isPlainObject(out[k]) && isPlainObject(val) ? deepMerge(out[k] as Record<string, unknown>, val) : val;
+  return out;
+}
+
+function isPlainObject(x: unknown): x is Record<string, unknown> {
+  return x !== null && typeof x === 'object' && !Array.isArray(x);
+}
+
+function hasPath(obj: unknown, path: readonly PathSegment[]): boolean {
+  if (obj === undefined) return false;
+  let cur: unknown = obj;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object' || !(String(seg) in (cur as object))) return false;
+    cur = (cur as Record<string, unknown>)[String(seg)];
+  }
+  return true;
+}
+
+function describeIssue(issue: v.BaseIssue<unknown>, path: PathSegment[], isKey: boolean): string {
+  const where = context(path);
+  if (isKey) {
+    const key = String(path.at(-1));
+    const known = path.length === 1 ? TOP_KEYS : path[0] === 'components' && path.length === 3 ? COMPONENT_KEYS : path.length === 5 && path[0] === 'profiles' && path[2] === 'components' ? COMPONENT_KEYS : [];
+    return `unknown key '${key}'${where ? ` ${where}` : ''}${suggest(key, known)}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`;
+  }
+  const received = issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : '';
+  const message = issue.message.startsWith('Invalid') ? `${path.at(-1) ?? 'value'} is not valid: ${issue.message}` : issue.message;
+  return `${where ? `${where}: ` : ''}${message}${received}`;
+}
+
+/** "in component 'b'" / "in profile 'test', component 'b'" for a path into the config. */
+function context(path: PathSegment[]): string {
+  if (path[0] === 'components' && path.length >= 2) return `in component '${path[1]}'`;
+  if (path[0] === 'profiles' && path.length >= 2) {
+    return path[2] === 'components' && path.length >= 4 ? `in profile '${path[1]}', component '${path[3]}'` : `in profile '${path[1]}'`;
+  }
+  return '';
+}
+
+function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return [...ds].sort((a, b) => a.line - b.line || a.col - b.col);
+}

@@ -1,0 +1,69 @@
+import { existsSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isComponentDefinition, type AnyComponentDefinition } from '../bootstrap/index.js';
+import { builtinNames, loadBuiltin } from './builtins.js';
+
+/** Where a `use:` string points: a builtin, a file, or a package, with what to import. */
+export type ResolvedUse =
+  | { kind: 'builtin'; name: string }
+  | { kind: 'module'; specifier: string; url: string; exportName: string };
+
+/** A `use:` that cannot be resolved or does not export a component. */
+export class ModuleLoadError extends Error {
+  override name = 'ModuleLoadError';
+}
+
+/**
+ * Resolves `use` relative to `baseDir` (the config file's folder): `builtin:NAME`; `./x.mjs`,
+ * `../x.js` or an absolute path; or a package name. A `#name` suffix picks a named export instead
+ * of the default one.
+ */
+export function resolveUse(use: string, baseDir: string): ResolvedUse {
+  if (use.startsWith('builtin:')) {
+    const name = use.slice('builtin:'.length);
+    if (!builtinNames().includes(name)) {
+      throw new ModuleLoadError(`unknown builtin '${name}' (available: ${builtinNames().join(', ') || 'none'})`);
+    }
+    return { kind: 'builtin', name };
+  }
+  const hash = use.lastIndexOf('#');
+  const specifier = hash > 0 ? use.slice(0, hash) : use;
+  const exportName = hash > 0 ? use.slice(hash + 1) : 'default';
+  if (specifier.startsWith('.') || isAbsolute(specifier)) {
+    const file = resolve(baseDir, specifier);
+    if (!existsSync(file)) throw new ModuleLoadError(`module '${specifier}' does not exist (looked for ${file})`);
+    if (statSync(file).isDirectory()) throw new ModuleLoadError(`module '${specifier}' is a folder (${file}); name the file`);
+    return { kind: 'module', specifier, url: pathToFileURL(file).href, exportName };
+  }
+  try {
+    const file = createRequire(resolve(baseDir, 'symphony.config')).resolve(specifier);
+    return { kind: 'module', specifier, url: pathToFileURL(file).href, exportName };
+  } catch {
+    throw new ModuleLoadError(`package '${specifier}' is not installed where ${baseDir} can find it (npm install ${specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/')})`);
+  }
+}
+
+/** Imports what `use` points at and checks it is a component definition. */
+export async function loadDefinition(use: string, baseDir: string): Promise<AnyComponentDefinition> {
+  const target = resolveUse(use, baseDir);
+  if (target.kind === 'builtin') return loadBuiltin(target.name);
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(target.url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new ModuleLoadError(`cannot load '${target.specifier}': ${err instanceof Error ? `${err.name}: ${err.message.split('\n')[0]}` : String(err)}`, { cause: err });
+  }
+  const def = mod[target.exportName];
+  if (def === undefined) {
+    const names = Object.keys(mod).filter((k) => isComponentDefinition(mod[k]));
+    throw new ModuleLoadError(
+      `'${target.specifier}' has no ${target.exportName === 'default' ? 'default export' : `export '${target.exportName}'`}${names.length ? ` (it exports components as: ${names.join(', ')}; use '${target.specifier}#${names[0]}')` : ''}`,
+    );
+  }
+  if (!isComponentDefinition(def)) {
+    throw new ModuleLoadError(`'${target.specifier}' does not export a component: its ${target.exportName === 'default' ? 'default export' : `export '${target.exportName}'`} needs a start() function (and optional health(), stop())`);
+  }
+  return def;
+}

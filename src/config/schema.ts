@@ -1,0 +1,88 @@
+import * as v from 'valibot';
+import { parseDuration } from '../util/duration.js';
+
+/*
+ * The one schema of a Symphony config file (YAML and TOML alike). The JSON Schema shipped in
+ * schema/symphony.schema.json is generated from it (scripts/postbuild.mjs), so editors and the
+ * kernel never disagree.
+ */
+
+const duration = v.pipe(
+  v.union([v.number(), v.string()], 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
+  v.check((x) => parseDuration(x) !== undefined, 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
+  v.description('A duration: milliseconds, or a number with a unit (ms, s, m, h), e.g. "250ms", "5s".'),
+);
+const count = (what: string) => v.pipe(v.number(`${what} must be a whole number`), v.integer(`${what} must be a whole number`), v.minValue(0, `${what} must be >= 0`));
+const names = (what: string) => v.array(v.string(`each entry of ${what} must be a component name`), `${what} must be a list of component names`);
+
+export const componentEntries = {
+  use: v.optional(v.pipe(v.string('use must be a string: builtin:NAME, a module path, or a package name'), v.description('builtin:NAME, a module path relative to this file (optionally #exportName), or a package name. Its default export is a component definition.'))),
+  command: v.optional(v.pipe(v.array(v.string(), 'command must be a list of strings, e.g. [python3, -m, my_peer]'), v.minLength(1, 'command must not be empty'), v.description('Instead of use: an external process (any language) that joins the bus over its stdio.'))),
+  needs: v.optional(v.pipe(names('needs'), v.description('Hard dependencies: started and healthy before this one starts.'))),
+  wants: v.optional(v.pipe(names('wants'), v.description('Soft dependencies: ordered before this one when present; their failure does not stop it.'))),
+  late: v.optional(v.pipe(names('late'), v.description('Deferred handles to components that start later; the only legal way to close a cycle.'))),
+  mode: v.optional(v.pipe(v.picklist(['in-process', 'worker', 'process'], 'mode must be in-process, worker or process'), v.description('Where the component runs.'))),
+  optional: v.optional(v.pipe(v.boolean('optional must be true or false'), v.description('Failure leaves the system degraded instead of failing the boot.'))),
+  timeout: v.optional(v.pipe(duration, v.description('Start deadline (default 10s).'))),
+  stopTimeout: v.optional(v.pipe(duration, v.description('Stop deadline (default 5s).'))),
+  retries: v.optional(v.pipe(count('retries'), v.description('Start attempts after the first, with exponential backoff and jitter (default 0).'))),
+  backoff: v.optional(v.strictObject({ initial: v.optional(duration), max: v.optional(duration) }, 'backoff must be a table { initial, max }')),
+  health: v.optional(
+    v.strictObject(
+      {
+        timeout: v.optional(v.pipe(duration, v.description('Deadline of one probe (default 1s).'))),
+        interval: v.optional(v.pipe(duration, v.description('Time between liveness probes after the boot (default 5s).'))),
+        threshold: v.optional(v.pipe(count('health.threshold'), v.description('Failed probes in a row before the component counts as unhealthy (default 3).'))),
+      },
+      'health must be a table { timeout, interval, threshold }',
+    ),
+  ),
+  restart: v.optional(
+    v.strictObject(
+      {
+        strategy: v.optional(v.picklist(['one_for_one', 'rest_for_one', 'never'], 'restart.strategy must be one_for_one, rest_for_one or never')),
+        max: v.optional(v.pipe(count('restart.max'), v.description('Restarts allowed within `within` before escalating (default 3).'))),
+        within: v.optional(v.pipe(duration, v.description('The window for `max` (default 30s).'))),
+      },
+      'restart must be a table { strategy, max, within }',
+    ),
+  ),
+  stage: v.optional(v.pipe(v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.string()], 'stage must be a stage index or a label from stages'), v.description('Explicit stage: an index, or a label from the top-level stages list.'))),
+  with: v.optional(v.pipe(v.unknown(), v.description('Free-form settings handed to the component as ctx.config.'))),
+};
+
+export const ComponentSchema = v.strictObject(componentEntries, 'each component must be a table of settings');
+
+const HttpSchema = v.strictObject(
+  { listen: v.pipe(v.string('http.listen must be HOST:PORT'), v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).')) },
+  'http must be a table { listen }',
+);
+
+const sections = {
+  components: v.record(v.string(), ComponentSchema, 'components must be a table of name: settings'),
+  stages: v.optional(v.pipe(v.array(v.string(), 'stages must be a list of labels'), v.description('Stage labels, in order, that components may name in stage:.'))),
+  http: v.optional(HttpSchema),
+};
+
+export const ProfileSchema = v.strictObject(
+  {
+    components: v.optional(sections.components),
+    stages: sections.stages,
+    http: sections.http,
+  },
+  'each profile must be a table (components, stages, http)',
+);
+
+export const ConfigSchema = v.strictObject(
+  {
+    $schema: v.optional(v.string()),
+    ...sections,
+    profiles: v.optional(v.pipe(v.record(v.string(), ProfileSchema, 'profiles must be a table of name: overrides'), v.description('Named overrides, merged over the base with --profile NAME.'))),
+  },
+  'a config file must be a table with components (and optionally stages, http, profiles)',
+);
+
+export type ComponentConfig = v.InferOutput<typeof ComponentSchema>;
+export type SystemConfig = v.InferOutput<typeof ConfigSchema>;
+export const COMPONENT_KEYS = Object.keys(componentEntries);
+export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'profiles'];

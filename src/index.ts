@@ -1,0 +1,64 @@
+/**
+ * Symphony's public API: the typed DI container, the staged bootstrap manager (kernel), the typed
+ * builder, and the config layer that turns YAML/TOML files into kernels.
+ */
+import { Kernel, type KernelOptions } from './bootstrap/index.js';
+
+export * from './container/index.js';
+export {
+  BootAbandonedError,
+  BootError,
+  DependencyFailedError,
+  GraphError,
+  HealthCheckError,
+  Kernel,
+  KernelBuilder,
+  KernelError,
+  LateBindingError,
+  StartTimeoutError,
+  SwapError,
+  analyzeGraph,
+  criticalPath,
+  defineComponent,
+  isComponentDefinition,
+  kernel,
+  type AnyComponentDefinition,
+  type BootFailure,
+  type BootPlan,
+  type BootReport,
+  type ComponentContext,
+  type ComponentDefinition,
+  type ComponentEvent,
+  type ComponentOptions,
+  type ComponentReport,
+  type ComponentState,
+  type ExecutionMode,
+  type Handle,
+  type HealthResult,
+  type HealthStatus,
+  type KernelEvent,
+  type KernelExit,
+  type KernelOptions,
+  type LateHandle,
+  type Logger,
+  type LogEvent,
+  type StageEvent,
+  type StopContext,
+  type SystemEvent,
+} from './bootstrap/index.js';
+export { ConfigError, formatDiagnostic, kernelOptions, loadSystem, type Diagnostic, type LoadedSystem } from './config/index.js';
+
+/**
+ * Creates a kernel from the config shape (CONTRACT section 4). `use` may be a definition object or
+ * a string (`builtin:NAME`, a module path relative to `baseDir`, default the working directory, or
+ * a package name); strings are imported when the boot starts.
+ */
+export function createKernel<Instances extends Record<string, unknown> = Record<string, unknown>>(
+  options: KernelOptions & { baseDir?: string },
+): Kernel<Instances> {
+  const { baseDir = process.cwd(), ...rest } = options;
+  return new Kernel<Instances>({
+    loader: async (use) => (await import('./config/index.js')).loadDefinition(use, baseDir),
+    ...rest,
+  });
+}
