@@ -93,11 +93,13 @@ export class EventStream {
     const onAbort = () => wake?.();
     signal?.addEventListener('abort', onAbort);
     try {
-      while (!signal?.aborted) {
+      // Events emitted before the abort are still delivered; then the stream ends.
+      for (;;) {
         if (buffer.length) {
           yield buffer.shift()!;
           continue;
         }
+        if (signal?.aborted) return;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
