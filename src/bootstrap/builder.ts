@@ -13,6 +13,7 @@ import { Kernel } from './kernel.js';
 
 type Names = readonly string[];
 type Missing<List extends Names, Added> = Exclude<List[number], keyof Added>;
+/** Flattens the intersection the builder accumulates (kept as an intersection while adding: flattening at each step nests 200 deep). */
 type Flat<T> = { [K in keyof T]: T[K] } & {};
 
 /** Keys of the definition's `ctx.deps` whose instance type the added component does not satisfy. */
@@ -34,7 +35,18 @@ export type OptionsCheck<N extends string, Added, Needs extends Names, Wants ext
   : `missing dependency '${Missing<Needs, Added>}' of '${N}': add '${Missing<Needs, Added>}' before '${N}' (if '${Missing<Needs, Added>}' needs '${N}', that is a cycle: make one edge late)`;
 
 /** Checks on the definition: what its `start` uses from `ctx.deps` and `ctx.late` is declared, with matching types. */
-export type DefinitionCheck<N extends string, Added, D, L, Needs extends Names, Wants extends Names, Late extends Names> = [
+export type DefinitionCheck<N extends string, Added, D, L, Needs extends Names, Wants extends Names, Late extends Names> = DepsCheck<
+  N,
+  Added,
+  Known<D>,
+  Known<L>,
+  Needs,
+  Wants,
+  Late
+>;
+/** An untyped context (`Record<string, any>`) declares nothing to check. */
+type Known<T> = string extends keyof T ? {} : T;
+type DepsCheck<N extends string, Added, D, L, Needs extends Names, Wants extends Names, Late extends Names> = [
   Exclude<keyof D & string, Needs[number] | Wants[number]>,
 ] extends [never]
   ? [WrongType<D, Added>] extends [never]
@@ -84,7 +96,7 @@ export class KernelBuilder<Added extends Record<string, unknown> = {}, Edges = n
     name: N & (N extends keyof Added ? `component '${N}' is already added` : unknown),
     definition: ComponentDefinition<I, D, L, C> & DefinitionCheck<N, Added, D, L, Needs, Wants, Late>,
     options?: BuilderOptions<Needs, Wants, Late> & OptionsCheck<N, Added, Needs, Wants>,
-  ): KernelBuilder<Flat<Added & { [K in N]: I }>, Edges | LateEdgesOf<N, L, Late>> {
+  ): KernelBuilder<Added & { [K in N]: I }, Edges | LateEdgesOf<N, L, Late>> {
     if (Object.hasOwn(this.#components, name)) throw new TypeError(`component '${name}' is already added`);
     this.#components[name] = { ...(options as ComponentOptions | undefined), use: definition as AnyComponentDefinition };
     return this as never;
@@ -94,9 +106,9 @@ export class KernelBuilder<Added extends Record<string, unknown> = {}, Edges = n
   build(
     this: [BuildCheck<Added, Edges>] extends [never] ? KernelBuilder<Added, Edges> : BuildCheck<Added, Edges>,
     options: Omit<KernelOptions, 'components'> = {},
-  ): Kernel<Added> {
+  ): Kernel<Flat<Added>> {
     const self = this as unknown as KernelBuilder<Added, Edges>;
-    return new Kernel<Added>({ ...options, components: self.#components });
+    return new Kernel<Flat<Added>>({ ...options, components: self.#components });
   }
 }
 
