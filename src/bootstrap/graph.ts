@@ -292,7 +292,8 @@ function cycleThrough(scc: readonly string[], edges: ReadonlyMap<string, readonl
 /** ` (did you mean 'x'?)` for a near miss among the known names. */
 export function suggest(name: string, known: Iterable<string>): string {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  // Short names get little slack ('zz' is no typo of 'a'); longer ones allow a transposition.
+  let bestDistance = (name.length <= 3 ? 1 : Math.floor(name.length / 3) + 1) + 1;
   for (const k of known) {
     const d = editDistance(name, k);
     if (d < bestDistance) {

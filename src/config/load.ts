@@ -89,7 +89,7 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
       const isKey = issue.path?.at(-1)?.origin === 'key';
       at(source.locate(segs, isKey ? 'key' : 'value'), describeIssue(issue, segs, isKey));
     }
-    throw new ConfigError(diagnostics);
+    throw new ConfigError(sortDiagnostics(diagnostics));
   }
   const config: SystemConfig = parsed.output;
 

@@ -1,0 +1,226 @@
+/**
+ * The CLI, driven as a user would: real processes, real config files, real signals.
+ * Runs the compiled bin (npm test builds first).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { BootReport } from '../src/index.js';
+
+const root = resolve(import.meta.dirname, '..');
+const bin = join(root, 'dist/cli/main.js');
+const fx = (name: string) => join(root, 'test/fixtures/cli', name);
+const shared = (name: string) => join(root, '../shared/checks/fixtures', name);
+const tmp = mkdtempSync(join(tmpdir(), 'symphony-cli-'));
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(args: string[], cwd = root): { child: ChildProcess; result: Promise<Run>; waitFor(text: string | RegExp, ms?: number): Promise<void> } {
+  const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { test: (s: string) => boolean; resolve(): void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) if (w.test(stdout + stderr)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+  };
+  child.stdout!.on('data', (d: Buffer) => ((stdout += d), check()));
+  child.stderr!.on('data', (d: Buffer) => ((stderr += d), check()));
+  const result = new Promise<Run>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
+  return {
+    child,
+    result,
+    waitFor(text, ms = 10_000) {
+      const test = (s: string) => (typeof text === 'string' ? s.includes(text) : text.test(s));
+      return new Promise((res, rej) => {
+        if (test(stdout + stderr)) return res();
+        const timer = setTimeout(() => rej(new Error(`timed out waiting for ${text}\n--- output ---\n${stdout}${stderr}`)), ms);
+        waiters.push({ test, resolve: () => (clearTimeout(timer), res()) });
+      });
+    },
+  };
+}
+
+const run = (args: string[], cwd?: string) => start(args, cwd).result;
+const readReport = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as BootReport;
+
+describe('symphony check', () => {
+  it('accepts a valid config', async () => {
+    const r = await run(['check', '-c', fx('system.yaml')]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ok (5 components)');
+  });
+
+  it('rejects a cycle with exit 2 and prints its path', async () => {
+    const r = await run(['check', '-c', shared('cycle.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/cycle\.yaml:2:33: cycle: a -> c -> b -> a/);
+  });
+
+  it('reports an unknown key at FILE:LINE:COL', async () => {
+    const r = await run(['check', '-c', shared('unknown-key.yaml')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown-key\.yaml:3:25: unknown key 'needz' in component 'b'/);
+  });
+
+  it('accepts the seed cycle closed by a late edge', async () => {
+    expect((await run(['check', '-c', shared('late.yaml')])).code).toBe(0);
+  });
+
+  it('exits 2 on usage errors', async () => {
+    const r = await run(['up', '--no-such-flag']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("Unknown option '--no-such-flag'");
+    expect((await run(['frobnicate'])).code).toBe(2);
+  });
+});
+
+describe('symphony up', () => {
+  it('boots with --once, prints one line per transition, and writes the report', async () => {
+    const file = join(tmp, 'ok.json');
+    const r = await run(['up', '--once', '-c', fx('system.yaml'), '--report', file]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/stage 0 +a +starting/);
+    expect(r.stdout).toMatch(/symphony: system ready in/);
+    const report = readReport(file);
+    expect(report).toMatchObject({ ok: true, system: 'ready', failure: null });
+    const stage = Object.fromEntries(report.components.map((c) => [c.name, c.stage]));
+    expect(stage).toEqual({ a: 0, b: 1, c: 2, d: 3, side: 1 });
+    expect(report.late).toEqual([{ from: 'c', to: 'd', boundMs: report.components.find((c) => c.name === 'd')!.readyMs }]);
+    // Under stage gating, c waited for the slower of b and side (stage 1): that one is on the path.
+    expect(report.criticalPath).toEqual(['a', expect.stringMatching(/^(b|side)$/), 'c', 'd']);
+    // Stops in reverse order after --once.
+    const stops = [...r.stdout.matchAll(/stage \d +(\w+) +stopped/g)].map((m) => m[1]);
+    expect(stops.slice(0, 3)).toEqual(['d', 'c', 'b']);
+    expect(stops.at(-1)).toBe('a');
+  });
+
+  it('boots a TOML system with retries: attempts 3', async () => {
+    const file = join(tmp, 'toml.json');
+    const r = await run(['up', '--once', '-c', fx('system.toml'), '--report', file]);
+    expect(r.code).toBe(0);
+    expect(readReport(file).components.find((c) => c.name === 'c')).toMatchObject({ attempts: 3, state: 'ready' });
+    expect(r.stdout).toContain('attempt 1 of 3 failed; retry in');
+  });
+
+  it('fails with exit 1 and names the component at fault in the report', async () => {
+    const file = join(tmp, 'fails.json');
+    const r = await run(['up', '--once', '-c', shared('fails.yaml'), '--report', file]);
+    expect(r.code).toBe(1);
+    const report = readReport(file);
+    expect(report).toMatchObject({ ok: false, system: 'failed', failure: { component: 'broken', phase: 'start', message: 'Error: broken on purpose' } });
+    expect(Object.fromEntries(report.components.map((c) => [c.name, c.state]))).toEqual({ a: 'stopped', broken: 'failed', after: 'pending' });
+  });
+
+  it('times out a hanging component, names it, and rolls back in reverse order', async () => {
+    const file = join(tmp, 'hang.json');
+    const r = await run(['up', '--once', '-c', fx('hang.yaml'), '--report', file]);
+    expect(r.code).toBe(1);
+    expect(readReport(file).failure).toEqual({ component: 'hang', phase: 'timeout', message: "StartTimeoutError: 'hang' did not start within 300ms" });
+    const stops = [...r.stdout.matchAll(/stage \d +(\w+) +stopped/g)].map((m) => m[1]);
+    expect(stops).toEqual(['b', 'a']);
+  });
+
+  it('prints JSON lines with --log json', async () => {
+    const r = await run(['up', '--once', '-c', fx('system.yaml'), '--log', 'json']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; state?: string; component?: string });
+    expect(lines.filter((l) => l.type === 'component' && l.component === 'a').map((l) => l.state)).toEqual(['starting', 'ready', 'stopping', 'stopped']);
+    expect(lines.find((l) => l.type === 'report')).toMatchObject({ report: { system: 'ready' } });
+  });
+
+  it('boots part of the graph with --until', async () => {
+    const file = join(tmp, 'until.json');
+    const r = await run(['up', '--once', '-c', fx('system.yaml'), '--until', 'b', '--report', file]);
+    expect(r.code).toBe(0);
+    const states = Object.fromEntries(readReport(file).components.map((c) => [c.name, c.state]));
+    expect(states).toEqual({ a: 'ready', b: 'ready', c: 'skipped', d: 'skipped', side: 'skipped' });
+  });
+
+  it('rolls back and exits 143 on SIGTERM during the boot, with phase "signal"', async () => {
+    const file = join(tmp, 'sigterm.json');
+    const p = start(['up', '-c', fx('slow.yaml'), '--report', file]);
+    await p.waitFor(/slow +starting/);
+    p.child.kill('SIGTERM');
+    const r = await p.result;
+    expect(r.code).toBe(143);
+    const report = readReport(file);
+    expect(report.failure).toMatchObject({ phase: 'signal', message: 'BootAbandonedError: boot interrupted by SIGTERM' });
+    expect(report.components.find((c) => c.name === 'a')!.state).toBe('stopped');
+  });
+
+  it('serves until SIGINT, then stops in reverse order and exits 0', async () => {
+    const p = start(['up', '-c', fx('system.yaml')]);
+    await p.waitFor('system ready');
+    p.child.kill('SIGINT');
+    const r = await p.result;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/system stopped/);
+    const stops = [...r.stdout.matchAll(/stage \d +(\w+) +stopped/g)].map((m) => m[1]);
+    expect(stops.at(-1)).toBe('a');
+  });
+
+  it('a second signal forces the exit while a stop hangs', async () => {
+    const p = start(['up', '-c', fx('stop-hangs.yaml')]);
+    await p.waitFor('system ready');
+    p.child.kill('SIGINT');
+    await p.waitFor(/stuck +stopping/);
+    const t0 = performance.now();
+    p.child.kill('SIGINT');
+    const r = await p.result;
+    expect(r.code).toBe(130);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(r.stderr).toContain('second SIGINT, exiting now');
+  });
+
+  it('boots the example system with a small kernel overhead', async () => {
+    const file = join(tmp, 'example.json');
+    const r = await run(['up', '--once', '-c', join(root, 'examples/default/symphony.yaml'), '--report', file]);
+    expect(r.code).toBe(0);
+    const report = readReport(file);
+    expect(report.system).toBe('ready');
+    // The bound is 10ms (see `npm run bench`); the test leaves room for a busy CI machine.
+    expect(report.kernelOverheadMs).toBeLessThan(50);
+  });
+});
+
+describe('symphony graph and report', () => {
+  it('prints the plan as mermaid, dot and json, late edges dashed', async () => {
+    const mermaid = await run(['graph', '-c', shared('late.yaml')]);
+    expect(mermaid.code).toBe(0);
+    expect(mermaid.stdout).toContain('flowchart LR');
+    expect(mermaid.stdout).toContain('pit -. late .-> conductor');
+    expect(mermaid.stdout).toContain('bus --> pit');
+    const dot = await run(['graph', '-c', shared('late.yaml'), '--format', 'dot']);
+    expect(dot.stdout).toContain('digraph symphony');
+    expect(dot.stdout).toContain('pit -> conductor [style=dashed');
+    const json = JSON.parse((await run(['graph', '-c', shared('late.yaml'), '--format', 'json'])).stdout);
+    expect(json.stages).toEqual([
+      { index: 0, components: ['bus'] },
+      { index: 1, components: ['pit'] },
+      { index: 2, components: ['orchestra'] },
+      { index: 3, components: ['conductor'] },
+    ]);
+    expect(json.edges).toContainEqual({ from: 'pit', to: 'conductor', kind: 'late' });
+    expect((await run(['graph', '-c', shared('cycle.yaml')])).code).toBe(2);
+  });
+
+  it('renders a report as a self-contained HTML timeline with the critical path', async () => {
+    const file = join(tmp, 'for-html.json');
+    await run(['up', '--once', '-c', fx('system.yaml'), '--report', file]);
+    const out = join(tmp, 'report.html');
+    const r = await run(['report', file, '-o', out]);
+    expect(r.code).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).toContain('<svg');
+    expect(html).toMatch(/Critical path: a → (b|side) → c → d/);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!symphony)/);
+    expect((await run(['report', join(tmp, 'nope.json')])).code).toBe(2);
+  });
+});

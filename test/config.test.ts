@@ -1,0 +1,185 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, createKernel, formatDiagnostic, kernelOptions, loadSystem, Kernel } from '../src/index.js';
+
+const fixtures = resolve(import.meta.dirname, 'fixtures/cli');
+const dir = mkdtempSync(join(tmpdir(), 'symphony-config-'));
+writeFileSync(join(dir, 'noop.mjs'), readFileSync(join(fixtures, 'noop.mjs')));
+writeFileSync(join(dir, 'not-a-component.mjs'), readFileSync(join(fixtures, 'not-a-component.mjs')));
+writeFileSync(join(dir, 'named.mjs'), readFileSync(join(fixtures, 'named.mjs')));
+
+/** Writes a config file and returns what loading it reports, as FILE:LINE:COL lines (file name only). */
+async function problems(name: string, text: string, options: { profile?: string; checkModules?: boolean } = {}): Promise<string[]> {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  try {
+    await loadSystem(file, options);
+    return [];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return err.diagnostics.map((d) => formatDiagnostic(d, dir));
+  }
+}
+
+describe('config: YAML', () => {
+  it('reports an unknown key at its line and column, with a suggestion', async () => {
+    expect(await problems('u.yaml', 'components:\n  a: { use: ./noop.mjs }\n  b: { use: ./noop.mjs, needz: [a] }\n')).toEqual([
+      "u.yaml:3:25: unknown key 'needz' in component 'b' (did you mean 'needs'?) (known keys: use, command, needs, wants, late, mode, optional, timeout, stopTimeout, retries, backoff, health, restart, stage, with)",
+    ]);
+  });
+
+  it('reports wrong types and bad durations at the value', async () => {
+    const text = ['components:', '  a:', '    use: ./noop.mjs', '    retries: three', '    timeout: 5 parsecs', '    health: { threshold: -1 }', '    needs: a'].join('\n');
+    expect(await problems('types.yaml', text)).toEqual([
+      `types.yaml:4:14: in component 'a': retries must be a whole number (got "three")`,
+      `types.yaml:5:14: in component 'a': must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m" (got "5 parsecs")`,
+      `types.yaml:6:26: in component 'a': health.threshold must be >= 0 (got -1)`,
+      `types.yaml:7:12: in component 'a': needs must be a list of component names (got "a")`,
+    ]);
+  });
+
+  it('reports malformed YAML at its position', async () => {
+    const [line] = await problems('bad.yaml', 'components:\n  a: { use: ./noop.mjs\n  b: [\n');
+    expect(line).toMatch(/^bad\.yaml:\d+:\d+: YAML: /);
+  });
+
+  it('reports a duplicate key', async () => {
+    expect((await problems('dup.yaml', 'components:\n  a: { use: ./noop.mjs }\n  a: { use: ./noop.mjs }\n'))[0]).toMatch(/^dup\.yaml:3:3: YAML: Map keys must be unique/);
+  });
+
+  it('reports a cycle at the first edge, printed as a path', async () => {
+    const [line] = await problems('cycle.yaml', 'components:\n  a: { use: ./noop.mjs, needs: [c] }\n  b: { use: ./noop.mjs, needs: [a] }\n  c: { use: ./noop.mjs, needs: [b] }\n');
+    expect(line).toMatch(/^cycle\.yaml:2:33: cycle: a -> c -> b -> a; .*make one of these late \(a -> c, c -> b, b -> a\)/);
+  });
+
+  it('reports a missing dependency at its entry in the list, and warns about an absent want', async () => {
+    const out = await problems('missing.yaml', 'components:\n  cache: { use: ./noop.mjs }\n  users:\n    use: ./noop.mjs\n    needs:\n      - db\n      - cahce\n    wants: [metrics]\n');
+    expect(out).toEqual([
+      "missing.yaml:6:9: missing dependency 'db' of 'users'",
+      "missing.yaml:7:9: missing dependency 'cahce' of 'users' (did you mean 'cache'?)",
+      "missing.yaml:8:13: warning: 'users' wants 'metrics', which is not configured (ignored)",
+    ]);
+  });
+
+  it('reports modules that do not exist or export no component, at the use value', async () => {
+    const text = [
+      'components:',
+      '  a: { use: ./nowhere.mjs }',
+      '  b: { use: ./not-a-component.mjs }',
+      '  c: { use: ./named.mjs }',
+      '  d: { use: ./named.mjs#primary }',
+      '  e: { use: no-such-package-xyz }',
+      '  f: { use: builtin:nope }',
+    ].join('\n');
+    const out = await problems('mods.yaml', text, { checkModules: true });
+    expect(out).toEqual([
+      expect.stringMatching(/^mods\.yaml:2:13: component 'a': module '\.\/nowhere\.mjs' does not exist \(looked for .*nowhere\.mjs\)$/),
+      "mods.yaml:3:13: component 'b': './not-a-component.mjs' does not export a component: its default export needs a start() function (and optional health(), stop())",
+      "mods.yaml:4:13: component 'c': './named.mjs' has no default export (it exports components as: primary; use './named.mjs#primary')",
+      "mods.yaml:6:13: component 'e': package 'no-such-package-xyz' is not installed where " + dir + ' can find it (npm install no-such-package-xyz)',
+      "mods.yaml:7:13: component 'f': unknown builtin 'nope' (available: " + (await import('../src/config/index.js')).builtinNames().join(', ').replace(/^$/, 'none') + ')',
+    ]);
+  });
+
+  it('requires use or command, not both', async () => {
+    expect(await problems('use.yaml', 'components:\n  a: { needs: [] }\n  b: { use: ./noop.mjs, command: [python3] }\n')).toEqual([
+      "use.yaml:2:3: component 'a' has neither use nor command: say what runs (use: builtin:NAME or a module path, or command: [program, args…])",
+      "use.yaml:3:25: component 'b' has both use and command: keep one",
+    ]);
+  });
+});
+
+describe('config: TOML', () => {
+  it('is the same schema, with positions in tables and inline tables', async () => {
+    const text = ['[components.a]', 'use = "./noop.mjs"', '', '[components.b]', 'use = "./noop.mjs"', 'needz = ["a"]', 'health = { timeout = "soon" }'].join('\n');
+    expect(await problems('u.toml', text)).toEqual([
+      `u.toml:6:1: unknown key 'needz' in component 'b' (did you mean 'needs'?) (known keys: use, command, needs, wants, late, mode, optional, timeout, stopTimeout, retries, backoff, health, restart, stage, with)`,
+      `u.toml:7:22: in component 'b': must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m" (got "soon")`,
+    ]);
+  });
+
+  it('reports malformed TOML at its position', async () => {
+    expect((await problems('bad.toml', '[components.a]\nuse = "./noop.mjs\n'))[0]).toMatch(/^bad\.toml:2:\d+: TOML: /);
+  });
+
+  it('loads and boots', async () => {
+    const file = join(dir, 'ok.toml');
+    writeFileSync(file, '[components.a]\nuse = "./noop.mjs"\n[components.b]\nuse = "./noop.mjs"\nneeds = ["a"]\ntimeout = "2s"\n');
+    const system = await loadSystem(file);
+    const k = new Kernel(kernelOptions(system));
+    const report = await k.start();
+    expect(report.components.map((c) => [c.name, c.stage, c.state])).toEqual([['a', 0, 'ready'], ['b', 1, 'ready']]);
+    await k.stop();
+  });
+});
+
+describe('config: profiles', () => {
+  const text = [
+    'components:',
+    '  a: { use: ./noop.mjs, timeout: 1s, with: { level: 1, keep: yes } }',
+    '  b: { use: ./noop.mjs, needs: [a] }',
+    'profiles:',
+    '  test:',
+    '    components:',
+    '      a: { with: { level: 2 } }',
+    '      extra: { use: ./noop.mjs, needs: [b] }',
+    '  broken:',
+    '    components:',
+    '      b: { needs: [zz] }',
+  ].join('\n');
+
+  it('merges a profile over the base (deeply for tables, replacing lists)', async () => {
+    const file = join(dir, 'profiles.yaml');
+    writeFileSync(file, text);
+    const base = await loadSystem(file);
+    expect(Object.keys(base.components)).toEqual(['a', 'b']);
+    const test = await loadSystem(file, { profile: 'test' });
+    expect(Object.keys(test.components)).toEqual(['a', 'b', 'extra']);
+    expect(test.components.a).toEqual({ use: './noop.mjs', timeout: '1s', with: { level: 2, keep: 'yes' } });
+  });
+
+  it("points at the profile's line when the profile is at fault, and names unknown profiles", async () => {
+    expect(await problems('profiles.yaml', text, { profile: 'broken' })).toEqual(["profiles.yaml:11:20: missing dependency 'zz' of 'b'"]);
+    expect(await problems('profiles.yaml', text, { profile: 'tset' })).toEqual(["profiles.yaml:1:1: profile 'tset' is not defined here (defined: test, broken) (did you mean 'test'?)"]);
+  });
+});
+
+describe('programmatic createKernel with module paths', () => {
+  it('resolves use strings relative to baseDir', async () => {
+    const k = createKernel({ baseDir: dir, components: { a: { use: './named.mjs#primary' } } });
+    await k.start();
+    expect(k.get('a')).toBe('primary');
+    await k.stop();
+  });
+
+  it('fails the boot before starting anything when a required module cannot load', async () => {
+    const k = createKernel({ baseDir: dir, components: { a: { use: './noop.mjs' }, b: { use: './missing.mjs', needs: ['a'] } } });
+    const err = await k.start().catch((e: { report: { failure: unknown; components: { state: string }[] } }) => e);
+    expect(err.report.failure).toMatchObject({ component: 'b', phase: 'start', message: expect.stringMatching(/^ModuleLoadError: module '\.\/missing\.mjs' does not exist/) });
+    expect(err.report.components.map((c) => c.state)).toEqual(['pending', 'failed']);
+  });
+
+  it('loads packages from node_modules next to the config', async () => {
+    const pkg = join(dir, 'node_modules', 'fake-component');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'fake-component', type: 'module', main: 'index.js' }));
+    writeFileSync(join(pkg, 'index.js'), 'export default { async start() { return "from a package"; } };');
+    const k = createKernel({ baseDir: dir, components: { p: { use: 'fake-component' } } });
+    await k.start();
+    expect(k.get('p')).toBe('from a package');
+    await k.stop();
+  });
+});
+
+describe('JSON Schema', () => {
+  it('ships, generated from the same schema, with every component key described', () => {
+    const schema = JSON.parse(readFileSync(resolve(import.meta.dirname, '../schema/symphony.schema.json'), 'utf8'));
+    const component = schema.properties.components.additionalProperties;
+    expect(Object.keys(component.properties)).toEqual(['use', 'command', 'needs', 'wants', 'late', 'mode', 'optional', 'timeout', 'stopTimeout', 'retries', 'backoff', 'health', 'restart', 'stage', 'with']);
+    expect(component.additionalProperties).toBe(false);
+    expect(component.properties.needs.description).toMatch(/Hard dependencies/);
+    expect(schema.properties.profiles).toBeDefined();
+  });
+});
