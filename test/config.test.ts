@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, createKernel, formatDiagnostic, kernelOptions, loadSystem, Kernel } from '../src/index.js';
+import { BootError, ConfigError, createKernel, formatDiagnostic, kernelOptions, loadSystem, Kernel } from '../src/index.js';
 
 const fixtures = resolve(import.meta.dirname, 'fixtures/cli');
 const dir = mkdtempSync(join(tmpdir(), 'symphony-config-'));
@@ -156,7 +156,7 @@ describe('programmatic createKernel with module paths', () => {
 
   it('fails the boot before starting anything when a required module cannot load', async () => {
     const k = createKernel({ baseDir: dir, components: { a: { use: './noop.mjs' }, b: { use: './missing.mjs', needs: ['a'] } } });
-    const err = await k.start().catch((e: { report: { failure: unknown; components: { state: string }[] } }) => e);
+    const err = (await k.start().catch((e: unknown) => e)) as BootError;
     expect(err.report.failure).toMatchObject({ component: 'b', phase: 'start', message: expect.stringMatching(/^ModuleLoadError: module '\.\/missing\.mjs' does not exist/) });
     expect(err.report.components.map((c) => c.state)).toEqual(['pending', 'failed']);
   });
