@@ -67,7 +67,7 @@ export class EventPrinter {
     switch (e.type) {
       case 'component': {
         const state = e.state === 'failed' ? p.red(e.state) : e.state === 'ready' ? p.green(e.state) : e.state === 'degraded' ? p.yellow(e.state) : e.state;
-        const attempt = e.attempt > 1 ? ` attempt ${e.attempt}` : '';
+        const attempt = e.state === 'starting' && !e.reason && e.attempt > 1 ? ` attempt ${e.attempt}` : '';
         const reason = e.reason ? p.dim(` (${e.reason})`) : '';
         const error = e.error ? `: ${p.red(`${e.error.name}: ${e.error.message}`)}` : '';
         return `${t}  stage ${e.stage}  ${e.component.padEnd(14)} ${state}${attempt}${reason}${error}`;
@@ -112,6 +112,7 @@ class LiveView {
   }
 
   above(line: string): void {
+    if (this.#done) return void this.out.write(`${line}\n`);
     this.#erase();
     this.out.write(`${line}\n`);
     this.#draw();
@@ -122,6 +123,7 @@ class LiveView {
     clearTimeout(this.#timer);
     this.#erase();
     this.#draw();
+    this.#drawn = 0; // the final view stays on screen; later lines go below it
     this.#done = true;
   }
 
