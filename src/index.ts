@@ -25,6 +25,8 @@ export {
   type AnyComponentDefinition,
   type BootFailure,
   type BootPlan,
+  type GraphNode,
+  type GraphProblem,
   type BootReport,
   type ComponentContext,
   type ComponentDefinition,
