@@ -4,7 +4,9 @@ import type { AnyComponentDefinition } from '../bootstrap/index.js';
  * `builtin:NAME` components. Each entry imports its part only when used, so the kernel's startup
  * never pays for parts a config does not name.
  */
-const BUILTINS: Record<string, () => Promise<AnyComponentDefinition>> = {};
+const BUILTINS: Record<string, () => Promise<AnyComponentDefinition>> = {
+  bus: async () => (await import('../bus/index.js')).busComponent,
+};
 
 export function builtinNames(): string[] {
   return Object.keys(BUILTINS);

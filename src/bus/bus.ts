@@ -1,0 +1,938 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { toMs, type Duration } from '../util/duration.js';
+import { DeadlineWheel, type DeadlineEntry } from './deadlines.js';
+import {
+  BusError,
+  ErrorCode,
+  ForbiddenError,
+  InvalidParamsError,
+  MethodNotFoundError,
+  OverloadedError,
+  PeerGoneError,
+  RequestCancelledError,
+  TimeoutError,
+  toBusError,
+  UnauthorizedError,
+} from './errors.js';
+import { IncomingRequest, newTraceparent, RpcSession, type OutgoingRequest } from './session.js';
+import { CircuitBreaker, LatencyHistogram } from './stats.js';
+import { assertPattern, assertSubject, isPattern, matches, SubjectIndex } from './subjects.js';
+import type { MessageTransport } from './transport.js';
+import { listenUnix, type ListenOptions, type SocketServer } from './server.js';
+import { spawnPeer, spawnWorker, type PeerProcess, type SpawnPeerOptions } from './spawn.js';
+
+/** What a handler receives besides the params. */
+export interface HandlerContext {
+  readonly method: string;
+  /** The caller's identity (from its token, never from the name it claims). */
+  readonly peer: string;
+  /** Aborts when the caller cancels, the deadline passes, or the caller goes away. */
+  readonly signal: AbortSignal;
+  /** Epoch milliseconds by which the caller wants the answer. */
+  readonly deadline: number;
+  remainingMs(): number;
+  readonly traceparent: string;
+}
+
+export type Handler = (params: any, ctx: HandlerContext) => unknown;
+export type EventListener = (data: any, event: { topic: string; from: string }) => unknown;
+
+export interface RequestOptions {
+  /** Deadline for the answer (default: the bus's `defaultTimeout`, 30s). */
+  timeout?: Duration;
+  signal?: AbortSignal;
+  /** W3C trace context to continue (one is created otherwise). */
+  traceparent?: string;
+}
+
+export type SlowConsumerPolicy = 'drop-oldest' | 'drop-newest' | 'unsubscribe';
+
+export interface SubscribeOptions {
+  /** Events queued for this subscriber at most (default 1024). */
+  queue?: number;
+  /** What happens to the next event when the queue is full (default drop-oldest). */
+  policy?: SlowConsumerPolicy;
+}
+
+export interface Registration {
+  /** Resolves once the method is served (at once in process; after the round trip for a client). */
+  readonly ready: Promise<void>;
+  dispose(): void;
+}
+
+export interface Subscription {
+  readonly pattern: string;
+  readonly ready: Promise<void>;
+  /** Events dropped for this subscriber by its slow-consumer policy. */
+  readonly dropped: number;
+  unsubscribe(): void;
+}
+
+/** The bus API, the same in process, in a worker, in a child process and over a socket. */
+export interface BusApi {
+  readonly name: string;
+  request<T = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<T>;
+  handle(method: string, handler: Handler): Registration;
+  notify(method: string, params?: unknown): void;
+  publish(topic: string, data?: unknown): void;
+  subscribe(pattern: string, listener: EventListener, options?: SubscribeOptions): Subscription;
+  stats(): BusStats;
+}
+
+/** What an identity may do: patterns of methods it serves and calls, topics it publishes and subscribes to. */
+export interface Rights {
+  provides: readonly string[];
+  calls: readonly string[];
+  publishes: readonly string[];
+  subscribes: readonly string[];
+}
+export const ALL_RIGHTS: Rights = Object.freeze({ provides: ['>'], calls: ['>'], publishes: ['>'], subscribes: ['>'] });
+
+export interface PeerStats {
+  name: string;
+  kind: 'local' | 'remote';
+  state: 'hello' | 'open' | 'ready' | 'closed';
+  /** Calls to this peer not yet answered. */
+  inflight: number;
+  /** Calls from this peer being served. */
+  serving: number;
+  requests: number;
+  errors: number;
+  timeouts: number;
+  latency: ReturnType<LatencyHistogram['summary']>;
+  breaker: 'closed' | 'open' | 'half-open';
+  queuedBytes: number;
+  droppedEvents: number;
+}
+
+export interface BusStats {
+  peers: PeerStats[];
+  methods: number;
+  subscriptions: number;
+  inflight: number;
+  droppedEvents: number;
+  protocolErrors: number;
+  deniedCalls: number;
+}
+
+export type BusEvent =
+  | { type: 'peer'; peer: string; state: 'connected' | 'ready' | 'gone'; reason?: string }
+  | { type: 'protocol-error'; peer: string; detail: string }
+  | { type: 'handler-error'; peer: string; method: string; error: string }
+  | { type: 'denied'; peer: string; action: keyof Rights | 'hello'; subject: string }
+  | { type: 'slow-consumer'; peer: string; detail: string };
+
+export interface BusOptions {
+  /** Default deadline of a request (30s). */
+  defaultTimeout?: Duration;
+  /** Largest frame accepted (1 MiB). */
+  maxFrameBytes?: number;
+  /** Requests a peer may have outstanding before the bus stops reading from it (1024). */
+  maxInFlight?: number;
+  /** Unsent output a peer may accumulate before it is disconnected as not reading (16 MiB). */
+  maxOutputBytes?: number;
+  /** Silence after which a peer is pinged; two missed pings and it is gone (5s). */
+  heartbeat?: Duration;
+  /** The name the bus itself uses as a caller (`kernel`). */
+  name?: string;
+}
+
+const EVENT_HIGH_WATER = 1024 * 1024;
+
+/** Rights with matching cached per subject. */
+class Grants {
+  readonly #cache = new Map<string, boolean>();
+  constructor(readonly rights: Rights) {}
+  readonly all = false as boolean;
+  allows(kind: keyof Rights, subject: string): boolean {
+    const key = `${kind} ${subject}`;
+    let ok = this.#cache.get(key);
+    if (ok === undefined) {
+      ok = this.rights[kind].some((p) => matches(p, subject));
+      if (this.#cache.size > 2048) this.#cache.clear();
+      this.#cache.set(key, ok);
+    }
+    return ok;
+  }
+}
+const ALL: Grants = Object.assign(new Grants(ALL_RIGHTS), { all: true });
+const grantsFor = (rights: Rights | undefined) => (!rights || rights === ALL_RIGHTS ? ALL : new Grants(rights));
+
+interface Route {
+  readonly method: string;
+  readonly endpoint: Endpoint;
+  readonly handler: Handler | undefined;
+  /** Literal segments (more specific patterns win). */
+  readonly weight: number;
+}
+
+/** A peer of the bus: an in-process party (the kernel, a component, an extension) or a connection. */
+class Endpoint {
+  state: PeerStats['state'] = 'open';
+  session: RpcSession | undefined;
+  connection: PeerConnection | undefined;
+  readonly calls = new Set<Call>();
+  readonly routes = new Set<Route>();
+  readonly subscriptions = new Set<Sub>();
+  readonly latency = new LatencyHistogram();
+  readonly breaker = new CircuitBreaker();
+  requests = 0;
+  errors = 0;
+  timeouts = 0;
+  dropped = 0;
+  pinging = false;
+  paused = false;
+  readonly readyWaiters: (() => void)[] = [];
+  constructor(
+    public name: string,
+    public grants: Grants,
+    readonly kind: 'local' | 'remote',
+  ) {}
+}
+
+/** One request in flight through the bus, from its caller to whoever serves it. */
+class Call implements DeadlineEntry {
+  wheelKey?: number;
+  settled = false;
+  started = performance.now();
+  controller: AbortController | undefined;
+  downstream: OutgoingRequest | undefined;
+  constructor(
+    readonly bus: Bus,
+    readonly from: Endpoint,
+    readonly target: Endpoint,
+    readonly method: string,
+    readonly deadline: number,
+    readonly traceparent: string,
+    readonly done: (error: BusError | undefined, value?: unknown) => void,
+  ) {}
+  expire(): void {
+    this.target.timeouts++;
+    this.fail(new TimeoutError(`'${this.method}' (served by '${this.target.name}') did not answer within ${Math.round(this.deadline - this.started)}ms`, { method: this.method, peer: this.target.name }));
+  }
+  ok(value: unknown): void {
+    if (this.settled) return;
+    this.#settle();
+    this.target.breaker.success();
+    this.done(undefined, value);
+  }
+  fail(error: BusError): void {
+    if (this.settled) return;
+    this.#settle();
+    this.target.errors++;
+    if (error.code === ErrorCode.Timeout || error.code === ErrorCode.PeerGone) this.target.breaker.failure();
+    this.controller?.abort(error);
+    this.downstream?.cancel(error.message);
+    this.done(error);
+  }
+  /** The caller cancelled, or went away. */
+  cancel(message: string): void {
+    this.fail(new RequestCancelledError(message, { method: this.method }));
+  }
+  #settle(): void {
+    this.settled = true;
+    this.bus.wheel.delete(this);
+    this.target.calls.delete(this);
+    this.target.latency.record(performance.now() - this.started);
+  }
+}
+
+/** `ctx` of an in-process handler; its AbortSignal is made only if the handler asks for it. */
+class LocalHandlerContext implements HandlerContext {
+  constructor(readonly call: Call) {}
+  get method(): string {
+    return this.call.method;
+  }
+  get peer(): string {
+    return this.call.from.name;
+  }
+  get signal(): AbortSignal {
+    const call = this.call;
+    if (!call.controller) {
+      call.controller = new AbortController();
+      if (call.settled) call.controller.abort(new RequestCancelledError('the request is over'));
+    }
+    return call.controller.signal;
+  }
+  get deadline(): number {
+    return Date.now() + (this.call.deadline - performance.now());
+  }
+  remainingMs(): number {
+    return Math.max(0, this.call.deadline - performance.now());
+  }
+  get traceparent(): string {
+    return this.call.traceparent;
+  }
+}
+
+class Sub {
+  readonly queue: [topic: string, data: unknown, from: string][] = [];
+  dropped = 0;
+  draining = false;
+  closed = false;
+  constructor(
+    readonly pattern: string,
+    readonly endpoint: Endpoint,
+    readonly listener: EventListener | undefined,
+    readonly max: number,
+    readonly policy: SlowConsumerPolicy,
+  ) {}
+}
+
+interface Identity {
+  name: string;
+  grants: Grants;
+  /** The operator's token: full rights, any number of connections. */
+  operator: boolean;
+  secret: Buffer;
+}
+
+/**
+ * The IPC bus: named endpoints (in-process parties and connected peers), exact and pattern routes,
+ * request/reply with deadlines and cancellation, notifications, and pub/sub with wildcards and
+ * bounded per-subscriber queues. The bus itself is the kernel's endpoint (`request`, `handle`, …).
+ */
+export class Bus implements BusApi {
+  readonly wheel = new DeadlineWheel();
+  readonly name: string;
+  readonly #exact = new Map<string, Route>();
+  readonly #patterns = new SubjectIndex<Route>();
+  readonly #subs = new SubjectIndex<Sub>();
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #connections = new Set<Endpoint>();
+  readonly #tokens = new Map<string, Identity>();
+  readonly #listeners = new Set<(e: BusEvent) => void>();
+  readonly #awaiting = new Map<string, ((c: PeerConnection) => void)[]>();
+  readonly #self: Endpoint;
+  readonly #defaultTimeoutMs: number;
+  readonly #heartbeatMs: number;
+  readonly maxFrameBytes: number;
+  readonly maxInFlight: number;
+  readonly maxOutputBytes: number;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #server: SocketServer | undefined;
+  #protocolErrors = 0;
+  #denied = 0;
+  #closed = false;
+
+  constructor(options: BusOptions = {}) {
+    this.name = options.name ?? 'kernel';
+    this.#defaultTimeoutMs = options.defaultTimeout === undefined ? 30_000 : toMs(options.defaultTimeout, 'defaultTimeout');
+    this.#heartbeatMs = options.heartbeat === undefined ? 5_000 : toMs(options.heartbeat, 'heartbeat');
+    this.maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
+    this.maxInFlight = options.maxInFlight ?? 1024;
+    this.maxOutputBytes = options.maxOutputBytes ?? 16 * 1024 * 1024;
+    this.#self = new Endpoint(this.name, ALL, 'local');
+    this.#endpoints.set(this.name, this.#self);
+  }
+
+  // ---- the kernel's own API ----------------------------------------------------------------------
+
+  request<T = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<T> {
+    return this.requestAs(this.#self, method, params, options) as Promise<T>;
+  }
+  handle(method: string, handler: Handler): Registration {
+    return this.handleAs(this.#self, method, handler);
+  }
+  notify(method: string, params?: unknown): void {
+    this.notifyAs(this.#self, method, params);
+  }
+  publish(topic: string, data?: unknown): void {
+    this.publishAs(this.#self, topic, data);
+  }
+  subscribe(pattern: string, listener: EventListener, options?: SubscribeOptions): Subscription {
+    return this.subscribeAs(this.#self, pattern, listener, options);
+  }
+
+  /** An in-process endpoint with its own identity and rights (a component, a trusted extension). */
+  endpoint(name: string, rights: Rights = ALL_RIGHTS): BusApi & { close(reason?: string): void } {
+    if (this.#endpoints.has(name)) throw new BusError(ErrorCode.InvalidRequest, `an endpoint named '${name}' already exists`);
+    const ep = new Endpoint(name, grantsFor(rights), 'local');
+    this.#endpoints.set(name, ep);
+    this.#emit({ type: 'peer', peer: name, state: 'connected' });
+    return {
+      name,
+      request: (m, p, o) => this.requestAs(ep, m, p, o) as Promise<never>,
+      handle: (m, h) => this.handleAs(ep, m, h),
+      notify: (m, p) => this.notifyAs(ep, m, p),
+      publish: (t, d) => this.publishAs(ep, t, d),
+      subscribe: (p, l, o) => this.subscribeAs(ep, p, l, o),
+      stats: () => this.stats(),
+      close: (reason = 'closed') => this.#drop(ep, reason),
+    };
+  }
+
+  /** Observes connections, protocol errors, denials and slow consumers. */
+  onEvent(fn: (e: BusEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  // ---- tokens and connections ----------------------------------------------------------------------
+
+  /**
+   * A new secret for a peer the kernel starts: whoever says hello with it is `name`, with these
+   * rights, whatever name it claims. One live connection per such identity.
+   */
+  issueToken(name: string, rights: Rights = ALL_RIGHTS, options: { operator?: boolean; token?: string } = {}): string {
+    const token = options.token ?? randomBytes(32).toString('base64url');
+    const secret = Buffer.from(token);
+    this.#tokens.set(hash(token), { name, grants: grantsFor(rights), operator: options.operator ?? false, secret });
+    return token;
+  }
+
+  revokeToken(token: string): void {
+    this.#tokens.delete(hash(token));
+  }
+
+  /**
+   * Serves a connection: the peer must say `symphony.hello` with a valid token first. Returns a
+   * handle to wait for its readiness (`symphony.ready`) or to close it.
+   */
+  attach(transport: MessageTransport, options: { label?: string } = {}): PeerConnection {
+    const ep = new Endpoint(options.label ?? 'unauthenticated peer', ALL, 'remote');
+    ep.state = 'hello';
+    const session = new RpcSession(transport, { wheel: this.wheel, defaultTimeoutMs: this.#defaultTimeoutMs, peerName: ep.name });
+    ep.session = session;
+    this.#connections.add(ep);
+    const closed = new Promise<string>((resolve) => {
+      session.onClose = (reason) => {
+        this.#drop(ep, reason);
+        resolve(reason);
+      };
+    });
+    session.onRequest = (req) => this.#onPeerRequest(ep, req);
+    session.onNotification = (method, params) => this.#onPeerNotification(ep, method, params);
+    session.onProtocolError = (detail) => {
+      this.#protocolErrors++;
+      this.#emit({ type: 'protocol-error', peer: ep.name, detail });
+    };
+    session.onInflight = (n) => {
+      if (!ep.paused && n >= this.maxInFlight) {
+        ep.paused = true;
+        transport.pause();
+      } else if (ep.paused && n <= this.maxInFlight >> 1) {
+        ep.paused = false;
+        transport.resume();
+      }
+    };
+    this.#startHeartbeats();
+    return (ep.connection = new PeerConnection(ep, closed, (reason) => session.close(reason)));
+  }
+
+  /** The connection of the peer that says hello as `name` (a socket peer the kernel spawned). */
+  connectionFor(name: string): Promise<PeerConnection> {
+    const ep = this.#endpoints.get(name);
+    if (ep?.connection) return Promise.resolve(ep.connection);
+    return new Promise((resolve) => {
+      const waiters = this.#awaiting.get(name) ?? [];
+      waiters.push(resolve);
+      this.#awaiting.set(name, waiters);
+    });
+  }
+
+  stats(): BusStats {
+    const peers: PeerStats[] = [];
+    let inflight = 0;
+    let dropped = 0;
+    for (const ep of new Set([...this.#endpoints.values(), ...this.#connections])) {
+      let droppedHere = ep.dropped;
+      for (const s of ep.subscriptions) droppedHere += s.dropped;
+      inflight += ep.calls.size;
+      dropped += droppedHere;
+      peers.push({
+        name: ep.name,
+        kind: ep.kind,
+        state: ep.state,
+        inflight: ep.calls.size,
+        serving: ep.session?.incomingCount ?? 0,
+        requests: ep.requests,
+        errors: ep.errors,
+        timeouts: ep.timeouts,
+        latency: ep.latency.summary(),
+        breaker: ep.breaker.state,
+        queuedBytes: ep.session?.transport.bufferedBytes ?? 0,
+        droppedEvents: droppedHere,
+      });
+    }
+    return { peers, methods: this.#exact.size + this.#patterns.size, subscriptions: this.#subs.size, inflight, droppedEvents: dropped, protocolErrors: this.#protocolErrors, deniedCalls: this.#denied };
+  }
+
+  /** Listens on a Unix socket (mode 0600, private directory); `bus.close()` stops it. */
+  async listen(options: ListenOptions = {}): Promise<SocketServer> {
+    if (this.#server) throw new BusError(ErrorCode.InvalidRequest, `the bus already listens on ${this.#server.path}`);
+    this.#server = await listenUnix(this, options);
+    return this.#server;
+  }
+
+  /** The socket path peers connect to (`SYMPHONY_BUS`), when listening. */
+  get socketPath(): string | undefined {
+    return this.#server?.path;
+  }
+
+  /** Starts a peer process with its own token and a scrubbed environment (stdio by default). */
+  spawnPeer(options: SpawnPeerOptions): PeerProcess {
+    return spawnPeer(this, { socketPath: this.socketPath, ...options });
+  }
+
+  /** Starts a worker thread peer (structured clone over a MessagePort). */
+  spawnWorker(file: string | URL, options: Parameters<typeof spawnWorker>[2]): ReturnType<typeof spawnWorker> {
+    return spawnWorker(this, file, options);
+  }
+
+  /** True when some endpoint serves `method`. */
+  serves(method: string): boolean {
+    return this.#route(method) !== undefined;
+  }
+
+  /** Disconnects every peer (their pending calls fail with -32004) and stops the heartbeats. */
+  async close(reason = 'the bus is closing'): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeatTimer);
+    for (const ep of [...this.#connections]) ep.session?.close(reason);
+    for (const ep of [...this.#endpoints.values()]) if (ep !== this.#self) this.#drop(ep, reason);
+    for (const call of [...this.#self.calls]) call.fail(new PeerGoneError(reason));
+    await this.#server?.close();
+  }
+
+  // ---- routing core ----------------------------------------------------------------------------
+
+  requestAs(from: Endpoint, method: string, params: unknown, options?: RequestOptions): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timeoutMs = options?.timeout === undefined ? this.#defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
+      const signal = options?.signal;
+      let onAbort: (() => void) | undefined;
+      const call = this.#dispatch(from, method, params, performance.now() + timeoutMs, options?.traceparent, (err, value) => {
+        if (onAbort) signal!.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(value);
+      });
+      if (call && signal && !call.settled) {
+        if (signal.aborted) return call.cancel(`'${method}' was cancelled`);
+        onAbort = () => call.cancel(`'${method}' was cancelled`);
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+  }
+
+  /**
+   * Routes one request; `done` is called exactly once. Returns the call (to cancel it) unless it
+   * failed at once (no route: -32601 immediately, never a timeout).
+   */
+  #dispatch(from: Endpoint, method: string, params: unknown, deadline: number, traceparent: string | undefined, done: Call['done']): Call | undefined {
+    if (!from.grants.all && !from.grants.allows('calls', method)) {
+      this.#deny(from, 'calls', method);
+      done(new ForbiddenError(`'${from.name}' may not call '${method}' (not in its manifest's calls)`, { method, peer: from.name }));
+      return undefined;
+    }
+    const route = this.#route(method);
+    if (route === undefined) {
+      done(new MethodNotFoundError(method));
+      return undefined;
+    }
+    const target = route.endpoint;
+    if (target.kind === 'remote' && !target.breaker.allow()) {
+      done(new OverloadedError(`'${target.name}' is failing (circuit open): '${method}' refused`, { method, peer: target.name }));
+      return undefined;
+    }
+    target.requests++;
+    const call = new Call(this, from, target, method, deadline, traceparent ?? newTraceparent(), done);
+    target.calls.add(call);
+    if (route.handler) {
+      this.wheel.add(call);
+      let result: unknown;
+      try {
+        result = route.handler(params, new LocalHandlerContext(call));
+      } catch (err) {
+        this.#handlerFailed(call, err);
+        return call;
+      }
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+        (result as PromiseLike<unknown>).then(
+          (v) => call.ok(v),
+          (err: unknown) => this.#handlerFailed(call, err),
+        );
+      } else {
+        call.ok(result);
+      }
+      return call;
+    }
+    // A peer serves it: its session carries the deadline and the cancellation.
+    const remaining = Math.max(0, deadline - performance.now());
+    call.downstream = target.session!.call(
+      method,
+      params,
+      { timeoutMs: remaining, meta: { traceparent: call.traceparent } },
+      (v) => call.ok(v),
+      (err) => {
+        if (err instanceof TimeoutError) target.timeouts++;
+        call.fail(err as BusError);
+      },
+    );
+    return call;
+  }
+
+  #handlerFailed(call: Call, err: unknown): void {
+    const e = toBusError(err, call.method);
+    if (e.code === ErrorCode.InternalError) this.#emit({ type: 'handler-error', peer: call.target.name, method: call.method, error: e.message });
+    call.fail(e);
+  }
+
+  #route(method: string): Route | undefined {
+    const exact = this.#exact.get(method);
+    if (exact !== undefined || this.#patterns.size === 0) return exact;
+    const candidates = this.#patterns.match(method);
+    let best: Route | undefined;
+    for (const r of candidates) if (!best || r.weight > best.weight) best = r;
+    return best;
+  }
+
+  handleAs(ep: Endpoint, method: string, handler: Handler | undefined): Registration {
+    if (isPattern(method)) assertPattern(method, 'method');
+    else if (typeof method !== 'string' || !method) throw new TypeError('method must be a non-empty string');
+    if (method.startsWith('symphony.') || method.startsWith('$/')) throw new ForbiddenError(`'${method}' is reserved for the protocol`, { method });
+    if (!ep.grants.all && !ep.grants.allows('provides', method)) {
+      this.#deny(ep, 'provides', method);
+      throw new ForbiddenError(`'${ep.name}' may not serve '${method}' (not in its manifest's provides)`, { method, peer: ep.name });
+    }
+    const existing = isPattern(method) ? [...ep.routes].find((r) => r.method === method) : this.#exact.get(method);
+    if (existing && existing.endpoint !== ep) {
+      throw new InvalidParamsError(`'${method}' is already served by '${existing.endpoint.name}'`, { method, peer: existing.endpoint.name });
+    }
+    if (existing) this.#unroute(existing);
+    // More literal segments win; between equals, `*` (exactly one segment) beats `>` (any number).
+    const weight = method.split('.').filter((s) => s !== '*' && s !== '>').length * 2 + (method.endsWith('>') ? 0 : 1);
+    const route: Route = { method, endpoint: ep, handler, weight };
+    if (isPattern(method)) this.#patterns.add(method, route);
+    else this.#exact.set(method, route);
+    ep.routes.add(route);
+    return { ready: Promise.resolve(), dispose: () => this.#unroute(route) };
+  }
+
+  #unroute(route: Route): void {
+    if (!route.endpoint.routes.delete(route)) return;
+    if (isPattern(route.method)) this.#patterns.delete(route.method, route);
+    else if (this.#exact.get(route.method) === route) this.#exact.delete(route.method);
+  }
+
+  notifyAs(from: Endpoint, method: string, params: unknown): void {
+    if (!from.grants.all && !from.grants.allows('calls', method)) return this.#deny(from, 'calls', method);
+    const route = this.#route(method);
+    if (!route) return;
+    if (route.handler) {
+      const call = new Call(this, from, route.endpoint, method, performance.now() + this.#defaultTimeoutMs, newTraceparent(), () => {});
+      try {
+        const r = route.handler(params, new LocalHandlerContext(call));
+        if (r && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#emit({ type: 'handler-error', peer: route.endpoint.name, method, error: String(err) }));
+      } catch (err) {
+        this.#emit({ type: 'handler-error', peer: route.endpoint.name, method, error: err instanceof Error ? err.message : String(err) });
+      }
+    } else {
+      route.endpoint.session!.notify(method, params);
+    }
+  }
+
+  publishAs(from: Endpoint, topic: string, data: unknown): void {
+    assertSubject(topic);
+    if (!from.grants.all && !from.grants.allows('publishes', topic)) {
+      this.#deny(from, 'publishes', topic);
+      throw new ForbiddenError(`'${from.name}' may not publish '${topic}' (not in its manifest's publishes)`, { topic, peer: from.name });
+    }
+    for (const sub of this.#subs.match(topic)) this.#deliver(sub, topic, data, from.name);
+  }
+
+  subscribeAs(ep: Endpoint, pattern: string, listener: EventListener | undefined, options: SubscribeOptions = {}): Subscription {
+    assertPattern(pattern);
+    if (!ep.grants.all && !ep.grants.allows('subscribes', pattern)) {
+      this.#deny(ep, 'subscribes', pattern);
+      throw new ForbiddenError(`'${ep.name}' may not subscribe to '${pattern}' (not in its manifest's subscribes)`, { pattern, peer: ep.name });
+    }
+    const sub = new Sub(pattern, ep, listener, options.queue ?? 1024, options.policy ?? 'drop-oldest');
+    this.#subs.add(pattern, sub);
+    ep.subscriptions.add(sub);
+    const self = this;
+    return {
+      pattern,
+      ready: Promise.resolve(),
+      get dropped() {
+        return sub.dropped;
+      },
+      unsubscribe: () => self.#unsubscribe(sub),
+    };
+  }
+
+  #unsubscribe(sub: Sub): void {
+    sub.closed = true;
+    sub.queue.length = 0;
+    this.#subs.delete(sub.pattern, sub);
+    sub.endpoint.subscriptions.delete(sub);
+  }
+
+  #deliver(sub: Sub, topic: string, data: unknown, from: string): void {
+    if (sub.closed) return;
+    if (!sub.listener) {
+      const session = sub.endpoint.session!;
+      if (session.transport.bufferedBytes > EVENT_HIGH_WATER) {
+        sub.dropped++;
+        if (sub.dropped === 1 || sub.dropped % 1000 === 0) this.#emit({ type: 'slow-consumer', peer: sub.endpoint.name, detail: `${sub.dropped} event(s) dropped: it is not reading` });
+        return;
+      }
+      session.notify('symphony.event', { topic, data });
+      return;
+    }
+    if (sub.queue.length >= sub.max) {
+      sub.dropped++;
+      if (sub.policy === 'drop-newest') return;
+      if (sub.policy === 'unsubscribe') {
+        this.#emit({ type: 'slow-consumer', peer: sub.endpoint.name, detail: `unsubscribed from '${sub.pattern}': its queue of ${sub.max} was full` });
+        return this.#unsubscribe(sub);
+      }
+      sub.queue.shift();
+    }
+    sub.queue.push([topic, data, from]);
+    if (!sub.draining) {
+      sub.draining = true;
+      queueMicrotask(() => void this.#drain(sub));
+    }
+  }
+
+  /** Delivers a subscriber's queue in order, one event at a time (async listeners are awaited). */
+  async #drain(sub: Sub): Promise<void> {
+    while (sub.queue.length && !sub.closed) {
+      const [topic, data, from] = sub.queue.shift()!;
+      try {
+        const r = sub.listener!(data, { topic, from });
+        if (r && typeof (r as PromiseLike<unknown>).then === 'function') await r;
+      } catch (err) {
+        this.#emit({ type: 'handler-error', peer: sub.endpoint.name, method: `event ${topic}`, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    sub.draining = false;
+  }
+
+  // ---- peers -------------------------------------------------------------------------------------
+
+  #onPeerRequest(ep: Endpoint, req: IncomingRequest): void {
+    const session = ep.session!;
+    if (ep.state === 'hello') return this.#hello(ep, req);
+    if (req.method.startsWith('symphony.')) return this.#protocolRequest(ep, req);
+    const deadline = performance.now() + Math.min(this.#defaultTimeoutMs, req.meta?.deadline !== undefined ? req.meta.deadline - Date.now() : Infinity);
+    const call = this.#dispatch(ep, req.method, req.params, deadline, req.meta?.traceparent, (err, value) => {
+      if (err) session.respondError(req, err);
+      else session.respond(req, value);
+    });
+    if (call) req.onCancel = () => call.cancel(`the caller '${ep.name}' cancelled '${req.method}'`);
+  }
+
+  #hello(ep: Endpoint, req: IncomingRequest): void {
+    const session = ep.session!;
+    const p = req.params as { protocol?: unknown; peer?: unknown; token?: unknown; framing?: unknown } | undefined;
+    const refuse = (why: string) => {
+      this.#deny(ep, 'hello', why);
+      session.respondError(req, new UnauthorizedError(why));
+      setImmediate(() => session.close(`unauthorized: ${why}`));
+    };
+    if (req.method !== 'symphony.hello') return refuse(`'${req.method}' before symphony.hello: say hello with a token first`);
+    if (p?.protocol !== 1) return refuse(`unsupported protocol ${JSON.stringify(p?.protocol)} (this bus speaks 1)`);
+    const identity = typeof p.token === 'string' ? this.#authenticate(p.token) : undefined;
+    if (!identity) return refuse('bad token');
+    const claimed = typeof p.peer === 'string' && p.peer ? p.peer : 'peer';
+    let name = identity.name;
+    if (identity.operator) {
+      name = claimed;
+      for (let i = 2; this.#endpoints.has(name); i++) name = `${claimed}#${i}`;
+    } else if (this.#endpoints.has(name)) {
+      return refuse(`'${name}' is already connected`);
+    }
+    ep.name = name;
+    ep.grants = identity.grants;
+    ep.state = 'open';
+    session.peerName = name;
+    this.#endpoints.set(name, ep);
+    const framing = p.framing === 'content-length' ? 'content-length' : (session.transport.framing ?? 'ndjson');
+    session.respond(req, { protocol: 1, peer: name, framing, maxFrameBytes: this.maxFrameBytes, heartbeatMs: this.#heartbeatMs, maxInFlight: this.maxInFlight });
+    if (framing !== session.transport.framing && session.transport.setFraming) {
+      const t = session.transport;
+      process.nextTick(() => t.setFraming!(framing)); // after the hello answer has been framed the old way
+    }
+    this.#emit({ type: 'peer', peer: name, state: 'connected' });
+    const waiters = this.#awaiting.get(name);
+    if (waiters) {
+      this.#awaiting.delete(name);
+      for (const w of waiters) w(ep.connection!);
+    }
+  }
+
+  #protocolRequest(ep: Endpoint, req: IncomingRequest): void {
+    const session = ep.session!;
+    const p = (req.params ?? {}) as Record<string, unknown>;
+    try {
+      switch (req.method) {
+        case 'symphony.ping':
+          return session.respond(req, {});
+        case 'symphony.hello':
+          throw new InvalidParamsError('already said hello');
+        case 'symphony.register':
+        case 'symphony.unregister': {
+          const methods = p.methods;
+          if (!Array.isArray(methods) || !methods.every((m) => typeof m === 'string')) throw new InvalidParamsError(`${req.method} needs { methods: [string, …] }`);
+          if (req.method === 'symphony.register') for (const m of methods as string[]) this.handleAs(ep, m, undefined);
+          else for (const r of [...ep.routes]) if ((methods as string[]).includes(r.method)) this.#unroute(r);
+          return session.respond(req, { methods });
+        }
+        case 'symphony.subscribe': {
+          if (typeof p.pattern !== 'string') throw new InvalidParamsError('symphony.subscribe needs { pattern }');
+          if ([...ep.subscriptions].some((s) => s.pattern === p.pattern)) return session.respond(req, {});
+          this.subscribeAs(ep, p.pattern, undefined);
+          return session.respond(req, {});
+        }
+        case 'symphony.unsubscribe': {
+          for (const s of [...ep.subscriptions]) if (s.pattern === p.pattern) this.#unsubscribe(s);
+          return session.respond(req, {});
+        }
+        case 'symphony.publish': {
+          if (typeof p.topic !== 'string') throw new InvalidParamsError('symphony.publish needs { topic, data }');
+          this.publishAs(ep, p.topic, p.data);
+          return session.respond(req, {});
+        }
+        case 'symphony.ready':
+          this.#markReady(ep);
+          return session.respond(req, {});
+        default:
+          throw new MethodNotFoundError(req.method);
+      }
+    } catch (err) {
+      session.respondError(req, err instanceof BusError ? err : new InvalidParamsError(err instanceof Error ? err.message : String(err)));
+    }
+  }
+
+  #onPeerNotification(ep: Endpoint, method: string, params: unknown): void {
+    if (ep.state === 'hello') {
+      this.#deny(ep, 'hello', `notification '${method}' before hello`);
+      ep.session!.notify('symphony.error', new UnauthorizedError().toJSON());
+      return ep.session!.close('unauthorized: notification before hello');
+    }
+    try {
+      if (method === 'symphony.ready') return this.#markReady(ep);
+      if (method === 'symphony.publish') {
+        const p = params as { topic?: unknown; data?: unknown } | undefined;
+        if (typeof p?.topic !== 'string') throw new InvalidParamsError('symphony.publish needs { topic, data }');
+        return this.publishAs(ep, p.topic, p.data);
+      }
+      if (method.startsWith('symphony.')) return;
+      this.notifyAs(ep, method, params);
+    } catch (err) {
+      // A notification has no answer: tell the peer what went wrong without closing it.
+      const e = err instanceof BusError ? err : new InvalidParamsError(err instanceof Error ? err.message : String(err));
+      ep.session!.notify('symphony.error', e.toJSON());
+    }
+  }
+
+  #markReady(ep: Endpoint): void {
+    if (ep.state !== 'open') return;
+    ep.state = 'ready';
+    for (const w of ep.readyWaiters.splice(0)) w();
+    this.#emit({ type: 'peer', peer: ep.name, state: 'ready' });
+  }
+
+  /** Removes an endpoint: calls pending to it fail with -32004 at once; its own calls are cancelled. */
+  #drop(ep: Endpoint, reason: string): void {
+    if (ep.state === 'closed') return;
+    const wasKnown = ep.state !== 'hello';
+    ep.state = 'closed';
+    this.#connections.delete(ep);
+    if (this.#endpoints.get(ep.name) === ep) this.#endpoints.delete(ep.name);
+    for (const r of [...ep.routes]) this.#unroute(r);
+    for (const s of [...ep.subscriptions]) this.#unsubscribe(s);
+    for (const call of [...ep.calls]) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
+    ep.session?.close(reason);
+    for (const w of ep.readyWaiters.splice(0)) w();
+    if (wasKnown) this.#emit({ type: 'peer', peer: ep.name, state: 'gone', reason });
+  }
+
+  #authenticate(token: string): Identity | undefined {
+    const identity = this.#tokens.get(hash(token));
+    if (!identity) return undefined;
+    const given = Buffer.from(token);
+    return given.length === identity.secret.length && timingSafeEqual(given, identity.secret) ? identity : undefined;
+  }
+
+  #deny(ep: Endpoint, action: keyof Rights | 'hello', subject: string): void {
+    this.#denied++;
+    this.#emit({ type: 'denied', peer: ep.name, action, subject });
+  }
+
+  #emit(e: BusEvent): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(e);
+      } catch {
+        // observers never break the bus
+      }
+    }
+  }
+
+  /** One timer for all connections: ping the silent ones, drop those that stopped answering or reading. */
+  #startHeartbeats(): void {
+    if (this.#heartbeatTimer || this.#heartbeatMs <= 0) return;
+    this.#heartbeatTimer = setInterval(() => {
+      const now = performance.now();
+      for (const ep of this.#connections) {
+        const session = ep.session!;
+        if (session.transport.bufferedBytes > this.maxOutputBytes) {
+          this.#emit({ type: 'slow-consumer', peer: ep.name, detail: `disconnected: ${session.transport.bufferedBytes} bytes unread` });
+          session.close('it stopped reading (slow consumer)');
+          continue;
+        }
+        if (ep.state === 'hello' && now - session.lastSeen > this.#heartbeatMs * 2) {
+          session.close('no hello in time');
+          continue;
+        }
+        if (ep.pinging || ep.state === 'hello' || now - session.lastSeen < this.#heartbeatMs) continue;
+        ep.pinging = true;
+        session.request('symphony.ping', undefined, { timeoutMs: this.#heartbeatMs }).then(
+          () => (ep.pinging = false),
+          (err: unknown) => {
+            ep.pinging = false;
+            if (err instanceof TimeoutError && performance.now() - session.lastSeen > this.#heartbeatMs * 2) session.close('heartbeat lost');
+          },
+        );
+      }
+    }, Math.max(10, this.#heartbeatMs / 2)).unref();
+  }
+}
+
+/** A connected peer as its owner sees it (the socket server, or whoever spawned the process). */
+export class PeerConnection {
+  constructor(
+    readonly endpoint: Endpoint,
+    /** Resolves with the reason when the connection ends. */
+    readonly closed: Promise<string>,
+    readonly close: (reason?: string) => void,
+  ) {}
+  get name(): string {
+    return this.endpoint.name;
+  }
+  get state(): PeerStats['state'] {
+    return this.endpoint.state;
+  }
+  /** Resolves when the peer sent `symphony.ready`; rejects if the connection ends first or `ms` passes. */
+  ready(ms = 10_000): Promise<void> {
+    const ep = this.endpoint;
+    if (ep.state === 'ready') return Promise.resolve();
+    if (ep.state === 'closed') return Promise.reject(new PeerGoneError(`'${ep.name}' closed before it was ready`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new TimeoutError(`'${ep.name}' was not ready within ${ms}ms`)), ms);
+      ep.readyWaiters.push(() => {
+        clearTimeout(timer);
+        if (ep.state === 'ready') resolve();
+        else reject(new PeerGoneError(`'${ep.name}' closed before it was ready`));
+      });
+    });
+  }
+}
+
+function hash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}

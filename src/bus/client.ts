@@ -1,0 +1,364 @@
+import { readFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
+import { workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
+import { toMs, type Duration } from '../util/duration.js';
+import type { BusApi, BusStats, EventListener, Handler, HandlerContext, Registration, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import { DeadlineWheel } from './deadlines.js';
+import { BusError, ErrorCode, PeerGoneError, RequestCancelledError, toBusError, UnauthorizedError } from './errors.js';
+import type { Framing } from './framing.js';
+import { IncomingRequest, RpcSession } from './session.js';
+import { LatencyHistogram } from './stats.js';
+import { assertPattern, assertSubject, isPattern, SubjectIndex } from './subjects.js';
+import { PortTransport, StreamTransport, type MessageTransport } from './transport.js';
+
+export interface ConnectOptions {
+  /** The name this peer claims (its identity still comes from the token). */
+  name?: string;
+  /** Unix socket path (default: `SYMPHONY_BUS`). */
+  path?: string;
+  /** Secret (default: `SYMPHONY_TOKEN`, else the file `<socket>.token`). */
+  token?: string;
+  /** `socket`, `stdio`, or `port` (a worker's MessagePort). Default: from `SYMPHONY_TRANSPORT`, the worker's data, or the socket path. */
+  transport?: 'socket' | 'stdio' | 'port';
+  port?: MessagePort;
+  framing?: Framing;
+  /** Default request deadline (30s). */
+  timeout?: Duration;
+  /** Socket clients reconnect after a drop, with exponential backoff and jitter (default on). */
+  reconnect?: boolean | Partial<BackoffPolicy>;
+  /** Exit the process when the kernel is gone (stdin EOF or a new parent). Default: on for peers the kernel spawned. */
+  exitWithParent?: boolean;
+}
+
+interface Setup {
+  transport: MessageTransport;
+  token: string;
+}
+
+class RemoteHandlerContext implements HandlerContext {
+  #controller: AbortController | undefined;
+  readonly #deadlineEpoch: number;
+  constructor(
+    readonly request: IncomingRequest,
+    defaultTimeoutMs: number,
+  ) {
+    this.#deadlineEpoch = request.meta?.deadline ?? Date.now() + defaultTimeoutMs;
+    request.onCancel = () => this.#controller?.abort(new RequestCancelledError(`'${request.method}' was cancelled`));
+  }
+  get method(): string {
+    return this.request.method;
+  }
+  get peer(): string {
+    return 'bus';
+  }
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.request.cancelled) this.#controller.abort(new RequestCancelledError(`'${this.request.method}' was cancelled`));
+    }
+    return this.#controller.signal;
+  }
+  get deadline(): number {
+    return this.#deadlineEpoch;
+  }
+  remainingMs(): number {
+    return Math.max(0, this.#deadlineEpoch - Date.now());
+  }
+  get traceparent(): string {
+    return this.request.meta?.traceparent ?? '';
+  }
+}
+
+/**
+ * The bus from another process (or a worker): the same API as in process. Says hello with its
+ * token, re-registers and re-subscribes after a reconnect, and serves its handlers.
+ */
+export class BusClient implements BusApi {
+  readonly #wheel = new DeadlineWheel();
+  readonly #handlers = new Map<string, Handler>();
+  readonly #patternHandlers = new SubjectIndex<string>();
+  readonly #subs = new SubjectIndex<{ pattern: string; listener: EventListener; queue: Promise<unknown> }>();
+  readonly #subPatterns = new Map<string, number>();
+  readonly #latency = new LatencyHistogram();
+  readonly #options: ConnectOptions;
+  readonly #defaultTimeoutMs: number;
+  readonly #setup: () => Promise<Setup>;
+  #session!: RpcSession;
+  #identity = '';
+  #readySent = false;
+  #closing = false;
+  #closedResolve!: (reason: string) => void;
+  /** Resolves when the client is closed for good (by close(), or a drop it will not recover from). */
+  readonly closed: Promise<string>;
+  /** Called on each (re)connection and on each drop; for logs. */
+  onConnection: (state: 'connected' | 'lost', detail: string) => void = () => {};
+
+  private constructor(options: ConnectOptions, setup: () => Promise<Setup>) {
+    this.#options = options;
+    this.#setup = setup;
+    this.#defaultTimeoutMs = options.timeout === undefined ? 30_000 : toMs(options.timeout, 'timeout');
+    this.closed = new Promise((r) => (this.#closedResolve = r));
+  }
+
+  /** Connects per the options and the environment the kernel gave this process. */
+  static async connect(options: ConnectOptions = {}): Promise<BusClient> {
+    const spawnedByKernel = process.env.SYMPHONY_TOKEN !== undefined;
+    const fromWorker = (workerData as { symphony?: { port: MessagePort; token: string; name: string } } | null)?.symphony;
+    const kind = options.transport ?? (options.port || fromWorker ? 'port' : (process.env.SYMPHONY_TRANSPORT as ConnectOptions['transport']) ?? (options.path ?? process.env.SYMPHONY_BUS ? 'socket' : 'stdio'));
+    const name = options.name ?? fromWorker?.name ?? process.env.SYMPHONY_PEER ?? `node-${process.pid}`;
+    let setup: () => Promise<Setup>;
+    if (kind === 'port') {
+      const port = options.port ?? fromWorker?.port;
+      if (!port) throw new TypeError('transport "port" needs a MessagePort (or a worker started by the bus)');
+      const token = options.token ?? fromWorker?.token ?? process.env.SYMPHONY_TOKEN ?? '';
+      setup = async () => ({ transport: new PortTransport(port), token });
+    } else if (kind === 'stdio') {
+      const token = options.token ?? process.env.SYMPHONY_TOKEN ?? '';
+      setup = async () => ({ transport: new StreamTransport(process.stdin, process.stdout, { framing: 'ndjson' }), token });
+    } else {
+      const path = options.path ?? process.env.SYMPHONY_BUS;
+      if (!path) throw new TypeError('no bus socket: pass { path } or set SYMPHONY_BUS');
+      const token = options.token ?? process.env.SYMPHONY_TOKEN ?? readFileSync(`${path}.token`, 'utf8').trim();
+      setup = () =>
+        new Promise((resolve, reject) => {
+          const socket = netConnect(path);
+          socket.once('connect', () => {
+            socket.off('error', reject);
+            socket.setNoDelay?.(true);
+            resolve({ transport: new StreamTransport(socket, socket, { framing: 'ndjson' }), token });
+          });
+          socket.once('error', reject);
+        });
+    }
+    const client = new BusClient({ ...options, name, transport: kind, reconnect: kind === 'socket' ? (options.reconnect ?? true) : false }, setup);
+    await client.#open();
+    if (options.exitWithParent ?? (spawnedByKernel && kind !== 'port')) client.#watchParent();
+    return client;
+  }
+
+  get name(): string {
+    return this.#identity;
+  }
+
+  request<T = unknown>(method: string, params?: unknown, options?: RequestOptions): Promise<T> {
+    const started = performance.now();
+    const timeoutMs = options?.timeout === undefined ? this.#defaultTimeoutMs : toMs(options.timeout, 'timeout');
+    return this.#session.request(method, params, { timeoutMs, signal: options?.signal, meta: options?.traceparent ? { traceparent: options.traceparent } : undefined }).then((v) => {
+      this.#latency.record(performance.now() - started);
+      return v as T;
+    });
+  }
+
+  handle(method: string, handler: Handler): Registration {
+    if (isPattern(method)) assertPattern(method, 'method');
+    if (this.#handlers.has(method)) throw new BusError(ErrorCode.InvalidParams, `'${method}' is already handled here`);
+    this.#handlers.set(method, handler);
+    if (isPattern(method)) this.#patternHandlers.add(method, method);
+    const ready = this.#session.request('symphony.register', { methods: [method] }).then(() => undefined);
+    ready.catch(() => {});
+    return {
+      ready,
+      dispose: () => {
+        this.#handlers.delete(method);
+        if (isPattern(method)) this.#patternHandlers.delete(method, method);
+        this.#session.request('symphony.unregister', { methods: [method] }).catch(() => {});
+      },
+    };
+  }
+
+  notify(method: string, params?: unknown): void {
+    this.#session.notify(method, params);
+  }
+
+  publish(topic: string, data?: unknown): void {
+    assertSubject(topic);
+    this.#session.notify('symphony.publish', { topic, data });
+  }
+
+  subscribe(pattern: string, listener: EventListener, _options?: SubscribeOptions): Subscription {
+    assertPattern(pattern);
+    const entry = { pattern, listener, queue: Promise.resolve() as Promise<unknown> };
+    this.#subs.add(pattern, entry);
+    const count = (this.#subPatterns.get(pattern) ?? 0) + 1;
+    this.#subPatterns.set(pattern, count);
+    const ready = count === 1 ? this.#session.request('symphony.subscribe', { pattern }).then(() => undefined) : Promise.resolve();
+    ready.catch(() => {});
+    return {
+      pattern,
+      ready,
+      dropped: 0,
+      unsubscribe: () => {
+        if (!this.#subs.delete(pattern, entry)) return;
+        const left = (this.#subPatterns.get(pattern) ?? 1) - 1;
+        if (left > 0) return void this.#subPatterns.set(pattern, left);
+        this.#subPatterns.delete(pattern);
+        this.#session.request('symphony.unsubscribe', { pattern }).catch(() => {});
+      },
+    };
+  }
+
+  /** Tells the kernel this peer is ready (for a spawned component, its start is complete). */
+  ready(): void {
+    this.#readySent = true;
+    this.#session.notify('symphony.ready');
+  }
+
+  /** Pings the bus; resolves with the round-trip time in milliseconds. */
+  async ping(): Promise<number> {
+    const t0 = performance.now();
+    await this.#session.request('symphony.ping', undefined, { timeoutMs: 5000 });
+    return performance.now() - t0;
+  }
+
+  stats(): BusStats {
+    return {
+      peers: [
+        {
+          name: this.#identity,
+          kind: 'remote',
+          state: this.#session.closed ? 'closed' : this.#readySent ? 'ready' : 'open',
+          inflight: this.#session.pendingCount,
+          serving: this.#session.incomingCount,
+          requests: this.#latency.count,
+          errors: 0,
+          timeouts: 0,
+          latency: this.#latency.summary(),
+          breaker: 'closed',
+          queuedBytes: this.#session.transport.bufferedBytes,
+          droppedEvents: 0,
+        },
+      ],
+      methods: this.#handlers.size,
+      subscriptions: this.#subPatterns.size,
+      inflight: this.#session.pendingCount,
+      droppedEvents: 0,
+      protocolErrors: 0,
+      deniedCalls: 0,
+    };
+  }
+
+  close(): Promise<string> {
+    this.#closing = true;
+    this.#session.close('closed by the client');
+    this.#closedResolve('closed by the client');
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #open(): Promise<void> {
+    const { transport, token } = await this.#setup();
+    const session = new RpcSession(transport, { wheel: this.#wheel, defaultTimeoutMs: this.#defaultTimeoutMs, peerName: 'bus' });
+    this.#session = session;
+    session.onRequest = (req) => this.#serve(req);
+    session.onNotification = (method, params) => this.#onNotification(method, params);
+    session.onClose = (reason) => this.#lost(session, reason);
+    let answer: { peer: string; framing: Framing };
+    try {
+      answer = (await session.request('symphony.hello', { protocol: 1, peer: this.#options.name, token, framing: this.#options.framing ?? 'ndjson' }, { timeoutMs: 10_000 })) as typeof answer;
+    } catch (err) {
+      session.close('hello failed');
+      if (err instanceof BusError && err.code === ErrorCode.Unauthorized) throw new UnauthorizedError(`the bus refused this peer: ${err.message}`);
+      throw err;
+    }
+    this.#identity = answer.peer;
+    if (answer.framing === 'content-length' && transport.setFraming) transport.setFraming('content-length');
+    // After a reconnect: serve and listen as before.
+    if (this.#handlers.size) await session.request('symphony.register', { methods: [...this.#handlers.keys()] });
+    for (const pattern of this.#subPatterns.keys()) await session.request('symphony.subscribe', { pattern });
+    if (this.#readySent) session.notify('symphony.ready');
+    this.onConnection('connected', `as '${this.#identity}'`);
+  }
+
+  #lost(session: RpcSession, reason: string): void {
+    if (session !== this.#session) return;
+    this.onConnection('lost', reason);
+    if (this.#closing || !this.#options.reconnect) {
+      this.#closedResolve(reason);
+      return;
+    }
+    const policy = { initialMs: 50, maxMs: 2000, ...(typeof this.#options.reconnect === 'object' ? this.#options.reconnect : {}) };
+    void (async () => {
+      for (let attempt = 1; !this.#closing; attempt++) {
+        await new Promise((r) => setTimeout(r, backoffDelay(policy, attempt)).unref());
+        if (this.#closing) return;
+        try {
+          await this.#open();
+          return;
+        } catch (err) {
+          if (err instanceof UnauthorizedError) {
+            this.#closedResolve(err.message);
+            return;
+          }
+          this.onConnection('lost', `reconnect ${attempt} failed: ${(err as Error).message}`);
+        }
+      }
+    })();
+  }
+
+  #serve(req: IncomingRequest): void {
+    const session = this.#session;
+    if (req.method === 'symphony.ping') return session.respond(req, {});
+    let handler = this.#handlers.get(req.method);
+    if (!handler) {
+      const pattern = this.#patternHandlers.match(req.method)[0];
+      handler = pattern === undefined ? undefined : this.#handlers.get(pattern);
+    }
+    if (!handler) return session.respondError(req, new BusError(ErrorCode.MethodNotFound, `'${this.#identity}' does not serve '${req.method}'`, { method: req.method }));
+    const ctx = new RemoteHandlerContext(req, this.#defaultTimeoutMs);
+    let result: unknown;
+    try {
+      result = handler(req.params, ctx);
+    } catch (err) {
+      return session.respondError(req, toBusError(err, req.method));
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (v) => session.respond(req, v),
+        (err: unknown) => session.respondError(req, toBusError(err, req.method)),
+      );
+    } else {
+      session.respond(req, result);
+    }
+  }
+
+  #onNotification(method: string, params: unknown): void {
+    if (method !== 'symphony.event') return;
+    const p = params as { topic?: unknown; data?: unknown } | undefined;
+    if (typeof p?.topic !== 'string') return;
+    const topic = p.topic;
+    for (const sub of this.#subs.match(topic)) {
+      // In order per subscription; a slow async listener does not block the others.
+      sub.queue = sub.queue.then(() => sub.listener(p.data, { topic, from: 'bus' })).catch(() => {});
+    }
+  }
+
+  /** Orphan hygiene: a spawned peer exits when its kernel is gone (stdin EOF, or it was re-parented). */
+  #watchParent(): void {
+    const parent = process.ppid;
+    const bye = () => {
+      void this.close().finally(() => process.exit(0));
+    };
+    if (this.#options.transport !== 'stdio') {
+      process.stdin.on('end', bye);
+      process.stdin.on('error', bye);
+      process.stdin.resume();
+    } else {
+      this.closed.then(bye, bye);
+    }
+    setInterval(() => {
+      if (process.ppid !== parent) bye();
+    }, 500).unref();
+  }
+}
+
+/** Connects to the bus from another process or a worker (see ConnectOptions for the defaults). */
+export function connect(options?: ConnectOptions): Promise<BusClient> {
+  return BusClient.connect(options);
+}
+
+export { PeerGoneError };

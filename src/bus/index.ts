@@ -1,0 +1,47 @@
+/**
+ * The IPC bus: in-process router (request/reply, notifications, pub/sub with wildcards), the
+ * JSON-RPC wire protocol (docs/protocol.md) over stdio, Unix sockets and worker ports, the client
+ * for other Node processes, and `builtin:bus`.
+ */
+export {
+  ALL_RIGHTS,
+  Bus,
+  PeerConnection,
+  type BusApi,
+  type BusEvent,
+  type BusOptions,
+  type BusStats,
+  type EventListener,
+  type Handler,
+  type HandlerContext,
+  type PeerStats,
+  type Registration,
+  type RequestOptions,
+  type Rights,
+  type SlowConsumerPolicy,
+  type SubscribeOptions,
+  type Subscription,
+} from './bus.js';
+export { BusClient, connect, type ConnectOptions } from './client.js';
+export { busComponent, type BusSettings } from './component.js';
+export {
+  BusError,
+  ErrorCode,
+  ForbiddenError,
+  InternalError,
+  InvalidParamsError,
+  InvalidRequestError,
+  MessageTooLargeError,
+  MethodNotFoundError,
+  OverloadedError,
+  ParseError,
+  PeerGoneError,
+  RequestCancelledError,
+  TimeoutError,
+  UnauthorizedError,
+  type ErrorCodeValue,
+} from './errors.js';
+export { encodeFrame, FrameDecoder, type Decoded, type Framing } from './framing.js';
+export { listenUnix, type ListenOptions, type SocketServer } from './server.js';
+export { PeerProcess, spawnPeer, spawnWorker, type SpawnPeerOptions } from './spawn.js';
+export { assertPattern, assertSubject, matches as subjectMatches } from './subjects.js';

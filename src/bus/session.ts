@@ -1,0 +1,302 @@
+import type { Decoded } from './framing.js';
+import type { DeadlineEntry, DeadlineWheel } from './deadlines.js';
+import {
+  BusError,
+  ErrorCode,
+  fromWire,
+  MessageTooLargeError,
+  PeerGoneError,
+  RequestCancelledError,
+  TimeoutError,
+} from './errors.js';
+import type { MessageTransport } from './transport.js';
+
+export type RequestId = string | number;
+
+/** Request metadata that travels with every request (docs/protocol.md). */
+export interface RequestMeta {
+  traceparent?: string;
+  /** Epoch milliseconds. */
+  deadline?: number;
+}
+
+/** A request received from the other side, until it is answered or cancelled. */
+export class IncomingRequest {
+  cancelled = false;
+  answered = false;
+  /** Set by whoever serves it: called once if the other side cancels or goes away. */
+  onCancel: (() => void) | undefined;
+  constructor(
+    readonly id: RequestId,
+    readonly method: string,
+    readonly params: unknown,
+    readonly meta: RequestMeta | undefined,
+  ) {}
+}
+
+export class OutgoingRequest implements DeadlineEntry {
+  wheelKey?: number;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** Cancels it: the caller gets -32800 and the other side a `$/cancelRequest`. */
+  cancel(message = `'${this.method}' was cancelled`): void {
+    this.session.fail(this, new RequestCancelledError(message, { method: this.method }), true);
+  }
+  constructor(
+    readonly session: RpcSession,
+    readonly id: number,
+    readonly method: string,
+    readonly deadline: number,
+    readonly timeoutMs: number,
+    readonly resolve: (v: unknown) => void,
+    readonly reject: (e: unknown) => void,
+  ) {}
+  expire(): void {
+    this.session.fail(this, new TimeoutError(`'${this.method}' got no answer from '${this.session.peerName}' within ${this.timeoutMs}ms`, { method: this.method, peer: this.session.peerName }), true);
+  }
+}
+
+export interface SessionOptions {
+  wheel: DeadlineWheel;
+  /** Used when a request gives no timeout. */
+  defaultTimeoutMs: number;
+  /** The other side's name, for messages. */
+  peerName: string;
+  /** Consecutive bad frames tolerated before the session closes (docs/protocol.md: 100). */
+  maxBadFrames?: number;
+}
+
+export const newTraceparent = (): string => `00-${randomHex(16)}-${randomHex(8)}-01`;
+function randomHex(bytes: number): string {
+  let s = '';
+  for (let i = 0; i < bytes; i++) s += ((Math.random() * 256) | 0).toString(16).padStart(2, '0');
+  return s;
+}
+
+/**
+ * One JSON-RPC 2.0 session over a transport, symmetric (both sides may call): correlation of
+ * responses, deadlines (a request's remaining time travels as `meta.deadline`), cancellation both
+ * ways with `$/cancelRequest`, strict validation of what arrives (a bad frame is answered, never
+ * thrown), and, on close, every pending request rejected at once with -32004.
+ */
+export class RpcSession {
+  readonly #transport: MessageTransport;
+  readonly #options: SessionOptions;
+  readonly #pending = new Map<number, OutgoingRequest>();
+  readonly #incoming = new Map<RequestId, IncomingRequest>();
+  #nextId = 0;
+  #closed: string | undefined;
+  #badFrames = 0;
+  peerName: string;
+  /** When the last message arrived (performance.now()), for heartbeats. */
+  lastSeen = performance.now();
+
+  onRequest: (request: IncomingRequest) => void = (r) => this.respondError(r, new BusError(ErrorCode.MethodNotFound, `nobody serves '${r.method}'`));
+  onNotification: (method: string, params: unknown) => void = () => {};
+  onClose: (reason: string) => void = () => {};
+  /** A bad frame arrived (already answered); for logs and stats. */
+  onProtocolError: (detail: string) => void = () => {};
+  /** The number of incoming requests not yet answered changed (flow control). */
+  onInflight: (count: number) => void = () => {};
+
+  constructor(transport: MessageTransport, options: SessionOptions) {
+    this.#transport = transport;
+    this.#options = options;
+    this.peerName = options.peerName;
+    transport.onMessage = (d) => this.#receive(d);
+    transport.onClose = (reason) => this.#closeWith(reason);
+  }
+
+  get transport(): MessageTransport {
+    return this.#transport;
+  }
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+  get incomingCount(): number {
+    return this.#incoming.size;
+  }
+
+  request(method: string, params: unknown, options: { timeoutMs?: number; signal?: AbortSignal; meta?: RequestMeta } = {}): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.call(method, params, options, resolve, reject);
+    });
+  }
+
+  /**
+   * Sends a request; `resolve` or `reject` is called exactly once. Returns the entry (to cancel
+   * it), or undefined when it failed at once (closed session, aborted signal).
+   */
+  call(
+    method: string,
+    params: unknown,
+    options: { timeoutMs?: number; signal?: AbortSignal; meta?: RequestMeta },
+    resolve: (v: unknown) => void,
+    reject: (e: unknown) => void,
+  ): OutgoingRequest | undefined {
+    if (this.#closed !== undefined) {
+      reject(new PeerGoneError(`'${this.peerName}' is gone: ${this.#closed}`, { method, peer: this.peerName }));
+      return undefined;
+    }
+    const signal = options.signal;
+    if (signal?.aborted) {
+      reject(new RequestCancelledError(`'${method}' was cancelled before it was sent`, { method }));
+      return undefined;
+    }
+    let timeoutMs = options.timeoutMs ?? this.#options.defaultTimeoutMs;
+    if (options.meta?.deadline !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, options.meta.deadline - Date.now()));
+    const id = ++this.#nextId;
+    const entry = new OutgoingRequest(this, id, method, performance.now() + timeoutMs, timeoutMs, resolve, reject);
+    this.#pending.set(id, entry);
+    this.#options.wheel.add(entry);
+    if (signal) {
+      entry.signal = signal;
+      entry.onAbort = () => entry.cancel();
+      signal.addEventListener('abort', entry.onAbort, { once: true });
+    }
+    const meta = { traceparent: options.meta?.traceparent ?? newTraceparent(), deadline: Date.now() + timeoutMs };
+    this.#transport.send(params === undefined ? { jsonrpc: '2.0', id, method, meta } : { jsonrpc: '2.0', id, method, params, meta });
+    return entry;
+  }
+
+  notify(method: string, params?: unknown): void {
+    if (this.#closed !== undefined) return;
+    this.#transport.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+  }
+
+  respond(request: IncomingRequest, result: unknown): void {
+    if (!this.#finish(request)) return;
+    this.#transport.send({ jsonrpc: '2.0', id: request.id, result: result === undefined ? null : result });
+  }
+
+  respondError(request: IncomingRequest, error: BusError): void {
+    if (!this.#finish(request)) return;
+    this.#transport.send({ jsonrpc: '2.0', id: request.id, error: error.toJSON() });
+  }
+
+  /** Settles an outgoing request with an error; with `cancelRemote`, tells the other side to stop. */
+  fail(entry: OutgoingRequest, error: BusError, cancelRemote: boolean): void {
+    if (this.#pending.get(entry.id) !== entry) return;
+    this.#settle(entry);
+    if (cancelRemote) this.notify('$/cancelRequest', { id: entry.id });
+    entry.reject(error);
+  }
+
+  /** Closes the session: pending requests are rejected with -32004, incoming ones cancelled. */
+  close(reason = 'closed'): void {
+    if (this.#closed !== undefined) return;
+    this.#transport.close();
+    this.#closeWith(reason);
+  }
+
+  #finish(request: IncomingRequest): boolean {
+    if (request.answered || request.cancelled || this.#closed !== undefined) return false;
+    request.answered = true;
+    this.#incoming.delete(request.id);
+    this.onInflight(this.#incoming.size);
+    return true;
+  }
+
+  #settle(entry: OutgoingRequest): void {
+    this.#pending.delete(entry.id);
+    this.#options.wheel.delete(entry);
+    if (entry.signal) entry.signal.removeEventListener('abort', entry.onAbort!);
+  }
+
+  #closeWith(reason: string): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = reason;
+    const gone = (method: string) => new PeerGoneError(`'${this.peerName}' is gone (${reason}) with '${method}' unanswered`, { method, peer: this.peerName });
+    for (const entry of [...this.#pending.values()]) {
+      this.#settle(entry);
+      entry.reject(gone(entry.method));
+    }
+    for (const req of [...this.#incoming.values()]) {
+      req.cancelled = true;
+      req.onCancel?.();
+    }
+    this.#incoming.clear();
+    this.onClose(reason);
+  }
+
+  #bad(id: RequestId | null, error: BusError): void {
+    this.#transport.send({ jsonrpc: '2.0', id, error: error.toJSON() });
+    this.onProtocolError(error.message);
+    if (++this.#badFrames > (this.#options.maxBadFrames ?? 100)) this.close(`more than ${this.#options.maxBadFrames ?? 100} bad frames in a row`);
+  }
+
+  #receive(d: Decoded): void {
+    this.lastSeen = performance.now();
+    if (d.kind === 'error') {
+      if (d.error === 'too-large') {
+        const id = d.id ?? null;
+        const entry = typeof id === 'number' ? this.#pending.get(id) : undefined;
+        if (entry) this.fail(entry, new MessageTooLargeError(`the answer to '${entry.method}' was larger than the frame limit`, { method: entry.method }), false);
+        return this.#bad(id, new MessageTooLargeError(d.detail));
+      }
+      return this.#bad(null, new BusError(ErrorCode.ParseError, `parse error: ${d.detail}`));
+    }
+    const m = d.message as Record<string, unknown>;
+    if (m === null || typeof m !== 'object' || Array.isArray(m)) {
+      return this.#bad(null, new BusError(ErrorCode.InvalidRequest, Array.isArray(m) ? 'invalid request: batches are not supported' : 'invalid request: not a JSON-RPC object'));
+    }
+    const id = m.id;
+    const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
+    if (m.jsonrpc !== '2.0') return this.#bad(validId ? (id as RequestId) : null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "jsonrpc" must be "2.0"'));
+    const method = m.method;
+    if (method !== undefined) {
+      if (typeof method !== 'string' || method.length === 0) return this.#bad(validId ? (id as RequestId) : null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "method" must be a non-empty string'));
+      if (id === undefined) {
+        this.#badFrames = 0;
+        if (method === '$/cancelRequest') return this.#cancelIncoming((m.params as { id?: RequestId } | undefined)?.id);
+        return this.onNotification(method, m.params);
+      }
+      if (!validId) return this.#bad(null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "id" must be a string or a number'));
+      if (m.params !== undefined && (m.params === null || typeof m.params !== 'object')) {
+        return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, 'invalid request: "params" must be an object or an array'));
+      }
+      if (this.#incoming.has(id as RequestId)) return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, `invalid request: id ${JSON.stringify(id)} is already in use`));
+      this.#badFrames = 0;
+      const meta = parseMeta(m.meta);
+      const req = new IncomingRequest(id as RequestId, method, m.params, meta);
+      this.#incoming.set(req.id, req);
+      this.onInflight(this.#incoming.size);
+      return this.onRequest(req);
+    }
+    if (validId && ('result' in m || 'error' in m)) {
+      this.#badFrames = 0;
+      const entry = typeof id === 'number' ? this.#pending.get(id) : undefined;
+      if (!entry) return; // an answer after a timeout or a cancel: dropped
+      this.#settle(entry);
+      if ('error' in m) {
+        const e = m.error as Record<string, unknown> | null;
+        entry.reject(e && typeof e === 'object' ? fromWire(e) : new BusError(ErrorCode.InternalError, `'${entry.method}' failed with a malformed error`));
+      } else {
+        entry.resolve(m.result);
+      }
+      return;
+    }
+    this.#bad(validId ? (id as RequestId) : null, new BusError(ErrorCode.InvalidRequest, 'invalid request: neither a request, a notification nor a response'));
+  }
+
+  #cancelIncoming(id: RequestId | undefined): void {
+    if (id === undefined) return;
+    const req = this.#incoming.get(id);
+    if (!req || req.answered) return;
+    this.respondError(req, new RequestCancelledError(`'${req.method}' was cancelled by the caller`, { method: req.method }));
+    req.cancelled = true;
+    req.onCancel?.();
+  }
+}
+
+function parseMeta(meta: unknown): RequestMeta | undefined {
+  if (!meta || typeof meta !== 'object') return undefined;
+  const m = meta as Record<string, unknown>;
+  const out: RequestMeta = {};
+  if (typeof m.traceparent === 'string' && m.traceparent.length <= 128) out.traceparent = m.traceparent;
+  if (typeof m.deadline === 'number' && Number.isFinite(m.deadline)) out.deadline = m.deadline;
+  return out;
+}

@@ -1,0 +1,138 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
+import type { Bus, PeerConnection, Rights } from './bus.js';
+import { PeerGoneError } from './errors.js';
+import { PortTransport, StreamTransport } from './transport.js';
+
+/** Environment variables a spawned peer inherits; everything else is scrubbed (secrets stay home). */
+const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TEMP', 'TMP', 'SYSTEMROOT', 'NODE_EXTRA_CA_CERTS'];
+
+export interface SpawnPeerOptions {
+  /** The identity the peer gets (its token says so, whatever name it claims). */
+  name: string;
+  command: string;
+  args?: readonly string[];
+  cwd?: string;
+  /** Added to the scrubbed environment. */
+  env?: Record<string, string>;
+  rights?: Rights;
+  /** `stdio` (frames on the child's stdin/stdout; the default) or `socket` (it connects to `socketPath`). */
+  transport?: 'stdio' | 'socket';
+  socketPath?: string;
+  /** Where the child's stderr goes: inherited (default), or piped for the caller to read. */
+  stderr?: 'inherit' | 'pipe';
+  /** Passed to child_process.spawn (e.g. a `signal`, or `detached`). */
+  detached?: boolean;
+}
+
+/** A peer process the kernel started. Its exit is detected at once: pending calls to it fail with -32004. */
+export class PeerProcess {
+  #connection: PeerConnection | undefined;
+  #connected: Promise<PeerConnection>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    connection: PeerConnection | Promise<PeerConnection>,
+  ) {
+    this.#connected = Promise.resolve(connection).then((c) => (this.#connection = c));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.#exit = { code, signal };
+        const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
+        this.#connection?.close(`the process ${why}`);
+        resolve(this.#exit);
+      });
+      child.once('error', (err) => {
+        this.#exit = { code: null, signal: null };
+        this.#connection?.close(`the process could not run: ${err.message}`);
+        resolve(this.#exit);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+  get connection(): PeerConnection | undefined {
+    return this.#connection;
+  }
+  get running(): boolean {
+    return this.#exit === undefined;
+  }
+
+  /** Resolves when the peer has said hello and sent `symphony.ready`; rejects if it exits first or `ms` passes. */
+  async ready(ms = 10_000): Promise<void> {
+    const exitedFirst = this.exited.then((e) => {
+      throw new PeerGoneError(`'${this.name}' ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`} before it was ready`);
+    });
+    const connection = await Promise.race([this.#connected, exitedFirst]);
+    await Promise.race([connection.ready(ms), exitedFirst]);
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    if (this.running) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  async stop(graceMs = 2000): Promise<void> {
+    if (!this.running) return;
+    this.#connection?.close('stopping');
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Starts a peer process with its own token and a scrubbed environment. */
+export function spawnPeer(bus: Bus, options: SpawnPeerOptions): PeerProcess {
+  const token = bus.issueToken(options.name, options.rights);
+  const transport = options.transport ?? 'stdio';
+  const env: Record<string, string> = {};
+  for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
+  Object.assign(env, options.env, { SYMPHONY_TOKEN: token, SYMPHONY_PEER: options.name, SYMPHONY_TRANSPORT: transport });
+  if (options.socketPath) env.SYMPHONY_BUS = options.socketPath;
+  if (transport === 'socket' && !options.socketPath) throw new TypeError(`peer '${options.name}': transport 'socket' needs the bus to listen on a socket`);
+  const child = spawn(options.command, [...(options.args ?? [])], {
+    cwd: options.cwd,
+    env,
+    // stdin stays a pipe in both modes: its EOF tells the child the kernel is gone.
+    stdio: ['pipe', transport === 'stdio' ? 'pipe' : 'ignore', options.stderr ?? 'inherit'],
+    detached: options.detached,
+  });
+  child.stdin!.on('error', () => {}); // EPIPE when the child is gone: its exit is handled
+  let connection: PeerConnection | Promise<PeerConnection>;
+  if (transport === 'stdio') {
+    connection = bus.attach(new StreamTransport(child.stdout!, child.stdin!, { maxFrameBytes: bus.maxFrameBytes, framing: 'ndjson' }), { label: options.name });
+  } else {
+    connection = bus.connectionFor(options.name);
+  }
+  const peer = new PeerProcess(options.name, child, connection);
+  void peer.exited.then(() => bus.revokeToken(token));
+  return peer;
+}
+
+/** A worker thread peer: messages by structured clone over a MessagePort, no JSON. */
+export function spawnWorker(bus: Bus, file: string | URL, options: { name: string; rights?: Rights; workerData?: unknown; resourceLimits?: ResourceLimits }): { worker: Worker; connection: PeerConnection; exited: Promise<number> } {
+  const token = bus.issueToken(options.name, options.rights);
+  const { port1, port2 } = new MessageChannel();
+  const connection = bus.attach(new PortTransport(port1), { label: options.name });
+  const worker = new Worker(file, {
+    workerData: { symphony: { port: port2, token, name: options.name }, data: options.workerData },
+    transferList: [port2],
+    env: {},
+    resourceLimits: options.resourceLimits,
+  });
+  const exited = new Promise<number>((resolve) => {
+    worker.once('exit', (code) => {
+      connection.close(`the worker exited with code ${code}`);
+      bus.revokeToken(token);
+      resolve(code);
+    });
+    worker.once('error', (err) => connection.close(`the worker failed: ${err.message}`));
+  });
+  return { worker, connection, exited };
+}

@@ -1,0 +1,206 @@
+import type { MessagePort } from 'node:worker_threads';
+import { encodeFrame, FrameDecoder, type Decoded, type Framing } from './framing.js';
+
+/**
+ * A message transport: moves JSON-RPC messages, knows nothing of their meaning. Byte streams
+ * (sockets, stdio) frame them; worker ports pass them by structured clone. Outgoing messages are
+ * batched: everything sent in one tick leaves in one write.
+ */
+export interface MessageTransport {
+  send(message: object): void;
+  /** Outgoing bytes not yet handed to the OS (0 for ports). */
+  readonly bufferedBytes: number;
+  /** Stop and resume reading (flow control). */
+  pause(): void;
+  resume(): void;
+  /** Switch framing for what follows (hello negotiation); byte streams only. */
+  setFraming?(framing: Framing): void;
+  readonly framing?: Framing | undefined;
+  close(): void;
+  /** Set by the session: incoming messages and decoding errors; the end of the transport. */
+  onMessage: (decoded: Decoded) => void;
+  onClose: (reason: string) => void;
+}
+
+export interface StreamTransportOptions {
+  maxFrameBytes?: number;
+  /** Known framing, or undefined to detect from the first bytes (server side). */
+  framing?: Framing;
+}
+
+type Input = NodeJS.ReadableStream & { pause(): unknown; resume(): unknown };
+type Output = NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean };
+
+/** Over a readable and a writable byte stream: a socket (both the same object) or a child's stdio. */
+export class StreamTransport implements MessageTransport {
+  readonly #input: Input;
+  readonly #output: Output;
+  readonly #decoder: FrameDecoder;
+  #queue: string[] = [];
+  #queuedBytes = 0;
+  #flushing = false;
+  #closed = false;
+  #outFraming: Framing;
+  onMessage: (decoded: Decoded) => void = () => {};
+  onClose: (reason: string) => void = () => {};
+
+  constructor(
+    input: NodeJS.ReadableStream,
+    output: NodeJS.WritableStream,
+    options: StreamTransportOptions = {},
+  ) {
+    this.#input = input as Input;
+    this.#output = output as Output;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes, framing: options.framing });
+    this.#outFraming = options.framing ?? 'ndjson';
+    input.on('data', (chunk: Buffer | string) => {
+      const decoded = this.#decoder.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (this.#decoder.framing) this.#outFraming = this.#decoder.framing;
+      for (const d of decoded) {
+        if (this.#closed) return;
+        this.onMessage(d);
+      }
+    });
+    const end = (why: string) => () => this.#end(why);
+    input.on('end', end('the peer closed its output'));
+    input.on('close', end('the connection closed'));
+    input.on('error', (err: Error) => this.#end(`read error: ${err.message}`));
+    if (output !== (input as unknown)) {
+      output.on('error', (err: Error) => this.#end(`write error: ${err.message}`));
+      output.on('close', end('the peer closed its input'));
+    }
+  }
+
+  get framing(): Framing | undefined {
+    return this.#decoder.framing;
+  }
+
+  get bufferedBytes(): number {
+    return this.#queuedBytes + (this.#output.writableLength ?? 0);
+  }
+
+  send(message: object): void {
+    if (this.#closed) return;
+    const frame = encodeFrame(message, this.#outFraming);
+    this.#queue.push(frame);
+    this.#queuedBytes += frame.length;
+    if (!this.#flushing) {
+      this.#flushing = true;
+      process.nextTick(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushing = false;
+    if (this.#closed || !this.#queue.length) return;
+    const data = this.#queue.length === 1 ? this.#queue[0]! : this.#queue.join('');
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#output.write(data);
+  }
+
+  setFraming(framing: Framing): void {
+    this.#outFraming = framing;
+    for (const d of this.#decoder.setFraming(framing)) this.onMessage(d);
+  }
+
+  pause(): void {
+    this.#input.pause();
+  }
+
+  resume(): void {
+    this.#input.resume();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    const out = this.#output as unknown as { end(): void; destroy?(): void };
+    out.end();
+    const input = this.#input as unknown as { destroy?(): void };
+    if ((this.#input as unknown) === (this.#output as unknown)) {
+      // A socket: let the final frames go out, then make sure it is gone.
+      setTimeout(() => input.destroy?.(), 100).unref();
+    } else {
+      input.destroy?.();
+    }
+    this.onClose('closed by this side');
+  }
+
+  #end(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onClose(reason);
+  }
+}
+
+/** Over a worker MessagePort: messages by structured clone, batched per tick as arrays. */
+export class PortTransport implements MessageTransport {
+  readonly #port: MessagePort;
+  #queue: object[] = [];
+  #flushing = false;
+  #closed = false;
+  onMessage: (decoded: Decoded) => void = () => {};
+  onClose: (reason: string) => void = () => {};
+
+  constructor(port: MessagePort) {
+    this.#port = port;
+    port.on('message', (batch: unknown) => {
+      if (!Array.isArray(batch)) return this.onMessage({ kind: 'error', error: 'parse', detail: 'port message is not a batch' });
+      for (const message of batch) {
+        if (this.#closed) return;
+        this.onMessage({ kind: 'message', message });
+      }
+    });
+    port.on('close', () => this.#end('the port closed'));
+    port.on('messageerror', (err: Error) => this.onMessage({ kind: 'error', error: 'parse', detail: `message could not be cloned: ${err.message}` }));
+  }
+
+  get bufferedBytes(): number {
+    return 0;
+  }
+
+  send(message: object): void {
+    if (this.#closed) return;
+    this.#queue.push(message);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      process.nextTick(() => {
+        this.#flushing = false;
+        if (this.#closed || !this.#queue.length) return;
+        const batch = this.#queue;
+        this.#queue = [];
+        try {
+          this.#port.postMessage(batch);
+        } catch (err) {
+          // A value that cannot be cloned: answer what we can rather than lose the batch silently.
+          for (const m of batch) {
+            try {
+              this.#port.postMessage([m]);
+            } catch {
+              const id = (m as { id?: unknown }).id;
+              if (id !== undefined && 'result' in m) this.#port.postMessage([{ jsonrpc: '2.0', id, error: { code: -32603, message: `result could not be cloned: ${(err as Error).message}` } }]);
+            }
+          }
+        }
+      });
+    }
+  }
+
+  pause(): void {}
+  resume(): void {}
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#port.close();
+    this.onClose('closed by this side');
+  }
+
+  #end(reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.onClose(reason);
+  }
+}
