@@ -255,9 +255,6 @@ export class RpcSession {
         return this.onNotification(method, m.params);
       }
       if (!validId) return this.#bad(null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "id" must be a string or a number'));
-      if (m.params !== undefined && (m.params === null || typeof m.params !== 'object')) {
-        return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, 'invalid request: "params" must be an object or an array'));
-      }
       if (this.#incoming.has(id as RequestId)) return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, `invalid request: id ${JSON.stringify(id)} is already in use`));
       this.#badFrames = 0;
       const meta = parseMeta(m.meta);
