@@ -41,6 +41,9 @@ export class StreamTransport implements MessageTransport {
   #flushing = false;
   #closed = false;
   #outFraming: Framing;
+  /** Paused (flow control): frames already read wait here, so at most one chunk is held. */
+  #paused = false;
+  #backlog: Decoded[] = [];
   onMessage: (decoded: Decoded) => void = () => {};
   onClose: (reason: string) => void = () => {};
 
@@ -58,7 +61,8 @@ export class StreamTransport implements MessageTransport {
       if (this.#decoder.framing) this.#outFraming = this.#decoder.framing;
       for (const d of decoded) {
         if (this.#closed) return;
-        this.onMessage(d);
+        if (this.#paused) this.#backlog.push(d);
+        else this.onMessage(d);
       }
     });
     const end = (why: string) => () => this.#end(why);
@@ -105,11 +109,14 @@ export class StreamTransport implements MessageTransport {
   }
 
   pause(): void {
+    this.#paused = true;
     this.#input.pause();
   }
 
   resume(): void {
-    this.#input.resume();
+    this.#paused = false;
+    while (this.#backlog.length && !this.#paused && !this.#closed) this.onMessage(this.#backlog.shift()!);
+    if (!this.#paused) this.#input.resume();
   }
 
   close(): void {
