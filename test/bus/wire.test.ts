@@ -46,7 +46,11 @@ function raw(path: string): Promise<Raw> {
       while ((nl = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, nl);
         buffer = buffer.slice(nl + 1);
-        if (line.trim()) r.messages.push(JSON.parse(line));
+        try {
+          if (line.trim()) r.messages.push(JSON.parse(line));
+        } catch {
+          // not an NDJSON line (a test that switched to Content-Length reads the bytes itself)
+        }
       }
     });
     socket.on('close', () => (r.closed = true));
@@ -254,5 +258,49 @@ describe('the wire protocol', () => {
     expect(await bus.request('kernel.echo', 1)).toMatchObject({ p: 1 });
     bad.socket.destroy();
     good.socket.destroy();
+  });
+});
+
+describe('negotiation and protection', () => {
+  it('switches to Content-Length framing after hello when the peer asks for it', async () => {
+    const r = await raw(path);
+    const chunks: Buffer[] = [];
+    r.socket.on('data', (d) => chunks.push(d));
+    r.rpc({ jsonrpc: '2.0', id: 'h', method: 'symphony.hello', params: { protocol: 1, peer: 'lsp2', token, framing: 'content-length' } });
+    expect((await r.next((m) => m.id === 'h')).result.framing).toBe('content-length');
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'kernel.echo', params: 'framed' });
+    r.send(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    await until(() => Buffer.concat(chunks).toString().includes('"framed"'));
+    expect(Buffer.concat(chunks).toString()).toMatch(/Content-Length: \d+\r\n\r\n\{"jsonrpc":"2.0","id":2,"result":\{"p":"framed"/);
+    r.socket.destroy();
+  });
+
+  it('opens the circuit to a peer that keeps timing out, then fails fast with -32005', async () => {
+    const r = await raw(path);
+    await hello(r, 'stuck');
+    r.rpc({ jsonrpc: '2.0', id: 1, method: 'symphony.register', params: { methods: ['stuck.work'] } });
+    await r.next((m) => m.id === 1);
+    // The raw peer never answers: five timeouts in a row open the breaker.
+    for (let i = 0; i < 5; i++) await expect(bus.request('stuck.work', {}, { timeout: 20 })).rejects.toMatchObject({ code: -32003 });
+    const t0 = performance.now();
+    await expect(bus.request('stuck.work', {}, { timeout: 5000 })).rejects.toMatchObject({ code: -32005 });
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(bus.stats().peers.find((p) => p.name === 'stuck')).toMatchObject({ breaker: 'open', timeouts: 5 });
+    r.socket.destroy();
+  });
+
+  it('refuses a second connection that replays a spawned peer\'s token while it is connected', async () => {
+    const peerToken = bus.issueToken('ext-a', { provides: ['a.*'], calls: [], publishes: [], subscribes: [] });
+    const first = await raw(path);
+    first.rpc({ jsonrpc: '2.0', id: 1, method: 'symphony.hello', params: { protocol: 1, peer: 'whatever', token: peerToken } });
+    expect((await first.next((m) => m.id === 1)).result.peer).toBe('ext-a');
+    const replay = await raw(path);
+    replay.rpc({ jsonrpc: '2.0', id: 1, method: 'symphony.hello', params: { protocol: 1, peer: 'ext-a', token: peerToken } });
+    expect((await replay.next((m) => m.id === 1)).error).toMatchObject({ code: -32001, message: "'ext-a' is already connected" });
+    await until(() => replay.closed);
+    // Its rights come from the token: calling outside its manifest is forbidden.
+    first.rpc({ jsonrpc: '2.0', id: 2, method: 'kernel.echo' });
+    expect((await first.next((m) => m.id === 2)).error.code).toBe(-32002);
+    first.socket.destroy();
   });
 });
