@@ -49,68 +49,101 @@ export interface GraphAnalysis {
   readonly plan?: BootPlan;
 }
 
+/**
+ * The plan in integer form, for the kernel: nodes are their declaration indexes. `order` and
+ * `stageOf` hold the same plan as the BootPlan, without a name lookup per node.
+ */
+export interface IndexedPlan {
+  /** Name to declaration index (the last node of that name, should names repeat). */
+  readonly index: ReadonlyMap<string, number>;
+  /** Declaration indexes in start order. */
+  readonly order: Int32Array;
+  /** Dense stage of each node, by declaration index. */
+  readonly stageOf: Int32Array;
+  readonly stageCount: number;
+}
+
 /** Checks the graph and, when it is sound, plans its stages. */
 export function analyzeGraph(nodes: readonly GraphNode[], stageLabels: readonly string[] = []): GraphAnalysis {
+  const { problems, warnings, plan } = planGraph(nodes, stageLabels);
+  return plan ? { problems, warnings, plan } : { problems, warnings };
+}
+
+/**
+ * analyzeGraph, plus the plan in integer form (present when `plan` is). One pass of Kahn's
+ * algorithm gives the start order and tells whether there is a cycle; Tarjan's algorithm runs only
+ * when Kahn's leaves nodes over, to name the cycles.
+ */
+export function planGraph(
+  nodes: readonly GraphNode[],
+  stageLabels: readonly string[] = [],
+): { problems: GraphProblem[]; warnings: GraphWarning[]; plan?: BootPlan; indexed?: IndexedPlan } {
   const problems: GraphProblem[] = [];
   const warnings: GraphWarning[] = [];
-  const byName = new Map<string, GraphNode>();
-  for (const n of nodes) byName.set(n.name, n);
+  const n = nodes.length;
+  const index = new Map<string, number>();
+  for (let i = 0; i < n; i++) index.set(nodes[i]!.name, i);
 
-  // Order edges (needs + wants that are present), after checking each reference.
-  const edges = new Map<string, string[]>();
-  for (const n of nodes) {
-    const out: string[] = [];
-    for (const field of ['needs', 'wants', 'late'] as const) {
-      n[field].forEach((target, index) => {
-        if (target === n.name) {
-          problems.push({ kind: 'self', component: n.name, field, index, message: `'${n.name}' lists itself in ${field}` });
-        } else if (!byName.has(target)) {
-          if (field === 'wants') {
-            warnings.push({ component: n.name, field, index, message: `'${n.name}' wants '${target}', which is not configured (ignored)` });
-          } else {
-            const what = field === 'late' ? 'late target' : 'dependency';
-            problems.push({
-              kind: 'missing',
-              component: n.name,
-              field,
-              index,
-              message: `missing ${what} '${target}' of '${n.name}'${suggest(target, byName.keys())}`,
-            });
-          }
-        } else if (field !== 'late' && !out.includes(target)) {
-          out.push(target);
-        }
-      });
+  // Order edges (needs + wants that are present, each target once), after checking each reference.
+  // Node i's edges are edgeList[edgeStart[i] .. edgeStart[i + 1]).
+  const edgeStart = new Int32Array(n + 1);
+  const edgeList: number[] = [];
+  const lastSource = new Int32Array(n).fill(-1); // lastSource[t] === i: i already has an edge to t
+  for (let i = 0; i < n; i++) {
+    const node = nodes[i]!;
+    edgeStart[i] = edgeList.length;
+    checkEdges(node, 'needs', i, index, lastSource, edgeList, problems, warnings);
+    checkEdges(node, 'wants', i, index, lastSource, edgeList, problems, warnings);
+    checkEdges(node, 'late', i, index, lastSource, edgeList, problems, warnings);
+  }
+  edgeStart[n] = edgeList.length;
+
+  // Kahn's algorithm. Ties keep declaration order, so plans are stable: the nodes nothing is
+  // waited for come first, in declaration order; each node's dependents follow in declaration order.
+  const dependentStart = new Int32Array(n + 1);
+  for (const t of edgeList) dependentStart[t + 1]!++;
+  for (let i = 0; i < n; i++) dependentStart[i + 1]! += dependentStart[i]!;
+  const dependentList = new Int32Array(edgeList.length);
+  const fill = dependentStart.slice(0, n);
+  const indegree = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    indegree[i] = edgeStart[i + 1]! - edgeStart[i]!;
+    for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) dependentList[fill[edgeList[e]!]!++] = i;
+  }
+  const order = new Int32Array(n);
+  let ordered = 0;
+  for (let i = 0; i < n; i++) if (indegree[i] === 0) order[ordered++] = i;
+  for (let k = 0; k < ordered; k++) {
+    const v = order[k]!;
+    for (let e = dependentStart[v]!; e < dependentStart[v + 1]!; e++) {
+      const m = dependentList[e]!;
+      if (--indegree[m]! === 0) order[ordered++] = m;
     }
-    edges.set(n.name, out);
   }
 
-  for (const scc of stronglyConnected(nodes, edges)) {
-    const cycle = cycleThrough(scc, edges);
-    const first = cycle[0]!;
-    const firstNode = byName.get(first)!;
-    const next = cycle[1]!;
-    const field: EdgeKind = firstNode.needs.includes(next) ? 'needs' : 'wants';
-    const pairs = cycle.slice(0, -1).map((from, i) => `${from} -> ${cycle[i + 1]}`);
-    problems.push({
-      kind: 'cycle',
-      component: first,
-      field,
-      index: firstNode[field].indexOf(next),
-      cycle,
-      message: `cycle: ${cycle.join(' -> ')}; a cycle can only be closed by a late edge: make one of these late (${pairs.join(', ')}), the one whose target is first used after start`,
-    });
+  if (ordered < n) {
+    // Kahn's algorithm could not order everything: there is a cycle. Name each one (rare, so by name).
+    const edges = new Map<string, string[]>();
+    for (let i = 0; i < n; i++) {
+      const out: string[] = [];
+      for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) out.push(nodes[edgeList[e]!]!.name);
+      edges.set(nodes[i]!.name, out);
+    }
+    for (const scc of stronglyConnected(nodes, edges)) problems.push(cycleProblem(scc, edges, nodes[index.get(scc[scc.length - 1]!)!]!));
   }
   if (problems.length) return { problems, warnings };
 
-  const order = topologicalOrder(nodes, edges);
-  const level = new Map<string, number>();
-  for (const name of order) {
-    const node = byName.get(name)!;
+  // Stages by dependency level: one after the deepest dependency, unless placed later explicitly.
+  const level = new Int32Array(n);
+  let explicitStages = false;
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!;
+    const node = nodes[i]!;
     let required = 0;
-    let blocker: string | undefined;
-    for (const d of edges.get(name)!) {
-      const l = level.get(d)! + 1;
+    let blocker = -1;
+    for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) {
+      const d = edgeList[e]!;
+      const l = level[d]! + 1;
       if (l > required) {
         required = l;
         blocker = d;
@@ -118,6 +151,7 @@ export function analyzeGraph(nodes: readonly GraphNode[], stageLabels: readonly 
     }
     let lv = required;
     if (node.stage !== undefined) {
+      const name = node.name;
       const explicit = typeof node.stage === 'number' ? node.stage : stageLabels.indexOf(node.stage);
       if (explicit < 0 || !Number.isInteger(explicit)) {
         problems.push({
@@ -131,27 +165,105 @@ export function analyzeGraph(nodes: readonly GraphNode[], stageLabels: readonly 
           kind: 'stage',
           component: name,
           field: 'stage',
-          message: `'${name}' is placed in stage ${JSON.stringify(node.stage)}, before '${blocker}', which it depends on (earliest possible stage: ${required})`,
+          message: `'${name}' is placed in stage ${JSON.stringify(node.stage)}, before '${blocker < 0 ? undefined : nodes[blocker]!.name}', which it depends on (earliest possible stage: ${required})`,
         });
       } else {
         lv = explicit;
+        explicitStages = true;
       }
     }
-    level.set(name, lv);
+    level[i] = lv;
   }
   if (problems.length) return { problems, warnings };
 
-  // Dense stage indexes (explicit stages may leave gaps).
-  const distinct = [...new Set(level.values())].sort((a, b) => a - b);
-  const dense = new Map(distinct.map((l, i) => [l, i]));
-  const stages: string[][] = distinct.map(() => []);
-  const stageOf = new Map<string, number>();
-  for (const name of order) {
-    const s = dense.get(level.get(name)!)!;
-    stageOf.set(name, s);
-    stages[s]!.push(name);
+  // Dense stage indexes. Levels are dense already (a node at level L > 0 waits for one at L - 1);
+  // explicit stages may leave gaps, which are closed up.
+  let stageOf = level;
+  let stageCount = 0;
+  for (let i = 0; i < n; i++) if (level[i]! + 1 > stageCount) stageCount = level[i]! + 1;
+  if (explicitStages) {
+    const distinct = [...new Set(level)].sort((a, b) => a - b);
+    const dense = new Map(distinct.map((l, s) => [l, s]));
+    stageOf = level.map((l) => dense.get(l)!);
+    stageCount = distinct.length;
   }
-  return { problems, warnings, plan: { order, stages, stageOf } };
+  const names: string[] = new Array(n);
+  const stages: string[][] = [];
+  for (let s = 0; s < stageCount; s++) stages.push([]);
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!;
+    const name = nodes[i]!.name;
+    names[k] = name;
+    stages[stageOf[i]!]!.push(name);
+  }
+  let byName: Map<string, number> | undefined;
+  const plan: BootPlan = {
+    order: names,
+    stages,
+    // Made on first use: the kernel works from the integer plan and never needs it.
+    get stageOf(): ReadonlyMap<string, number> {
+      if (!byName) {
+        byName = new Map();
+        for (let k = 0; k < n; k++) byName.set(names[k]!, stageOf[order[k]!]!);
+      }
+      return byName;
+    },
+  };
+  return { problems, warnings, plan, indexed: { index, order, stageOf, stageCount } };
+}
+
+/** Checks one list of node i's references; appends its order edges (needs, present wants) to `edgeList`. */
+function checkEdges(
+  node: GraphNode,
+  field: EdgeKind,
+  i: number,
+  index: ReadonlyMap<string, number>,
+  lastSource: Int32Array,
+  edgeList: number[],
+  problems: GraphProblem[],
+  warnings: GraphWarning[],
+): void {
+  const list = node[field];
+  for (let k = 0; k < list.length; k++) {
+    const target = list[k]!;
+    const t = target === node.name ? -1 : index.get(target);
+    if (t === -1) {
+      problems.push({ kind: 'self', component: node.name, field, index: k, message: `'${node.name}' lists itself in ${field}` });
+    } else if (t === undefined) {
+      if (field === 'wants') {
+        warnings.push({ component: node.name, field, index: k, message: `'${node.name}' wants '${target}', which is not configured (ignored)` });
+      } else {
+        const what = field === 'late' ? 'late target' : 'dependency';
+        problems.push({
+          kind: 'missing',
+          component: node.name,
+          field,
+          index: k,
+          message: `missing ${what} '${target}' of '${node.name}'${suggest(target, index.keys())}`,
+        });
+      }
+    } else if (field !== 'late' && lastSource[t] !== i) {
+      lastSource[t] = i;
+      edgeList.push(t);
+    }
+  }
+}
+
+/** The problem for one strongly connected set: the shortest cycle through its first-reached member. */
+function cycleProblem(scc: readonly string[], edges: ReadonlyMap<string, readonly string[]>, firstNode: GraphNode): GraphProblem {
+  const cycle = cycleThrough(scc, edges);
+  const first = cycle[0]!;
+  const next = cycle[1]!;
+  const field: EdgeKind = firstNode.needs.includes(next) ? 'needs' : 'wants';
+  const pairs = cycle.slice(0, -1).map((from, i) => `${from} -> ${cycle[i + 1]}`);
+  return {
+    kind: 'cycle',
+    component: first,
+    field,
+    index: firstNode[field].indexOf(next),
+    cycle,
+    message: `cycle: ${cycle.join(' -> ')}; a cycle can only be closed by a late edge: make one of these late (${pairs.join(', ')}), the one whose target is first used after start`,
+  };
 }
 
 /** `name` and everything it needs, transitively (what `--until NAME` boots). */
@@ -186,29 +298,6 @@ export function dependentsClosure(nodes: readonly GraphNode[], name: string): Se
     stack.push(...(dependents.get(n) ?? []));
   }
   return seen;
-}
-
-/** Kahn's algorithm; ties keep declaration order, so plans are stable. */
-function topologicalOrder(nodes: readonly GraphNode[], edges: ReadonlyMap<string, readonly string[]>): string[] {
-  const indegree = new Map<string, number>();
-  const dependents = new Map<string, string[]>();
-  for (const n of nodes) {
-    indegree.set(n.name, edges.get(n.name)!.length);
-    for (const d of edges.get(n.name)!) {
-      if (!dependents.has(d)) dependents.set(d, []);
-      dependents.get(d)!.push(n.name);
-    }
-  }
-  const order: string[] = [];
-  for (const n of nodes) if (indegree.get(n.name) === 0) order.push(n.name);
-  for (let i = 0; i < order.length; i++) {
-    for (const m of dependents.get(order[i]!) ?? []) {
-      const left = indegree.get(m)! - 1;
-      indegree.set(m, left);
-      if (left === 0) order.push(m);
-    }
-  }
-  return order;
 }
 
 /** Tarjan's algorithm, iterative (a 10,000-deep chain must not overflow the stack); only the cyclic components. */
