@@ -1,0 +1,362 @@
+import { BusError, ErrorCode, TimeoutError } from '../bus/index.js';
+import type { HealthResult } from '../bootstrap/index.js';
+import type { PitContext, PitExtension } from './extension.js';
+import { parseParams, v } from './params.js';
+
+/** The lifecycle of a pooled resource. */
+export type ItemState = 'cold' | 'warming' | 'hot' | 'cooling' | 'failed';
+
+interface PoolSpec {
+  pool: string;
+  /** Resources of this pool that may be warm at once. */
+  capacity: number;
+  /** Leases one resource serves at once. */
+  concurrency: number;
+  /** Bus methods called to warm, cool and probe an item (optional: without them warming takes `warmupMs`). */
+  warm?: string | undefined;
+  cool?: string | undefined;
+  probe?: string | undefined;
+  warmupMs: number;
+  /** A hot item idle this long cools down (0: never). */
+  idleMs: number;
+  /** Liveness probes of hot items (0: none). */
+  probeEveryMs: number;
+}
+
+interface Item {
+  id: string;
+  pool: string;
+  key: string;
+  state: ItemState;
+  reason: string;
+  since: number;
+  leases: Set<string>;
+  lastUsed: number;
+  probedAt: number;
+  handle: unknown;
+  ready: Promise<void> | undefined;
+  history: { from: ItemState; to: ItemState; reason: string; at: number }[];
+}
+
+interface Waiter {
+  pool: string;
+  key: string;
+  holder: string;
+  resolve(lease: Lease): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export interface Lease {
+  lease: string;
+  item: string;
+  pool: string;
+  key: string;
+  handle: unknown;
+  /** How the lease was served: an already hot item, one warmed for it, or after waiting in the queue. */
+  served: 'hot' | 'warmed' | 'queued';
+}
+
+const DefineSchema = v.object({
+  pool: v.pipe(v.string(), v.minLength(1)),
+  capacity: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 4),
+  concurrency: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 1),
+  warm: v.optional(v.string()),
+  cool: v.optional(v.string()),
+  probe: v.optional(v.string()),
+  warmupMs: v.optional(v.pipe(v.number(), v.minValue(0)), 0),
+  idleMs: v.optional(v.pipe(v.number(), v.minValue(0)), 60_000),
+  probeEveryMs: v.optional(v.pipe(v.number(), v.minValue(0)), 0),
+});
+const AllocateSchema = v.object({
+  pool: v.string(),
+  key: v.pipe(v.string(), v.minLength(1)),
+  holder: v.optional(v.string()),
+  timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0)), 30_000),
+});
+const ReleaseSchema = v.object({ lease: v.string() });
+const PoolOnly = v.object({ pool: v.optional(v.string()) });
+const EvictSchema = v.object({ pool: v.string(), key: v.string() });
+
+interface Snapshot {
+  pools: PoolSpec[];
+}
+
+/**
+ * Pool Manager: pooled resources (models, workers) through Cold -> Warming -> Hot -> Cooling ->
+ * Cold, or Failed, each transition with its reason. Leases up to a concurrency limit per item and
+ * a capacity per pool; when full, the least recently used idle item is cooled to make room, else
+ * the request waits in a FIFO queue until its timeout.
+ */
+export class PoolManager implements PitExtension<Snapshot> {
+  readonly name = 'pool';
+  #ctx!: PitContext;
+  readonly #pools = new Map<string, PoolSpec>();
+  readonly #items = new Map<string, Item>();
+  readonly #leases = new Map<string, Item>();
+  readonly #queue: Waiter[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #seq = 0;
+  #stats = { allocations: 0, fromHot: 0, warmed: 0, queued: 0, evictions: 0, failures: 0, timeouts: 0 };
+
+  readonly methods = {
+    'pool.define': (p: unknown) => this.define(parseParams('pool.define', DefineSchema, p)),
+    'pool.allocate': (p: unknown) => {
+      const a = parseParams('pool.allocate', AllocateSchema, p);
+      return this.allocate(a.pool, a.key, a.holder ?? 'anonymous', a.timeoutMs);
+    },
+    'pool.release': (p: unknown) => this.release(parseParams('pool.release', ReleaseSchema, p).lease),
+    'pool.status': (p: unknown) => this.status(parseParams('pool.status', PoolOnly, p).pool),
+    'pool.evict': (p: unknown) => {
+      const e = parseParams('pool.evict', EvictSchema, p);
+      return this.evict(e.pool, e.key, 'evicted on request');
+    },
+  };
+
+  async init(ctx: PitContext): Promise<void> {
+    this.#ctx = ctx;
+    const pools = (ctx.config.pools ?? []) as unknown[];
+    for (const p of pools) this.define(parseParams('pit.pool.pools', DefineSchema, p));
+    this.#timer = setInterval(() => this.#sweep(), 250).unref();
+  }
+
+  restore(state: Snapshot): void {
+    for (const p of state.pools ?? []) this.#pools.set(p.pool, p);
+  }
+
+  snapshot(): Snapshot {
+    return { pools: [...this.#pools.values()] };
+  }
+
+  health(): HealthResult {
+    const failed = [...this.#items.values()].filter((i) => i.state === 'failed').length;
+    return { status: 'healthy', detail: { pools: this.#pools.size, items: this.#items.size, failed, waiting: this.#queue.length } };
+  }
+
+  async shutdown(): Promise<void> {
+    clearInterval(this.#timer);
+    for (const w of this.#queue.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new BusError(ErrorCode.PeerGone, 'the Pool Manager is stopping'));
+    }
+    await Promise.all([...this.#items.values()].filter((i) => i.state === 'hot').map((i) => this.#cool(i, 'the Pit is stopping')));
+  }
+
+  define(spec: PoolSpec): { pool: string } {
+    const existing = this.#pools.get(spec.pool);
+    this.#pools.set(spec.pool, { ...existing, ...spec });
+    return { pool: spec.pool };
+  }
+
+  /** Leases an item for `key`: a hot one with room, else warms one (evicting the LRU idle item if full), else waits. */
+  async allocate(pool: string, key: string, holder: string, timeoutMs = 30_000): Promise<Lease> {
+    const spec = this.#spec(pool);
+    this.#stats.allocations++;
+    const hot = this.#find(pool, key, (i) => i.state === 'hot' && i.leases.size < spec.concurrency);
+    if (hot) {
+      this.#stats.fromHot++;
+      return this.#lease(hot, holder, 'hot');
+    }
+    const warming = this.#find(pool, key, (i) => i.state === 'warming');
+    if (warming) {
+      await warming.ready;
+      if (warming.state === 'hot' && warming.leases.size < spec.concurrency) return this.#lease(warming, holder, 'warmed');
+    }
+    if (this.#active(pool) >= spec.capacity) {
+      const victim = this.#lruIdle(pool);
+      if (victim) await this.#cool(victim, `evicted (least recently used) to make room for '${key}'`);
+    }
+    if (this.#active(pool) < spec.capacity) {
+      const item = this.#newItem(pool, key);
+      await this.#warm(item, spec, `requested by '${holder}'`);
+      if (item.state !== 'hot') throw new BusError(ErrorCode.InternalError, `'${key}' in pool '${pool}' failed to warm: ${item.reason}`, { pool, key });
+      this.#stats.warmed++;
+      return this.#lease(item, holder, 'warmed');
+    }
+    this.#stats.queued++;
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = {
+        pool,
+        key,
+        holder,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.#queue.splice(this.#queue.indexOf(waiter), 1);
+          this.#stats.timeouts++;
+          reject(new TimeoutError(`no '${key}' in pool '${pool}' became free within ${timeoutMs}ms (capacity ${spec.capacity}, all busy)`, { pool, key }));
+        }, timeoutMs),
+      };
+      this.#queue.push(waiter);
+    });
+  }
+
+  release(lease: string): { released: boolean } {
+    const item = this.#leases.get(lease);
+    if (!item) return { released: false };
+    this.#leases.delete(lease);
+    item.leases.delete(lease);
+    item.lastUsed = performance.now();
+    queueMicrotask(() => this.#serveQueue(item.pool));
+    return { released: true };
+  }
+
+  status(pool?: string): { pools: { pool: string; capacity: number; items: { id: string; key: string; state: ItemState; reason: string; leases: number; idleMs: number }[] }[]; waiting: number; stats: PoolManager['stats'] } {
+    const pools = [...this.#pools.values()].filter((p) => pool === undefined || p.pool === pool);
+    const now = performance.now();
+    return {
+      pools: pools.map((p) => ({
+        pool: p.pool,
+        capacity: p.capacity,
+        items: [...this.#items.values()].filter((i) => i.pool === p.pool).map((i) => ({ id: i.id, key: i.key, state: i.state, reason: i.reason, leases: i.leases.size, idleMs: i.leases.size ? 0 : Math.round(now - i.lastUsed) })),
+      })),
+      waiting: this.#queue.filter((w) => pool === undefined || w.pool === pool).length,
+      stats: this.stats,
+    };
+  }
+
+  get stats(): { allocations: number; fromHot: number; warmed: number; queued: number; evictions: number; failures: number; timeouts: number } {
+    return { ...this.#stats };
+  }
+
+  /** The transitions of an item, oldest first (for tests and the status page). */
+  history(itemId: string): Item['history'] {
+    return this.#items.get(itemId)?.history ?? [];
+  }
+
+  async evict(pool: string, key: string, reason: string): Promise<{ evicted: number }> {
+    const victims = [...this.#items.values()].filter((i) => i.pool === pool && i.key === key && i.state === 'hot' && i.leases.size === 0);
+    await Promise.all(victims.map((i) => this.#cool(i, reason)));
+    return { evicted: victims.length };
+  }
+
+  #spec(pool: string): PoolSpec {
+    const spec = this.#pools.get(pool);
+    if (!spec) throw new BusError(ErrorCode.InvalidParams, `no pool named '${pool}' (define it with pool.define)`, { pool });
+    return spec;
+  }
+
+  #find(pool: string, key: string, pred: (i: Item) => boolean): Item | undefined {
+    for (const i of this.#items.values()) if (i.pool === pool && i.key === key && pred(i)) return i;
+    return undefined;
+  }
+
+  #active(pool: string): number {
+    let n = 0;
+    for (const i of this.#items.values()) if (i.pool === pool && (i.state === 'hot' || i.state === 'warming')) n++;
+    return n;
+  }
+
+  #lruIdle(pool: string): Item | undefined {
+    let victim: Item | undefined;
+    for (const i of this.#items.values()) {
+      if (i.pool === pool && i.state === 'hot' && i.leases.size === 0 && (!victim || i.lastUsed < victim.lastUsed)) victim = i;
+    }
+    return victim;
+  }
+
+  #newItem(pool: string, key: string): Item {
+    const item: Item = { id: `${pool}/${key}#${++this.#seq}`, pool, key, state: 'cold', reason: 'created', since: Date.now(), leases: new Set(), lastUsed: performance.now(), probedAt: performance.now(), handle: undefined, ready: undefined, history: [] };
+    this.#items.set(item.id, item);
+    return item;
+  }
+
+  #lease(item: Item, holder: string, served: Lease['served']): Lease {
+    const lease = `${item.id}:${++this.#seq}`;
+    item.leases.add(lease);
+    item.lastUsed = performance.now();
+    this.#leases.set(lease, item);
+    return { lease, item: item.id, pool: item.pool, key: item.key, handle: item.handle, served };
+  }
+
+  #move(item: Item, to: ItemState, reason: string): void {
+    const from = item.state;
+    item.history.push({ from, to, reason, at: Date.now() });
+    if (item.history.length > 32) item.history.shift();
+    item.state = to;
+    item.reason = reason;
+    item.since = Date.now();
+    this.#ctx.emit('transition', { item: item.id, pool: item.pool, key: item.key, from, to, reason });
+  }
+
+  #warm(item: Item, spec: PoolSpec, reason: string): Promise<void> {
+    this.#move(item, 'warming', reason);
+    item.ready = (async () => {
+      try {
+        if (spec.warm) item.handle = await this.#ctx.bus.request(spec.warm, { pool: item.pool, key: item.key, item: item.id }, { timeout: 60_000 });
+        else if (spec.warmupMs) await new Promise((r) => setTimeout(r, spec.warmupMs));
+        this.#move(item, 'hot', 'warmed up');
+      } catch (err) {
+        this.#stats.failures++;
+        this.#move(item, 'failed', `warming failed: ${(err as Error).message}`);
+        this.#items.delete(item.id);
+      }
+    })();
+    return item.ready;
+  }
+
+  async #cool(item: Item, reason: string): Promise<void> {
+    if (item.state !== 'hot') return;
+    this.#stats.evictions++;
+    this.#move(item, 'cooling', reason);
+    const spec = this.#pools.get(item.pool);
+    try {
+      if (spec?.cool) await this.#ctx.bus.request(spec.cool, { pool: item.pool, key: item.key, item: item.id, handle: item.handle }, { timeout: 30_000 });
+      this.#move(item, 'cold', 'cooled down');
+    } catch (err) {
+      this.#move(item, 'failed', `cooling failed: ${(err as Error).message}`);
+    }
+    this.#items.delete(item.id);
+    this.#serveQueue(item.pool);
+  }
+
+  /** Hands freed capacity to the oldest waiter that can use it. */
+  #serveQueue(pool: string): void {
+    const spec = this.#pools.get(pool);
+    if (!spec) return;
+    for (let i = 0; i < this.#queue.length; i++) {
+      const w = this.#queue[i]!;
+      if (w.pool !== pool) continue;
+      const hot = this.#find(pool, w.key, (it) => it.state === 'hot' && it.leases.size < spec.concurrency);
+      const canWarm = this.#active(pool) < spec.capacity || this.#lruIdle(pool) !== undefined;
+      if (!hot && !canWarm) continue;
+      this.#queue.splice(i--, 1);
+      clearTimeout(w.timer);
+      if (hot) {
+        w.resolve(this.#lease(hot, w.holder, 'queued'));
+        continue;
+      }
+      // Warm one for it (evicting an idle item if need be); failures reach the waiter.
+      this.allocate(pool, w.key, w.holder, 30_000).then(
+        (lease) => w.resolve({ ...lease, served: 'queued' }),
+        (err: Error) => w.reject(err),
+      );
+    }
+  }
+
+  /** Cools idle items and probes hot ones. */
+  #sweep(): void {
+    const now = performance.now();
+    for (const item of this.#items.values()) {
+      const spec = this.#pools.get(item.pool);
+      if (!spec || item.state !== 'hot') continue;
+      if (spec.idleMs > 0 && item.leases.size === 0 && now - item.lastUsed > spec.idleMs) void this.#cool(item, `idle for ${Math.round(now - item.lastUsed)}ms`);
+      else if (spec.probe && spec.probeEveryMs > 0 && now - item.probedAt > spec.probeEveryMs) void this.#probe(item, spec);
+    }
+  }
+
+  async #probe(item: Item, spec: PoolSpec): Promise<void> {
+    item.probedAt = performance.now();
+    try {
+      const ok = await this.#ctx.bus.request(spec.probe!, { pool: item.pool, key: item.key, item: item.id, handle: item.handle }, { timeout: 5_000 });
+      if (ok === false) throw new Error('probe returned false');
+    } catch (err) {
+      this.#stats.failures++;
+      this.#move(item, 'failed', `health probe failed: ${(err as Error).message}`);
+      for (const l of item.leases) this.#leases.delete(l);
+      this.#items.delete(item.id);
+      this.#serveQueue(item.pool);
+    }
+  }
+}
+
