@@ -164,6 +164,8 @@ interface Route {
   readonly handler: Handler | undefined;
   /** Literal segments (more specific patterns win). */
   readonly weight: number;
+  /** A reservation for a party not started yet (activation on first call); any real registration replaces it. */
+  readonly lazy?: boolean;
 }
 
 /** A peer of the bus: an in-process party (the kernel, a component, an extension) or a connection. */
@@ -297,6 +299,7 @@ export class Bus implements BusApi {
   readonly name: string;
   readonly #exact = new Map<string, Route>();
   readonly #patterns = new SubjectIndex<Route>();
+  readonly #patternRoutes = new Map<string, Route>();
   readonly #subs = new SubjectIndex<Sub>();
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #connections = new Set<Endpoint>();
@@ -596,24 +599,67 @@ export class Bus implements BusApi {
       this.#deny(ep, 'provides', method);
       throw new ForbiddenError(`'${ep.name}' may not serve '${method}' (not in its manifest's provides)`, { method, peer: ep.name });
     }
-    const existing = isPattern(method) ? [...ep.routes].find((r) => r.method === method) : this.#exact.get(method);
-    if (existing && existing.endpoint !== ep) {
+    const route = this.#addRoute(ep, method, handler, false);
+    return { ready: Promise.resolve(), dispose: () => this.#unroute(route) };
+  }
+
+  #addRoute(ep: Endpoint, method: string, handler: Handler | undefined, lazy: boolean): Route {
+    const existing = isPattern(method) ? this.#patternRoutes.get(method) : this.#exact.get(method);
+    if (existing && existing.endpoint !== ep && !existing.lazy) {
       throw new InvalidParamsError(`'${method}' is already served by '${existing.endpoint.name}'`, { method, peer: existing.endpoint.name });
     }
     if (existing) this.#unroute(existing);
     // More literal segments win; between equals, `*` (exactly one segment) beats `>` (any number).
     const weight = method.split('.').filter((s) => s !== '*' && s !== '>').length * 2 + (method.endsWith('>') ? 0 : 1);
-    const route: Route = { method, endpoint: ep, handler, weight };
-    if (isPattern(method)) this.#patterns.add(method, route);
-    else this.#exact.set(method, route);
+    const route: Route = { method, endpoint: ep, handler, weight, lazy };
+    if (isPattern(method)) {
+      this.#patterns.add(method, route);
+      this.#patternRoutes.set(method, route);
+    } else {
+      this.#exact.set(method, route);
+    }
     ep.routes.add(route);
-    return { ready: Promise.resolve(), dispose: () => this.#unroute(route) };
+    return route;
+  }
+
+  /**
+   * Reserves methods for a party that is not running yet (activation on first call). The first call
+   * to any of them runs `activate` once and waits for it (a failure or a deadline is the caller's
+   * error, naming the party); then every waiting call goes to whoever serves the method by then.
+   * The party's own registration of a method replaces its reservation.
+   */
+  reserve(methods: readonly string[], activate: () => Promise<void>): { dispose(): void } {
+    const ep = this.#self;
+    let activation: Promise<void> | undefined;
+    const routes: Route[] = [];
+    for (const method of methods) {
+      if (isPattern(method)) assertPattern(method, 'method');
+      const handler: Handler = (params, ctx) => {
+        const call = (ctx as LocalHandlerContext).call;
+        activation ??= activate().finally(() => (activation = undefined));
+        return activation.then(
+          () =>
+            new Promise((resolve, reject) => {
+              const route = this.#route(call.method);
+              if (!route || route.lazy) {
+                return reject(new MethodNotFoundError(call.method));
+              }
+              const forwarded = this.#dispatch(call.from, call.method, params, call.deadline, call.traceparent, (err, value) => (err ? reject(err) : resolve(value)));
+              if (forwarded) ctx.signal.addEventListener('abort', () => forwarded.cancel(`'${call.method}' was cancelled`), { once: true });
+            }),
+        );
+      };
+      routes.push(this.#addRoute(ep, method, handler, true));
+    }
+    return { dispose: () => routes.forEach((r) => this.#unroute(r)) };
   }
 
   #unroute(route: Route): void {
     if (!route.endpoint.routes.delete(route)) return;
-    if (isPattern(route.method)) this.#patterns.delete(route.method, route);
-    else if (this.#exact.get(route.method) === route) this.#exact.delete(route.method);
+    if (isPattern(route.method)) {
+      this.#patterns.delete(route.method, route);
+      if (this.#patternRoutes.get(route.method) === route) this.#patternRoutes.delete(route.method);
+    } else if (this.#exact.get(route.method) === route) this.#exact.delete(route.method);
   }
 
   notifyAs(from: Endpoint, method: string, params: unknown): void {

@@ -196,3 +196,32 @@ describe('in-process bus', () => {
     await bus.close();
   });
 });
+
+describe('reserved methods (activation on first call)', () => {
+  it('activates once on the first call; every waiting call goes to the real handler', async () => {
+    const bus = new Bus();
+    let activations = 0;
+    const ext = bus.endpoint('lazy-ext');
+    bus.reserve(['lazy.work', 'lazy.*'], async () => {
+      activations++;
+      await delay(30);
+      ext.handle('lazy.work', (n: number) => n * 10);
+    });
+    const results = await Promise.all([bus.request('lazy.work', 1), bus.request('lazy.work', 2)]);
+    expect(results).toEqual([10, 20]);
+    expect(activations).toBe(1);
+    expect(await bus.request('lazy.work', 3)).toBe(30);
+    // A reserved pattern the activated party did not register is a clear -32601.
+    await expect(bus.request('lazy.other')).rejects.toBeInstanceOf(MethodNotFoundError);
+    await bus.close();
+  });
+
+  it("fails the waiting calls with the activation's error", async () => {
+    const bus = new Bus();
+    bus.reserve(['broken.work'], async () => {
+      throw new Error("activation of 'broken' failed: main.js threw");
+    });
+    await expect(bus.request('broken.work')).rejects.toThrow("broken.work: Error: activation of 'broken' failed: main.js threw");
+    await bus.close();
+  });
+});
