@@ -566,7 +566,7 @@ export class Bus implements BusApi {
     call.downstream = target.session!.call(
       method,
       params,
-      { timeoutMs: remaining, meta: { traceparent: call.traceparent } },
+      { timeoutMs: remaining, meta: { traceparent: call.traceparent, peer: from.name } },
       (v) => call.ok(v),
       (err) => {
         if (err instanceof TimeoutError) target.timeouts++;
@@ -685,7 +685,15 @@ export class Bus implements BusApi {
       this.#deny(from, 'publishes', topic);
       throw new ForbiddenError(`'${from.name}' may not publish '${topic}' (not in its manifest's publishes)`, { topic, peer: from.name });
     }
-    for (const sub of this.#subs.match(topic)) this.#deliver(sub, topic, data, from.name);
+    // A peer gets one event per publish however many of its patterns match (it fans out locally).
+    let notified: Set<Endpoint> | undefined;
+    for (const sub of this.#subs.match(topic)) {
+      if (!sub.listener) {
+        if (notified?.has(sub.endpoint)) continue;
+        (notified ??= new Set()).add(sub.endpoint);
+      }
+      this.#deliver(sub, topic, data, from.name);
+    }
   }
 
   subscribeAs(ep: Endpoint, pattern: string, listener: EventListener | undefined, options: SubscribeOptions = {}): Subscription {

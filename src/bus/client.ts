@@ -51,7 +51,7 @@ class RemoteHandlerContext implements HandlerContext {
     return this.request.method;
   }
   get peer(): string {
-    return 'bus';
+    return this.request.meta?.peer ?? 'bus';
   }
   get signal(): AbortSignal {
     if (!this.#controller) {

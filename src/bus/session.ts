@@ -18,6 +18,8 @@ export interface RequestMeta {
   traceparent?: string;
   /** Epoch milliseconds. */
   deadline?: number;
+  /** The caller's identity, added by the bus when it forwards a request to a peer. */
+  peer?: string;
 }
 
 /** A request received from the other side, until it is answered or cancelled. */
@@ -157,7 +159,8 @@ export class RpcSession {
       entry.onAbort = () => entry.cancel();
       signal.addEventListener('abort', entry.onAbort, { once: true });
     }
-    const meta = { traceparent: options.meta?.traceparent ?? newTraceparent(), deadline: Date.now() + timeoutMs };
+    const meta: RequestMeta = { traceparent: options.meta?.traceparent ?? newTraceparent(), deadline: Date.now() + timeoutMs };
+    if (options.meta?.peer !== undefined) meta.peer = options.meta.peer;
     this.#transport.send(params === undefined ? { jsonrpc: '2.0', id, method, meta } : { jsonrpc: '2.0', id, method, params, meta });
     return entry;
   }
@@ -295,5 +298,6 @@ function parseMeta(meta: unknown): RequestMeta | undefined {
   const out: RequestMeta = {};
   if (typeof m.traceparent === 'string' && m.traceparent.length <= 128) out.traceparent = m.traceparent;
   if (typeof m.deadline === 'number' && Number.isFinite(m.deadline)) out.deadline = m.deadline;
+  if (typeof m.peer === 'string' && m.peer.length <= 256) out.peer = m.peer;
   return out;
 }

@@ -15,7 +15,22 @@ interface Setup {
   process?: PeerProcess;
 }
 
-const setups: Record<'stdio' | 'socket' | 'worker', () => Promise<Setup>> = {
+const pythonPeer = resolve(import.meta.dirname, '../fixtures/bus/python_peer.py');
+
+const setups: Record<'stdio' | 'socket' | 'worker' | 'python-stdio' | 'python-socket', () => Promise<Setup>> = {
+  async 'python-stdio'() {
+    const bus = new Bus();
+    const p = bus.spawnPeer({ name: 'node-peer', command: 'python3', args: [pythonPeer] });
+    await p.ready();
+    return { bus, process: p, stop: async () => (await p.stop(), await bus.close()) };
+  },
+  async 'python-socket'() {
+    const bus = new Bus();
+    await bus.listen();
+    const p = bus.spawnPeer({ name: 'node-peer', command: 'python3', args: [pythonPeer], transport: 'socket' });
+    await p.ready();
+    return { bus, process: p, stop: async () => (await p.stop(), await bus.close()) };
+  },
   async stdio() {
     const bus = new Bus();
     const p = bus.spawnPeer({ name: 'node-peer', command: process.execPath, args: [peerScript] });
@@ -37,8 +52,8 @@ const setups: Record<'stdio' | 'socket' | 'worker', () => Promise<Setup>> = {
   },
 };
 
-for (const kind of ['stdio', 'socket', 'worker'] as const) {
-  describe(`a Node peer over ${kind}`, () => {
+for (const kind of ['stdio', 'socket', 'worker', 'python-stdio', 'python-socket'] as const) {
+  describe(`a ${kind.startsWith('python') ? 'Python' : 'Node'} peer over ${kind.replace('python-', '')}`, () => {
     let s: Setup;
     beforeAll(async () => {
       s = await setups[kind]();
@@ -47,7 +62,9 @@ for (const kind of ['stdio', 'socket', 'worker'] as const) {
     afterAll(async () => s?.stop());
 
     it('answers requests, with the identity its token gave it', async () => {
-      expect(await s.bus.request('peer.echo', { x: [1, 'two', null] })).toEqual({ echo: { x: [1, 'two', null] }, identity: 'node-peer' });
+      expect(await s.bus.request('peer.echo', { x: [1, 'two', null] })).toEqual({ echo: { x: [1, 'two', null] }, identity: 'node-peer', caller: 'kernel' });
+      // The caller's identity travels with the request (meta.peer).
+      expect(await s.bus.endpoint(`caller-${kind}`).request('peer.echo', 1)).toMatchObject({ caller: `caller-${kind}` });
     });
 
     it('calls back into the kernel (the other direction)', async () => {
@@ -57,7 +74,7 @@ for (const kind of ['stdio', 'socket', 'worker'] as const) {
     it('carries errors with their codes both ways', async () => {
       const e = (await s.bus.request('peer.fail').catch((x: unknown) => x)) as InternalError;
       expect(e).toBeInstanceOf(InternalError);
-      expect(e.message).toBe('peer.fail: TypeError: peer-side failure');
+      expect(e.message).toMatch(/peer-side failure/);
       await expect(s.bus.request('peer.nothing')).rejects.toBeInstanceOf(MethodNotFoundError);
     });
 
@@ -111,12 +128,13 @@ for (const kind of ['stdio', 'socket', 'worker'] as const) {
 }
 
 describe('a peer process killed with SIGKILL', () => {
-  for (const transport of ['stdio', 'socket'] as const) {
-    it(`over ${transport}: its pending calls are rejected at once with -32004, and the kernel carries on`, async () => {
+  for (const [language, transport] of [['node', 'stdio'], ['node', 'socket'], ['python', 'stdio'], ['python', 'socket']] as const) {
+    it(`${language} over ${transport}: its pending calls are rejected at once with -32004, and the kernel carries on`, async () => {
       const bus = new Bus();
       if (transport === 'socket') await bus.listen();
       bus.handle('kernel.add', ({ a, b }: { a: number; b: number }) => a + b);
-      const p = bus.spawnPeer({ name: 'victim', command: process.execPath, args: [peerScript], transport });
+      const [command, script] = language === 'node' ? [process.execPath, peerScript] : ['python3', pythonPeer];
+      const p = bus.spawnPeer({ name: 'victim', command, args: [script], transport });
       await p.ready();
       const pending = Array.from({ length: 50 }, () => bus.request('peer.hang').catch((e: unknown) => e));
       await delay(20);

@@ -1,0 +1,118 @@
+"""Small pure parts: subjects, error mapping, backoff, trace context."""
+
+from __future__ import annotations
+
+import random
+import time
+import unittest
+
+from symphony_peer import errors
+from symphony_peer.backoff import Backoff
+from symphony_peer.context import RequestContext, child_traceparent, new_traceparent, parse_traceparent
+from symphony_peer.subjects import is_pattern, matches, validate_pattern, validate_subject
+
+
+class Subjects(unittest.TestCase):
+    def test_matching(self) -> None:
+        cases = [
+            ("text.*", "text.counted", True),
+            ("text.*", "text.a.b", False),
+            ("text.*", "text", False),
+            ("text.>", "text.a", True),
+            ("text.>", "text.a.b.c", True),
+            ("text.>", "text", False),
+            ("*.counted", "text.counted", True),
+            ("*.*", "a.b", True),
+            (">", "a", True),
+            (">", "a.b", True),
+            ("a.b", "a.b", True),
+            ("a.b", "a.c", False),
+            ("a.*.c", "a.x.c", True),
+            ("a.*.c", "a.x.d", False),
+        ]
+        for pattern, subject, expected in cases:
+            with self.subTest(pattern=pattern, subject=subject):
+                self.assertIs(matches(pattern, subject), expected)
+
+    def test_validation(self) -> None:
+        for good in ("a", "a.b", "a.*", "a.>", "*", ">", "text.wordCount"):
+            validate_pattern(good)
+        for bad in ("", "a..b", "a.>.b", "a b", "te*t", ".a", "a."):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                validate_pattern(bad)
+        validate_subject("files.changed")
+        for bad in ("files.*", "files.>", "", "a..b"):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                validate_subject(bad)
+        self.assertTrue(is_pattern("a.*"))
+        self.assertFalse(is_pattern("a.b"))
+
+
+class Errors(unittest.TestCase):
+    def test_codes_map_to_classes(self) -> None:
+        expected = {
+            -32700: errors.ParseError,
+            -32600: errors.InvalidRequest,
+            -32601: errors.MethodNotFound,
+            -32602: errors.InvalidParams,
+            -32603: errors.InternalError,
+            -32800: errors.Cancelled,
+            -32001: errors.Unauthorized,
+            -32002: errors.Forbidden,
+            -32003: errors.Timeout,
+            -32004: errors.PeerGone,
+            -32005: errors.Overloaded,
+            -32006: errors.MessageTooLarge,
+        }
+        for code, cls in expected.items():
+            err = errors.error_from_wire({"code": code, "message": "m", "data": {"method": "x"}})
+            self.assertIs(type(err), cls)
+            self.assertEqual((err.code, err.message, err.data), (code, "m", {"method": "x"}))
+            self.assertIsInstance(err, errors.BusError)
+            self.assertEqual(cls().code, code)
+
+    def test_unknown_and_malformed(self) -> None:
+        err = errors.error_from_wire({"code": -32099, "message": "custom"})
+        self.assertIs(type(err), errors.BusError)
+        self.assertEqual(err.code, -32099)
+        self.assertIsInstance(errors.error_from_wire("nope"), errors.InternalError)
+        self.assertEqual(errors.BusError(-1, "x", [1]).to_wire(), {"code": -1, "message": "x", "data": [1]})
+
+
+class Backoffs(unittest.TestCase):
+    def test_exponential_capped_and_jittered(self) -> None:
+        b = Backoff(initial=0.05, maximum=2.0)
+        rng = random.Random(1)
+        for attempt in range(20):
+            base = min(2.0, 0.05 * 2**attempt)
+            delay = b.delay(attempt, rng)
+            self.assertGreaterEqual(delay, base * 0.5)
+            self.assertLessEqual(delay, base)
+        with self.assertRaises(ValueError):
+            Backoff(initial=1, maximum=0.5)
+
+
+class Trace(unittest.TestCase):
+    def test_traceparents(self) -> None:
+        root = new_traceparent()
+        parsed = parse_traceparent(root)
+        assert parsed is not None
+        child = child_traceparent(root)
+        child_parsed = parse_traceparent(child)
+        assert child_parsed is not None
+        self.assertEqual(child_parsed[0], parsed[0])
+        self.assertNotEqual(child_parsed[1], parsed[1])
+        self.assertIsNone(parse_traceparent("00-" + "0" * 32 + "-" + "1" * 16 + "-01"))
+        self.assertIsNotNone(parse_traceparent(child_traceparent("garbage")))
+
+    def test_remaining(self) -> None:
+        ctx = RequestContext("m", 1, deadline=time.time() * 1000 + 2000)
+        remaining = ctx.remaining()
+        assert remaining is not None
+        self.assertTrue(1.5 < remaining <= 2.0)
+        self.assertIsNone(RequestContext("m").remaining())
+        self.assertEqual(RequestContext("m", deadline=0).remaining(), 0.0)
+
+
+if __name__ == "__main__":
+    unittest.main()
