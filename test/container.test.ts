@@ -129,3 +129,30 @@ describe('Container', () => {
     expect(() => c.override(DbT, { value: { query: () => 'late', closed: false } })).toThrow("cannot override 'db': it was already resolved");
   });
 });
+
+describe('Container disposal deadlines', () => {
+  it('gives every instance its own deadline, each timeout value served by one timer', async () => {
+    const Base = token<number>('base');
+    const tokens = [10, 60, 10, 60, 30].map((ms, i) => [token<number>(`h${i}-${ms}`), ms] as const);
+    const c = new Container().value(Base, 0);
+    const signals: AbortSignal[] = [];
+    for (const [t, ms] of tokens) {
+      c.register(t, { deps: [Base], factory: () => ms, dispose: (_v, signal) => (signals.push(signal), new Promise(() => {})), disposeTimeout: ms });
+    }
+    await Promise.all(tokens.map(([t]) => c.resolve(t)));
+    const t0 = performance.now();
+    const err = (await c.dispose().catch((e: unknown) => e)) as AggregateError;
+    const took = performance.now() - t0;
+    expect(err.errors.map((e: Error) => e.message)).toEqual([
+      "'h0-10' did not stop within 10ms",
+      "'h2-10' did not stop within 10ms",
+      "'h4-30' did not stop within 30ms",
+      "'h1-60' did not stop within 60ms",
+      "'h3-60' did not stop within 60ms",
+    ]);
+    expect(took).toBeGreaterThanOrEqual(55);
+    expect(took).toBeLessThan(1000); // concurrent: not the sum of the deadlines
+    expect(signals).toHaveLength(5);
+    expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+});

@@ -698,3 +698,100 @@ describe('timeouts and errors are typed', () => {
     expect([e.component, e.timeoutMs]).toEqual(['db', 250]);
   });
 });
+
+describe('stop deadlines (one timer per timeout, shared by the stops under way)', () => {
+  it('times out each hanging stop at its own deadline, names it, aborts its signal, and stops the rest', async () => {
+    const journal = new Journal();
+    const aborted: Record<string, unknown> = {};
+    const hang = (name: string): AnyComponentDefinition => ({
+      async start() { return {}; },
+      stop(_i: unknown, ctx: { signal: AbortSignal }) {
+        ctx.signal.addEventListener('abort', () => (aborted[name] = ctx.signal.reason));
+        return new Promise(() => {});
+      },
+    });
+    const k = createKernel({
+      components: {
+        base: { use: recorded(journal, 'base') },
+        h40: { use: hang('h40'), needs: ['base'], stopTimeout: 40 },
+        h120: { use: hang('h120'), needs: ['base'], stopTimeout: '120ms' },
+        h40b: { use: hang('h40b'), needs: ['base'], stopTimeout: 40 },
+        quick: { use: recorded(journal, 'quick'), needs: ['base'], stopTimeout: 40 },
+        sync: { use: { start: () => ({}), stop: () => { journal.add('stop:sync'); } }, needs: ['base'] },
+      },
+    });
+    await k.start();
+    const events = collect(k);
+    const t0 = performance.now();
+    const err = (await k.stop().catch((e: unknown) => e)) as AggregateError;
+    const took = performance.now() - t0;
+    expect(err).toBeInstanceOf(AggregateError);
+    expect(err.errors.map((e: Error) => e.message)).toEqual([
+      "'h40' did not stop within 40ms",
+      "'h40b' did not stop within 40ms",
+      "'h120' did not stop within 120ms",
+    ]);
+    expect(took).toBeGreaterThanOrEqual(115);
+    expect(took).toBeLessThan(1000);
+    expect(Object.keys(aborted).sort()).toEqual(['h120', 'h40', 'h40b']);
+    expect((aborted.h40 as Error).name).toBe('StopTimeoutError');
+    // base waited for all of its dependents, the timed-out ones included.
+    expect(journal.of('stop').sort()).toEqual(['base', 'quick', 'sync']);
+    expect(journal.of('stop').at(-1)).toBe('base');
+    const stopped = events.filter((e) => e.type === 'component' && e.state === 'stopped').map((e) => (e as { component: string }).component);
+    expect(stopped.indexOf('h40')).toBeLessThan(stopped.indexOf('h120'));
+    expect(stopped.at(-1)).toBe('base');
+  });
+
+  it('hands a stop that looks at its signal only after the deadline an aborted one', async () => {
+    let late: AbortSignal | undefined;
+    const k = createKernel({
+      components: {
+        slow: {
+          use: {
+            async start() { return {}; },
+            async stop(_i: unknown, ctx: { signal: AbortSignal }) {
+              await delay(80);
+              late = ctx.signal;
+            },
+          },
+          stopTimeout: 20,
+        },
+      },
+    });
+    await k.start();
+    await expect(k.stop()).rejects.toThrow("'slow' did not stop within 20ms");
+    await until(() => late !== undefined);
+    expect(late!.aborted).toBe(true);
+    expect((late!.reason as Error).message).toBe("'slow' did not stop within 20ms");
+  });
+
+  it('stops a long chain whose stops return no promise, in reverse order, without deep recursion', async () => {
+    const order: number[] = [];
+    const components: Record<string, { use: AnyComponentDefinition; needs?: string[] }> = {};
+    const n = 5000;
+    for (let i = 0; i < n; i++) {
+      components[`c${i}`] = { use: { start: () => i, stop: (v: number) => void order.push(v) }, needs: i ? [`c${i - 1}`] : [] };
+    }
+    const k = createKernel({ components });
+    await k.start();
+    await k.stop();
+    expect(order).toHaveLength(n);
+    expect(order.every((v, i) => v === n - 1 - i)).toBe(true);
+  });
+
+  it('collects a stop that throws synchronously, and stop contexts name the component and the reason', async () => {
+    const seen: string[] = [];
+    const k = createKernel({
+      components: {
+        a: { use: { start: () => ({}), stop: (_i: unknown, ctx: { name: string; reason: string }) => void seen.push(`${ctx.name}:${ctx.reason}`) } },
+        b: { use: { start: () => ({}), stop() { throw new RangeError('no'); } }, needs: ['a'] },
+      },
+    });
+    await k.start();
+    const err = (await k.stop().catch((e: unknown) => e)) as AggregateError;
+    expect(err.errors.map((e: Error) => e.message)).toEqual(["'b' failed to stop: RangeError: no"]);
+    expect(seen).toEqual(['a:shutdown']);
+    expect(k.states().map((s) => s.state)).toEqual(['stopped', 'stopped']);
+  });
+});

@@ -1,4 +1,4 @@
-import { teardownInReverse } from '../container/index.js';
+import { teardownIndexed, type StopSignals } from '../container/teardown.js';
 import { backoffDelay, sleep } from '../util/backoff.js';
 import { describeError, quiet, toError } from '../util/errors.js';
 import type {
@@ -43,6 +43,9 @@ export interface KernelExit {
 }
 
 const EMPTY: Readonly<Record<string, never>> = Object.freeze({});
+/** The dependency lists of a teardown of one node: none (never written to). */
+const ONE_NODE_DEP_START = new Int32Array(2);
+const NO_DEPS: readonly number[] = Object.freeze([]);
 
 /**
  * One unit of abortable work (a boot, a restart, a swap): the attempts under way, so abandoning
@@ -138,6 +141,8 @@ class Slot {
   #ready: { promise: Promise<unknown>; resolve(v: unknown): void; reject(e: unknown): void } | undefined;
 
   constructor(
+    /** Declaration index: the slot's place in the kernel's list of all slots. */
+    readonly index: number,
     readonly name: string,
     readonly spec: ComponentSpec,
   ) {}
@@ -258,6 +263,29 @@ class StartContext implements ComponentContext {
   }
 }
 
+/** `ctx` for one stop. Its signal and logger are made only if the stop uses them (most never do). */
+class KernelStopContext implements StopContext {
+  readonly name: string;
+  readonly reason: StopContext['reason'];
+  readonly #signals: StopSignals;
+  readonly #node: number;
+  readonly #kernel: KernelInternals;
+  #log: Logger | undefined;
+  constructor(name: string, reason: StopContext['reason'], signals: StopSignals, node: number, kernel: KernelInternals) {
+    this.name = name;
+    this.reason = reason;
+    this.#signals = signals;
+    this.#node = node;
+    this.#kernel = kernel;
+  }
+  get signal(): AbortSignal {
+    return this.#signals.signal(this.#node);
+  }
+  get log(): Logger {
+    return (this.#log ??= this.#kernel.logger(this.name));
+  }
+}
+
 /** What contexts need from the kernel (kept narrow so they hold no reference to its private state). */
 interface KernelInternals {
   slot(name: string): Slot;
@@ -306,7 +334,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     const analysis = analyzeGraph(specs, options.stages);
     if (!analysis.plan) throw new GraphError(analysis.problems);
     this.#plan = analysis.plan;
-    for (const spec of specs) this.#slots.set(spec.name, new Slot(spec.name, spec));
+    specs.forEach((spec, i) => this.#slots.set(spec.name, new Slot(i, spec.name, spec)));
     this.#order = this.#plan.order.map((n) => this.#slots.get(n)!);
     for (const slot of this.#order) {
       slot.stageIndex = this.#plan.stageOf.get(slot.name)!;
@@ -788,9 +816,11 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   /** Calls `stop` within the stop deadline; resolves with the error, if any. */
   async #stopInstance(slot: Slot, def: AnyComponentDefinition, instance: unknown, reason: StopContext['reason']): Promise<Error | undefined> {
-    const errors = await teardownInReverse([slot], {
-      dependenciesOf: () => [],
-      stop: (_s, signal) => def.stop?.(instance, { name: slot.name, signal, reason, log: this.#logger(slot.name) }),
+    const errors = await teardownIndexed({
+      size: 1,
+      depStart: ONE_NODE_DEP_START,
+      depList: NO_DEPS,
+      stop: (i, signals) => (def.stop ? def.stop(instance, new KernelStopContext(slot.name, reason, signals, i, this.#internals)) : undefined),
       timeoutMs: () => slot.spec.stopTimeoutMs,
       describe: () => slot.name,
     });
@@ -799,21 +829,50 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   /** Stops running slots in reverse dependency order; each ends `stopped` (with its error if the stop failed). */
   #teardown(slots: Slot[], reason: StopContext['reason']): Promise<Error[]> {
-    return teardownInReverse(slots, {
-      dependenciesOf: (s) => [...s.needSlots, ...s.wantSlots],
-      stop: (s, signal) => s.definition?.stop?.(s.instance, { name: s.name, signal, reason, log: this.#logger(s.name) }),
-      timeoutMs: (s) => s.spec.stopTimeoutMs,
-      describe: (s) => s.name,
-      onStopping: (s) => {
+    const n = slots.length;
+    // Each member's dependencies (needs, then wants) among the members, by position in `slots`.
+    const position = new Int32Array(this.#slots.size).fill(-1);
+    for (let i = 0; i < n; i++) position[slots[i]!.index] = i;
+    const depStart = new Int32Array(n + 1);
+    const depList: number[] = [];
+    const lastFrom = new Int32Array(n).fill(-1); // lastFrom[j] === i: j is listed for i already
+    const add = (i: number, deps: readonly Slot[]) => {
+      for (const d of deps) {
+        const j = position[d.index]!;
+        if (j < 0 || j === i || lastFrom[j] === i) continue;
+        lastFrom[j] = i;
+        depList.push(j);
+      }
+    };
+    for (let i = 0; i < n; i++) {
+      depStart[i] = depList.length;
+      add(i, slots[i]!.needSlots);
+      add(i, slots[i]!.wantSlots);
+    }
+    depStart[n] = depList.length;
+    return teardownIndexed({
+      size: n,
+      depStart,
+      depList,
+      stop: (i, signals) => {
+        const s = slots[i]!;
+        const def = s.definition;
+        return def?.stop ? def.stop(s.instance, new KernelStopContext(s.name, reason, signals, i, this.#internals)) : undefined;
+      },
+      timeoutMs: (i) => slots[i]!.spec.stopTimeoutMs,
+      describe: (i) => slots[i]!.name,
+      onStopping: (i) => {
+        const s = slots[i]!;
         this.#unwatch(s);
         s.state = 'stopping';
-        this.#emitComponent(s, 'stopping', { reason });
+        if (this.#events.active) this.#emitComponent(s, 'stopping', { reason });
       },
-      onStopped: (s, error) => {
+      onStopped: (i, error) => {
+        const s = slots[i]!;
         s.hasInstance = false;
         s.state = 'stopped';
         if (error) s.error = error;
-        this.#emitComponent(s, 'stopped', { reason, error });
+        if (this.#events.active) this.#emitComponent(s, 'stopped', { reason, error });
       },
     });
   }

@@ -36,77 +36,252 @@ export class StopError extends Error {
 
 /** Runs the plan; resolves with the errors collected (empty when every node stopped cleanly). */
 export function teardownInReverse<N>(nodes: Iterable<N>, plan: TeardownPlan<N>): Promise<Error[]> {
-  const members = new Set(nodes);
-  const errors: Error[] = [];
-  if (members.size === 0) return Promise.resolve(errors);
-
-  // remaining[n] = how many of n's dependents are still up; n may stop when it reaches 0.
-  const remaining = new Map<N, number>();
-  const deps = new Map<N, N[]>();
-  for (const n of members) remaining.set(n, 0);
-  for (const n of members) {
-    const own: N[] = [];
-    for (const d of plan.dependenciesOf(n)) {
-      if (d === n || !members.has(d) || own.includes(d)) continue;
-      own.push(d);
-      remaining.set(d, remaining.get(d)! + 1);
-    }
-    deps.set(n, own);
+  const list: N[] = [];
+  const index = new Map<N, number>();
+  for (const n of nodes) {
+    if (index.has(n)) continue;
+    index.set(n, list.length);
+    list.push(n);
   }
-
-  return new Promise<Error[]>((resolve) => {
-    let left = members.size;
-    let running = 0;
-    const finish = (n: N, error?: Error) => {
-      if (error) errors.push(error);
-      plan.onStopped?.(n, error);
-      running--;
-      left--;
-      for (const d of deps.get(n)!) {
-        const r = remaining.get(d)! - 1;
-        remaining.set(d, r);
-        if (r === 0) launch(d);
-      }
-      if (left === 0) resolve(errors);
-      else if (running === 0) breakCycle();
-    };
-    const launch = (n: N) => {
-      remaining.set(n, -1); // launched
-      running++;
-      plan.onStopping?.(n);
-      runOne(n, plan).then((err) => finish(n, err));
-    };
-    // Only reachable if the caller passed a cycle: stop the rest anyway, in reverse of the given order.
-    const breakCycle = () => {
-      for (const n of [...members].reverse()) if (remaining.get(n)! >= 0) return launch(n);
-    };
-    const roots = [...members].filter((n) => remaining.get(n) === 0);
-    if (roots.length === 0) breakCycle();
-    else for (const n of roots) launch(n);
+  const depStart = new Int32Array(list.length + 1);
+  const depList: number[] = [];
+  for (let i = 0; i < list.length; i++) {
+    depStart[i] = depList.length;
+    for (const d of plan.dependenciesOf(list[i]!)) {
+      const j = index.get(d);
+      if (j === undefined || j === i || depList.indexOf(j, depStart[i]) >= 0) continue;
+      depList.push(j);
+    }
+  }
+  depStart[list.length] = depList.length;
+  return teardownIndexed({
+    size: list.length,
+    depStart,
+    depList,
+    // This public form hands every stop its signal up front, as it always did.
+    stop: (i, signals) => plan.stop(list[i]!, signals.signal(i)),
+    timeoutMs: (i) => plan.timeoutMs(list[i]!),
+    describe: (i) => plan.describe(list[i]!),
+    onStopping: plan.onStopping && ((i) => plan.onStopping!(list[i]!)),
+    onStopped: plan.onStopped && ((i, error) => plan.onStopped!(list[i]!, error)),
   });
 }
 
-async function runOne<N>(node: N, plan: TeardownPlan<N>): Promise<Error | undefined> {
-  const name = plan.describe(node);
-  const ms = plan.timeoutMs(node);
-  const controller = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<Error>((resolve) => {
-    timer = setTimeout(() => {
-      const err = new StopTimeoutError(name, ms);
-      controller.abort(err);
-      resolve(err);
-    }, ms);
-  });
-  try {
-    const work = Promise.resolve()
-      .then(() => plan.stop(node, controller.signal))
-      .then(
-        () => undefined,
-        (cause: unknown) => new StopError(name, cause),
+/** The abort signals of a teardown's stops, made only for the stops that ask for theirs. */
+export interface StopSignals {
+  /** Node i's signal: it aborts (with a StopTimeoutError) when node i's deadline passes. */
+  signal(i: number): AbortSignal;
+}
+
+/**
+ * teardownInReverse over nodes numbered 0..size-1, for callers that have their nodes in an array
+ * (the kernel): no map from node to number, no signal unless a stop asks for it.
+ */
+export interface IndexedTeardown {
+  readonly size: number;
+  /** Node i depends on depList[depStart[i] .. depStart[i + 1]): no duplicates, not itself. */
+  readonly depStart: Int32Array;
+  readonly depList: ArrayLike<number>;
+  stop(i: number, signals: StopSignals): unknown;
+  timeoutMs(i: number): number;
+  describe(i: number): string;
+  onStopping?(i: number): void;
+  onStopped?(i: number, error?: Error): void;
+}
+
+export function teardownIndexed(plan: IndexedTeardown): Promise<Error[]> {
+  if (plan.size === 0) return Promise.resolve([]);
+  return new Promise<Error[]>((resolve) => new Teardown(plan, resolve).begin());
+}
+
+/**
+ * Node timers fire on the event loop's millisecond clock, which can run up to a millisecond behind
+ * performance.now(): a deadline this close to now counts as passed when the timer fires.
+ */
+const TIMER_SLACK_MS = 1;
+
+/**
+ * The stops under way with one timeout value, in the order they began, which is also the order of
+ * their deadlines. One timer, armed for the first stop still running, serves them all.
+ */
+class DeadlineQueue {
+  readonly nodes: number[] = [];
+  head = 0;
+  running = 0;
+  timer: NodeJS.Timeout | undefined;
+  constructor(readonly ms: number) {}
+}
+
+/** One teardown under way. */
+class Teardown implements StopSignals {
+  readonly #plan: IndexedTeardown;
+  readonly #resolve: (errors: Error[]) => void;
+  readonly #errors: Error[] = [];
+  /** For each node, how many of its dependents are still up (it may stop at 0); -1 once launched. */
+  readonly #remaining: Int32Array;
+  /** 0: not stopping yet or stopping; 1: settled (stopped, failed or timed out). */
+  readonly #settled: Uint8Array;
+  readonly #deadline: Float64Array;
+  readonly #queueOf: (DeadlineQueue | undefined)[] = [];
+  readonly #queues = new Map<number, DeadlineQueue>();
+  #controllers: Map<number, AbortController> | undefined;
+  #timedOut: Map<number, Error> | undefined;
+  #left: number;
+  #running = 0;
+  /** Launched nodes whose stop is called at the next microtask, together. */
+  #batch: number[] = [];
+  #scheduled = false;
+
+  constructor(plan: IndexedTeardown, resolve: (errors: Error[]) => void) {
+    this.#plan = plan;
+    this.#resolve = resolve;
+    this.#left = plan.size;
+    this.#remaining = new Int32Array(plan.size);
+    this.#settled = new Uint8Array(plan.size);
+    this.#deadline = new Float64Array(plan.size);
+    const list = plan.depList;
+    for (let e = 0; e < list.length; e++) this.#remaining[list[e]!]!++;
+  }
+
+  begin(): void {
+    let roots = 0;
+    for (let i = 0; i < this.#plan.size; i++) {
+      if (this.#remaining[i] === 0) {
+        roots++;
+        this.#launch(i);
+      }
+    }
+    if (roots === 0) this.#breakCycle();
+  }
+
+  signal(i: number): AbortSignal {
+    const controllers = (this.#controllers ??= new Map());
+    let c = controllers.get(i);
+    if (!c) {
+      c = new AbortController();
+      const reason = this.#timedOut?.get(i);
+      if (reason) c.abort(reason);
+      controllers.set(i, c);
+    }
+    return c.signal;
+  }
+
+  #launch(i: number): void {
+    this.#remaining[i] = -1;
+    this.#running++;
+    this.#plan.onStopping?.(i);
+    // The stop itself is called a microtask later, as it always was (after its `stopping` event
+    // and those of the nodes launched with it); one microtask serves the whole batch.
+    this.#batch.push(i);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#runBatch);
+    }
+  }
+
+  readonly #runBatch = (): void => {
+    this.#scheduled = false;
+    const batch = this.#batch;
+    this.#batch = [];
+    const plan = this.#plan;
+    let now = -1;
+    // Stops that finish synchronously are settled after the whole batch was called, in order.
+    let doneNow: number[] | undefined;
+    let failedNow: Map<number, Error> | undefined;
+    for (const i of batch) {
+      let result: unknown;
+      try {
+        result = plan.stop(i, this);
+      } catch (cause) {
+        (failedNow ??= new Map()).set(i, new StopError(plan.describe(i), cause));
+        (doneNow ??= []).push(i);
+        continue;
+      }
+      if (result === null || (typeof result !== 'object' && typeof result !== 'function')) {
+        (doneNow ??= []).push(i);
+        continue;
+      }
+      if (now < 0) now = performance.now();
+      this.#watch(i, now);
+      // Anything object-like is awaited as the old `.then(() => stop())` chain did: a thenable is
+      // adopted, a plain object resolves as itself.
+      const promise = result instanceof Promise ? result : Promise.resolve(result);
+      promise.then(
+        () => this.#settle(i, undefined),
+        (cause: unknown) => this.#settle(i, new StopError(plan.describe(i), cause)),
       );
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
+    }
+    if (doneNow) for (const i of doneNow) this.#finish(i, failedNow?.get(i));
+  };
+
+  /** Puts node i under its deadline: the queue for its timeout, whose one timer is armed if idle. */
+  #watch(i: number, now: number): void {
+    const ms = this.#plan.timeoutMs(i);
+    let q = this.#queues.get(ms);
+    if (!q) this.#queues.set(ms, (q = new DeadlineQueue(ms)));
+    if (q.running === 0) {
+      // Everything this queue held has ended: start it afresh.
+      q.nodes.length = 0;
+      q.head = 0;
+    }
+    this.#deadline[i] = now + ms;
+    this.#queueOf[i] = q;
+    q.nodes.push(i);
+    q.running++;
+    if (!q.timer) this.#arm(q, ms);
+  }
+
+  #arm(q: DeadlineQueue, delay: number): void {
+    q.timer = setTimeout(() => this.#expire(q), delay);
+  }
+
+  /** The queue's timer fired: time out every stop whose deadline passed, then re-arm for the next. */
+  #expire(q: DeadlineQueue): void {
+    q.timer = undefined;
+    const now = performance.now();
+    while (q.head < q.nodes.length) {
+      const i = q.nodes[q.head]!;
+      if (this.#settled[i] === 0) {
+        if (this.#deadline[i]! - now > TIMER_SLACK_MS) break;
+        const error = new StopTimeoutError(this.#plan.describe(i), q.ms);
+        (this.#timedOut ??= new Map()).set(i, error);
+        this.#controllers?.get(i)?.abort(error);
+        this.#settle(i, error);
+      }
+      q.head++;
+    }
+    if (q.running > 0 && q.head < q.nodes.length) this.#arm(q, Math.max(1, this.#deadline[q.nodes[q.head]!]! - now));
+  }
+
+  /** A watched stop ended (or timed out); a later end of the same stop is ignored. */
+  #settle(i: number, error: Error | undefined): void {
+    if (this.#settled[i] === 1) return;
+    const q = this.#queueOf[i]!;
+    if (--q.running === 0 && q.timer) {
+      // Nothing left under this deadline: no timer may keep the process alive for it.
+      clearTimeout(q.timer);
+      q.timer = undefined;
+    }
+    this.#finish(i, error);
+  }
+
+  #finish(i: number, error: Error | undefined): void {
+    this.#settled[i] = 1;
+    if (error) this.#errors.push(error);
+    this.#plan.onStopped?.(i, error);
+    this.#running--;
+    this.#left--;
+    const { depStart, depList } = this.#plan;
+    for (let e = depStart[i]!; e < depStart[i + 1]!; e++) {
+      const d = depList[e]!;
+      if (--this.#remaining[d]! === 0) this.#launch(d);
+    }
+    if (this.#left === 0) this.#resolve(this.#errors);
+    else if (this.#running === 0) this.#breakCycle();
+  }
+
+  /** Only reachable if the caller passed a cycle: stop the rest anyway, in reverse of the given order. */
+  #breakCycle(): void {
+    for (let i = this.#plan.size - 1; i >= 0; i--) if (this.#remaining[i]! >= 0) return this.#launch(i);
   }
 }
