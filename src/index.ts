@@ -61,6 +61,7 @@ export function createKernel<Instances extends Record<string, unknown> = Record<
   const { baseDir = process.cwd(), ...rest } = options;
   return new Kernel<Instances>({
     loader: async (use) => (await import('./config/index.js')).loadDefinition(use, baseDir),
+    baseDir,
     ...rest,
   });
 }

@@ -40,6 +40,8 @@ export interface ComponentContext<Deps = Record<string, any>, Late = Record<stri
   readonly late: { readonly [K in keyof Late]: LateHandle<Late[K]> };
   /** The component's `with:` settings. */
   readonly config: Config;
+  /** The folder relative paths in `config` are relative to: the config file's, or the kernel's `baseDir`. */
+  readonly baseDir: string;
   /** Aborts when the start deadline passes or the boot is abandoned; pass it to nested work. */
   readonly signal: AbortSignal;
   /** `performance.now()` value at which this start attempt's deadline passes. */
@@ -138,4 +140,6 @@ export interface KernelOptions {
   random?: () => number;
   /** Time origin for report times (default: when the kernel is created). */
   origin?: number;
+  /** What relative paths in components' settings are relative to (`ctx.baseDir`); default the working directory. */
+  baseDir?: string;
 }

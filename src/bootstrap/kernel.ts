@@ -230,6 +230,9 @@ class StartContext implements ComponentContext {
   get signal(): AbortSignal {
     return this.attemptState.signal;
   }
+  get baseDir(): string {
+    return this.kernel.baseDir;
+  }
   get deadline(): number {
     return this.attemptState.deadline;
   }
@@ -288,6 +291,7 @@ class KernelStopContext implements StopContext {
 
 /** What contexts need from the kernel (kept narrow so they hold no reference to its private state). */
 interface KernelInternals {
+  readonly baseDir: string;
   slot(name: string): Slot;
   logger(component: string): Logger;
   reportFailure(slot: Slot, generation: number, error: unknown): void;
@@ -352,6 +356,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       for (const slot of this.#order) slot.selected = keep.has(slot.name);
     }
     this.#internals = {
+      baseDir: options.baseDir ?? process.cwd(),
       slot: (name) => this.#slots.get(name)!,
       logger: (component) => this.#logger(component),
       reportFailure: (slot, generation, error) => this.#reportFailure(slot, generation, error),

@@ -173,6 +173,10 @@ class Endpoint {
   state: PeerStats['state'] = 'open';
   session: RpcSession | undefined;
   connection: PeerConnection | undefined;
+  /** The token identity it said hello with (remote peers). */
+  identity: Identity | undefined;
+  /** A successor with the same identity has taken its name; it keeps serving until it goes. */
+  superseded = false;
   readonly calls = new Set<Call>();
   readonly routes = new Set<Route>();
   readonly subscriptions = new Set<Sub>();
@@ -348,8 +352,10 @@ export class Bus implements BusApi {
   }
 
   /** An in-process endpoint with its own identity and rights (a component, a trusted extension). */
-  endpoint(name: string, rights: Rights = ALL_RIGHTS): BusApi & { close(reason?: string): void } {
-    if (this.#endpoints.has(name)) throw new BusError(ErrorCode.InvalidRequest, `an endpoint named '${name}' already exists`);
+  endpoint(name: string, rights: Rights = ALL_RIGHTS, options: { supersede?: boolean } = {}): BusApi & { close(reason?: string): void } {
+    const current = this.#endpoints.get(name);
+    if (current && !options.supersede) throw new BusError(ErrorCode.InvalidRequest, `an endpoint named '${name}' already exists`);
+    if (current) current.superseded = true;
     const ep = new Endpoint(name, grantsFor(rights), 'local');
     this.#endpoints.set(name, ep);
     this.#emit({ type: 'peer', peer: name, state: 'connected' });
@@ -605,7 +611,8 @@ export class Bus implements BusApi {
 
   #addRoute(ep: Endpoint, method: string, handler: Handler | undefined, lazy: boolean): Route {
     const existing = isPattern(method) ? this.#patternRoutes.get(method) : this.#exact.get(method);
-    if (existing && existing.endpoint !== ep && !existing.lazy) {
+    // Taking over a method is allowed from a reservation, or between two generations of one party.
+    if (existing && existing.endpoint !== ep && !existing.lazy && !(existing.endpoint.superseded && existing.endpoint.name === ep.name)) {
       throw new InvalidParamsError(`'${method}' is already served by '${existing.endpoint.name}'`, { method, peer: existing.endpoint.name });
     }
     if (existing) this.#unroute(existing);
@@ -797,8 +804,13 @@ export class Bus implements BusApi {
       name = claimed;
       for (let i = 2; this.#endpoints.has(name); i++) name = `${claimed}#${i}`;
     } else if (this.#endpoints.has(name)) {
-      return refuse(`'${name}' is already connected`);
+      // The same token twice is a replay. A newer token the kernel issued for the same identity is
+      // its successor (a restart or a swap): it takes the name; the old one serves until it is gone.
+      const current = this.#endpoints.get(name)!;
+      if (current.identity === identity || current.identity === undefined) return refuse(`'${name}' is already connected`);
+      current.superseded = true;
     }
+    ep.identity = identity;
     ep.name = name;
     ep.grants = identity.grants;
     ep.state = 'open';

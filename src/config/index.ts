@@ -6,4 +6,4 @@ export { ConfigError, formatDiagnostic, kernelOptions, loadSystem, loadSystemTex
 export { loadDefinition, resolveUse, ModuleLoadError, type ResolvedUse } from './modules.js';
 export { builtinNames } from './builtins.js';
 export { ConfigSchema, ComponentSchema, type ComponentConfig, type SystemConfig } from './schema.js';
-export { ConfigSyntaxError, type ConfigSource, type Position } from './source.js';
+export { ConfigSyntaxError, parseConfigSource, type ConfigSource, type PathSegment, type Position } from './source.js';

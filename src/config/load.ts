@@ -163,6 +163,7 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
 export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, 'components'> = {}): KernelOptions {
   return {
     loader: (use) => loadDefinition(use, system.baseDir),
+    baseDir: system.baseDir,
     ...extra,
     components: system.components,
     ...(system.stages ? { stages: system.stages } : {}),
