@@ -92,6 +92,12 @@ export class BusClient implements BusApi {
   #closedResolve!: (reason: string) => void;
   /** Resolves when the client is closed for good (by close(), or a drop it will not recover from). */
   readonly closed: Promise<string>;
+  /**
+   * A notification the bus refused (a publish outside the manifest, a malformed one): there is no
+   * request to reject, so it lands here. By default it is written to stderr (the kernel logs a
+   * spawned peer's stderr).
+   */
+  onError: (error: BusError) => void = (error) => void process.stderr.write(`symphony: ${error.message} (${error.code})\n`);
   /** Called on each (re)connection and on each drop; for logs. */
   onConnection: (state: 'connected' | 'lost', detail: string) => void = () => {};
 
@@ -327,6 +333,10 @@ export class BusClient implements BusApi {
   }
 
   #onNotification(method: string, params: unknown): void {
+    if (method === 'symphony.error') {
+      const e = params as { code?: unknown; message?: unknown } | undefined;
+      return this.onError(new BusError(typeof e?.code === 'number' ? e.code : ErrorCode.InternalError, `the bus refused a notification: ${String(e?.message ?? 'no reason given')}`));
+    }
     if (method !== 'symphony.event') return;
     const p = params as { topic?: unknown; data?: unknown } | undefined;
     if (typeof p?.topic !== 'string') return;

@@ -6,6 +6,7 @@ import type { AnyComponentDefinition } from '../bootstrap/index.js';
  */
 const BUILTINS: Record<string, () => Promise<AnyComponentDefinition>> = {
   bus: async () => (await import('../bus/index.js')).busComponent,
+  orchestra: async () => (await import('../orchestra/index.js')).orchestraComponent,
 };
 
 export function builtinNames(): string[] {

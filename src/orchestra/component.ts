@@ -1,0 +1,27 @@
+import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
+import type { Bus } from '../bus/index.js';
+import { Orchestra, type OrchestraSettings } from './orchestra.js';
+
+/**
+ * `builtin:orchestra`: loads, isolates and supervises extensions (CONTRACT section 6). Needs the
+ * bus (a component named `bus`). `with: { paths, watch, restart, backoff, config }`.
+ */
+export const orchestraComponent = defineComponent({
+  async start(ctx: ComponentContext<{ bus: Bus }>): Promise<Orchestra> {
+    const bus = ctx.deps.bus;
+    if (!bus || typeof bus.spawnPeer !== 'function') throw new TypeError("builtin:orchestra needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
+    const orchestra = new Orchestra(bus, (ctx.config ?? {}) as OrchestraSettings, ctx.log, ctx.baseDir);
+    await orchestra.start();
+    return orchestra;
+  },
+  health(orchestra) {
+    const status = orchestra.status();
+    const down = status.filter((s) => ['failed', 'quarantined', 'rejected', 'crashed', 'skipped'].includes(s.state));
+    return down.length
+      ? { status: 'degraded', detail: { extensions: status.length, down: down.map((d) => `${d.name}: ${d.state}${d.error ? ` (${d.error})` : ''}`) } }
+      : { status: 'healthy', detail: { extensions: status.length } };
+  },
+  async stop(orchestra) {
+    await orchestra.stop();
+  },
+});

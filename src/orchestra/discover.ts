@@ -1,0 +1,151 @@
+import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import semver from 'semver';
+import { analyzeGraph } from '../bootstrap/index.js';
+import { isInside, readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+
+/**
+ * Finds extensions in the configured paths: each path is an extension folder (its package.json
+ * has a `symphony` field) or a folder of them. Every manifest is validated; a folder holding a
+ * symlink that leads out of it is refused.
+ */
+export async function discover(paths: readonly string[]): Promise<{ found: ExtensionManifest[]; problems: ExtensionProblem[] }> {
+  const found: ExtensionManifest[] = [];
+  const problems: ExtensionProblem[] = [];
+  const candidates: string[] = [];
+  for (const path of paths) {
+    try {
+      if (!(await stat(path)).isDirectory()) throw new Error('not a folder');
+    } catch (err) {
+      problems.push({ extension: path, file: path, line: 1, col: 1, message: `extension path ${path} cannot be used: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'it does not exist' : (err as Error).message}` });
+      continue;
+    }
+    if (await hasManifest(path)) {
+      candidates.push(path);
+      continue;
+    }
+    for (const entry of await readdir(path, { withFileTypes: true })) {
+      const dir = join(path, entry.name);
+      if ((entry.isDirectory() || entry.isSymbolicLink()) && (await hasManifest(dir))) candidates.push(dir);
+    }
+  }
+  await Promise.all(
+    candidates.map(async (dir) => {
+      const escape = await symlinkOut(dir);
+      if (escape) {
+        problems.push({ extension: dir.split('/').at(-1)!, file: escape.link, line: 1, col: 1, message: `refused: the symlink ${escape.link} leads out of the extension folder (to ${escape.target})` });
+        return;
+      }
+      const { manifest, problems: p } = await readManifest(dir);
+      problems.push(...p);
+      if (manifest) found.push(manifest);
+    }),
+  );
+  found.sort((a, b) => a.name.localeCompare(b.name) || semver.compare(a.version, b.version));
+  return { found, problems };
+}
+
+async function hasManifest(dir: string): Promise<boolean> {
+  try {
+    const text = await readFile(join(dir, 'package.json'), 'utf8');
+    return /"symphony"\s*:/.test(text);
+  } catch {
+    return false;
+  }
+}
+
+/** The first symlink under `dir` whose target is outside it (the folder itself may be a symlink). */
+async function symlinkOut(dir: string, depth = 0, root?: string): Promise<{ link: string; target: string } | undefined> {
+  const base = root ?? (await realpath(dir));
+  if (depth > 8) return undefined;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return undefined;
+  }
+  for (const e of entries) {
+    const path = join(dir, e.name);
+    if (e.isSymbolicLink()) {
+      let target: string;
+      try {
+        target = await realpath(path);
+      } catch {
+        target = resolve(dirname(path), await readlink(path));
+      }
+      if (!isInside(base, target)) return { link: path, target };
+    } else if (e.isDirectory() && !(await lstat(path)).isSymbolicLink()) {
+      const found = await symlinkOut(path, depth + 1, base);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
+export interface Resolution {
+  /** What to load: one version per extension, dependencies satisfied. */
+  load: ExtensionManifest[];
+  problems: ExtensionProblem[];
+}
+
+/**
+ * Semver resolution: per name, the highest version every dependent accepts; an extension whose
+ * dependencies are missing, in conflict, or not loadable is reported and left out (with what
+ * depends on it), so one bad extension never stops the others. `engine` ranges are checked
+ * against the running Symphony version; dependency cycles are reported with their path.
+ */
+export function resolveExtensions(found: readonly ExtensionManifest[], symphonyVersion: string): Resolution {
+  const problems: ExtensionProblem[] = [];
+  const byName = new Map<string, ExtensionManifest[]>();
+  for (const m of found) {
+    if (m.engine && !semver.satisfies(symphonyVersion, m.engine)) {
+      problems.push({ extension: m.name, file: m.file, line: 1, col: 1, message: `'${m.name}@${m.version}' needs Symphony ${m.engine}, this is ${symphonyVersion}` });
+      continue;
+    }
+    byName.set(m.name, [...(byName.get(m.name) ?? []), m]);
+  }
+  // Every range anyone asks of each name.
+  const wanted = new Map<string, { by: string; range: string }[]>();
+  for (const versions of byName.values()) {
+    for (const m of versions) for (const [dep, range] of Object.entries(m.dependencies)) wanted.set(dep, [...(wanted.get(dep) ?? []), { by: `${m.name}@${m.version}`, range }]);
+  }
+  const chosen = new Map<string, ExtensionManifest>();
+  for (const [name, versions] of byName) {
+    const ranges = wanted.get(name) ?? [];
+    const fit = versions.filter((m) => ranges.every((r) => semver.satisfies(m.version, r.range)));
+    const pick = (fit.length ? fit : versions).reduce((a, b) => (semver.gt(b.version, a.version) ? b : a));
+    chosen.set(name, pick);
+    if (!fit.length && ranges.length) {
+      const asks = ranges.map((r) => `'${r.by}' needs ${r.range}`).join(', ');
+      problems.push({ extension: name, file: pick.file, line: 1, col: 1, message: `dependency conflict on '${name}': ${asks}; found ${versions.map((m) => m.version).join(', ')}, and no version satisfies them all` });
+    }
+  }
+  // Leave out what cannot be satisfied, then what depends on it, until nothing changes.
+  const bad = new Set<string>();
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const m of chosen.values()) {
+      if (bad.has(m.name)) continue;
+      const whys: string[] = [];
+      for (const [dep, range] of Object.entries(m.dependencies)) {
+        const d = chosen.get(dep);
+        if (!d) whys.push(byName.has(dep) ? `depends on '${dep}' ${range}, which cannot be loaded` : `depends on '${dep}' ${range}, which is not installed`);
+        else if (bad.has(dep)) whys.push(`depends on '${dep}', which cannot be loaded`);
+        else if (!semver.satisfies(d.version, range)) whys.push(`depends on '${dep}' ${range}, but ${d.version} is the version that can be loaded`);
+      }
+      if (whys.length) {
+        bad.add(m.name);
+        changed = true;
+        for (const why of whys) problems.push({ extension: m.name, file: m.file, line: 1, col: 1, message: `'${m.name}@${m.version}' ${why}` });
+      }
+    }
+  }
+  const load = [...chosen.values()].filter((m) => !bad.has(m.name));
+  const graph = analyzeGraph(load.map((m) => ({ name: m.name, needs: Object.keys(m.dependencies), wants: [], late: [] })));
+  for (const p of graph.problems) {
+    const m = chosen.get(p.component)!;
+    problems.push({ extension: m.name, file: m.file, line: 1, col: 1, message: `dependency ${p.message}` });
+  }
+  const cyclic = new Set(graph.problems.flatMap((p) => p.cycle ?? []));
+  return { load: load.filter((m) => !cyclic.has(m.name)), problems };
+}

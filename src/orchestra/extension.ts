@@ -1,0 +1,229 @@
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import type { AnyComponentDefinition, ComponentContext, Logger } from '../bootstrap/index.js';
+import { BusError, ErrorCode, PeerGoneError, type Bus, type BusApi, type PeerProcess, type Rights } from '../bus/index.js';
+import type { ExtensionContext, ExtensionModule } from './api.js';
+import { isolatedCommand, watchMemory } from './isolation.js';
+import type { ExtensionManifest } from './manifest.js';
+
+export type ExtensionState = 'inactive' | 'activating' | 'active' | 'stopping' | 'stopped' | 'crashed';
+
+/** Where the isolated host and the no-network preload are (Symphony's compiled code). */
+export interface HostFiles {
+  script: string;
+  codeDir: string;
+  noNetPreload: string;
+}
+
+export interface RuntimeOptions {
+  bus: Bus;
+  host: HostFiles;
+  log: Logger;
+  config: unknown;
+  /** Bumped by a reload: an in-process extension's module is imported afresh (ESM caches by URL). */
+  generation?: number;
+  /** Called once when the extension dies on its own (crash, memory limit): the supervisor restarts it. */
+  onCrash(error: Error): void;
+}
+
+/** The manifest's declared rights, as the bus enforces them. */
+export function rightsOf(m: ExtensionManifest): Rights {
+  return { provides: m.provides, calls: m.calls, publishes: m.publishes, subscribes: m.subscribes };
+}
+
+/**
+ * One extension, running: in-process (its module imported here, its bus an endpoint with its
+ * manifest's rights) or isolated (its own process under the permission model, its bus the wire).
+ */
+export class ExtensionRuntime {
+  state: ExtensionState = 'inactive';
+  #process: PeerProcess | undefined;
+  #module: ExtensionModule | undefined;
+  #endpoint: (BusApi & { close(reason?: string): void }) | undefined;
+  #activation: Promise<void> | undefined;
+  #unwatch: (() => void) | undefined;
+  #stopping = false;
+  activatedAt: number | undefined;
+  exit: { code: number | null; signal: NodeJS.Signals | null; reason: string } | undefined;
+
+  constructor(
+    readonly manifest: ExtensionManifest,
+    readonly options: RuntimeOptions,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.#process?.pid;
+  }
+
+  /** Starts the extension (once; concurrent calls share it) and resolves when it is ready, within limits.activationMs. */
+  activate(): Promise<void> {
+    if (this.state === 'active') return Promise.resolve();
+    this.#activation ??= this.#withDeadline(this.manifest.execution === 'isolated' ? this.#spawn() : this.#load()).then(
+      () => {
+        this.state = 'active';
+        this.activatedAt = Date.now();
+      },
+      async (err: Error) => {
+        this.#activation = undefined;
+        this.state = 'crashed';
+        await this.deactivate();
+        throw err;
+      },
+    );
+    return this.#activation;
+  }
+
+  /** Stops it: deactivate() in process; SIGTERM then SIGKILL after a short grace for a process. */
+  async deactivate(graceMs = 2000): Promise<void> {
+    this.#stopping = true;
+    this.#unwatch?.();
+    if (this.#process) {
+      this.state = 'stopping';
+      await this.#process.stop(graceMs);
+      this.#process = undefined;
+    }
+    if (this.#module) {
+      this.state = 'stopping';
+      try {
+        await this.#module.deactivate?.();
+      } finally {
+        this.#endpoint?.close('deactivated');
+        this.#module = undefined;
+      }
+    }
+    this.state = 'stopped';
+  }
+
+  #withDeadline(work: Promise<void>): Promise<void> {
+    const ms = this.manifest.limits.activationMs;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new BusError(ErrorCode.Timeout, `activation of extension '${this.manifest.name}' did not complete within ${ms}ms`, { extension: this.manifest.name })), ms);
+      }),
+    ]).finally(() => clearTimeout(timer));
+  }
+
+  async #load(): Promise<void> {
+    const m = this.manifest;
+    this.state = 'activating';
+    const url = pathToFileURL(m.main).href + (this.options.generation ? `?generation=${this.options.generation}` : '');
+    const mod = (await import(url)) as { default?: ExtensionModule };
+    if (!mod.default || typeof mod.default.activate !== 'function') {
+      throw new BusError(ErrorCode.InternalError, `extension '${m.name}': ${m.main} has no default export with an activate(ctx) function`, { extension: m.name });
+    }
+    this.#endpoint = this.options.bus.endpoint(m.name, rightsOf(m), { supersede: true });
+    const ctx: ExtensionContext = { name: m.name, version: m.version, dir: m.dir, bus: this.#endpoint, config: this.options.config, log: prefixed(this.options.log, m.name) };
+    try {
+      await mod.default.activate(ctx);
+    } catch (err) {
+      this.#endpoint.close('activation failed');
+      this.#endpoint = undefined;
+      throw new BusError(ErrorCode.InternalError, `extension '${m.name}': activate failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, { extension: m.name });
+    }
+    this.#module = mod.default;
+  }
+
+  async #spawn(): Promise<void> {
+    const m = this.manifest;
+    this.state = 'activating';
+    const cmd = isolatedCommand(m, this.options.host);
+    for (const w of cmd.warnings) this.options.log.warn(w);
+    const p = this.options.bus.spawnPeer({
+      name: m.name,
+      command: cmd.command,
+      args: cmd.args,
+      cwd: m.dir,
+      rights: rightsOf(m),
+      stderr: 'pipe',
+      env: { SYMPHONY_EXTENSION_CONFIG: JSON.stringify(this.options.config ?? null) },
+    });
+    this.#process = p;
+    this.#relayStderr(p);
+    if (m.limits.memoryMb && p.pid) {
+      const limit = m.limits.memoryMb * 1024 * 1024;
+      this.#unwatch = watchMemory(p.pid, limit, (rss) => {
+        this.exit = { code: null, signal: 'SIGKILL', reason: `killed: it used ${Math.round(rss / 1048576)} MB, over its limit of ${m.limits.memoryMb} MB` };
+        this.options.log.warn(`extension '${m.name}' ${this.exit.reason}`);
+        p.kill('SIGKILL');
+      });
+    }
+    void p.exited.then((e) => {
+      this.#unwatch?.();
+      if (this.#stopping) return;
+      const reason = this.exit?.reason ?? (e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`);
+      this.exit = { code: e.code, signal: e.signal, reason };
+      const wasActive = this.state === 'active';
+      this.state = 'crashed';
+      if (wasActive) this.options.onCrash(new PeerGoneError(`extension '${m.name}' ${reason}`, { extension: m.name }));
+    });
+    try {
+      await p.ready(m.limits.activationMs);
+    } catch (err) {
+      const e = await Promise.race([p.exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 50))]);
+      const why = this.exit?.reason ?? (e ? (e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`) : (err as Error).message);
+      throw new BusError(ErrorCode.InternalError, `extension '${m.name}' did not activate: ${why}${this.#lastError ? ` (${this.#lastError})` : ''}`, { extension: m.name });
+    }
+  }
+
+  #lastError: string | undefined;
+
+  /** The host writes JSON lines (its ctx.log) and anything else the process prints: relay both, named. */
+  #relayStderr(p: PeerProcess): void {
+    const stderr = p.child.stderr;
+    if (!stderr) return;
+    const log = this.options.log;
+    const name = this.manifest.name;
+    createInterface({ input: stderr }).on('line', (line) => {
+      let entry: { level?: string; message?: string; data?: Record<string, unknown> } | undefined;
+      try {
+        entry = JSON.parse(line) as typeof entry;
+      } catch {
+        entry = undefined;
+      }
+      const level = (entry?.level ?? 'info') as keyof Logger;
+      const message = entry?.message ?? line;
+      if (level === 'error') this.#lastError = message;
+      (log[level] ?? log.info).call(log, `extension '${name}': ${message}`, entry?.data);
+    });
+  }
+}
+
+function prefixed(log: Logger, name: string): Logger {
+  return {
+    debug: (m, d) => log.debug(`extension '${name}': ${m}`, d),
+    info: (m, d) => log.info(`extension '${name}': ${m}`, d),
+    warn: (m, d) => log.warn(`extension '${name}': ${m}`, d),
+    error: (m, d) => log.error(`extension '${name}': ${m}`, d),
+  };
+}
+
+/**
+ * An extension as a component of the Orchestra's own kernel, so load order, supervision
+ * (restart with backoff, restart intensity, then quarantine) and hot reload (swap) are the
+ * kernel's. `onStartup` activates in start(); `onCall` only reserves the provided methods: the
+ * first call to one of them activates the extension and then goes through.
+ */
+export function extensionComponent(manifest: ExtensionManifest, options: Omit<RuntimeOptions, 'onCrash'>): AnyComponentDefinition {
+  const reservations = new WeakMap<ExtensionRuntime, { dispose(): void }>();
+  return {
+    async start(ctx: ComponentContext) {
+      const runtime = new ExtensionRuntime(manifest, { ...options, onCrash: (err) => ctx.fail(err) });
+      if (manifest.activation.includes('onStartup')) {
+        await runtime.activate();
+      } else {
+        reservations.set(runtime, options.bus.reserve(manifest.provides, () => runtime.activate()));
+      }
+      return runtime;
+    },
+    health(runtime: ExtensionRuntime) {
+      if (runtime.state === 'crashed') return { status: 'unhealthy', detail: runtime.exit?.reason ?? 'crashed' };
+      return { status: 'healthy', detail: { state: runtime.state, pid: runtime.pid } };
+    },
+    async stop(runtime: ExtensionRuntime) {
+      reservations.get(runtime)?.dispose();
+      await runtime.deactivate();
+    },
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * The Orchestra Kit: extension discovery, manifests, semver resolution, the two execution models
+ * (in-process, isolated under Node's permission model), capabilities, activation, supervision and
+ * hot reload; `builtin:orchestra`.
+ */
+export { defineExtension, type ExtensionContext, type ExtensionModule } from './api.js';
+export { orchestraComponent } from './component.js';
+export { discover, resolveExtensions, type Resolution } from './discover.js';
+export { ExtensionRuntime, extensionComponent, rightsOf, type ExtensionState } from './extension.js';
+export { isolatedCommand, networkIsolationAvailable, permissionFlag, residentBytes } from './isolation.js';
+export { readManifest, type Activation, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+export { Orchestra, type ExtensionStatus, type OrchestraSettings } from './orchestra.js';

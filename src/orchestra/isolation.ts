@@ -1,0 +1,85 @@
+import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import type { ExtensionManifest } from './manifest.js';
+
+let netNamespaces: boolean | undefined;
+
+/** Can this machine give a process its own empty network namespace (`unshare -rn`)? Asked once. */
+export function networkIsolationAvailable(): boolean {
+  if (netNamespaces === undefined) {
+    const r = spawnSync('unshare', ['-rn', 'true'], { stdio: 'ignore', timeout: 5000 });
+    netNamespaces = r.status === 0;
+  }
+  return netNamespaces;
+}
+
+/** Node's permission flag: `--experimental-permission` on Node 20 and 21, `--permission` from 22. */
+export function permissionFlag(): string {
+  return Number(process.versions.node.split('.')[0]) >= 22 ? '--permission' : '--experimental-permission';
+}
+
+export interface IsolatedCommand {
+  command: string;
+  args: string[];
+  /** What could not be enforced here (e.g. no network namespaces), for the log. */
+  warnings: string[];
+}
+
+/**
+ * The command line of an isolated extension's process: Node's permission model with read access
+ * to Symphony's own compiled code, the extension's folder and its declared paths only; writes only
+ * where declared; no child processes or workers unless granted; the V8 heap capped by
+ * limits.memoryMb. Without `net`, the process gets an empty network namespace (Node's permission
+ * model cannot block the network); where namespaces are not available, a preload blocks Node's
+ * network modules instead, which is weaker, and the caller is told.
+ */
+export function isolatedCommand(m: ExtensionManifest, host: { script: string; codeDir: string; noNetPreload: string }): IsolatedCommand {
+  const warnings: string[] = [];
+  // One flag per path: Node 20.20 takes no comma-separated lists.
+  const node: string[] = [permissionFlag(), ...[host.codeDir, m.dir, ...m.permissions.fsRead].map((p) => `--allow-fs-read=${p}`)];
+  for (const p of m.permissions.fsWrite) node.push(`--allow-fs-write=${p}`);
+  if (m.permissions.childProcess) node.push('--allow-child-process');
+  if (m.permissions.workers) node.push('--allow-worker');
+  if (m.limits.memoryMb) node.push(`--max-old-space-size=${Math.max(8, Math.floor(m.limits.memoryMb * 0.75))}`);
+  node.push('--no-warnings');
+  if (!m.permissions.net && !networkIsolationAvailable()) {
+    node.push(`--import=${host.noNetPreload}`);
+    warnings.push(`'${m.name}': network namespaces are not available here: its network is blocked inside Node only (weaker)`);
+  }
+  node.push(host.script, m.dir);
+  if (!m.permissions.net && networkIsolationAvailable()) return { command: 'unshare', args: ['-rn', process.execPath, ...node], warnings };
+  return { command: process.execPath, args: node, warnings };
+}
+
+/** Resident memory of a process in bytes (Linux /proc), or undefined when it cannot be read. */
+export async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) * 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Bounds a process's whole memory (buffers too, which the heap flag does not cover): polls its
+ * resident size and calls `exceeded` once it passes the limit.
+ */
+export function watchMemory(pid: number, limitBytes: number, exceeded: (rss: number) => void, everyMs = 100): () => void {
+  let stopped = false;
+  const timer = setInterval(async () => {
+    const rss = await residentBytes(pid);
+    if (stopped || rss === undefined) return;
+    if (rss > limitBytes) {
+      stopped = true;
+      clearInterval(timer);
+      exceeded(rss);
+    }
+  }, everyMs);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}

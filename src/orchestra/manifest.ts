@@ -1,0 +1,197 @@
+import { readFile, realpath } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import semver from 'semver';
+import * as v from 'valibot';
+import { suggest } from '../bootstrap/index.js';
+import { ConfigSyntaxError, parseConfigSource, type PathSegment, type Position } from '../config/index.js';
+import { assertPattern } from '../bus/index.js';
+
+/** A problem with an extension, at its position (`package.json:LINE:COL`) when it has one. */
+export interface ExtensionProblem {
+  extension: string;
+  file: string;
+  line: number;
+  col: number;
+  message: string;
+}
+
+export type Activation = 'onStartup' | 'onCall';
+
+/** A validated manifest: the `symphony` field of an extension's package.json, with paths made absolute. */
+export interface ExtensionManifest {
+  name: string;
+  version: string;
+  dir: string;
+  file: string;
+  main: string;
+  kind: 'instrument' | 'operator' | 'motif';
+  execution: 'in-process' | 'isolated';
+  provides: string[];
+  calls: string[];
+  publishes: string[];
+  subscribes: string[];
+  permissions: { fsRead: string[]; fsWrite: string[]; net: boolean; childProcess: boolean; workers: boolean };
+  activation: Activation[];
+  dependencies: Record<string, string>;
+  limits: { memoryMb: number | undefined; activationMs: number };
+  engine: string | undefined;
+}
+
+const patterns = (field: string) =>
+  v.pipe(
+    v.array(v.string(`each entry of ${field} must be a string`), `${field} must be a list of strings`),
+    v.check((list) => list.every((p) => isValidPattern(p)), `${field} entries must be dot-separated names, with * for one segment and > (last) for the rest`),
+  );
+
+const SymphonyField = v.strictObject(
+  {
+    kind: v.optional(v.picklist(['instrument', 'operator', 'motif'], 'kind must be instrument, operator or motif'), 'instrument'),
+    execution: v.optional(v.picklist(['in-process', 'isolated'], 'execution must be in-process or isolated'), 'isolated'),
+    provides: v.optional(patterns('provides'), []),
+    calls: v.optional(patterns('calls'), []),
+    publishes: v.optional(patterns('publishes'), []),
+    subscribes: v.optional(patterns('subscribes'), []),
+    permissions: v.optional(
+      v.strictObject(
+        {
+          fsRead: v.optional(v.array(v.string(), 'permissions.fsRead must be a list of paths'), []),
+          fsWrite: v.optional(v.array(v.string(), 'permissions.fsWrite must be a list of paths'), []),
+          net: v.optional(v.boolean('permissions.net must be true or false'), false),
+          childProcess: v.optional(v.boolean('permissions.childProcess must be true or false'), false),
+          workers: v.optional(v.boolean('permissions.workers must be true or false'), false),
+        },
+        'permissions must be an object { fsRead, fsWrite, net, childProcess, workers }',
+      ),
+      {},
+    ),
+    activation: v.optional(v.pipe(v.array(v.picklist(['onStartup', 'onCall'], 'activation entries must be onStartup or onCall')), v.minLength(1, 'activation must not be empty')), ['onStartup']),
+    dependencies: v.optional(
+      v.record(
+        v.string(),
+        v.pipe(
+          v.string('each dependency must be a semver range'),
+          v.check((r) => semver.validRange(r) !== null, 'each dependency must be a valid semver range (e.g. ^1.2.0)'),
+        ),
+        'dependencies must be an object of name: semver range',
+      ),
+      {},
+    ),
+    limits: v.optional(
+      v.strictObject(
+        {
+          memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(16, 'limits.memoryMb must be at least 16'))),
+          activationMs: v.optional(v.pipe(v.number(), v.minValue(1)), 10_000),
+        },
+        'limits must be an object { memoryMb, activationMs }',
+      ),
+      {},
+    ),
+    engine: v.optional(v.pipe(v.string(), v.check((r) => semver.validRange(r) !== null, 'engine must be a semver range over Symphony versions'))),
+  },
+  'symphony must be an object (the extension manifest)',
+);
+
+const PackageJson = v.looseObject({
+  name: v.pipe(v.string('name must be a string'), v.regex(/^[a-z0-9][a-z0-9._-]*$/, 'name must be lowercase letters, digits, ., _ or - (it is the extension\'s identity on the bus)')),
+  version: v.pipe(v.string('version must be a string'), v.check((x) => semver.valid(x) !== null, 'version must be a semver version (e.g. 1.0.0)')),
+  main: v.optional(v.string('main must be a string'), 'index.js'),
+  symphony: SymphonyField,
+});
+
+const SYMPHONY_KEYS = Object.keys(SymphonyField.entries);
+
+function isValidPattern(p: string): boolean {
+  try {
+    assertPattern(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads and validates `<dir>/package.json`. Every problem names the file and the field, at its
+ * position; a manifest is returned only when there is none.
+ */
+export async function readManifest(dir: string): Promise<{ manifest?: ExtensionManifest; problems: ExtensionProblem[] }> {
+  const file = join(dir, 'package.json');
+  const fallbackName = dir.split('/').filter(Boolean).at(-1) ?? dir;
+  const problem = (pos: Position, message: string): ExtensionProblem => ({ extension: fallbackName, file, ...pos, message });
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { problems: [problem({ line: 1, col: 1 }, `cannot read the manifest: ${(err as Error).message}`)] };
+  }
+  let source;
+  try {
+    JSON.parse(text);
+    source = await parseConfigSource(file, text);
+  } catch (err) {
+    const pos = err instanceof ConfigSyntaxError ? err.position : { line: 1, col: 1 };
+    return { problems: [problem(pos, `package.json is not valid JSON: ${(err as Error).message}`)] };
+  }
+  const parsed = v.safeParse(PackageJson, source.value);
+  if (!parsed.success) {
+    const problems = parsed.issues.map((issue) => {
+      const path = (issue.path ?? []).map((p) => p.key as PathSegment);
+      const isKey = issue.path?.at(-1)?.origin === 'key';
+      const field = path.join('.');
+      let message: string;
+      if (isKey) {
+        const key = String(path.at(-1));
+        message = `unknown field '${field}'${path.length === 2 && path[0] === 'symphony' ? `${suggest(key, SYMPHONY_KEYS)} (known: ${SYMPHONY_KEYS.join(', ')})` : ''}`;
+      } else if (path.length === 0 || (path.length === 1 && issue.input === undefined)) {
+        message = path.length ? `missing field '${field}': ${issue.message}` : issue.message;
+      } else {
+        message = issue.message.startsWith('Invalid') ? `${field}: ${issue.message}` : issue.message;
+      }
+      return problem(source.locate(path, isKey ? 'key' : 'value'), message);
+    });
+    return { problems };
+  }
+  const pkg = parsed.output;
+  const s = pkg.symphony;
+  const problems: ExtensionProblem[] = [];
+  const at = (path: PathSegment[]) => source.locate(path, 'value');
+  const named = (pos: Position, message: string): ExtensionProblem => ({ extension: pkg.name, file, ...pos, message });
+  const main = resolve(dir, pkg.main);
+  const realDir = await realpath(dir);
+  try {
+    const realMain = await realpath(main);
+    if (!isInside(realDir, realMain)) problems.push(named(at(['main']), `main '${pkg.main}' leads out of the extension folder (to ${realMain})`));
+  } catch {
+    problems.push(named(at(['main']), `main '${pkg.main}' does not exist (looked for ${main})`));
+  }
+  if (s.activation.includes('onCall') && s.provides.length === 0) {
+    problems.push(named(at(['symphony', 'activation']), "activation onCall needs at least one method in provides (the first call to one of them starts the extension)"));
+  }
+  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  return {
+    problems,
+    manifest: problems.length
+      ? undefined
+      : {
+          name: pkg.name,
+          version: pkg.version,
+          dir: realDir,
+          file,
+          main,
+          kind: s.kind,
+          execution: s.execution,
+          provides: s.provides,
+          calls: s.calls,
+          publishes: s.publishes,
+          subscribes: s.subscribes,
+          permissions: { fsRead: s.permissions.fsRead.map(absolute), fsWrite: s.permissions.fsWrite.map(absolute), net: s.permissions.net, childProcess: s.permissions.childProcess, workers: s.permissions.workers },
+          activation: s.activation,
+          dependencies: s.dependencies,
+          limits: { memoryMb: s.limits.memoryMb, activationMs: s.limits.activationMs },
+          engine: s.engine,
+        },
+  };
+}
+
+export function isInside(dir: string, path: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}

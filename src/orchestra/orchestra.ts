@@ -1,0 +1,230 @@
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
+import { BusError, ErrorCode, type Bus } from '../bus/index.js';
+import { discover, resolveExtensions } from './discover.js';
+import { extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
+import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+
+export interface OrchestraSettings {
+  /** Folders of extensions (or extension folders), relative to `baseDir`. */
+  paths?: string[];
+  /** Reload an extension when its folder changes (debounced). Default false. */
+  watch?: boolean;
+  /** Restarts per extension within the window before it is quarantined (default 5 within 60s). */
+  restart?: { max?: number; within?: string | number };
+  /** Backoff between restarts (default 100ms doubling to 5s, with jitter). */
+  backoff?: { initial?: string | number; max?: string | number };
+  /** Settings handed to each extension as ctx.config, by name. */
+  config?: Record<string, unknown>;
+}
+
+export interface ExtensionStatus {
+  name: string;
+  version: string;
+  execution: 'in-process' | 'isolated';
+  activation: string[];
+  state: string;
+  restarts: number;
+  pid: number | undefined;
+  error: string | null;
+}
+
+// Isolated extensions always run the compiled host (dist/), also when this module runs from src/ under a test runner.
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const codeDir = join(packageRoot, 'dist');
+export const HOST: HostFiles = {
+  script: join(codeDir, 'orchestra', 'host.js'),
+  codeDir,
+  noNetPreload: join(codeDir, 'orchestra', 'no-net.js'),
+};
+
+function symphonyVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * The Orchestra Kit: discovers extensions, validates and resolves them, and runs them — each one a
+ * component of the Orchestra's own kernel (so dependencies load first, starts are concurrent per
+ * stage, a failure leaves the others running, crashes restart with backoff and, past the restart
+ * limit, quarantine, and a changed folder is swapped in).
+ */
+export class Orchestra {
+  #kernel: Kernel | undefined;
+  #manifests = new Map<string, ExtensionManifest>();
+  #problems: ExtensionProblem[] = [];
+  readonly #watchers: FSWatcher[] = [];
+  readonly #quarantine = new Map<string, { dispose(): void }>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  #generation = 0;
+
+  constructor(
+    readonly bus: Bus,
+    readonly settings: OrchestraSettings,
+    readonly log: Logger,
+    readonly baseDir: string,
+    readonly host: HostFiles = HOST,
+  ) {}
+
+  get problems(): readonly ExtensionProblem[] {
+    return this.#problems;
+  }
+
+  get kernel(): Kernel | undefined {
+    return this.#kernel;
+  }
+
+  async start(): Promise<void> {
+    const paths = (this.settings.paths ?? []).map((p) => resolve(this.baseDir, p));
+    const { found, problems } = await discover(paths);
+    const { load, problems: resolution } = resolveExtensions(found, symphonyVersion());
+    this.#problems = [...problems, ...resolution];
+    for (const p of this.#problems) this.log.warn(`${p.file}:${p.line}:${p.col}: ${p.message}`);
+    for (const m of load) this.#manifests.set(m.name, m);
+    const restart = { strategy: 'one_for_one' as const, max: this.settings.restart?.max ?? 5, within: this.settings.restart?.within ?? '60s' };
+    const backoff = { initial: this.settings.backoff?.initial ?? '100ms', max: this.settings.backoff?.max ?? '5s' };
+    this.#kernel = new Kernel({
+      components: Object.fromEntries(
+        load.map((m) => [
+          m.name,
+          {
+            use: this.#definition(m),
+            needs: Object.keys(m.dependencies),
+            optional: true,
+            restart,
+            backoff,
+            timeout: m.limits.activationMs + 1000,
+            stopTimeout: 5000,
+          },
+        ]),
+      ),
+    });
+    this.#kernel.on('event', (e) => this.#onEvent(e));
+    try {
+      await this.#kernel.start();
+    } catch (err) {
+      // Every extension is optional, so a boot failure here is a bug or an interruption: report it.
+      this.log.error(`the extensions did not start: ${(err as Error).message}`);
+    }
+    if (this.settings.watch) this.#watch();
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.#watchers.splice(0)) w.close();
+    for (const t of this.#timers.values()) clearTimeout(t);
+    for (const q of this.#quarantine.values()) q.dispose();
+    await this.#kernel?.stop('the Orchestra is stopping');
+  }
+
+  /** Every extension found, loaded or not, with its state. */
+  status(): ExtensionStatus[] {
+    const k = this.#kernel;
+    const states = new Map((k?.states() ?? []).map((s) => [s.name, s]));
+    const report = new Map((k?.report?.components ?? []).map((c) => [c.name, c]));
+    const out: ExtensionStatus[] = [];
+    for (const m of this.#manifests.values()) {
+      const s = states.get(m.name);
+      let runtime: ExtensionRuntime | undefined;
+      try {
+        runtime = k?.get(m.name) as ExtensionRuntime;
+      } catch {
+        runtime = undefined;
+      }
+      out.push({
+        name: m.name,
+        version: m.version,
+        execution: m.execution,
+        activation: m.activation,
+        state: this.#quarantine.has(m.name) ? 'quarantined' : s?.state === 'ready' ? (runtime?.state ?? 'ready') : (s?.state ?? 'pending'),
+        restarts: s?.restarts ?? 0,
+        pid: runtime?.pid,
+        error: report.get(m.name)?.error ?? null,
+      });
+    }
+    for (const p of this.#problems) {
+      if (!this.#manifests.has(p.extension) && !out.some((o) => o.name === p.extension)) {
+        out.push({ name: p.extension, version: '?', execution: 'isolated', activation: [], state: 'rejected', restarts: 0, pid: undefined, error: p.message });
+      }
+    }
+    return out;
+  }
+
+  /** The running extension's runtime (activated or not). */
+  runtime(name: string): ExtensionRuntime {
+    return this.#kernel!.get(name) as ExtensionRuntime;
+  }
+
+  /** Re-reads an extension's manifest and swaps it in (the old one keeps running until the new one is up). */
+  async reload(name: string): Promise<void> {
+    const current = this.#manifests.get(name);
+    if (!current) throw new BusError(ErrorCode.InvalidParams, `no extension named '${name}' is loaded`);
+    const { manifest, problems } = await readManifest(current.dir);
+    if (!manifest) {
+      const why = problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`).join('; ');
+      this.log.warn(`not reloading '${name}': ${why}`);
+      throw new BusError(ErrorCode.InvalidParams, `not reloading '${name}': ${why}`);
+    }
+    await this.#kernel!.swap(name, this.#definition(manifest, ++this.#generation));
+    this.#manifests.set(name, manifest);
+    this.log.info(`reloaded extension '${name}' (${manifest.version})`);
+  }
+
+  #definition(m: ExtensionManifest, generation = 0) {
+    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation });
+  }
+
+  #onEvent(e: Parameters<Parameters<Kernel['on']>[1]>[0]): void {
+    if (e.type === 'log') {
+      if (e.component === 'kernel') this.log[e.level](`extensions: ${e.message}`);
+      return;
+    }
+    if (e.type !== 'component') return;
+    const c = e as ComponentEvent;
+    if (c.state === 'failed') {
+      this.log.warn(`extension '${c.component}' failed${c.error ? `: ${c.error.message}` : ''}${c.reason ? ` (${c.reason})` : ''}`);
+      if (c.reason?.startsWith('escalated')) this.#quarantineExtension(c.component, c.error?.message ?? 'it kept failing');
+    } else if (c.state === 'ready') {
+      this.log.info(`extension '${c.component}' started${c.attempt > 1 ? ` (attempt ${c.attempt})` : ''}`);
+    }
+  }
+
+  /** Past its restart limit: its methods answer -32004 naming the quarantine, until a reload. */
+  #quarantineExtension(name: string, why: string): void {
+    const m = this.#manifests.get(name);
+    if (!m || this.#quarantine.has(name)) return;
+    this.log.error(`extension '${name}' is quarantined: ${why}`);
+    this.#quarantine.set(
+      name,
+      this.bus.reserve(m.provides, () => Promise.reject(new BusError(ErrorCode.PeerGone, `extension '${name}' is quarantined after repeated failures: ${why}`, { extension: name }))),
+    );
+  }
+
+  /** Debounced reload of a changed extension folder. */
+  #watch(): void {
+    for (const m of this.#manifests.values()) {
+      try {
+        const w = watch(m.dir, { recursive: true }, () => {
+          clearTimeout(this.#timers.get(m.name));
+          this.#timers.set(
+            m.name,
+            setTimeout(() => {
+              this.#timers.delete(m.name);
+              this.#quarantine.get(m.name)?.dispose();
+              this.#quarantine.delete(m.name);
+              this.reload(m.name).catch((err: Error) => this.log.warn(`reload of '${m.name}' failed: ${err.message}`));
+            }, 200),
+          );
+        });
+        w.unref();
+        this.#watchers.push(w);
+      } catch (err) {
+        this.log.warn(`cannot watch ${m.dir}: ${(err as Error).message}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The Orchestra Kit with real extension folders (test/fixtures/extensions) and real processes.
+ */
+import { existsSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKernel, type Kernel, type LogEvent } from '../../src/index.js';
+import { Bus, ForbiddenError, PeerGoneError } from '../../src/bus/index.js';
+import type { Orchestra } from '../../src/orchestra/index.js';
+import { delay, until } from '../helpers.js';
+
+const fixtures = resolve(import.meta.dirname, '../fixtures/extensions');
+
+function system(paths: string[], extra: Record<string, unknown> = {}) {
+  return createKernel({
+    baseDir: fixtures,
+    components: {
+      bus: { use: 'builtin:bus', with: { listen: 'none' } },
+      orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths, restart: { max: 3, within: '30s' }, backoff: { initial: '20ms', max: '100ms' }, ...extra } },
+    },
+  });
+}
+
+describe('Orchestra Kit', () => {
+  let k: Kernel;
+  let bus: Bus;
+  let orchestra: Orchestra;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    rmSync('/tmp/sneaky-was-here.txt', { force: true });
+    k = system(['word-count', 'crasher', 'sneaky', 'lazy', 'hog', 'trusted', 'bad-manifest']);
+    k.on('log', (e) => void logs.push(`${(e as LogEvent).level} ${(e as LogEvent).message}`));
+    await k.start();
+    bus = k.get('bus') as Bus;
+    bus.handle('kernel.upper', (s: string) => s.toUpperCase());
+    bus.handle('kernel.secret', () => 'the crown jewels');
+    orchestra = k.get('orchestra') as Orchestra;
+  }, 30_000);
+  afterAll(async () => k?.stop());
+
+  it('serves calls from an isolated extension, which calls back into the kernel', async () => {
+    const r = (await bus.request('text.wordCount', { text: 'the quick brown fox', shout: true })) as { words: number; pid: number; text: string };
+    expect(r.words).toBe(4);
+    expect(r.text).toBe('THE QUICK BROWN FOX');
+    expect(r.pid).not.toBe(process.pid);
+    const status = orchestra.status().find((s) => s.name === 'word-count')!;
+    expect(status).toMatchObject({ execution: 'isolated', state: 'active', pid: r.pid });
+  });
+
+  it('runs a trusted extension in process, after the extension it depends on', async () => {
+    expect(await bus.request('trusted.add', { a: 2, b: 3 })).toBe(5);
+    expect(await bus.request('trusted.pid')).toBe(process.pid);
+    expect(await bus.request('trusted.count', { text: 'one two three' })).toBe(3);
+    const stage = Object.fromEntries(orchestra.kernel!.report!.components.map((c) => [c.name, c.stage]));
+    expect(stage.trusted).toBeGreaterThan(stage['word-count']!);
+  });
+
+  it('denies what the manifest does not grant: files, processes, workers, network, undeclared calls', async () => {
+    const r = (await bus.request('sneaky.try')) as Record<string, string>;
+    expect(r).toEqual({
+      readOwnFolder: 'allowed',
+      readEtcHostname: 'ERR_ACCESS_DENIED',
+      writeOwnScratch: 'allowed',
+      writeOutside: 'ERR_ACCESS_DENIED',
+      spawnProcess: 'ERR_ACCESS_DENIED',
+      startWorker: 'ERR_ACCESS_DENIED',
+      network: expect.stringMatching(/^(ENETUNREACH|ERR_ACCESS_DENIED|ECONNREFUSED)$/),
+      callUndeclared: -32002 as unknown as string,
+      // A publish is a notification: nothing to reject in the extension; the bus drops it and logs the denial.
+      publishUndeclared: 'allowed',
+    } as never);
+    await until(() => logs.some((l) => l.includes("denied: 'sneaky' publishes 'system.shutdown'")));
+    expect(logs.some((l) => l.includes("denied: 'sneaky' calls 'kernel.secret'"))).toBe(true);
+    await until(() => logs.some((l) => l.includes("extension 'sneaky': symphony: the bus refused a notification: 'sneaky' may not publish 'system.shutdown'")));
+  });
+
+  it('reports a bad manifest with its file and fields, and loads the rest', () => {
+    const bad = orchestra.problems.filter((p) => p.file.endsWith('bad-manifest/package.json')).map((p) => `${p.line}:${p.col} ${p.message}`);
+    expect(bad.join('\n')).toMatch(/version must be a semver version/);
+    expect(bad.join('\n')).toMatch(/execution must be in-process or isolated/);
+    expect(bad.join('\n')).toMatch(/provides must be a list of strings/);
+    expect(bad.join('\n')).toMatch(/unknown field 'symphony.provide' \(did you mean 'provides'\?\)/);
+    expect(bad.join('\n')).toMatch(/permissions.net must be true or false/);
+    expect(orchestra.status().find((s) => s.name === 'bad-manifest')?.state).toBe('rejected');
+    expect(logs.some((l) => l.includes('bad-manifest/package.json:'))).toBe(true);
+  });
+
+  it('activates an onCall extension on its first call; the call waits and succeeds', async () => {
+    expect(orchestra.status().find((s) => s.name === 'lazy')).toMatchObject({ state: 'inactive', pid: undefined });
+    const t0 = Date.now();
+    const r = (await bus.request('lazy.hello', { name: 'world' })) as { hello: string; startedAt: number };
+    expect(r.hello).toBe('world');
+    expect(r.startedAt).toBeGreaterThanOrEqual(t0 - 5);
+    expect(orchestra.status().find((s) => s.name === 'lazy')!.state).toBe('active');
+  });
+
+  it('restarts a crashed extension while its callers get -32004 at once', async () => {
+    const pid1 = (await bus.request('crash.pid')) as number;
+    const pending = bus.request('crash.hang').catch((e: unknown) => e);
+    await delay(20);
+    const t0 = performance.now();
+    await bus.request('crash.now');
+    const err = await pending;
+    expect(err).toBeInstanceOf(PeerGoneError);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    await until(() => orchestra.status().find((s) => s.name === 'crasher')?.state === 'active' && orchestra.runtime('crasher').pid !== pid1, 10_000, 'the restart');
+    const pid2 = (await bus.request('crash.pid')) as number;
+    expect(pid2).not.toBe(pid1);
+    expect(orchestra.status().find((s) => s.name === 'crasher')!.restarts).toBe(1);
+  });
+
+  it('kills a memory hog at its limit, and the kernel carries on', async () => {
+    const pid = (await bus.request('hog.pid')) as number;
+    const err = await bus.request('hog.eat', {}, { timeout: '20s' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PeerGoneError);
+    await until(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 5000, 'the hog to be gone');
+    expect(logs.some((l) => /extension 'hog' killed: it used \d+ MB, over its limit of 96 MB/.test(l))).toBe(true);
+    expect(await bus.request('trusted.add', { a: 1, b: 1 })).toBe(2);
+  }, 30_000);
+
+  it('left no file outside the sandbox', () => {
+    expect(existsSync('/tmp/sneaky-was-here.txt')).toBe(false);
+  });
+});
+
+describe('Orchestra Kit: dependency resolution', () => {
+  it('reports conflicts and missing dependencies, and loads what it can', async () => {
+    const k = system(['conflict']);
+    await k.start();
+    const orchestra = k.get('orchestra') as Orchestra;
+    const messages = orchestra.problems.map((p) => p.message);
+    expect(messages).toContainEqual(expect.stringMatching(/^dependency conflict on 'tokenizer': 'legacy@1.0.0' needs \^1.0.0, 'summarizer@1.0.0' needs \^2.0.0; found 1.0.0, 2.0.0/));
+    expect(messages).toContainEqual("'legacy@1.0.0' depends on 'missing-thing' ^3.0.0, which is not installed");
+    const states = Object.fromEntries(orchestra.status().map((s) => [s.name, s.state]));
+    expect(states.summarizer).toBe('active');
+    expect(states.tokenizer).toBe('active');
+    expect(states.legacy).toBe('rejected');
+    await k.stop();
+  });
+});
