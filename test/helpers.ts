@@ -43,9 +43,9 @@ export function transitions(events: KernelEvent[], component?: string): string[]
 export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `check` is true (polling), or fails after `ms`. */
-export async function until(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+export async function until(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await delay(5);
   }

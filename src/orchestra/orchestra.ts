@@ -2,7 +2,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
-import { BusError, ErrorCode, type Bus } from '../bus/index.js';
+import { BusError, ErrorCode, PeerGoneError, type Bus } from '../bus/index.js';
 import { discover, resolveExtensions } from './discover.js';
 import { extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
@@ -200,7 +200,7 @@ export class Orchestra {
     this.log.error(`extension '${name}' is quarantined: ${why}`);
     this.#quarantine.set(
       name,
-      this.bus.reserve(m.provides, () => Promise.reject(new BusError(ErrorCode.PeerGone, `extension '${name}' is quarantined after repeated failures: ${why}`, { extension: name }))),
+      this.bus.reserve(m.provides, () => Promise.reject(new PeerGoneError(`extension '${name}' is quarantined after repeated failures: ${why}`, { extension: name }))),
     );
   }
 

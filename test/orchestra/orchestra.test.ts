@@ -146,3 +146,85 @@ describe('Orchestra Kit: dependency resolution', () => {
     await k.stop();
   });
 });
+
+describe('Orchestra Kit: supervision and reload', () => {
+  it('quarantines an extension that keeps crashing: its methods then answer -32004 naming the quarantine', async () => {
+    const k = createKernel({
+      baseDir: fixtures,
+      components: {
+        bus: { use: 'builtin:bus', with: { listen: 'none' } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: ['crasher'], restart: { max: 2, within: '30s' }, backoff: { initial: '10ms', max: '20ms' } } },
+      },
+    });
+    await k.start();
+    const bus = k.get('bus') as Bus;
+    const orchestra = k.get('orchestra') as Orchestra;
+    for (let i = 0; i < 3; i++) {
+      await until(() => orchestra.status()[0]!.state === 'active', 10_000, `restart ${i}`);
+      await bus.request('crash.now').catch(() => {});
+      await until(() => orchestra.status()[0]!.state !== 'active', 5000, `crash ${i}`);
+    }
+    await until(() => orchestra.status()[0]!.state === 'quarantined', 10_000, 'the quarantine');
+    const err = (await bus.request('crash.pid').catch((e: unknown) => e)) as PeerGoneError;
+    expect(err).toBeInstanceOf(PeerGoneError);
+    expect(err.message).toMatch(/extension 'crasher' is quarantined after repeated failures/);
+    expect(k.system).toBe('ready'); // the Orchestra itself carries on; its health says which extension is down
+    await k.stop();
+  }, 40_000);
+
+  it('reloads an in-process extension through the kernel swap when its folder changes', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(resolve(tmpdir(), 'symphony-reload-'));
+    const write = (n: number) => {
+      writeFileSync(resolve(dir, 'package.json'), JSON.stringify({ name: 'hot', version: `1.0.${n}`, main: 'index.js', type: 'module', symphony: { execution: 'in-process', provides: ['hot.*'] } }));
+      writeFileSync(resolve(dir, 'index.js'), `export default { activate(ctx) { ctx.bus.handle('hot.version', () => ${n}); } };`);
+    };
+    write(1);
+    const k = createKernel({
+      components: {
+        bus: { use: 'builtin:bus', with: { listen: 'none' } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: [dir], watch: true } },
+      },
+    });
+    await k.start();
+    const bus = k.get('bus') as Bus;
+    expect(await bus.request('hot.version')).toBe(1);
+    write(2);
+    await until(async () => (await bus.request('hot.version')) === 2, 10_000, 'the reload');
+    expect((k.get('orchestra') as Orchestra).status()[0]).toMatchObject({ version: '1.0.2', state: 'active' });
+    await k.stop();
+  }, 20_000);
+
+  it('leaves no extension process behind when the kernel is killed with SIGKILL', async () => {
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(resolve(tmpdir(), 'symphony-orphans-'));
+    writeFileSync(resolve(dir, 'symphony.yaml'), `components:\n  bus: { use: builtin:bus }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: [${fixtures}/word-count, ${fixtures}/crasher] } }\n`);
+    const kernel = spawn(process.execPath, [resolve(import.meta.dirname, '../../dist/cli/main.js'), 'up', '-c', resolve(dir, 'symphony.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    kernel.stdout.on('data', (d) => (out += d));
+    await until(() => out.includes('system ready'), 15_000, 'the system to be ready');
+    const { connect } = await import('../../src/bus/index.js');
+    const path = /listening on (\S+)/.exec(out)![1]!;
+    const client = await connect({ path, name: 'probe', reconnect: false });
+    const pids = [((await client.request('text.wordCount', { text: 'a b' })) as { pid: number }).pid, (await client.request('crash.pid')) as number];
+    await client.close();
+    for (const pid of pids) expect(() => process.kill(pid, 0)).not.toThrow();
+    kernel.kill('SIGKILL');
+    await until(
+      () =>
+        pids.every((pid) => {
+          try {
+            process.kill(pid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        }),
+      5000,
+      'the extension processes to exit',
+    );
+  }, 30_000);
+});
