@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BootReport } from '../src/index.js';
+import { until } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..');
 const bin = join(root, 'dist/cli/main.js');
@@ -22,7 +23,7 @@ interface Run {
   stderr: string;
 }
 
-function start(args: string[], cwd = root): { child: ChildProcess; result: Promise<Run>; waitFor(text: string | RegExp, ms?: number): Promise<void> } {
+function start(args: string[], cwd = root): { child: ChildProcess; result: Promise<Run>; output(): string; waitFor(text: string | RegExp, ms?: number): Promise<void> } {
   const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let stdout = '';
   let stderr = '';
@@ -36,6 +37,7 @@ function start(args: string[], cwd = root): { child: ChildProcess; result: Promi
   return {
     child,
     result,
+    output: () => stdout + stderr,
     waitFor(text, ms = 10_000) {
       const test = (s: string) => (typeof text === 'string' ? s.includes(text) : text.test(s));
       return new Promise((res, rej) => {
@@ -227,4 +229,41 @@ describe('symphony graph and report', () => {
     expect(html).not.toMatch(/<script|<link|\ssrc=/); // self-contained
     expect((await run(['report', join(tmp, 'nope.json')])).code).toBe(2);
   });
+});
+
+describe('health endpoints', () => {
+  it('serves /livez, /readyz (not ready during the boot, nor while a required component restarts) and /status', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const flag = join(tmp, 'unhealthy.flag');
+    const config = join(tmp, 'health.yaml');
+    writeFileSync(
+      config,
+      [
+        'http: { listen: 127.0.0.1:0 }',
+        'components:',
+        `  slow: { use: ${fx('slow.mjs')}, with: { ms: 600 } }`,
+        `  svc: { use: ${fx('restartable.mjs')}, needs: [slow], health: { interval: 50ms, threshold: 1 }, restart: { strategy: one_for_one, max: 5, within: 1m }, with: { flag: ${flag}, ms: 800 } }`,
+      ].join('\n'),
+    );
+    const p = start(['up', '-c', config, '--report', join(tmp, 'health.json')]);
+    const base = await p.waitFor(/health endpoints on (http:\/\/\S+)/).then(() => /health endpoints on (http:\/\/\S+)/.exec(p.output())![1]!);
+    expect(base).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const get = async (path: string) => {
+      const r = await fetch(`${base}${path}`);
+      return { status: r.status, body: await r.text() };
+    };
+    expect((await get('/livez')).status).toBe(200);
+    expect((await get('/readyz')).status).toBe(503); // booting (slow takes 600ms)
+    await p.waitFor('system ready');
+    expect(await get('/readyz')).toMatchObject({ status: 200 });
+    const status = JSON.parse((await get('/status')).body);
+    expect(status).toMatchObject({ phase: 'running', system: 'ready' });
+    expect(status.components.map((c: { name: string }) => c.name)).toEqual(['slow', 'svc']);
+    expect(readReport(join(tmp, 'health.json')).http).toBe(base);
+    writeFileSync(flag, 'down');
+    await until(async () => (await get('/readyz')).status === 503, 5000, '/readyz to flip to 503');
+    await until(async () => (await get('/readyz')).status === 200, 5000, '/readyz to come back');
+    p.child.kill('SIGTERM');
+    expect((await p.result).code).toBe(0);
+  }, 20_000);
 });

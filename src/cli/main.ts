@@ -144,6 +144,14 @@ async function up(values: Values): Promise<number> {
   }
   const printer = new EventPrinter(process.stdout, log === 'plain' ? 'plain' : log);
   printer.attach(k);
+  let health: { url: string; close(): Promise<void> } | undefined;
+  if (system.http) {
+    const { serveHealth } = await import('./health.js');
+    const optional = new Set(Object.entries(system.components).filter(([, c]) => c.optional).map(([n]) => n));
+    health = await serveHealth(k, system.http.listen, optional);
+    process.stdout.write(`symphony: health endpoints on ${health.url} (/livez /readyz /status)\n`);
+  }
+  const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
 
   // First signal: an orderly stop (a boot under way is rolled back). Second: exit at once.
   const interrupt = new AbortController();
@@ -167,11 +175,12 @@ async function up(values: Values): Promise<number> {
     bootReport = await k.start({ signal: interrupt.signal });
   } catch (err) {
     if (!(err instanceof BootError)) throw err;
-    await writeReport(values.report, err.report);
+    await writeReport(values.report, withHttp(err.report));
     printer.summary(err.report);
+    await health?.close();
     return signalled ? (signalled === 'SIGINT' ? 130 : 143) : 1;
   }
-  await writeReport(values.report, bootReport);
+  await writeReport(values.report, withHttp(bootReport));
   printer.summary(bootReport);
 
   if (values.once || signalled) {
@@ -182,6 +191,7 @@ async function up(values: Values): Promise<number> {
       return 1;
     }
     printer.finish();
+    await health?.close();
     return 0;
   }
   // Serve until a signal or an escalation stops the kernel.
@@ -189,6 +199,7 @@ async function up(values: Values): Promise<number> {
   const exit = await k.done;
   clearInterval(keepAlive);
   await k.stop().catch((err: Error) => process.stderr.write(`symphony: ${err.message}\n`));
+  await health?.close();
   printer.finish();
   if (exit.code !== 0) process.stderr.write(`symphony: stopped: ${exit.reason}\n`);
   return exit.code;

@@ -1,0 +1,51 @@
+import { createServer, type Server } from 'node:http';
+import type { Kernel } from '../bootstrap/index.js';
+
+/**
+ * Health endpoints (Kubernetes conventions) on a loopback port: `/livez` (the kernel process is
+ * alive and not stopped), `/readyz` (the boot is done and no required component is down) and
+ * `/status` (JSON: system, components, bus statistics).
+ */
+export async function serveHealth(k: Kernel, listen: string, optional: ReadonlySet<string>): Promise<{ url: string; close(): Promise<void> }> {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  if (!m) throw new Error(`http.listen must be HOST:PORT (got '${listen}')`);
+  const [, host, port] = m;
+  const server: Server = createServer((req, res) => {
+    const send = (code: number, body: unknown) => {
+      res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'cache-control': 'no-store' });
+      res.end(typeof body === 'string' ? `${body}\n` : `${JSON.stringify(body, null, 2)}\n`);
+    };
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
+    if (path === '/livez') return k.phase === 'stopped' ? send(503, 'stopped') : send(200, 'ok');
+    if (path === '/readyz') {
+      const down = k.states().filter((c) => !optional.has(c.name) && c.state !== 'ready' && c.state !== 'degraded' && c.state !== 'skipped');
+      if (k.phase !== 'running') return send(503, { ready: false, reason: `the system is ${k.phase}` });
+      if (down.length) return send(503, { ready: false, reason: 'required components are down', components: down.map((c) => `${c.name}: ${c.state}`) });
+      return send(200, { ready: true, system: k.system });
+    }
+    if (path === '/status') {
+      let bus: unknown;
+      for (const c of k.states()) {
+        try {
+          const instance = k.get(c.name) as { stats?: () => unknown };
+          if (typeof instance?.stats === 'function' && c.name === 'bus') bus = instance.stats();
+        } catch {
+          // not running
+        }
+      }
+      return send(200, { phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null });
+    }
+    send(404, 'not found: try /livez, /readyz or /status');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(Number(port), host, () => resolve());
+  });
+  server.unref();
+  const address = server.address() as { address: string; port: number };
+  return {
+    url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
+}
