@@ -125,7 +125,7 @@ export type DefinitionLoader = (use: string, component: string) => Promise<AnyCo
  * Runs a definition in another execution mode (`worker`, `process`) or a `command:` peer. Supplied by
  * the layers built on the kernel (the bus provides them); the kernel core only knows in-process.
  */
-export type ModeAdapter = (component: string, options: ComponentOptions, definition: AnyComponentDefinition | undefined) => AnyComponentDefinition;
+export type ModeAdapter = (component: string, options: ComponentOptions, definition: AnyComponentDefinition | undefined) => AnyComponentDefinition | Promise<AnyComponentDefinition>;
 
 export interface KernelOptions {
   components: Record<string, ComponentOptions>;

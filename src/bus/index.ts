@@ -44,4 +44,5 @@ export {
 export { encodeFrame, FrameDecoder, type Decoded, type Framing } from './framing.js';
 export { listenUnix, type ListenOptions, type SocketServer } from './server.js';
 export { PeerProcess, spawnPeer, spawnWorker, type SpawnPeerOptions } from './spawn.js';
+export { modeAdapters, remoteProxy, REMOTE } from './modes.js';
 export { assertPattern, assertSubject, matches as subjectMatches } from './subjects.js';

@@ -1,6 +1,6 @@
 import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
-import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions } from '../bootstrap/index.js';
+import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions, type ModeAdapter } from '../bootstrap/index.js';
 import { COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
 import { ConfigSyntaxError, parseConfigSource, readConfigSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
@@ -39,6 +39,8 @@ export interface LoadedSystem {
   http: { listen: string } | undefined;
   warnings: Diagnostic[];
   source: ConfigSource | undefined;
+  /** The component running builtin:bus, if any (worker, process and command components go through it). */
+  busName: string | undefined;
 }
 
 export interface LoadOptions {
@@ -124,6 +126,15 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
   }
   const stages = profileConfig?.stages ?? config.stages;
 
+  // Components outside the kernel process (worker, process, command) reach everything through the bus.
+  const busName = Object.entries(components).find(([, c]) => c.use === 'builtin:bus')?.[0];
+  for (const [name, c] of Object.entries(components)) {
+    const outside = c.command !== undefined ? 'a command' : c.mode === 'worker' || c.mode === 'process' ? `mode ${c.mode}` : undefined;
+    if (!outside) continue;
+    if (!busName) at(locate(name, c.command !== undefined ? ['command'] : ['mode'], 'key'), `component '${name}' runs as ${outside}, which needs the bus: add a component with use: builtin:bus`);
+    else if (!(c.needs ?? []).includes(busName)) components[name] = { ...c, needs: [...(c.needs ?? []), busName] };
+  }
+
   const graph = analyzeGraph(
     Object.entries(components).map(([name, c]) => ({ name, needs: c.needs ?? [], wants: c.wants ?? [], late: c.late ?? [], stage: c.stage })),
     stages,
@@ -156,14 +167,21 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
     http: profileConfig?.http ?? config.http,
     warnings,
     source,
+    busName,
   };
 }
 
 /** Kernel options for a loaded system, with `use:` strings resolved relative to the config file. */
 export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, 'components'> = {}): KernelOptions {
+  const busName = system.busName;
+  const adapter =
+    (kind: 'worker' | 'process' | 'command'): ModeAdapter =>
+    async (...args) =>
+      (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir)[kind]!(...args);
   return {
     loader: (use) => loadDefinition(use, system.baseDir),
     baseDir: system.baseDir,
+    ...(busName ? { modes: { worker: adapter('worker'), process: adapter('process'), command: adapter('command') } } : {}),
     ...extra,
     components: system.components,
     ...(system.stages ? { stages: system.stages } : {}),

@@ -1,0 +1,181 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AnyComponentDefinition, ComponentContext, ComponentOptions, KernelOptions, ModeAdapter } from '../bootstrap/index.js';
+import { Bus, type Registration } from './bus.js';
+import { BusError, ErrorCode, PeerGoneError } from './errors.js';
+
+/**
+ * Execution modes for components: the same definition in a worker thread or a child process
+ * (`mode: worker | process`), and `command:` peers in any language. Each becomes an in-process
+ * definition whose instance is a proxy: its methods return promises and travel over the bus.
+ *
+ * Hosted components (worker, process) serve their instance's methods as `component.<name>.<method>`
+ * (arguments as an array); a `command:` peer serves whatever it registers, and its proxy maps
+ * `peer.method(params)` to `<name>.<method>`.
+ */
+
+/** Marks a proxy of a remote instance (so it is not exposed on the bus a second time). */
+export const REMOTE = Symbol.for('symphony.remote');
+
+const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The host that runs a hosted component (always the compiled one, also when this runs from src/). */
+const HOST_SCRIPT = join(packageRoot, 'dist', 'bus', 'component-host.js');
+
+/** Methods of an object, as a remote caller may call them (own and inherited, functions only). */
+function methodOf(instance: unknown, name: string): ((...args: unknown[]) => unknown) | undefined {
+  if (instance === null || (typeof instance !== 'object' && typeof instance !== 'function')) return undefined;
+  if (name === 'constructor' || name.startsWith('_')) return undefined;
+  const fn = (instance as Record<string, unknown>)[name];
+  return typeof fn === 'function' ? (fn as (...args: unknown[]) => unknown).bind(instance) : undefined;
+}
+
+/** A proxy whose every method is a bus request; `then` is undefined so it is not mistaken for a promise. */
+export function remoteProxy(bus: Bus, prefix: string, spread: boolean): object {
+  return new Proxy(
+    {},
+    {
+      get(_t, prop) {
+        if (prop === REMOTE) return true;
+        if (typeof prop !== 'string' || prop === 'then' || prop === 'toJSON') return undefined;
+        return (...args: unknown[]) => bus.request(`${prefix}.${prop}`, spread ? args : args[0]);
+      },
+    },
+  );
+}
+
+/** In-process instances a hosted component needs, served once on the bus however many hosted components use them. */
+const exposed = new WeakMap<Bus, Map<string, { registration: Registration; users: number }>>();
+
+function expose(bus: Bus, name: string, instance: unknown): () => void {
+  if (instance && (instance as Record<symbol, unknown>)[REMOTE]) return () => {};
+  let byName = exposed.get(bus);
+  if (!byName) exposed.set(bus, (byName = new Map()));
+  const current = byName.get(name);
+  if (current) {
+    current.users++;
+  } else {
+    const prefix = `component.${name}.`;
+    const registration = bus.handle(`component.${name}.*`, (args: unknown, ctx) => {
+      const method = ctx.method.slice(prefix.length);
+      const fn = methodOf(instance, method);
+      if (!fn) throw new BusError(ErrorCode.MethodNotFound, `component '${name}' has no method '${method}'`, { method: ctx.method });
+      return fn(...(Array.isArray(args) ? args : [args]));
+    });
+    byName.set(name, { registration, users: 1 });
+  }
+  return () => {
+    const e = byName!.get(name);
+    if (e && --e.users === 0) {
+      e.registration.dispose();
+      byName!.delete(name);
+    }
+  };
+}
+
+function busOf(ctx: ComponentContext, busName: string, component: string): Bus {
+  const bus = ctx.deps[busName];
+  if (!(bus instanceof Bus)) throw new BusError(ErrorCode.InternalError, `'${component}' runs outside the kernel process and needs the bus ('${busName}')`);
+  return bus;
+}
+
+interface Hosted {
+  stop(): Promise<void>;
+  unexpose: (() => void)[];
+}
+
+/** `mode: worker` and `mode: process`: the component's module runs in a host that joins the bus. */
+function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string): ModeAdapter {
+  return (component: string, options: ComponentOptions): AnyComponentDefinition => {
+    if (typeof options.use !== 'string') {
+      throw new TypeError(`'${component}' runs as a ${kind}: its use: must be a module path or package (a definition object cannot cross into another ${kind === 'worker' ? 'thread' : 'process'})`);
+    }
+    const hosts = new WeakMap<object, Hosted>();
+    return {
+      async start(ctx: ComponentContext) {
+        const bus = busOf(ctx, busName, component);
+        const deps = Object.keys(ctx.deps);
+        const unexpose = deps.filter((d) => d !== busName).map((d) => expose(bus, d, ctx.deps[d]));
+        const spec = { name: component, use: options.use, baseDir, config: ctx.config ?? null, deps, busName };
+        let stop: () => Promise<void>;
+        let exited: Promise<string>;
+        if (kind === 'worker') {
+          const w = bus.spawnWorker(HOST_SCRIPT, { name: component, workerData: spec });
+          await w.connection.ready(ctx.remainingMs());
+          stop = async () => void (await w.worker.terminate());
+          exited = w.exited.then((code) => `the worker exited with code ${code}`);
+        } else {
+          const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) } });
+          await p.ready(ctx.remainingMs());
+          stop = () => p.stop(2000);
+          exited = p.exited.then((e) => (e.signal ? `the process was killed by ${e.signal}` : `the process exited with code ${e.code}`));
+        }
+        const proxy = remoteProxy(bus, `component.${component}`, true);
+        let stopping = false;
+        hosts.set(proxy, {
+          stop: async () => {
+            stopping = true;
+            await stop();
+          },
+          unexpose,
+        });
+        void exited.then((why) => {
+          if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${kind}) is gone: ${why}`));
+        });
+        return proxy;
+      },
+      async health(proxy: object) {
+        return (await (proxy as { __health(): Promise<unknown> }).__health()) as boolean;
+      },
+      async stop(proxy: object) {
+        const h = hosts.get(proxy);
+        if (!h) return;
+        try {
+          await (proxy as { __stop(): Promise<unknown> }).__stop();
+        } catch {
+          // already gone: stopping the host below is what matters
+        }
+        await h.stop();
+        for (const u of h.unexpose) u();
+      },
+    };
+  };
+}
+
+/** `command: [program, args…]`: an external process (any language) that joins the bus over stdio and is ready on `symphony.ready`. */
+function commandMode(busName: string, baseDir: string): ModeAdapter {
+  return (component: string, options: ComponentOptions): AnyComponentDefinition => {
+    const command = options.command!;
+    const procs = new WeakMap<object, () => Promise<void>>();
+    return {
+      async start(ctx: ComponentContext) {
+        const bus = busOf(ctx, busName, component);
+        const p = bus.spawnPeer({
+          name: component,
+          command: command[0]!,
+          args: command.slice(1),
+          cwd: baseDir,
+          env: { SYMPHONY_CONFIG: JSON.stringify(ctx.config ?? null), ...(process.env.PYTHONPATH ? { PYTHONPATH: process.env.PYTHONPATH } : {}) },
+        });
+        let stopping = false;
+        await p.ready(ctx.remainingMs());
+        void p.exited.then((e) => {
+          if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}`));
+        });
+        const proxy = remoteProxy(bus, component, false);
+        procs.set(proxy, async () => {
+          stopping = true;
+          await p.stop(3000);
+        });
+        return proxy;
+      },
+      async stop(proxy: object) {
+        await procs.get(proxy)?.();
+      },
+    };
+  };
+}
+
+/** The adapters for a kernel whose bus is the component `busName`. */
+export function modeAdapters(busName: string, baseDir: string): NonNullable<KernelOptions['modes']> {
+  return { worker: hostedMode('worker', busName, baseDir), process: hostedMode('process', busName, baseDir), command: commandMode(busName, baseDir) };
+}

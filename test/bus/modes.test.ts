@@ -1,0 +1,30 @@
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Kernel, kernelOptions, loadSystem } from '../../src/index.js';
+
+const fixture = resolve(import.meta.dirname, '../fixtures/modes/system.yaml');
+
+describe('component execution modes', () => {
+  it('runs the same definition in process, in a worker and in a child process, with the same behaviour', async () => {
+    const system = await loadSystem(fixture);
+    expect(system.components.threaded!.needs).toEqual(['store', 'bus']); // the bus is implied
+    const k = new Kernel(kernelOptions(system));
+    const report = await k.start();
+    expect(report.components.map((c) => `${c.name}:${c.mode}:${c.state}`)).toEqual(['bus:in-process:ready', 'store:in-process:ready', 'inproc:in-process:ready', 'threaded:worker:ready', 'forked:process:ready']);
+    type Counter = { increment(by?: number): Promise<number>; where(): Promise<{ pid: number; mainThread: boolean }>; fail(): Promise<never> };
+    const results: Record<string, unknown> = {};
+    for (const name of ['inproc', 'threaded', 'forked']) {
+      const c = k.get(name) as Counter;
+      await c.increment();
+      results[name] = { count: await c.increment(2), where: await c.where() };
+      await expect(Promise.resolve().then(() => c.fail())).rejects.toThrow(/counter refuses/);
+    }
+    expect(results).toEqual({
+      inproc: { count: 3, where: { pid: process.pid, mainThread: true, threadId: expect.any(Number) } },
+      threaded: { count: 3, where: { pid: process.pid, mainThread: false, threadId: expect.any(Number) } },
+      forked: { count: 3, where: { pid: expect.any(Number), mainThread: true, threadId: 0 } },
+    });
+    expect((results.forked as { where: { pid: number } }).where.pid).not.toBe(process.pid);
+    await k.stop();
+  }, 20_000);
+});
