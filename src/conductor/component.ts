@@ -1,0 +1,68 @@
+import { resolve } from 'node:path';
+import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
+import { InvalidParamsError, type Bus } from '../bus/index.js';
+import { Conductor } from './conductor.js';
+import { MelodyError, readMelody } from './melody.js';
+import { builtinPolicy, remotePolicy } from './policy.js';
+
+export interface ConductorSettings {
+  /** `builtin` (default), `remote` (ask `conductor.decide` on the bus: the Python Conductor), or a method name. */
+  policy?: string;
+  /** How long the remote policy may take before the built-in answer is used (ms, default 1000). */
+  policyTimeoutMs?: number;
+}
+
+/**
+ * `builtin:conductor`: runs Melodies. Serves `melody.run`, `melody.validate`, `melody.result`,
+ * `conductor.status`, and (unless another peer already is the maestro) `conductor.report` and
+ * `conductor.decide` with the built-in policy.
+ */
+export const conductorComponent = defineComponent({
+  async start(ctx: ComponentContext<{ bus: Bus }>): Promise<Conductor> {
+    const bus = ctx.deps.bus ?? (Object.values(ctx.deps).find((d) => d && typeof (d as Bus).serves === 'function' && typeof (d as Bus).spawnPeer === 'function') as Bus | undefined);
+    if (!bus) throw new TypeError("builtin:conductor needs the bus: add needs: [bus] (or needs something that needs it, and list bus too)");
+    const settings = (ctx.config ?? {}) as ConductorSettings;
+    const choice = settings.policy ?? 'builtin';
+    const policy = choice === 'builtin' ? builtinPolicy : remotePolicy(bus, choice === 'remote' ? 'conductor.decide' : choice, settings.policyTimeoutMs ?? 1000);
+    const conductor = new Conductor(bus, policy, ctx.log);
+    conductor.status = 'Starting';
+    const serve = (method: string, fn: (p: any) => unknown) => conductor.registrations.push(bus.handle(method, fn));
+    const melodyOf = async (p: { melody?: unknown; file?: string }) => {
+      if (p?.file) return readMelody(resolve(ctx.baseDir, p.file));
+      if (p?.melody === undefined) throw new InvalidParamsError('give { melody } (the melody itself) or { file } (a melody file)');
+      return p.melody;
+    };
+    const asParamsError = (err: unknown): never => {
+      if (err instanceof MelodyError) throw new InvalidParamsError(err.message, { problems: err.problems });
+      throw err;
+    };
+    serve('melody.run', async (p) => {
+      const melody = await melodyOf(p).catch(asParamsError);
+      return conductor.run(melody, p?.inputs ?? {}).catch(asParamsError);
+    });
+    serve('melody.validate', async (p) => {
+      const melody = await melodyOf(p).catch(asParamsError);
+      try {
+        conductor.validate(melody, p?.inputs ?? {});
+      } catch (err) {
+        asParamsError(err);
+      }
+      return { ok: true };
+    });
+    serve('melody.result', (p: { run?: string }) => conductor.result(String(p?.run)) ?? null);
+    serve('conductor.status', () => conductor.stats());
+    // The maestro's own methods, unless another peer (the Python Conductor) is the maestro.
+    if (!bus.serves('conductor.report')) serve('conductor.report', (p: { events?: unknown[] }) => conductor.report(Array.isArray(p?.events) ? p.events : []));
+    if (!bus.serves('conductor.decide') && choice === 'builtin') serve('conductor.decide', (q) => builtinPolicy.decide(q));
+    conductor.status = 'Running';
+    return conductor;
+  },
+  health(conductor) {
+    return { status: conductor.status === 'Running' ? 'healthy' : 'unhealthy', detail: conductor.stats() };
+  },
+  async stop(conductor) {
+    conductor.status = 'Stopping';
+    for (const r of conductor.registrations.splice(0)) r.dispose();
+    conductor.status = 'Stopped';
+  },
+});

@@ -1,0 +1,401 @@
+import type { Logger } from '../bootstrap/index.js';
+import { BusError, ErrorCode, MethodNotFoundError, type Bus, type Registration } from '../bus/index.js';
+import { parseDuration } from '../util/duration.js';
+import { parseExpression, resolveValue } from './expressions.js';
+import { bindInputs, checkMelody, MelodyError, type Melody, type MelodyProblem, type MelodyStep } from './melody.js';
+import { builtinPolicy, type Decision, type DecisionPolicy, type Question } from './policy.js';
+
+export type ConductorStatus = 'Stopped' | 'Starting' | 'Running' | 'Stopping' | 'Failed';
+
+export interface StepResult {
+  state: string;
+  attempts: number;
+  provider: string | null;
+  output?: unknown;
+  error?: string;
+  /** Why it ended this way when it did not simply succeed (skipped by `when`, fallback, …). */
+  note?: string;
+}
+
+export interface MelodyResult {
+  melody: string;
+  run: string;
+  state: 'succeeded' | 'failed' | 'cancelled';
+  reason: string;
+  outputs: Record<string, unknown>;
+  steps: Record<string, StepResult>;
+  decisions: Decision[];
+  /** Compensations run because the melody failed, in the order they ran. */
+  compensated: string[];
+  /** The artifact holding the result, when the Artifact Store is there. */
+  artifact: { name: string; version: number; hash: string } | null;
+  durationMs: number;
+}
+
+/** A DAG Tracker decision as the Conductor sees it (see src/pit/dag/types.ts). */
+type DagDecision = { action: 'retry'; delayMs: number; attempt: number; rationale: string } | { action: 'fallback'; node: string; rationale: string } | { action: 'skip'; rationale: string; skipped: string[] } | { action: 'fail'; rationale: string; runFailed: boolean; skipped: string[]; cancelled: string[] };
+type Progress = { ready: string[]; released: string[]; state: 'running' | 'succeeded' | 'failed' | 'cancelled'; ignored?: string };
+
+const FALLBACK = '~fallback';
+const FOREACH_CONCURRENCY = 8;
+
+/**
+ * The Conductor: runs Melodies through the seed's Chambering flow. For each step: registration
+ * (the method's provider, chosen by the policy among what the manifests and the bus offer),
+ * activation (an onCall extension starts on its first call), usage (each step a node of a DAG
+ * Tracker run, so progress and recovery are the Pit's), return (outputs stored in the Artifact
+ * Store, temporary ones left to the Stale Manager) and state update (the run's result, every
+ * decision with its rationale).
+ */
+export class Conductor {
+  status: ConductorStatus = 'Stopped';
+  readonly #latency = new Map<string, { total: number; n: number }>();
+  readonly #runs = new Map<string, MelodyResult>();
+  readonly events: unknown[] = [];
+  /** The bus methods it serves, undone at stop. */
+  readonly registrations: Registration[] = [];
+  #reports = 0;
+
+  constructor(
+    readonly bus: Bus,
+    public policy: DecisionPolicy,
+    readonly log: Logger,
+  ) {}
+
+  /** Events the Pit reported (the late edge): kept, bounded, for status and the policy. */
+  report(events: unknown[]): { received: number } {
+    this.#reports += events.length;
+    this.events.push(...events);
+    if (this.events.length > 1000) this.events.splice(0, this.events.length - 1000);
+    return { received: events.length };
+  }
+
+  stats(): { status: ConductorStatus; policy: string; runs: number; reported: number } {
+    return { status: this.status, policy: this.policy.name, runs: this.#runs.size, reported: this.#reports };
+  }
+
+  result(run: string): MelodyResult | undefined {
+    return this.#runs.get(run);
+  }
+
+  /**
+   * Everything that can be checked before a melody runs: its shape and graph (checkMelody), its
+   * inputs, and that every method it calls is served (or reserved for activation on first call).
+   */
+  validate(value: unknown, inputs: Record<string, unknown> = {}): { melody: Melody; inputs: Record<string, unknown> } {
+    const melody = checkMelody(value);
+    const bound = bindInputs(melody, inputs);
+    const problems: MelodyProblem[] = [];
+    for (const [id, step] of Object.entries(melody.steps)) {
+      const calls = typeof step.call === 'string' ? [step.call] : step.call;
+      if (!calls.some((c) => this.bus.serves(c))) problems.push({ file: undefined, line: 1, col: 1, message: `step '${id}' calls ${calls.map((c) => `'${c}'`).join(' or ')}, which nobody serves (unknown method)` });
+      for (const extra of [step.fallback, step.compensate]) {
+        if (extra && !this.bus.serves(extra.call)) problems.push({ file: undefined, line: 1, col: 1, message: `step '${id}' names '${extra.call}' (fallback or compensate), which nobody serves (unknown method)` });
+      }
+    }
+    if (problems.length) throw new MelodyError(problems);
+    return { melody, inputs: bound };
+  }
+
+  /** Runs a melody to its end; resolves with the result (a failed melody is a result, not an exception). */
+  async run(value: unknown, givenInputs: Record<string, unknown> = {}, options: { signal?: AbortSignal } = {}): Promise<MelodyResult> {
+    const { melody, inputs } = this.validate(value, givenInputs);
+    const t0 = performance.now();
+    const decisions: Decision[] = [];
+    const steps: Record<string, StepResult> = {};
+    for (const id of Object.keys(melody.steps)) steps[id] = { state: 'pending', attempts: 0, provider: null };
+    const scope: Record<string, unknown> = { inputs, steps: {} as Record<string, { output: unknown }>, melody: { name: melody.melody }, artifacts: {} };
+    const stepScope = scope.steps as Record<string, { output: unknown; state: string }>;
+    let spent = 0;
+
+    const created = (await this.bus.request('dag.create', { workflow: toWorkflow(melody) })) as { run: string; ready: string[] };
+    const run = created.run;
+    (scope.melody as Record<string, unknown>).run = run;
+    this.log.info(`melody '${melody.melody}' started as run ${run}`);
+    const decide = async (q: Question): Promise<Decision> => {
+      const answer = await this.policy.decide(q);
+      const d: Decision = { kind: q.kind, step: q.step, choice: answer.choice, rationale: answer.rationale, by: answer.by ?? this.policy.name, at: Date.now() };
+      decisions.push(d);
+      if (d.by.startsWith('builtin (fallback')) this.log.warn(`decision for '${q.step}' (${q.kind}): ${d.by}`);
+      return d;
+    };
+
+    const completed: string[] = [];
+    let state: Progress['state'] = 'running';
+    let reason = '';
+    const inflight = new Set<string>();
+    const timers = new Set<NodeJS.Timeout>();
+
+    await new Promise<void>((finish) => {
+      const settleIfDone = () => {
+        if (state !== 'running' && inflight.size === 0) {
+          for (const t of timers) clearTimeout(t);
+          finish();
+        }
+      };
+      const onProgress = (p: Progress) => {
+        if (p.state !== 'running' && state === 'running') state = p.state;
+        launchAll(p.released);
+        settleIfDone();
+      };
+      const launchAll = (ids: string[]) => {
+        for (const id of ids) if (!inflight.has(id) && state === 'running') void launch(id);
+      };
+      const refresh = async () => {
+        const r = (await this.bus.request('dag.ready', { run })) as { ready: string[] };
+        launchAll(r.ready);
+      };
+      options.signal?.addEventListener('abort', () => {
+        reason = 'cancelled';
+        void this.bus.request('dag.cancel', { run, reason: 'the melody was cancelled' }).then(() => {
+          state = 'cancelled';
+          settleIfDone();
+        });
+      });
+
+      const launch = async (node: string) => {
+        inflight.add(node);
+        const isFallback = node.endsWith(FALLBACK);
+        const id = isFallback ? node.slice(0, -FALLBACK.length) : node;
+        const step = melody.steps[id]!;
+        try {
+          const { attempt } = (await this.bus.request('dag.start', { run, node })) as { attempt: number };
+          steps[id]!.attempts++;
+          steps[id]!.state = 'running';
+          let output: unknown;
+          let note: string | undefined;
+          try {
+            ({ output, note } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c)));
+          } catch (err) {
+            const e = err instanceof Error ? err : new Error(String(err));
+            const code = err instanceof BusError ? err.code : undefined;
+            const r = (await this.bus.request('dag.fail', { run, node, error: e.message })) as Progress & { decision: DagDecision };
+            const verdict = await decide({ kind: 'failure', melody: melody.melody, run, step: id, attempt, error: { code, message: e.message }, proposed: { action: r.decision.action, rationale: r.decision.rationale } });
+            steps[id]!.error = e.message;
+            if (verdict.choice === 'fail' && r.decision.action !== 'fail' && r.state === 'running') {
+              // The policy overrules the recovery rule: stop the run here.
+              await this.bus.request('dag.cancel', { run, reason: `the policy failed '${id}': ${verdict.rationale}` });
+              state = 'failed';
+              reason = `step '${id}' failed and the policy stopped the melody: ${verdict.rationale}`;
+            } else if (r.decision.action === 'retry') {
+              steps[id]!.state = 'retrying';
+              const t = setTimeout(() => {
+                timers.delete(t);
+                void refresh();
+              }, r.decision.delayMs + 1);
+              timers.add(t);
+            } else {
+              steps[id]!.state = r.decision.action === 'fallback' ? 'failed (fallback)' : r.decision.action === 'skip' ? 'skipped' : 'failed';
+              steps[id]!.note = r.decision.rationale;
+              if (r.decision.action === 'fail' && r.decision.runFailed) reason = r.decision.rationale;
+              if (r.decision.action === 'skip' || r.decision.action === 'fail') for (const s of r.decision.skipped ?? []) if (steps[s] && steps[s].state === 'pending') steps[s].state = 'skipped';
+            }
+            inflight.delete(node);
+            onProgress(r);
+            return;
+          }
+          stepScope[id] = { output, state: 'succeeded' };
+          steps[id]!.state = isFallback ? 'succeeded (fallback)' : 'succeeded';
+          steps[id]!.output = output;
+          if (note) steps[id]!.note = note;
+          completed.push(id);
+          const r = (await this.bus.request('dag.complete', { run, node, output: output === undefined ? null : output })) as Progress;
+          inflight.delete(node);
+          onProgress(r);
+        } catch (err) {
+          // The tracker refused (cancelled run, a bug): stop this melody cleanly rather than hang.
+          inflight.delete(node);
+          if (state === 'running') {
+            state = 'failed';
+            reason = `the DAG Tracker refused '${node}': ${(err as Error).message}`;
+          }
+          settleIfDone();
+        }
+      };
+      launchAll(created.ready);
+      settleIfDone();
+    });
+
+    const final = (await this.bus.request('dag.status', { run })) as { state: MelodyResult['state'] | 'running'; reason: string; nodes: Record<string, { state: string }> };
+    for (const [node, s] of Object.entries(final.nodes)) {
+      if (!node.endsWith(FALLBACK) && steps[node] && (steps[node].state === 'pending' || steps[node].state === 'retrying')) steps[node].state = s.state;
+    }
+    const result: MelodyResult = {
+      melody: melody.melody,
+      run,
+      state: final.state === 'running' ? 'failed' : final.state,
+      reason: reason || final.reason,
+      outputs: {},
+      steps,
+      decisions,
+      compensated: [],
+      artifact: null,
+      durationMs: Math.round((performance.now() - t0) * 1000) / 1000,
+    };
+    if (result.state === 'succeeded') {
+      try {
+        result.outputs = resolveValue(melody.outputs, scope) as Record<string, unknown>;
+      } catch (err) {
+        result.state = 'failed';
+        result.reason = `the outputs could not be computed: ${(err as Error).message}`;
+      }
+    } else {
+      result.compensated = await this.#compensate(melody, completed, scope);
+    }
+    result.artifact = await this.#storeResult(result);
+    this.#runs.set(run, result);
+    this.log.info(`melody '${melody.melody}' (run ${run}) ${result.state} in ${result.durationMs}ms${result.state === 'succeeded' ? '' : `: ${result.reason}`}`);
+    return result;
+  }
+
+  /** One step (or its fallback): condition, provider, budget, then the call or the fan-out. */
+  async #execute(
+    melody: Melody,
+    id: string,
+    step: MelodyStep,
+    isFallback: boolean,
+    scope: Record<string, unknown>,
+    run: string,
+    attempt: number,
+    decide: (q: Question) => Promise<Decision>,
+    spent: () => number,
+    spend: (cost: number) => void,
+  ): Promise<{ output: unknown; note?: string }> {
+    await this.#loadArtifacts(step, scope);
+    if (step.when !== undefined && !isFallback) {
+      const ok = parseExpression(step.when.trim().slice(2, -1)).evaluate(scope);
+      if (!ok) return { output: null, note: `skipped: ${step.when} is false` };
+    }
+    const budget = await decide({ kind: 'budget', melody: melody.melody, run, step: id, cost: step.cost, spent: spent(), budget: melody.budget ?? null });
+    if (budget.choice === 'refuse') throw new BusError(ErrorCode.Overloaded, `step '${id}' refused: ${budget.rationale}`);
+    spend(step.cost);
+    let method: string;
+    let params: unknown;
+    if (isFallback) {
+      method = step.fallback!.call;
+      params = step.fallback!.with;
+    } else {
+      const candidates = typeof step.call === 'string' ? [step.call] : step.call;
+      if (candidates.length === 1) {
+        method = candidates[0]!;
+      } else {
+        const latencyMs: Record<string, number | null> = {};
+        for (const c of candidates) {
+          const l = this.#latency.get(c);
+          latencyMs[c] = l ? l.total / l.n : null;
+        }
+        const d = await decide({ kind: 'provider', melody: melody.melody, run, step: id, candidates, served: candidates.filter((c) => this.bus.serves(c)), latencyMs });
+        method = d.choice;
+      }
+      params = step.with;
+    }
+    const timeout = step.timeout === undefined ? 30_000 : parseDuration(step.timeout)!;
+    const call = async (p: unknown) => {
+      const t = performance.now();
+      const out = await this.bus.request(method, p, { timeout });
+      const l = this.#latency.get(method) ?? { total: 0, n: 0 };
+      l.total += performance.now() - t;
+      l.n++;
+      this.#latency.set(method, l);
+      return out;
+    };
+    let output: unknown;
+    if (step.foreach !== undefined) {
+      const items = parseExpression(step.foreach.trim().slice(2, -1)).evaluate(scope);
+      if (!Array.isArray(items)) throw new BusError(ErrorCode.InvalidParams, `step '${id}': foreach ${step.foreach} is not a list (${typeof items})`);
+      output = await mapLimit(items, FOREACH_CONCURRENCY, (item) => call(resolveValue(params, { ...scope, item })));
+    } else {
+      output = await call(resolveValue(params, scope));
+    }
+    if (step.store && this.bus.serves('artifacts.put')) {
+      await this.bus.request('artifacts.put', { name: step.store, data: JSON.stringify(output), metadata: { melody: melody.melody, run, step: id, contentType: 'application/json' }, tags: ['melody-output'] });
+    }
+    return { output, note: isFallback ? `ran its fallback '${method}'` : undefined };
+  }
+
+  /** `${artifacts.name}`: the latest version of each artifact a step reads, as JSON when it parses. */
+  async #loadArtifacts(step: MelodyStep, scope: Record<string, unknown>): Promise<void> {
+    const text = JSON.stringify([step.with, step.when, step.foreach, step.fallback?.with]);
+    const names = new Set([...text.matchAll(/artifacts\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/g)].map((m) => m[1]!));
+    const store = scope.artifacts as Record<string, unknown>;
+    for (const name of names) {
+      if (name in store) continue;
+      if (!this.bus.serves('artifacts.read')) throw new MethodNotFoundError('artifacts.read');
+      let content = '';
+      for (let offset = 0; ; ) {
+        const chunk = (await this.bus.request('artifacts.read', { name, offset, length: 512 * 1024 })) as { dataBase64: string; eof: boolean };
+        const bytes = Buffer.from(chunk.dataBase64, 'base64');
+        content += bytes.toString('utf8');
+        offset += bytes.length;
+        if (chunk.eof || bytes.length === 0) break;
+      }
+      try {
+        store[name] = JSON.parse(content);
+      } catch {
+        store[name] = content;
+      }
+    }
+  }
+
+  /** Saga-style: the compensations of the steps that succeeded, newest first. */
+  async #compensate(melody: Melody, completed: string[], scope: Record<string, unknown>): Promise<string[]> {
+    const done: string[] = [];
+    for (const id of [...completed].reverse()) {
+      const c = melody.steps[id]?.compensate;
+      if (!c) continue;
+      try {
+        await this.bus.request(c.call, resolveValue(c.with, scope), { timeout: 30_000 });
+        done.push(id);
+      } catch (err) {
+        this.log.warn(`compensation of '${id}' (${c.call}) failed: ${(err as Error).message}`);
+      }
+    }
+    return done;
+  }
+
+  async #storeResult(result: MelodyResult): Promise<MelodyResult['artifact']> {
+    if (!this.bus.serves('artifacts.put')) return null;
+    try {
+      const r = (await this.bus.request('artifacts.put', {
+        name: `melody.${result.melody}.${result.run}`,
+        data: JSON.stringify({ ...result, artifact: undefined }),
+        metadata: { melody: result.melody, run: result.run, state: result.state, contentType: 'application/json' },
+        tags: ['melody-result', `state:${result.state}`],
+      })) as { name: string; version: number; hash: string };
+      return { name: r.name, version: r.version, hash: r.hash };
+    } catch (err) {
+      this.log.warn(`storing the result of run ${result.run} failed: ${(err as Error).message}`);
+      return null;
+    }
+  }
+}
+
+/** Steps as DAG Tracker nodes: needs/after as they are; retry, skip and fallback as recovery; a fallback call as its own held-back node. */
+function toWorkflow(melody: Melody): { id: string; nodes: unknown[] } {
+  const nodes: unknown[] = [];
+  for (const [id, step] of Object.entries(melody.steps)) {
+    const then = step.onFailure === 'fallback' ? 'fallback' : step.onFailure;
+    const recovery: Record<string, unknown> = step.retry
+      ? { strategy: 'retry', retries: step.retry.max, backoff: step.retry.backoff, delayMs: parseDuration(step.retry.delay), maxDelayMs: parseDuration(step.retry.maxDelay), then }
+      : { strategy: step.onFailure };
+    if (step.onFailure === 'fallback') recovery.fallback = `${id}${FALLBACK}`;
+    nodes.push({ id, needs: step.needs, after: step.after, optional: step.optional, recovery, data: { step: id } });
+    if (step.onFailure === 'fallback') nodes.push({ id: `${id}${FALLBACK}`, needs: step.needs, after: step.after, optional: step.optional, data: { step: id, fallback: true } });
+  }
+  return { id: melody.melody, nodes };
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
