@@ -154,7 +154,8 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
           command: command[0]!,
           args: command.slice(1),
           cwd: baseDir,
-          env: { SYMPHONY_CONFIG: JSON.stringify(ctx.config ?? null), ...(process.env.PYTHONPATH ? { PYTHONPATH: process.env.PYTHONPATH } : {}) },
+          // Symphony's own Python packages (symphony_peer, symphony_conductor) are importable by command peers.
+          env: { SYMPHONY_CONFIG: JSON.stringify(ctx.config ?? null), PYTHONPATH: [join(packageRoot, 'python'), process.env.PYTHONPATH].filter(Boolean).join(':') },
         });
         let stopping = false;
         await p.ready(ctx.remainingMs());

@@ -15,6 +15,7 @@ Usage:
   symphony check [-c FILE] [--profile P]
   symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
   symphony report FILE.json [-o OUT.html]
+  symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json]
 
 Without -c, ./symphony.yaml (or .yml, .toml) is used if present, else the built-in default system.
 Exit codes: 0 ok; 1 boot failed or a stop failed; 2 bad config or usage; 130/143 interrupted by SIGINT/SIGTERM.`;
@@ -45,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     case 'report':
       return report(values, positionals);
     case 'run':
-      throw new UsageError('symphony run needs the Conductor (builtin:conductor), which this version does not include yet');
+      return runMelody(values, positionals);
     default:
       throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
   }
@@ -69,6 +70,8 @@ function parse(args: string[]) {
         format: { type: 'string' },
         output: { type: 'string', short: 'o' },
         help: { type: 'boolean', short: 'h' },
+        input: { type: 'string', short: 'i', multiple: true },
+        json: { type: 'boolean' },
       },
     });
   } catch (err) {
@@ -76,17 +79,21 @@ function parse(args: string[]) {
   }
 }
 
-/** The config file to use: -c, else ./symphony.{yaml,yml,toml}, else the built-in default system. */
-function configFile(values: Values): string {
+/** The config file to use: -c, else ./symphony.{yaml,yml,toml}, else undefined (the embedded default system). */
+function configFile(values: Values): string | undefined {
   if (values.config !== undefined) return resolve(values.config);
   for (const name of ['symphony.yaml', 'symphony.yml', 'symphony.toml']) if (existsSync(name)) return resolve(name);
-  return resolve(packageRoot, 'examples', 'default', 'symphony.yaml');
+  return undefined;
 }
 
 async function load(values: Values, checkModules = false): Promise<LoadedSystem> {
-  const { loadSystem, ConfigError, formatDiagnostic } = await import('../config/index.js');
+  const { loadSystem, loadSystemText, ConfigError, formatDiagnostic } = await import('../config/index.js');
   try {
-    const system = await loadSystem(configFile(values), { profile: values.profile, checkModules });
+    const file = configFile(values);
+    const options = { profile: values.profile, checkModules };
+    const system = file
+      ? await loadSystem(file, options)
+      : await loadSystemText(resolve(packageRoot, 'examples', 'symphony.yaml'), (await import('./default-system.js')).DEFAULT_SYSTEM, options);
     for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
     return system;
   } catch (err) {
@@ -203,6 +210,66 @@ async function up(values: Values): Promise<number> {
   printer.finish();
   if (exit.code !== 0) process.stderr.write(`symphony: stopped: ${exit.reason}\n`);
   return exit.code;
+}
+
+/** `symphony run`: boot quietly, run one melody through the Conductor, print its result, stop. */
+async function runMelody(values: Values, positionals: string[]): Promise<number> {
+  const file = positionals[0];
+  if (!file) throw new UsageError('symphony run needs a melody file: symphony run MELODY.yaml [-c FILE] [-i NAME=VALUE ...]');
+  if (!existsSync(file)) throw new UsageError(`${file}: no such melody file`);
+  const inputs: Record<string, unknown> = {};
+  for (const kv of values.input ?? []) {
+    const eq = kv.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--input must be NAME=VALUE (got '${kv}')`);
+    const raw = kv.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw); // numbers, booleans, lists; anything else stays a string
+    } catch {
+      value = raw;
+    }
+    inputs[kv.slice(0, eq)] = value;
+  }
+  const system = await load(values);
+  const { kernelOptions } = await import('../config/index.js');
+  const k = new Kernel(kernelOptions(system));
+  const problems: string[] = [];
+  k.on('log', (e) => {
+    if (e.type === 'log' && (e.level === 'error' || e.level === 'warn')) problems.push(`${e.component}: ${e.message}`);
+  });
+  try {
+    await k.start();
+  } catch (err) {
+    if (err instanceof BootError) {
+      process.stderr.write(`symphony run: the system did not boot: ${err.report.failure?.message ?? err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  try {
+    const bus = k.get(system.busName ?? 'bus') as { request(method: string, params: unknown, options?: { timeout?: string }): Promise<unknown> };
+    let result: { state: string; outputs: unknown; reason: string; steps: Record<string, { state: string; attempts: number; note?: string; error?: string }>; decisions: unknown[]; run: string; durationMs: number; artifact: unknown };
+    try {
+      result = (await bus.request('melody.run', { file: resolve(file), inputs }, { timeout: '30m' })) as typeof result;
+    } catch (err) {
+      const e = err as { code?: number; message: string };
+      if (e.code === -32602 || e.code === -32601) {
+        process.stderr.write(`${e.message}\n`);
+        return 2;
+      }
+      throw err;
+    }
+    if (values.json) {
+      process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    } else {
+      process.stdout.write(`melody run ${result.run}: ${result.state} in ${result.durationMs}ms${result.state === 'succeeded' ? '' : ` (${result.reason})`}\n`);
+      for (const [id, st] of Object.entries(result.steps)) process.stdout.write(`  ${id.padEnd(14)} ${st.state}${st.attempts > 1 ? ` after ${st.attempts} attempts` : ''}${st.note ? ` — ${st.note}` : ''}${st.error && st.state !== 'succeeded' ? ` — ${st.error}` : ''}\n`);
+      process.stdout.write(`outputs: ${JSON.stringify(result.outputs, null, 2)}\n`);
+    }
+    return result.state === 'succeeded' ? 0 : 1;
+  } finally {
+    await k.stop().catch(() => {});
+  }
 }
 
 async function writeReport(file: string | undefined, data: BootReport): Promise<void> {

@@ -19,8 +19,11 @@ export interface ConductorSettings {
  */
 export const conductorComponent = defineComponent({
   async start(ctx: ComponentContext<{ bus: Bus }>): Promise<Conductor> {
-    const bus = ctx.deps.bus ?? (Object.values(ctx.deps).find((d) => d && typeof (d as Bus).serves === 'function' && typeof (d as Bus).spawnPeer === 'function') as Bus | undefined);
-    if (!bus) throw new TypeError("builtin:conductor needs the bus: add needs: [bus] (or needs something that needs it, and list bus too)");
+    // The bus itself, or the one a dependency runs on (the contract's conductor needs only the orchestra).
+    const isBus = (x: unknown): x is Bus => !!x && typeof (x as Bus).serves === 'function' && typeof (x as Bus).spawnPeer === 'function';
+    const deps = Object.values(ctx.deps as Record<string, unknown>);
+    const bus = deps.find(isBus) ?? (deps.map((d) => (d as { bus?: unknown } | null)?.bus).find(isBus) as Bus | undefined);
+    if (!bus) throw new TypeError('builtin:conductor needs the bus: add needs: [bus] (or needs: [orchestra], which runs on it)');
     const settings = (ctx.config ?? {}) as ConductorSettings;
     const choice = settings.policy ?? 'builtin';
     const policy = choice === 'builtin' ? builtinPolicy : remotePolicy(bus, choice === 'remote' ? 'conductor.decide' : choice, settings.policyTimeoutMs ?? 1000);

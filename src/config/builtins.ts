@@ -6,7 +6,9 @@ import type { AnyComponentDefinition } from '../bootstrap/index.js';
  */
 const BUILTINS: Record<string, () => Promise<AnyComponentDefinition>> = {
   bus: async () => (await import('../bus/index.js')).busComponent,
+  pit: async () => (await import('../pit/index.js')).pitComponent,
   orchestra: async () => (await import('../orchestra/index.js')).orchestraComponent,
+  conductor: async () => (await import('../conductor/index.js')).conductorComponent,
 };
 
 export function builtinNames(): string[] {

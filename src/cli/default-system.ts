@@ -1,0 +1,21 @@
+/**
+ * The default system, embedded: what `symphony up` boots without -c and without ./symphony.yaml.
+ * Paths in it are relative to the package's examples/ folder (the bundled extensions live there).
+ * examples/symphony.yaml is the same text, to read and copy (a test keeps the two identical).
+ */
+export const DEFAULT_SYSTEM = `# yaml-language-server: $schema=../schema/symphony.schema.json
+# The default system (the one \`npm start\` boots when there is no ./symphony.yaml): the bus, the
+# Pit's five extensions, the Orchestra Kit with the bundled example extensions, and the Conductor.
+# The Pit reaches the Conductor through a late edge: the one legal way to close the seed's cycle.
+http: { listen: 127.0.0.1:0 }
+components:
+  bus:       { use: builtin:bus, with: { listen: auto } }
+  pit:       { use: builtin:pit, needs: [bus], late: [conductor], with: { dataDir: ../.symphony/pit } }
+  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [./extensions] } }
+  conductor: { use: builtin:conductor, needs: [orchestra] }
+profiles:
+  # No extensions: the infrastructure alone.
+  bare: { components: { orchestra: { with: { paths: [] } } } }
+  # Reload extensions when their folders change.
+  dev: { components: { orchestra: { with: { paths: [./extensions], watch: true } } } }
+`;

@@ -1,0 +1,35 @@
+import { resolve } from 'node:path';
+import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
+import type { Bus } from '../bus/index.js';
+import { ArbitrationEngine } from './arbiter.js';
+import { ArtifactStore } from './artifacts.js';
+import { DagTracker } from './dag.js';
+import { Pit, type PitSettings } from './pit.js';
+import { PoolManager } from './pool.js';
+import { StaleManager } from './stale.js';
+
+/**
+ * `builtin:pit`: the five infrastructure extensions, started concurrently, their methods on the bus.
+ * Needs the bus (`needs: [bus]`); `late: [conductor]` lets it report its events to the Conductor.
+ * `with: { dataDir (default .symphony/pit, relative to the config file), pool, dag, artifacts, arbiter, stale }`.
+ */
+export const pitComponent = defineComponent({
+  async start(ctx: ComponentContext<{ bus: Bus }, { conductor: unknown }>): Promise<Pit> {
+    const bus = ctx.deps.bus;
+    if (!bus || typeof bus.handle !== 'function') throw new TypeError("builtin:pit needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
+    const settings = { ...((ctx.config ?? {}) as PitSettings) };
+    settings.dataDir = resolve(ctx.baseDir, settings.dataDir ?? '.symphony/pit');
+    const artifacts = new ArtifactStore();
+    const pit = new Pit(bus, [new PoolManager(), new DagTracker(), artifacts, new ArbitrationEngine(), new StaleManager(() => artifacts)], settings, ctx.log);
+    await pit.start();
+    const late = ctx.late as { conductor?: import('../bootstrap/index.js').LateHandle<unknown> };
+    if (late.conductor) pit.bindConductor(late.conductor);
+    return pit;
+  },
+  health(pit) {
+    return pit.health();
+  },
+  async stop(pit) {
+    await pit.stop();
+  },
+});

@@ -1,0 +1,12 @@
+/**
+ * The Pit: Symphony's trusted in-process infrastructure — Pool Manager, DAG Tracker, Artifact
+ * Store, Arbitration Engine, Stale Manager — and `builtin:pit`.
+ */
+export { pitComponent } from './component.js';
+export { Pit, writeJsonAtomic, type PitSettings } from './pit.js';
+export type { PitContext, PitEvent, PitExtension } from './extension.js';
+export { PoolManager, type ItemState, type Lease } from './pool.js';
+export { DagTracker } from './dag.js';
+export { ArtifactStore } from './artifacts.js';
+export { ArbitrationEngine, PRIORITY, type Decision as ArbitrationDecision, type Grant, type Strategy } from './arbiter.js';
+export { StaleManager, type ArtifactCatalog, type CatalogEntry, type StaleDecision, type StaleRule } from './stale.js';
