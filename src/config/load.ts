@@ -129,7 +129,8 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
   // Components outside the kernel process (worker, process, command) reach everything through the bus.
   const busName = Object.entries(components).find(([, c]) => c.use === 'builtin:bus')?.[0];
   for (const [name, c] of Object.entries(components)) {
-    const outside = c.command !== undefined ? 'a command' : c.mode === 'worker' || c.mode === 'process' ? `mode ${c.mode}` : undefined;
+    // (use and command together is already reported above.)
+    const outside = c.command !== undefined ? (c.use === undefined ? 'a command' : undefined) : c.mode === 'worker' || c.mode === 'process' ? `mode ${c.mode}` : undefined;
     if (!outside) continue;
     if (!busName) at(locate(name, c.command !== undefined ? ['command'] : ['mode'], 'key'), `component '${name}' runs as ${outside}, which needs the bus: add a component with use: builtin:bus`);
     else if (!(c.needs ?? []).includes(busName)) components[name] = { ...c, needs: [...(c.needs ?? []), busName] };
