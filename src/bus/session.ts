@@ -54,7 +54,7 @@ export class OutgoingRequest implements DeadlineEntry {
     readonly reject: (e: unknown) => void,
   ) {}
   expire(): void {
-    this.session.fail(this, new TimeoutError(`'${this.method}' got no answer from '${this.session.peerName}' within ${this.timeoutMs}ms`, { method: this.method, peer: this.session.peerName }), true);
+    this.session.fail(this, new TimeoutError(`'${this.method}' got no answer from '${this.session.peerName}' within ${Math.round(this.timeoutMs)}ms`, { method: this.method, peer: this.session.peerName }), true);
   }
 }
 

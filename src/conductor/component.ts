@@ -53,7 +53,8 @@ export const conductorComponent = defineComponent({
       return { ok: true };
     });
     serve('melody.result', (p: { run?: string }) => conductor.result(String(p?.run)) ?? null);
-    serve('conductor.status', () => conductor.stats());
+    serve('melody.status', () => conductor.stats());
+    if (!bus.serves('conductor.status')) serve('conductor.status', () => conductor.stats());
     // The maestro's own methods, unless another peer (the Python Conductor) is the maestro.
     if (!bus.serves('conductor.report')) serve('conductor.report', (p: { events?: unknown[] }) => conductor.report(Array.isArray(p?.events) ? p.events : []));
     if (!bus.serves('conductor.decide') && choice === 'builtin') serve('conductor.decide', (q) => builtinPolicy.decide(q));
