@@ -267,3 +267,51 @@ describe('health endpoints', () => {
     expect((await p.result).code).toBe(0);
   }, 20_000);
 });
+
+describe('the whole system from the command line', () => {
+  it('boots the embedded default system with up --once (what npm start boots)', async () => {
+    const file = join(tmp, 'default.json');
+    const r = await run(['up', '--once', '--report', file], tmp);
+    expect(r.code).toBe(0);
+    const report = readReport(file);
+    expect(report.system).toBe('ready');
+    expect(report.stages.map((s) => s.components)).toEqual([['bus'], ['pit'], ['orchestra'], ['conductor']]);
+    expect(report.late[0]).toMatchObject({ from: 'pit', to: 'conductor' });
+    expect(report.late[0]!.boundMs).not.toBeNull();
+    expect(report.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  }, 30_000);
+
+  it('runs a melody with symphony run: exit 0 and its outputs; a bad melody exits 2 naming the problem', async () => {
+    const ok = await run(['run', join(root, 'examples/melodies/word-stats.yaml'), '-i', 'text=one two three four', '--json'], tmp);
+    expect(ok.code).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ state: 'succeeded', outputs: { words: 4 } });
+    const bad = await run(['run', join(root, 'test/fixtures/conductor/unknown-method.yaml')], tmp);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("step 'a' calls 'text.nonsense', which nobody serves (unknown method)");
+    const missing = await run(['run', join(root, 'examples/melodies/word-stats.yaml')], tmp);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("missing input 'text' of melody 'word-stats'");
+  }, 30_000);
+
+  it('python3 -m symphony_conductor up --once starts the same system the other way round', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync('python3', ['-m', 'symphony_conductor', 'up', '--once', '--report', join(tmp, 'py.json')], { cwd: tmp, env: { ...process.env, PYTHONPATH: join(root, 'python') }, encoding: 'utf8', timeout: 60_000 });
+    expect(r.status).toBe(0);
+    const report = readReport(join(tmp, 'py.json'));
+    expect(report.system).toBe('ready');
+    expect(report.components.find((c) => c.name === 'conductor')).toMatchObject({ mode: 'command', state: 'ready' });
+  }, 60_000);
+
+  it('Ctrl-C on python3 -m symphony_conductor up stops everything in order', async () => {
+    const child = spawn('python3', ['-m', 'symphony_conductor', 'up'], { cwd: tmp, env: { ...process.env, PYTHONPATH: join(root, 'python'), NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    await until(() => out.includes('system ready'), 30_000, 'the system to be ready');
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    expect(code).toBe(0);
+    const stops = [...out.matchAll(/stage \d +(\w+) +stopped/g)].map((m) => m[1]);
+    expect(stops).toEqual(['melodies', 'conductor', 'orchestra', 'pit', 'bus']);
+  }, 60_000);
+});

@@ -63,7 +63,10 @@ def up(args: list[str]) -> int:
         return 2
     if "-c" not in args and "--config" not in args and not any(a.startswith("--config=") for a in args):
         args = ["-c", os.path.join(REPO, "examples", "python-conductor.yaml"), *args]
-    child = subprocess.Popen(["node", cli, "up", *args])
+    # Its own session: a terminal's Ctrl-C reaches this process only, which forwards it once (a second
+    # Ctrl-C forwards a second SIGINT: the kernel's "exit now"). The kernel stops if this process dies.
+    env = {**os.environ, "SYMPHONY_EXIT_WITH_PARENT": "1"}
+    child = subprocess.Popen(["node", cli, "up", *args], start_new_session=True, env=env)
 
     def forward(signum: int, _frame: Any) -> None:
         if child.poll() is None:

@@ -176,6 +176,13 @@ async function up(values: Values): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Started by another program (python3 -m symphony_conductor up): stop if it dies without a word.
+  if (process.env.SYMPHONY_EXIT_WITH_PARENT === '1') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid !== parent && !signalled) onSignal('SIGTERM');
+    }, 250).unref();
+  }
 
   let bootReport: BootReport;
   try {
