@@ -5,6 +5,9 @@
  */
 const SECTIONS: Record<string, (args: string[]) => Promise<void>> = {
   kernel: async (args) => (await import('./kernel.js')).kernelBench(args),
+  bus: async (args) => (await import('./bus.js')).busBench(args),
+  pit: async () => (await import('./pit.js')).pitBench(),
+  system: async () => (await import('./system.js')).systemBench(),
 };
 
 const [section, ...args] = process.argv.slice(2);
