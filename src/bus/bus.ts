@@ -203,15 +203,22 @@ class Call implements DeadlineEntry {
   started = performance.now();
   controller: AbortController | undefined;
   downstream: OutgoingRequest | undefined;
+  #traceparent: string | undefined;
   constructor(
     readonly bus: Bus,
     readonly from: Endpoint,
     readonly target: Endpoint,
     readonly method: string,
     readonly deadline: number,
-    readonly traceparent: string,
+    traceparent: string | undefined,
     readonly done: (error: BusError | undefined, value?: unknown) => void,
-  ) {}
+  ) {
+    this.#traceparent = traceparent;
+  }
+  /** The caller's trace context, or a new one, made only when someone reads it (a peer, a handler). */
+  get traceparent(): string {
+    return (this.#traceparent ??= newTraceparent());
+  }
   expire(): void {
     this.target.timeouts++;
     this.fail(new TimeoutError(`'${this.method}' (served by '${this.target.name}') did not answer within ${Math.round(this.deadline - this.started)}ms`, { method: this.method, peer: this.target.name }));
@@ -546,7 +553,7 @@ export class Bus implements BusApi {
       return undefined;
     }
     target.requests++;
-    const call = new Call(this, from, target, method, deadline, traceparent ?? newTraceparent(), done);
+    const call = new Call(this, from, target, method, deadline, traceparent, done);
     target.calls.add(call);
     if (route.handler) {
       this.wheel.add(call);
@@ -674,7 +681,7 @@ export class Bus implements BusApi {
     const route = this.#route(method);
     if (!route) return;
     if (route.handler) {
-      const call = new Call(this, from, route.endpoint, method, performance.now() + this.#defaultTimeoutMs, newTraceparent(), () => {});
+      const call = new Call(this, from, route.endpoint, method, performance.now() + this.#defaultTimeoutMs, undefined, () => {});
       try {
         const r = route.handler(params, new LocalHandlerContext(call));
         if (r && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#emit({ type: 'handler-error', peer: route.endpoint.name, method, error: String(err) }));

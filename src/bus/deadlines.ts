@@ -41,11 +41,9 @@ export class DeadlineWheel {
     const key = entry.wheelKey;
     if (key === undefined) return;
     entry.wheelKey = undefined;
-    const bucket = this.#buckets.get(key);
-    if (bucket?.delete(entry)) {
-      if (bucket.size === 0) this.#buckets.delete(key);
-      if (--this.#count === 0) this.#stop();
-    }
+    // Emptied buckets stay until the tick sweeps them, and the timer runs until a tick finds the
+    // wheel empty: sequential requests would otherwise create and clear a timer (and a Set) each.
+    if (this.#buckets.get(key)?.delete(entry)) this.#count--;
   }
 
   #tick(): void {
@@ -62,7 +60,10 @@ export class DeadlineWheel {
     }
     this.#cursor = until;
     this.#count -= due.length;
-    if (this.#count === 0) this.#stop();
+    if (this.#count === 0) {
+      this.#stop();
+      this.#buckets.clear();
+    }
     for (const e of due) e.expire();
   }
 
