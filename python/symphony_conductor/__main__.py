@@ -45,7 +45,7 @@ async def serve() -> int:
 
     @peer.handle("conductor.status")
     async def on_status(params: Any, ctx: RequestContext) -> dict[str, Any]:
-        return {"status": "Running", "policy": "python", **counts}
+        return {"status": "Running", "policy": "python", "pid": os.getpid(), **counts}
 
     async with peer:
         await peer.register()

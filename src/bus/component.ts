@@ -32,7 +32,7 @@ export const busComponent = defineComponent({
         case 'peer':
           return ctx.log.info(`peer '${e.peer}' ${e.state}${e.reason ? `: ${e.reason}` : ''}`);
         case 'denied':
-          return ctx.log.warn(`denied: '${e.peer}' ${e.action} '${e.subject}'`);
+          return ctx.log.warn(e.action === 'hello' ? `denied: hello from '${e.peer}': ${e.subject}` : `denied: '${e.peer}' ${e.action} '${e.subject}'`);
         case 'protocol-error':
           return ctx.log.warn(`bad frame from '${e.peer}': ${e.detail}`);
         case 'handler-error':

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connect } from '../bus/client.js';
+import { installGuard } from './guard.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
 
 const dir = process.argv[2];
@@ -21,6 +22,7 @@ const log = (level: string) => (message: string, data?: Record<string, unknown>)
 
 async function main(): Promise<void> {
   const bus = await connect({ name: pkg.name });
+  installGuard(); // after the host's own setup, before any of the extension's code
   let ext: ExtensionModule;
   try {
     const mod = (await import(pathToFileURL(resolve(dir!, pkg.main ?? 'index.js')).href)) as { default?: ExtensionModule };
