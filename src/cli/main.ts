@@ -15,7 +15,7 @@ Usage:
   symphony check [-c FILE] [--profile P]
   symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
   symphony report FILE.json [-o OUT.html]
-  symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json]
+  symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json] [--report FILE]
 
 Without -c, ./symphony.yaml (or .yml, .toml) is used if present, else the built-in default system.
 Exit codes: 0 ok; 1 boot failed or a stop failed; 2 bad config or usage; 130/143 interrupted by SIGINT/SIGTERM.`;
@@ -212,10 +212,16 @@ async function up(values: Values): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   const exit = await k.done;
   clearInterval(keepAlive);
-  await k.stop().catch((err: Error) => process.stderr.write(`symphony: ${err.message}\n`));
+  const stopErrors: string[] = [];
+  await k.stop().catch((err: Error) => {
+    stopErrors.push(err.message);
+    process.stderr.write(`symphony: ${err.message}\n`);
+  });
   await health?.close();
   printer.finish();
   if (exit.code !== 0) process.stderr.write(`symphony: stopped: ${exit.reason}\n`);
+  // The boot report gains how the system ended (its component states stay those of the boot).
+  await writeReport(values.report, { ...withHttp(bootReport), shutdown: { reason: exit.reason, code: exit.code, atMs: Math.round(k.now() * 1000) / 1000, errors: stopErrors } });
   return exit.code;
 }
 
@@ -240,32 +246,50 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
   const system = await load(values);
   const { kernelOptions } = await import('../config/index.js');
   const k = new Kernel(kernelOptions(system));
-  const problems: string[] = [];
-  k.on('log', (e) => {
-    if (e.type === 'log' && (e.level === 'error' || e.level === 'warn')) problems.push(`${e.component}: ${e.message}`);
-  });
+  // First signal: cancel the melody (or the boot) and stop in order; second: exit at once.
+  const interrupt = new AbortController();
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (signalled) {
+      process.stderr.write(`symphony run: second ${sig}, exiting now\n`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }
+    signalled = sig;
+    process.stderr.write(`symphony run: ${sig} received: cancelling the melody and stopping (send it again to exit at once)\n`);
+    interrupt.abort({ signal: sig });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let bootReport: BootReport;
   try {
-    await k.start();
+    bootReport = await k.start({ signal: interrupt.signal });
   } catch (err) {
     if (err instanceof BootError) {
+      await writeReport(values.report, err.report);
       process.stderr.write(`symphony run: the system did not boot: ${err.report.failure?.message ?? err.message}\n`);
-      return 1;
+      return signalled ? (signalled === 'SIGINT' ? 130 : 143) : 1;
     }
     throw err;
   }
   try {
-    const bus = k.get(system.busName ?? 'bus') as { request(method: string, params: unknown, options?: { timeout?: string }): Promise<unknown> };
+    const bus = k.get(system.busName ?? 'bus') as { request(method: string, params: unknown, options?: { timeout?: string; signal?: AbortSignal }): Promise<unknown> };
     let result: { state: string; outputs: unknown; reason: string; steps: Record<string, { state: string; attempts: number; note?: string; error?: string }>; decisions: unknown[]; run: string; durationMs: number; artifact: unknown };
     try {
-      result = (await bus.request('melody.run', { file: resolve(file), inputs }, { timeout: '30m' })) as typeof result;
+      result = (await bus.request('melody.run', { file: resolve(file), inputs }, { timeout: '30m', signal: interrupt.signal })) as typeof result;
     } catch (err) {
       const e = err as { code?: number; message: string };
+      if (signalled) {
+        process.stderr.write(`symphony run: the melody was cancelled by ${signalled}\n`);
+        await writeReport(values.report, { ...bootReport, melody: { state: 'cancelled', reason: `interrupted by ${signalled}` } });
+        return signalled === 'SIGINT' ? 130 : 143;
+      }
       if (e.code === -32602 || e.code === -32601) {
         process.stderr.write(`${e.message}\n`);
         return 2;
       }
       throw err;
     }
+    await writeReport(values.report, { ...bootReport, melody: { run: result.run, state: result.state, reason: result.reason, outputs: result.outputs } });
     if (values.json) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     } else {
@@ -279,7 +303,7 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
   }
 }
 
-async function writeReport(file: string | undefined, data: BootReport): Promise<void> {
+async function writeReport(file: string | undefined, data: BootReport | Record<string, unknown>): Promise<void> {
   if (!file) return;
   await mkdir(dirname(resolve(file)), { recursive: true });
   await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);

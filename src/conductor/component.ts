@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
-import { InvalidParamsError, type Bus } from '../bus/index.js';
+import { InvalidParamsError, type Bus, type HandlerContext } from '../bus/index.js';
 import { Conductor } from './conductor.js';
 import { MelodyError, readMelody } from './melody.js';
 import { builtinPolicy, remotePolicy } from './policy.js';
@@ -29,7 +29,7 @@ export const conductorComponent = defineComponent({
     const policy = choice === 'builtin' ? builtinPolicy : remotePolicy(bus, choice === 'remote' ? 'conductor.decide' : choice, settings.policyTimeoutMs ?? 1000);
     const conductor = new Conductor(bus, policy, ctx.log);
     conductor.status = 'Starting';
-    const serve = (method: string, fn: (p: any) => unknown) => conductor.registrations.push(bus.handle(method, fn));
+    const serve = (method: string, fn: (p: any, ctx: HandlerContext) => unknown) => conductor.registrations.push(bus.handle(method, fn));
     const melodyOf = async (p: { melody?: unknown; file?: string }) => {
       if (p?.file) return readMelody(resolve(ctx.baseDir, p.file));
       if (p?.melody === undefined) throw new InvalidParamsError('give { melody } (the melody itself) or { file } (a melody file)');
@@ -39,9 +39,10 @@ export const conductorComponent = defineComponent({
       if (err instanceof MelodyError) throw new InvalidParamsError(err.message, { problems: err.problems });
       throw err;
     };
-    serve('melody.run', async (p) => {
+    // Cancelling the request (the caller's AbortSignal, $/cancelRequest, the caller gone) cancels the run.
+    serve('melody.run', async (p, hctx) => {
       const melody = await melodyOf(p).catch(asParamsError);
-      return conductor.run(melody, p?.inputs ?? {}).catch(asParamsError);
+      return conductor.run(melody, p?.inputs ?? {}, { signal: hctx.signal }).catch(asParamsError);
     });
     serve('melody.validate', async (p) => {
       const melody = await melodyOf(p).catch(asParamsError);

@@ -165,7 +165,7 @@ export class Conductor {
           let output: unknown;
           let note: string | undefined;
           try {
-            ({ output, note } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c)));
+            ({ output, note } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c), options.signal));
           } catch (err) {
             const e = err instanceof Error ? err : new Error(String(err));
             const code = err instanceof BusError ? err.code : undefined;
@@ -260,6 +260,7 @@ export class Conductor {
     decide: (q: Question) => Promise<Decision>,
     spent: () => number,
     spend: (cost: number) => void,
+    signal: AbortSignal | undefined,
   ): Promise<{ output: unknown; note?: string }> {
     await this.#loadArtifacts(step, scope);
     if (step.when !== undefined && !isFallback) {
@@ -292,7 +293,7 @@ export class Conductor {
     const timeout = step.timeout === undefined ? 30_000 : parseDuration(step.timeout)!;
     const call = async (p: unknown) => {
       const t = performance.now();
-      const out = await this.bus.request(method, p, { timeout });
+      const out = await this.bus.request(method, p, { timeout, signal });
       const l = this.#latency.get(method) ?? { total: 0, n: 0 };
       l.total += performance.now() - t;
       l.n++;
