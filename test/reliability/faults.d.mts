@@ -1,0 +1,12 @@
+import type { AnyComponentDefinition } from '../../src/index.js';
+export interface FaultRates {
+  transient: number;
+  slow: number;
+  flap: number;
+}
+export declare function rng(seed: number): () => number;
+export declare class FaultInjector {
+  constructor(random: () => number, rates: FaultRates, attempts: number, slowFraction?: number);
+  readonly counts: { transient: number; slow: number; flap: number };
+  wrap(name: string, def: AnyComponentDefinition): AnyComponentDefinition;
+}
