@@ -53,6 +53,12 @@ export interface ComponentContext<Deps = Record<string, any>, Late = Record<stri
   readonly log: Logger;
   /** Tells the supervisor this component has failed at run time (it is restarted per its `restart` policy). */
   fail(error: unknown): void;
+  /**
+   * Marks the start of a named part of this start (e.g. one of several things started
+   * concurrently); call the function it returns when the part is done. Parts appear in the boot
+   * report under the component, with their times.
+   */
+  part(name: string): () => void;
 }
 
 export interface StopContext {

@@ -114,6 +114,8 @@ class Attempt {
 /** A component's place in the kernel: its spec, its state, its current instance and its timings. */
 class Slot {
   state: ComponentState = 'pending';
+  /** Named parts of its start (ctx.part), for the report. */
+  parts: { name: string; startMs: number; readyMs: number | null }[] | undefined;
   definition: AnyComponentDefinition | undefined;
   instance: unknown = undefined;
   /** True from a successful start until its stop: there is an instance to stop. */
@@ -264,6 +266,14 @@ class StartContext implements ComponentContext {
   fail(error: unknown): void {
     this.kernel.reportFailure(this.attemptState.slot, this.generation, error);
   }
+  part(name: string): () => void {
+    const slot = this.attemptState.slot;
+    const entry = { name, startMs: this.kernel.now(), readyMs: null as number | null };
+    (slot.parts ??= []).push(entry);
+    return () => {
+      entry.readyMs ??= this.kernel.now();
+    };
+  }
 }
 
 /** `ctx` for one stop. Its signal and logger are made only if the stop uses them (most never do). */
@@ -292,6 +302,7 @@ class KernelStopContext implements StopContext {
 /** What contexts need from the kernel (kept narrow so they hold no reference to its private state). */
 interface KernelInternals {
   readonly baseDir: string;
+  now(): number;
   slot(name: string): Slot;
   logger(component: string): Logger;
   reportFailure(slot: Slot, generation: number, error: unknown): void;
@@ -357,6 +368,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     }
     this.#internals = {
       baseDir: options.baseDir ?? process.cwd(),
+      now: () => this.now(),
       slot: (name) => this.#slots.get(name)!,
       logger: (component) => this.#logger(component),
       reportFailure: (slot, generation, error) => this.#reportFailure(slot, generation, error),
@@ -1147,6 +1159,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       wants: [...s.spec.wants],
       late: [...s.spec.late],
       health: s.health ?? null,
+      ...(s.parts ? { parts: s.parts.map((p) => ({ name: p.name, startMs: round(p.startMs)!, readyMs: round(p.readyMs) })) } : {}),
       error: s.error ? describeError(s.error) : null,
     }));
     const readyMs = this.now();

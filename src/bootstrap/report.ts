@@ -43,6 +43,8 @@ export interface ComponentReport {
   wants: string[];
   late: string[];
   health: unknown;
+  /** Named parts of its start (ctx.part), e.g. the Pit's five extensions, each with its times. */
+  parts?: { name: string; startMs: number; readyMs: number | null }[];
   error: string | null;
 }
 

@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     remainingMs: () => Math.max(0, deadline - performance.now()),
     attempt: 1,
     log,
+    part: () => () => {}, // parts of a hosted start are not reported across the process boundary
     fail: (error: unknown) => {
       log.error(`failed: ${error instanceof Error ? error.message : String(error)}`);
       process.exit(1);

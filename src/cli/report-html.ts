@@ -6,7 +6,13 @@ import type { BootReport, ComponentReport } from '../bootstrap/index.js';
  * and the failure if there was one.
  */
 export function renderReportHtml(report: BootReport, title = 'Symphony boot report'): string {
-  const rows = [...report.components].sort((a, b) => (a.startMs ?? Infinity) - (b.startMs ?? Infinity) || a.stage - b.stage);
+  // A component's parts (ctx.part: e.g. the Pit's extensions) get rows of their own under it.
+  const rows: ComponentReport[] = [...report.components]
+    .sort((a, b) => (a.startMs ?? Infinity) - (b.startMs ?? Infinity) || a.stage - b.stage)
+    .flatMap((c) => [
+      c,
+      ...(c.parts ?? []).map((p) => ({ ...c, name: `  ${c.name} › ${p.name}`, startMs: p.startMs, readyMs: p.readyMs, queuedMs: p.startMs, ownMs: p.readyMs === null ? null : p.readyMs - p.startMs, waitMs: 0, attempts: 1, parts: undefined })),
+    ]);
   const critical = new Set(report.criticalPath);
   const end = Math.max(report.readyMs, ...rows.map((r) => r.readyMs ?? 0), 0.001);
   const rowH = 22;

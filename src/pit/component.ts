@@ -21,7 +21,7 @@ export const pitComponent = defineComponent({
     settings.dataDir = resolve(ctx.baseDir, settings.dataDir ?? '.symphony/pit');
     const artifacts = new ArtifactStore();
     const pit = new Pit(bus, [new PoolManager(), new DagTracker(), artifacts, new ArbitrationEngine(), new StaleManager(() => artifacts)], settings, ctx.log);
-    await pit.start();
+    await pit.start((name) => ctx.part(name));
     const late = ctx.late as { conductor?: import('../bootstrap/index.js').LateHandle<unknown> };
     if (late.conductor) pit.bindConductor(late.conductor);
     return pit;

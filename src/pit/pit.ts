@@ -57,10 +57,11 @@ export class Pit {
   }
 
   /** Restores each extension's last snapshot, inits all of them concurrently, then serves their methods. */
-  async start(): Promise<void> {
+  async start(part: (name: string) => () => void = () => () => {}): Promise<void> {
     const t0 = performance.now();
     await Promise.all(
       this.extensions.map(async (ext) => {
+        const done = part(ext.name);
         const dir = join(this.#dataDir, ext.name);
         await mkdir(dir, { recursive: true });
         const snapshot = await readJson(join(dir, 'snapshot.json'));
@@ -68,6 +69,7 @@ export class Pit {
         const startMs = performance.now() - t0;
         await ext.init(this.#context(ext, dir));
         this.timings.push({ name: ext.name, startMs, readyMs: performance.now() - t0 });
+        done();
       }),
     );
     for (const ext of this.extensions) {

@@ -140,3 +140,20 @@ describe('the Python Conductor', () => {
     }, 30_000);
   }
 });
+
+describe('the boot report of the default system', () => {
+  it("shows the Pit's five extensions started concurrently, as parts of the pit", async () => {
+    const { k } = await boot('symphony.yaml');
+    try {
+      const pit = k.report!.components.find((c) => c.name === 'pit')!;
+      const parts = pit.parts!;
+      expect(parts.map((p) => p.name).sort()).toEqual(['arbiter', 'artifacts', 'dag', 'pool', 'stale']);
+      // Concurrent: every part started before the first one finished.
+      const firstDone = Math.min(...parts.map((p) => p.readyMs!));
+      for (const p of parts) expect(p.startMs).toBeLessThanOrEqual(firstDone);
+      for (const p of parts) expect(p.startMs).toBeGreaterThanOrEqual(pit.startMs!);
+    } finally {
+      await k.stop();
+    }
+  }, 30_000);
+});
