@@ -183,3 +183,12 @@ describe('JSON Schema', () => {
     expect(schema.properties.profiles).toBeDefined();
   });
 });
+
+describe('the embedded default system', () => {
+  it('is examples/symphony.yaml, as text and as a value', async () => {
+    const { DEFAULT_SYSTEM, DEFAULT_SYSTEM_VALUE } = await import('../src/cli/default-system.js');
+    const { parse } = await import('yaml');
+    expect(DEFAULT_SYSTEM).toBe(readFileSync(resolve(import.meta.dirname, '../examples/symphony.yaml'), 'utf8'));
+    expect(parse(DEFAULT_SYSTEM)).toEqual(DEFAULT_SYSTEM_VALUE);
+  });
+});

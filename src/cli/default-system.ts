@@ -19,3 +19,21 @@ profiles:
   # Reload extensions when their folders change.
   dev: { components: { orchestra: { with: { paths: [./extensions], watch: true } } } }
 `;
+
+/**
+ * The same system as a value, so booting it parses no YAML (the YAML parser is the largest module
+ * the kernel would load; a test keeps this equal to the text above).
+ */
+export const DEFAULT_SYSTEM_VALUE = {
+  http: { listen: '127.0.0.1:0' },
+  components: {
+    bus: { use: 'builtin:bus', with: { listen: 'auto' } },
+    pit: { use: 'builtin:pit', needs: ['bus'], late: ['conductor'], with: { dataDir: '../.symphony/pit' } },
+    orchestra: { use: 'builtin:orchestra', needs: ['bus', 'pit'], with: { paths: ['./extensions'] } },
+    conductor: { use: 'builtin:conductor', needs: ['orchestra'] },
+  },
+  profiles: {
+    bare: { components: { orchestra: { with: { paths: [] } } } },
+    dev: { components: { orchestra: { with: { paths: ['./extensions'], watch: true } } } },
+  },
+};

@@ -87,13 +87,13 @@ function configFile(values: Values): string | undefined {
 }
 
 async function load(values: Values, checkModules = false): Promise<LoadedSystem> {
-  const { loadSystem, loadSystemText, ConfigError, formatDiagnostic } = await import('../config/index.js');
+  const { loadSystem, loadSystemValue, ConfigError, formatDiagnostic } = await import('../config/index.js');
   try {
     const file = configFile(values);
     const options = { profile: values.profile, checkModules };
     const system = file
       ? await loadSystem(file, options)
-      : await loadSystemText(resolve(packageRoot, 'examples', 'symphony.yaml'), (await import('./default-system.js')).DEFAULT_SYSTEM, options);
+      : await loadSystemValue(resolve(packageRoot, 'examples', 'symphony.yaml'), (await import('./default-system.js')).DEFAULT_SYSTEM_VALUE, options);
     for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
     return system;
   } catch (err) {

@@ -2,7 +2,7 @@
  * The config layer: YAML and TOML files (one schema, profiles), checked with every finding at its
  * FILE:LINE:COL, and turned into kernel options with `use:` resolved relative to the file.
  */
-export { ConfigError, formatDiagnostic, kernelOptions, loadSystem, loadSystemText, type Diagnostic, type LoadOptions, type LoadedSystem } from './load.js';
+export { ConfigError, formatDiagnostic, kernelOptions, loadSystem, loadSystemText, loadSystemValue, type Diagnostic, type LoadOptions, type LoadedSystem } from './load.js';
 export { loadDefinition, resolveUse, ModuleLoadError, type ResolvedUse } from './modules.js';
 export { builtinNames } from './builtins.js';
 export { ConfigSchema, ComponentSchema, type ComponentConfig, type SystemConfig } from './schema.js';

@@ -2,7 +2,7 @@ import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
 import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions, type ModeAdapter } from '../bootstrap/index.js';
 import { COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
-import { ConfigSyntaxError, parseConfigSource, readConfigSource, type ConfigSource, type PathSegment, type Position } from './source.js';
+import { ConfigSyntaxError, parseConfigSource, readConfigSource, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
 
 /** One finding about a config file, at its position. */
@@ -70,6 +70,11 @@ export async function loadSystemText(file: string, text: string, options: LoadOp
     throw new ConfigError([asDiagnostic(resolve(file), err)]);
   }
   return validateSource(source, options);
+}
+
+/** Same as loadSystem, for a config that is already a value (the embedded default system). */
+export async function loadSystemValue(file: string, value: unknown, options: LoadOptions = {}): Promise<LoadedSystem> {
+  return validateSource(valueSource(resolve(file), value), options);
 }
 
 function asDiagnostic(file: string, err: unknown): Diagnostic {

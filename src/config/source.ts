@@ -32,6 +32,11 @@ export class ConfigSyntaxError extends Error {
 
 const START: Position = { line: 1, col: 1 };
 
+/** A config given as a value (already parsed, e.g. embedded in code): no positions to point at. */
+export function valueSource(file: string, value: unknown): ConfigSource {
+  return { file, format: 'yaml', value, locate: () => START };
+}
+
 /** Reads and parses a YAML (`.yaml`, `.yml`) or TOML (`.toml`) file. Parsers load only when needed. */
 export async function readConfigSource(file: string): Promise<ConfigSource> {
   const text = await readFile(file, 'utf8');

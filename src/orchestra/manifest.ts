@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import semver from 'semver';
 import * as v from 'valibot';
 import { suggest } from '../bootstrap/index.js';
-import { ConfigSyntaxError, parseConfigSource, type PathSegment, type Position } from '../config/index.js';
+import { ConfigSyntaxError, parseConfigSource, type ConfigSource, type PathSegment, type Position } from '../config/index.js';
 import { assertPattern } from '../bus/index.js';
 
 /** A problem with an extension, at its position (`package.json:LINE:COL`) when it has one. */
@@ -123,16 +123,24 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
   } catch (err) {
     return { problems: [problem({ line: 1, col: 1 }, `cannot read the manifest: ${(err as Error).message}`)] };
   }
-  let source;
+  let value: unknown;
   try {
-    JSON.parse(text);
-    source = await parseConfigSource(file, text);
+    value = JSON.parse(text);
   } catch (err) {
-    const pos = err instanceof ConfigSyntaxError ? err.position : { line: 1, col: 1 };
+    let pos = { line: 1, col: 1 };
+    try {
+      await parseConfigSource(file, text);
+    } catch (e) {
+      if (e instanceof ConfigSyntaxError) pos = e.position;
+    }
     return { problems: [problem(pos, `package.json is not valid JSON: ${(err as Error).message}`)] };
   }
-  const parsed = v.safeParse(PackageJson, source.value);
+  // Positions (the YAML parser) are loaded only when there is something to point at.
+  let source: ConfigSource | undefined;
+  const positions = async () => (source ??= await parseConfigSource(file, text));
+  const parsed = v.safeParse(PackageJson, value);
   if (!parsed.success) {
+    const source = await positions();
     const problems = parsed.issues.map((issue) => {
       const path = (issue.path ?? []).map((p) => p.key as PathSegment);
       const isKey = issue.path?.at(-1)?.origin === 'key';
@@ -152,19 +160,22 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
   }
   const pkg = parsed.output;
   const s = pkg.symphony;
-  const problems: ExtensionProblem[] = [];
-  const at = (path: PathSegment[]) => source.locate(path, 'value');
-  const named = (pos: Position, message: string): ExtensionProblem => ({ extension: pkg.name, file, ...pos, message });
+  const found: { path: PathSegment[]; message: string }[] = [];
   const main = resolve(dir, pkg.main);
   const realDir = await realpath(dir);
   try {
     const realMain = await realpath(main);
-    if (!isInside(realDir, realMain)) problems.push(named(at(['main']), `main '${pkg.main}' leads out of the extension folder (to ${realMain})`));
+    if (!isInside(realDir, realMain)) found.push({ path: ['main'], message: `main '${pkg.main}' leads out of the extension folder (to ${realMain})` });
   } catch {
-    problems.push(named(at(['main']), `main '${pkg.main}' does not exist (looked for ${main})`));
+    found.push({ path: ['main'], message: `main '${pkg.main}' does not exist (looked for ${main})` });
   }
   if (s.activation.includes('onCall') && s.provides.length === 0) {
-    problems.push(named(at(['symphony', 'activation']), "activation onCall needs at least one method in provides (the first call to one of them starts the extension)"));
+    found.push({ path: ['symphony', 'activation'], message: 'activation onCall needs at least one method in provides (the first call to one of them starts the extension)' });
+  }
+  const problems: ExtensionProblem[] = [];
+  if (found.length) {
+    const src = await positions();
+    for (const f of found) problems.push({ extension: pkg.name, file, ...src.locate(f.path, 'value'), message: f.message });
   }
   const absolute = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   return {
