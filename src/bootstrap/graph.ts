@@ -92,9 +92,9 @@ export function planGraph(
   for (let i = 0; i < n; i++) {
     const node = nodes[i]!;
     edgeStart[i] = edgeList.length;
-    checkEdges(node, 'needs', i, index, lastSource, edgeList, problems, warnings);
-    checkEdges(node, 'wants', i, index, lastSource, edgeList, problems, warnings);
-    checkEdges(node, 'late', i, index, lastSource, edgeList, problems, warnings);
+    if (node.needs.length) checkEdges(node, node.needs, 'needs', i, index, lastSource, edgeList, problems, warnings);
+    if (node.wants.length) checkEdges(node, node.wants, 'wants', i, index, lastSource, edgeList, problems, warnings);
+    if (node.late.length) checkEdges(node, node.late, 'late', i, index, lastSource, edgeList, problems, warnings);
   }
   edgeStart[n] = edgeList.length;
 
@@ -212,9 +212,10 @@ export function planGraph(
   return { problems, warnings, plan, indexed: { index, order, stageOf, stageCount } };
 }
 
-/** Checks one list of node i's references; appends its order edges (needs, present wants) to `edgeList`. */
+/** Checks node i's list `field`; appends its order edges (needs, present wants) to `edgeList`. */
 function checkEdges(
   node: GraphNode,
+  list: readonly string[],
   field: EdgeKind,
   i: number,
   index: ReadonlyMap<string, number>,
@@ -223,7 +224,6 @@ function checkEdges(
   problems: GraphProblem[],
   warnings: GraphWarning[],
 ): void {
-  const list = node[field];
   for (let k = 0; k < list.length; k++) {
     const target = list[k]!;
     const t = target === node.name ? -1 : index.get(target);
