@@ -168,6 +168,42 @@ interface Route {
   readonly lazy?: boolean;
 }
 
+/**
+ * The calls in flight to one endpoint, oldest first, as a list linked through the calls
+ * themselves: adding and removing one (on every call) are a few field writes, where a Set's
+ * table is reallocated as it empties and refills.
+ */
+class CallList {
+  #head: Call | undefined;
+  #tail: Call | undefined;
+  size = 0;
+  add(call: Call): void {
+    call.listed = true;
+    call.prev = this.#tail;
+    call.next = undefined;
+    if (this.#tail) this.#tail.next = call;
+    else this.#head = call;
+    this.#tail = call;
+    this.size++;
+  }
+  delete(call: Call): void {
+    if (!call.listed) return;
+    call.listed = false;
+    if (call.prev) call.prev.next = call.next;
+    else this.#head = call.next;
+    if (call.next) call.next.prev = call.prev;
+    else this.#tail = call.prev;
+    call.prev = call.next = undefined;
+    this.size--;
+  }
+  /** A copy to iterate while failing calls (which removes them). */
+  snapshot(): Call[] {
+    const calls: Call[] = [];
+    for (let c = this.#head; c; c = c.next) calls.push(c);
+    return calls;
+  }
+}
+
 /** A peer of the bus: an in-process party (the kernel, a component, an extension) or a connection. */
 class Endpoint {
   state: PeerStats['state'] = 'open';
@@ -177,7 +213,8 @@ class Endpoint {
   identity: Identity | undefined;
   /** A successor with the same identity has taken its name; it keeps serving until it goes. */
   superseded = false;
-  readonly calls = new Set<Call>();
+  /** Calls in flight to it. */
+  readonly calls = new CallList();
   readonly routes = new Set<Route>();
   readonly subscriptions = new Set<Sub>();
   readonly latency = new LatencyHistogram();
@@ -203,6 +240,10 @@ class Call implements DeadlineEntry {
   started = performance.now();
   controller: AbortController | undefined;
   downstream: OutgoingRequest | undefined;
+  /** Its place in the target's CallList. */
+  prev: Call | undefined = undefined;
+  next: Call | undefined = undefined;
+  listed = false;
   #traceparent: string | undefined;
   constructor(
     readonly bus: Bus,
@@ -508,7 +549,7 @@ export class Bus implements BusApi {
     clearInterval(this.#heartbeatTimer);
     for (const ep of [...this.#connections]) ep.session?.close(reason);
     for (const ep of [...this.#endpoints.values()]) if (ep !== this.#self) this.#drop(ep, reason);
-    for (const call of [...this.#self.calls]) call.fail(new PeerGoneError(reason));
+    for (const call of this.#self.calls.snapshot()) call.fail(new PeerGoneError(reason));
     await this.#server?.close();
   }
 
@@ -918,7 +959,7 @@ export class Bus implements BusApi {
     if (this.#endpoints.get(ep.name) === ep) this.#endpoints.delete(ep.name);
     for (const r of [...ep.routes]) this.#unroute(r);
     for (const s of [...ep.subscriptions]) this.#unsubscribe(s);
-    for (const call of [...ep.calls]) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
+    for (const call of ep.calls.snapshot()) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
     ep.session?.close(reason);
     for (const w of ep.readyWaiters.splice(0)) w();
     if (wasKnown) this.#emit({ type: 'peer', peer: ep.name, state: 'gone', reason });

@@ -1,20 +1,40 @@
 /**
  * Deadlines for many in-flight requests without a timer each: entries sit in 8ms buckets of a
- * wheel driven by one unref'd timer that runs only while something is pending. Adding and
- * cancelling are a Set operation; a deadline fires at most one tick late.
+ * wheel driven by one unref'd timer that runs only while something is pending. A deadline fires
+ * at most one tick late.
+ *
+ * Most requests are answered well within a tick, so a new entry first goes in a slot of a plain
+ * array of young entries; only those still pending at the next tick are filed into their bucket (a
+ * Set). Removing a young entry empties its slot: the common short request never touches a hash
+ * table (whose backing store is reallocated as it empties and refills), and nothing keeps an
+ * answered request alive until the next tick.
  */
 export interface DeadlineEntry {
   /** `performance.now()` at which it expires. */
   readonly deadline: number;
-  /** The wheel's bookkeeping (which bucket holds the entry). */
-  wheelKey?: number;
+  /** The wheel's bookkeeping: its young slot (negative), its bucket's key, or undefined when not in the wheel. */
+  wheelKey?: number | undefined;
   expire(): void;
 }
 
 const TICK_MS = 8;
+/** `wheelKey` of the entry in young slot i (bucket keys are positive), and back. */
+const youngKey = (slot: number) => -1 - slot;
+const youngSlot = (key: number) => -1 - key;
+/**
+ * Young slots at most: past that the pending ones are filed at once. Ticks are timers, and a loop
+ * of in-process calls that only awaits microtasks never lets one run.
+ */
+const YOUNG_SLOTS = 4096;
 
 export class DeadlineWheel {
   readonly #buckets = new Map<number, Set<DeadlineEntry>>();
+  /**
+   * Entries added since the last tick: the first #youngCount slots, emptied as entries are
+   * removed. The array is reused from tick to tick rather than regrown.
+   */
+  readonly #young: (DeadlineEntry | undefined)[] = [];
+  #youngCount = 0;
   #timer: NodeJS.Timeout | undefined;
   #count = 0;
   /** Every bucket up to this key has been expired. */
@@ -24,16 +44,16 @@ export class DeadlineWheel {
     return this.#count;
   }
 
+  /** Adds an entry (once: an entry is in the wheel at most once). */
   add(entry: DeadlineEntry): void {
     if (!this.#timer) {
       this.#cursor = Math.floor(performance.now() / TICK_MS);
       this.#timer = setInterval(() => this.#tick(), TICK_MS).unref();
     }
-    const key = Math.max(Math.ceil(entry.deadline / TICK_MS), this.#cursor + 1);
-    entry.wheelKey = key;
-    let bucket = this.#buckets.get(key);
-    if (!bucket) this.#buckets.set(key, (bucket = new Set()));
-    bucket.add(entry);
+    if (this.#youngCount === YOUNG_SLOTS) this.#fileYoung();
+    const slot = this.#youngCount++;
+    entry.wheelKey = youngKey(slot);
+    this.#young[slot] = entry;
     this.#count++;
   }
 
@@ -41,12 +61,40 @@ export class DeadlineWheel {
     const key = entry.wheelKey;
     if (key === undefined) return;
     entry.wheelKey = undefined;
+    if (key < 0) {
+      this.#young[youngSlot(key)] = undefined;
+      this.#count--;
+      return;
+    }
     // Emptied buckets stay until the tick sweeps them, and the timer runs until a tick finds the
     // wheel empty: sequential requests would otherwise create and clear a timer (and a Set) each.
     if (this.#buckets.get(key)?.delete(entry)) this.#count--;
   }
 
+  #file(entry: DeadlineEntry): void {
+    const key = Math.max(Math.ceil(entry.deadline / TICK_MS), this.#cursor + 1);
+    entry.wheelKey = key;
+    let bucket = this.#buckets.get(key);
+    if (!bucket) this.#buckets.set(key, (bucket = new Set()));
+    bucket.add(entry);
+  }
+
+  /** The young entries still pending go to their buckets. */
+  #fileYoung(): void {
+    const young = this.#young;
+    for (let i = 0; i < this.#youngCount; i++) {
+      const e = young[i];
+      if (e === undefined) continue;
+      young[i] = undefined;
+      this.#file(e);
+    }
+    this.#youngCount = 0;
+  }
+
   #tick(): void {
+    // Young entries first (an overdue one to the next bucket, which this tick expires: at most
+    // one tick late, as if it had been filed at once).
+    this.#fileYoung();
     const until = Math.floor(performance.now() / TICK_MS);
     const due: DeadlineEntry[] = [];
     for (let k = this.#cursor + 1; k <= until; k++) {
