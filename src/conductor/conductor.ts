@@ -30,6 +30,16 @@ export interface MelodyResult {
   /** The artifact holding the result, when the Artifact Store is there. */
   artifact: { name: string; version: number; hash: string } | null;
   durationMs: number;
+  /**
+   * The Chambering flow around the run: which extension provides each method (from the manifests),
+   * which were activated for it (and how long that took), and what the Stale Manager reclaimed
+   * after the outputs were stored.
+   */
+  chambering: {
+    registration: { method: string; provider: string }[];
+    activated: { extension: string; ms: number }[];
+    reclaimed: { archived: number; deleted: number } | null;
+  };
 }
 
 /** A DAG Tracker decision as the Conductor sees it (see src/pit/dag/types.ts). */
@@ -100,6 +110,7 @@ export class Conductor {
   /** Runs a melody to its end; resolves with the result (a failed melody is a result, not an exception). */
   async run(value: unknown, givenInputs: Record<string, unknown> = {}, options: { signal?: AbortSignal } = {}): Promise<MelodyResult> {
     const { melody, inputs } = this.validate(value, givenInputs);
+    const chambering = await this.#register(melody);
     const t0 = performance.now();
     const decisions: Decision[] = [];
     const steps: Record<string, StepResult> = {};
@@ -229,6 +240,7 @@ export class Conductor {
       steps,
       decisions,
       compensated: [],
+      chambering,
       artifact: null,
       durationMs: Math.round((performance.now() - t0) * 1000) / 1000,
     };
@@ -243,9 +255,48 @@ export class Conductor {
       result.compensated = await this.#compensate(melody, completed, scope);
     }
     result.artifact = await this.#storeResult(result);
+    // Return and unloading: with the outputs stored, the Stale Manager applies its retention rules.
+    if (this.bus.serves('stale.run')) {
+      try {
+        const r = (await this.bus.request('stale.run', { dryRun: false })) as { archived: number; deleted: number };
+        chambering.reclaimed = { archived: r.archived, deleted: r.deleted };
+      } catch (err) {
+        this.log.warn(`the Stale Manager could not run after ${run}: ${(err as Error).message}`);
+      }
+    }
     this.#runs.set(run, result);
     this.log.info(`melody '${melody.melody}' (run ${run}) ${result.state} in ${result.durationMs}ms${result.state === 'succeeded' ? '' : `: ${result.reason}`}`);
     return result;
+  }
+
+  /**
+   * Registration and activation: the providers of every method the melody calls, from the
+   * extensions' manifests (the Orchestra), and the start of those not running yet (activation on
+   * call), before the first step.
+   */
+  async #register(melody: Melody): Promise<MelodyResult['chambering']> {
+    const chambering: MelodyResult['chambering'] = { registration: [], activated: [], reclaimed: null };
+    const methods = new Set<string>();
+    for (const step of Object.values(melody.steps)) {
+      for (const m of typeof step.call === 'string' ? [step.call] : step.call) methods.add(m);
+      if (step.fallback) methods.add(step.fallback.call);
+      if (step.compensate) methods.add(step.compensate.call);
+    }
+    if (!this.bus.serves('orchestra.providers')) return chambering;
+    const providers = (await this.bus.request('orchestra.providers', { methods: [...methods] })) as Record<string, { extension: string; version: string; execution: string; state: string } | null>;
+    const inactive = new Set<string>();
+    for (const [method, p] of Object.entries(providers)) {
+      chambering.registration.push({ method, provider: p ? `${p.extension}@${p.version} (${p.execution})` : 'a component (not an extension)' });
+      if (p && p.state === 'inactive') inactive.add(p.extension);
+    }
+    await Promise.all(
+      [...inactive].map(async (extension) => {
+        const t = performance.now();
+        await this.bus.request('orchestra.activate', { extension }, { timeout: 60_000 });
+        chambering.activated.push({ extension, ms: Math.round((performance.now() - t) * 1000) / 1000 });
+      }),
+    );
+    return chambering;
   }
 
   /** One step (or its fallback): condition, provider, budget, then the call or the fan-out. */

@@ -2,7 +2,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
-import { BusError, ErrorCode, PeerGoneError, type Bus } from '../bus/index.js';
+import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
 import { discover, resolveExtensions } from './discover.js';
 import { extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
@@ -61,6 +61,7 @@ export class Orchestra {
   readonly #watchers: FSWatcher[] = [];
   readonly #quarantine = new Map<string, { dispose(): void }>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #registrations: Registration[] = [];
   #generation = 0;
 
   constructor(
@@ -112,9 +113,43 @@ export class Orchestra {
       this.log.error(`the extensions did not start: ${(err as Error).message}`);
     }
     if (this.settings.watch) this.#watch();
+    this.#serve();
+  }
+
+  /**
+   * Which extension provides each method (from the manifests, activated or not): the Conductor's
+   * registration step. Null for a method no extension declares.
+   */
+  providers(methods: readonly string[]): Record<string, { extension: string; version: string; execution: string; activation: string[]; state: string } | null> {
+    const status = new Map(this.status().map((s) => [s.name, s]));
+    const out: Record<string, ReturnType<Orchestra['providers']>[string]> = {};
+    for (const method of methods) {
+      const m = [...this.#manifests.values()].find((x) => x.provides.some((p) => subjectMatches(p, method)));
+      out[method] = m ? { extension: m.name, version: m.version, execution: m.execution, activation: m.activation, state: status.get(m.name)?.state ?? 'unknown' } : null;
+    }
+    return out;
+  }
+
+  /** Activates an extension now (an onCall one before its first call); resolves when it is ready. */
+  async activate(name: string): Promise<{ extension: string; state: string }> {
+    if (!this.#manifests.has(name)) throw new BusError(ErrorCode.InvalidParams, `no extension named '${name}' is loaded`, { extension: name });
+    await this.runtime(name).activate();
+    return { extension: name, state: this.runtime(name).state };
+  }
+
+  #serve(): void {
+    const serve = (method: string, fn: (p: any) => unknown) => this.#registrations.push(this.bus.handle(method, fn));
+    serve('orchestra.status', () => ({ extensions: this.status(), problems: this.#problems }));
+    serve('orchestra.providers', (p: { methods?: unknown }) => {
+      if (!Array.isArray(p?.methods) || !p.methods.every((m) => typeof m === 'string')) throw new BusError(ErrorCode.InvalidParams, 'orchestra.providers needs { methods: [string, …] }');
+      return this.providers(p.methods);
+    });
+    serve('orchestra.activate', (p: { extension?: unknown }) => this.activate(String(p?.extension)));
+    serve('orchestra.reload', async (p: { extension?: unknown }) => (await this.reload(String(p?.extension)), { reloaded: p?.extension }));
   }
 
   async stop(): Promise<void> {
+    for (const r of this.#registrations.splice(0)) r.dispose();
     for (const w of this.#watchers.splice(0)) w.close();
     for (const t of this.#timers.values()) clearTimeout(t);
     for (const q of this.#quarantine.values()) q.dispose();

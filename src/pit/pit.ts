@@ -69,6 +69,8 @@ export class Pit {
         const startMs = performance.now() - t0;
         await ext.init(this.#context(ext, dir));
         this.timings.push({ name: ext.name, startMs, readyMs: performance.now() - t0 });
+        // Reported before the Conductor exists: buffered, then delivered through the late edge.
+        this.#emit({ extension: ext.name, type: 'ready', at: Date.now(), data: { initMs: Math.round((performance.now() - t0 - startMs) * 1000) / 1000 } });
         done();
       }),
     );

@@ -54,6 +54,22 @@ describe('the default system', () => {
     expect(stored.metadata.melody).toBe('index-texts');
     const dag = (await bus.request('dag.status', { run: r.run })) as { state: string };
     expect(dag.state).toBe('succeeded');
+    // The Chambering flow: registration from the manifests, activation of the onCall summarizer, reclamation.
+    expect(r.chambering.registration).toEqual([
+      { method: 'files.list', provider: 'files@1.0.0 (in-process)' },
+      { method: 'files.read', provider: 'files@1.0.0 (in-process)' },
+      { method: 'text.stats', provider: 'text-stats@1.1.0 (isolated)' },
+      { method: 'text.merge', provider: 'text-stats@1.1.0 (isolated)' },
+      { method: 'report.text', provider: 'summarizer@1.0.0 (isolated)' },
+    ]);
+    expect(r.chambering.activated.map((a) => a.extension)).toEqual(['summarizer']);
+    expect(r.chambering.reclaimed).toEqual({ archived: 0, deleted: 0 });
+  });
+
+  it("delivers the Pit's events to the Conductor through the late edge, buffered from before it was ready", async () => {
+    const status = (await bus.request('conductor.status')) as { reported: number };
+    // Each Pit extension reported 'ready' while the Conductor did not exist yet.
+    expect(status.reported).toBeGreaterThanOrEqual(5);
   });
 
   it('runs word-stats with its condition', async () => {
