@@ -228,3 +228,21 @@ describe('Orchestra Kit: supervision and reload', () => {
     );
   }, 30_000);
 });
+
+describe('Orchestra Kit: bad extensions are named and contained', () => {
+  it('names an extension whose activate throws or hangs, or whose main is missing, and runs the rest', async () => {
+    const k = system(['activate-throws', 'activate-hangs', 'no-main', 'word-count']);
+    await k.start();
+    const orchestra = k.get('orchestra') as Orchestra;
+    const bus = k.get('bus') as Bus;
+    const state = Object.fromEntries(orchestra.status().map((s) => [s.name, s]));
+    expect(state['activate-throws']!.error).toMatch(/extension 'activate-throws' did not activate: exited with code 4 \(activate failed: RangeError: cannot find my model\)/);
+    expect(state['activate-hangs']!.error).toMatch(/activation of extension 'activate-hangs' did not complete within 400ms/);
+    expect(state['no-main']).toMatchObject({ state: 'rejected', error: expect.stringMatching(/^main 'lib\/missing.js' does not exist/) });
+    expect(orchestra.problems.find((p) => p.extension === 'no-main')).toMatchObject({ line: 1, col: expect.any(Number) });
+    expect(state['word-count']!.state).toBe('active');
+    expect(((await bus.request('text.wordCount', { text: 'still here' })) as { words: number }).words).toBe(2);
+    expect(k.states().find((s) => s.name === 'orchestra')!.state).toBe('degraded');
+    await k.stop();
+  }, 30_000);
+});
