@@ -26,7 +26,7 @@ import {
   SwapError,
 } from './errors.js';
 import { EventStream, type EventError, type KernelEvent, type KernelEventType, type SystemEvent } from './events.js';
-import { analyzeGraph, dependentsClosure, needsClosure, type BootPlan } from './graph.js';
+import { dependentsClosure, needsClosure, planGraph, type BootPlan } from './graph.js';
 import { criticalPath, type BootFailure, type BootReport, type ComponentReport } from './report.js';
 import { normalizeSpec, type ComponentSpec } from './spec.js';
 
@@ -43,21 +43,32 @@ export interface KernelExit {
 }
 
 const EMPTY: Readonly<Record<string, never>> = Object.freeze({});
+const NO_SLOTS: readonly Slot[] = Object.freeze([]);
+const NO_RESTARTS: readonly number[] = Object.freeze([]);
+/** What #emitComponent adds to an event when the caller adds nothing (so no object is made per call). */
+const NO_EXTRA: { attempt?: number; reason?: string; error?: Error } = Object.freeze({});
 /** The dependency lists of a teardown of one node: none (never written to). */
 const ONE_NODE_DEP_START = new Int32Array(2);
 const NO_DEPS: readonly number[] = Object.freeze([]);
+/** In a deps snapshot: a wanted component that was not running, so `ctx.deps` leaves it out. */
+const ABSENT: unique symbol = Symbol('absent');
 
 /**
  * One unit of abortable work (a boot, a restart, a swap): the attempts under way, so abandoning
  * it aborts exactly those, without a listener per component on a shared signal.
  */
 class Operation {
+  /** Attempts with their own deadline timer (retries, restarts, swaps). */
   readonly attempts = new Set<Attempt>();
+  /** During a boot, the first attempts of the stage under way, in start order. */
+  stage: Attempt[] | undefined;
   reason: Error | undefined;
   #wake = new Set<() => void>();
   abort(reason: Error): void {
     if (this.reason) return;
     this.reason = reason;
+    // A stage's first attempts began before any retry: expiring them first keeps start order.
+    if (this.stage) for (const a of this.stage) a.expire(reason, 'aborted');
     for (const a of this.attempts) a.expire(reason, 'aborted');
     for (const w of this.#wake) w();
   }
@@ -78,18 +89,27 @@ class Operation {
 
 /**
  * One start attempt. Its AbortSignal is made only if the component asks for it (most never do),
- * and its deadline timer may be shared by every first attempt of a stage.
+ * and its deadline timer may be shared by every first attempt of a stage. It settles once, with
+ * its outcome; whoever waits for it hears of it a microtask later (see `deliver`).
  */
 class Attempt {
   done = false;
   phase: 'start' | 'health' = 'start';
   reason: Error | undefined;
+  outcome: Outcome | undefined;
+  /** Who takes the outcome. */
+  onOutcome: (a: Attempt) => void = ignoreOutcome;
+  /** During a boot: the stage this is the first attempt of. */
+  stage: StageRun | undefined;
+  /** Its own deadline timer, and the operation that tracks it, when it has them. */
+  timer: NodeJS.Timeout | undefined;
+  tracker: Operation | undefined;
   #controller: AbortController | undefined;
-  onExpire: ((reason: Error, phase: FailPhase) => void) | undefined;
   constructor(
     readonly slot: Slot,
     readonly n: number,
     readonly deadline: number,
+    readonly op: Operation,
   ) {}
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -98,16 +118,100 @@ class Attempt {
     }
     return this.#controller.signal;
   }
+  settle(outcome: Outcome): void {
+    if (this.done) return;
+    this.done = true;
+    this.outcome = outcome;
+    this.tracker?.attempts.delete(this);
+    if (this.timer) clearTimeout(this.timer);
+    deliver(this);
+  }
   expire(reason: Error, phase: FailPhase): void {
     if (this.done) return;
     this.reason = reason;
     this.#controller?.abort(reason);
-    this.onExpire?.(reason, phase);
+    this.settle({ ok: false, error: reason, phase });
   }
   timeout(): void {
     if (this.done) return;
     const s = this.slot;
     this.expire(new StartTimeoutError(s.name, s.spec.timeoutMs, this.phase), 'timeout');
+  }
+}
+
+function ignoreOutcome(): void {}
+
+/*
+ * Settled attempts wait here for the next microtask, in the order they settled. An outcome is thus
+ * never acted on inside the call that settled it (a start that returns at once, or an abort from
+ * inside a start, sees the same order of events as a start that returns a promise), and one
+ * microtask serves every attempt that settles before it runs, where a promise each would cost
+ * three.
+ */
+let settledQueue: Attempt[] = [];
+let draining = false;
+function deliver(a: Attempt): void {
+  settledQueue.push(a);
+  if (!draining) {
+    draining = true;
+    queueMicrotask(drainSettled);
+  }
+}
+function drainSettled(): void {
+  // Outcomes handled here may settle more attempts: they join the queue and are handled in turn.
+  for (let i = 0; i < settledQueue.length; i++) {
+    const a = settledQueue[i]!;
+    try {
+      a.onOutcome(a);
+    } catch (err) {
+      // A kernel bug: let it surface as an uncaught error, without holding up the other outcomes.
+      queueMicrotask(() => {
+        throw err;
+      });
+    }
+  }
+  settledQueue = [];
+  draining = false;
+}
+
+/**
+ * The first attempts of one stage of a boot: one deadline timer per distinct timeout, and a count
+ * of the components still to settle.
+ */
+class StageRun {
+  readonly attempts: Attempt[] = [];
+  readonly #groups = new Map<number, Attempt[]>();
+  readonly #timers: NodeJS.Timeout[] = [];
+  #left: number;
+  constructor(
+    readonly at: number,
+    readonly op: Operation,
+    count: number,
+    readonly resolve: () => void,
+  ) {
+    this.#left = count;
+    op.stage = this.attempts;
+  }
+  firstAttempt(slot: Slot): Attempt {
+    const ms = slot.spec.timeoutMs;
+    let group = this.#groups.get(ms);
+    if (!group) {
+      const g: Attempt[] = (group = []);
+      this.#groups.set(ms, g);
+      this.#timers.push(setTimeout(() => { for (const a of g) a.timeout(); }, ms));
+    }
+    const a = new Attempt(slot, 1, this.at + ms, this.op);
+    a.stage = this;
+    group.push(a);
+    this.attempts.push(a);
+    return a;
+  }
+  /** One component of the stage is done (ready, failed, skipped or abandoned). */
+  settled(): void {
+    if (--this.#left !== 0) return;
+    for (const t of this.#timers) clearTimeout(t);
+    if (this.op.stage === this.attempts) this.op.stage = undefined;
+    this.resolve();
   }
 }
 
@@ -131,14 +235,17 @@ class Slot {
   error: Error | null = null;
   /** For a component skipped because a need failed: the component at the root of it. */
   cause: string | undefined;
-  health: { status: HealthStatus; detail: unknown } | undefined;
+  /** The last health verdict (undefined before the first start); the report shows it as `{ status, detail }`. */
+  healthStatus: HealthStatus | undefined;
+  healthDetail: unknown;
   selected = true;
   stageIndex = 0;
-  needSlots: Slot[] = [];
-  wantSlots: Slot[] = [];
+  needSlots: readonly Slot[] = NO_SLOTS;
+  wantSlots: readonly Slot[] = NO_SLOTS;
   liveTimer: NodeJS.Timeout | undefined;
   liveFailures = 0;
-  restarts: number[] = [];
+  /** When the supervisor restarted it, within the restart window (shared empty list until the first restart). */
+  restarts: readonly number[] = NO_RESTARTS;
   #handle: StableHandle | undefined;
   #ready: { promise: Promise<unknown>; resolve(v: unknown): void; reject(e: unknown): void } | undefined;
 
@@ -173,6 +280,21 @@ class Slot {
   }
   markNeverReady(error: Error): void {
     if (this.firstReadyAt === null) this.#ready?.reject(error);
+  }
+  /**
+   * What `ctx.deps` holds for a start beginning now: the instances of its needs, then of its wants
+   * (ABSENT for a want that is not running). Undefined when it has neither.
+   */
+  depsSnapshot(): unknown[] | undefined {
+    const needs = this.needSlots;
+    const wants = this.wantSlots;
+    if (needs.length === 0 && wants.length === 0) return undefined;
+    const values: unknown[] = new Array(needs.length + wants.length);
+    // Indexed loops here and below: these lists are often the shared frozen empty list, which
+    // for...of walks through the generic (allocating) iterator path.
+    for (let i = 0; i < needs.length; i++) values[i] = needs[i]!.instance;
+    for (let i = 0; i < wants.length; i++) values[needs.length + i] = wants[i]!.running ? wants[i]!.instance : ABSENT;
+    return values;
   }
 }
 
@@ -212,22 +334,49 @@ class LateRef implements LateHandle<unknown> {
   }
 }
 
-/** `ctx` for one start attempt. Members a component rarely uses (signal, handles, log) are made on first use. */
+/**
+ * `ctx` for one start attempt. Members a component rarely uses (deps, signal, handles, log) are
+ * made on first use; `deps` from the instances as they were when the attempt began.
+ */
 class StartContext implements ComponentContext {
   readonly name: string;
   readonly config: unknown;
+  #deps: Record<string, unknown> | undefined;
+  #snapshot: unknown[] | undefined;
   #handles: Record<string, Handle<unknown>> | undefined;
   #late: Record<string, LateHandle<unknown>> | undefined;
   #log: Logger | undefined;
   constructor(
-    readonly deps: Record<string, unknown>,
+    snapshot: unknown[] | undefined,
     readonly attemptState: Attempt,
     readonly kernel: KernelInternals,
     readonly generation: number,
     config: unknown,
   ) {
+    this.#snapshot = snapshot;
     this.name = attemptState.slot.name;
     this.config = config;
+  }
+  get deps(): Record<string, unknown> {
+    if (!this.#deps) {
+      const values = this.#snapshot;
+      if (!values) {
+        this.#deps = EMPTY;
+      } else {
+        // A plain object, as components keep it and read it on every call (a null-prototype
+        // object would be cheaper to build but slower to read).
+        const deps: Record<string, unknown> = {};
+        const { needSlots, wantSlots } = this.attemptState.slot;
+        for (let i = 0; i < needSlots.length; i++) deps[needSlots[i]!.name] = values[i];
+        for (let i = 0; i < wantSlots.length; i++) {
+          const v = values[needSlots.length + i];
+          if (v !== ABSENT) deps[wantSlots[i]!.name] = v;
+        }
+        this.#deps = deps;
+        this.#snapshot = undefined;
+      }
+    }
+    return this.#deps;
   }
   get signal(): AbortSignal {
     return this.attemptState.signal;
@@ -321,8 +470,13 @@ interface KernelInternals {
 export class Kernel<Instances extends Record<string, unknown> = Record<string, unknown>> implements AsyncDisposable {
   readonly #origin: number;
   readonly #events = new EventStream();
-  readonly #slots = new Map<string, Slot>();
+  /** Every slot, in declaration order (a slot's `index`). */
+  readonly #slots: Slot[];
+  /** Name to declaration index. */
+  readonly #index: ReadonlyMap<string, number>;
+  /** Slots in start order, and per stage. */
   readonly #order: Slot[];
+  readonly #stages: Slot[][];
   readonly #plan: BootPlan;
   readonly #options: KernelOptions;
   readonly #random: () => number;
@@ -345,31 +499,49 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     this.#options = options;
     this.#random = options.random ?? Math.random;
     this.done = new Promise((r) => (this.#resolveDone = r));
-    const specs = Object.entries(options.components ?? {}).map(([name, o]) => normalizeSpec(name, o));
-    const analysis = analyzeGraph(specs, options.stages);
+    const components = options.components ?? {};
+    const names = Object.keys(components);
+    const specs: ComponentSpec[] = new Array(names.length);
+    for (let i = 0; i < names.length; i++) specs[i] = normalizeSpec(names[i]!, components[names[i]!]!);
+    const analysis = planGraph(specs, options.stages);
     if (!analysis.plan) throw new GraphError(analysis.problems);
     this.#plan = analysis.plan;
-    specs.forEach((spec, i) => this.#slots.set(spec.name, new Slot(i, spec.name, spec)));
-    this.#order = this.#plan.order.map((n) => this.#slots.get(n)!);
-    for (const slot of this.#order) {
-      slot.stageIndex = this.#plan.stageOf.get(slot.name)!;
-      slot.needSlots = slot.spec.needs.map((n) => this.#slots.get(n)!);
-      slot.wantSlots = slot.spec.wants.filter((n) => this.#slots.has(n)).map((n) => this.#slots.get(n)!);
-      const use = slot.spec.use;
+    const { index, order, stageOf, stageCount } = analysis.indexed!;
+    this.#index = index;
+    const slots = (this.#slots = specs.map((spec, i) => new Slot(i, spec.name, spec)));
+    this.#order = new Array(order.length);
+    this.#stages = [];
+    for (let s = 0; s < stageCount; s++) this.#stages.push([]);
+    for (let k = 0; k < order.length; k++) {
+      const slot = slots[order[k]!]!;
+      this.#order[k] = slot;
+      const spec = slot.spec;
+      slot.stageIndex = stageOf[slot.index]!;
+      this.#stages[slot.stageIndex]!.push(slot);
+      if (spec.needs.length) slot.needSlots = spec.needs.map((n) => slots[index.get(n)!]!);
+      if (spec.wants.length) {
+        const wanted: Slot[] = [];
+        for (const n of spec.wants) {
+          const i = index.get(n);
+          if (i !== undefined) wanted.push(slots[i]!);
+        }
+        if (wanted.length) slot.wantSlots = wanted;
+      }
+      const use = spec.use;
       if (typeof use === 'object' || typeof use === 'function') {
         if (!isComponentDefinition(use)) throw new TypeError(`component '${slot.name}': use is not a component definition (it needs a start() function)`);
         slot.definition = use;
       }
     }
     if (options.until !== undefined) {
-      if (!this.#slots.has(options.until)) throw new GraphError([{ message: `--until names '${options.until}', which is not a component` }]);
+      if (!index.has(options.until)) throw new GraphError([{ message: `--until names '${options.until}', which is not a component` }]);
       const keep = needsClosure(specs, options.until);
       for (const slot of this.#order) slot.selected = keep.has(slot.name);
     }
     this.#internals = {
       baseDir: options.baseDir ?? process.cwd(),
       now: () => this.now(),
-      slot: (name) => this.#slots.get(name)!,
+      slot: (name) => this.#find(name)!,
       logger: (component) => this.#logger(component),
       reportFailure: (slot, generation, error) => this.#reportFailure(slot, generation, error),
     };
@@ -406,7 +578,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   /** The running instance of `name`. Throws while it is not ready. */
   get<K extends keyof Instances & string>(name: K): Instances[K] {
-    const slot = this.#slots.get(name);
+    const slot = this.#find(name);
     if (slot !== undefined && (slot.state === 'ready' || slot.state === 'degraded')) return slot.instance as Instances[K];
     throw new KernelError(slot ? `'${name}' is not running (state: ${slot.state})` : `no component named '${name}'`);
   }
@@ -416,7 +588,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   }
   /** The state of every component, in start order. */
   states(): { name: string; stage: number; state: ComponentState; health: HealthStatus | null; restarts: number }[] {
-    return this.#order.map((s) => ({ name: s.name, stage: s.stageIndex, state: s.state, health: s.health?.status ?? null, restarts: s.restarts.length }));
+    return this.#order.map((s) => ({ name: s.name, stage: s.stageIndex, state: s.state, health: s.healthStatus ?? null, restarts: s.restarts.length }));
   }
 
   /**
@@ -451,12 +623,9 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     if (!failure && op.reason) failure = this.#interruptedFailure(abortedBy, this.#order);
 
     try {
-      for (let i = 0; i < this.#plan.stages.length && !failure; i++) {
-        const members: Slot[] = [];
-        for (const n of this.#plan.stages[i]!) {
-          const s = this.#slots.get(n)!;
-          if (s.selected) members.push(s);
-        }
+      for (let i = 0; i < this.#stages.length && !failure; i++) {
+        const stage = this.#stages[i]!;
+        const members = this.#options.until === undefined ? stage : stage.filter((s) => s.selected);
         if (!members.length) continue;
         if (op.reason) {
           failure = this.#interruptedFailure(abortedBy, members);
@@ -573,38 +742,25 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   /** Starts a stage's components concurrently; first attempts share one deadline timer per timeout. */
   #runStage(members: Slot[], op: Operation): Promise<void> {
-    const timers: NodeJS.Timeout[] = [];
-    const groups = new Map<number, Attempt[]>();
-    const stageAt = performance.now();
-    const firstAttempt = (slot: Slot): Attempt => {
-      const ms = slot.spec.timeoutMs;
-      let group = groups.get(ms);
-      if (!group) {
-        const g: Attempt[] = (group = []);
-        groups.set(ms, g);
-        timers.push(setTimeout(() => { for (const a of g) a.timeout(); }, ms));
+    return new Promise<void>((resolve) => this.#launchStage(members, new StageRun(performance.now(), op, members.length, resolve)));
+  }
+
+  #launchStage(members: Slot[], stage: StageRun): void {
+    for (let i = 0; i < members.length; i++) {
+      const slot = members[i]!;
+      try {
+        this.#bootSlot(slot, stage);
+      } catch (err) {
+        // #bootSlot never throws by design; if it does, it is a kernel bug: fail the component loudly.
+        this.#kernelBug(slot, stage, err);
       }
-      const a = new Attempt(slot, 1, stageAt + ms);
-      group.push(a);
-      return a;
-    };
-    return new Promise<void>((resolve) => {
-      let left = members.length;
-      const settled = () => {
-        if (--left === 0) {
-          for (const t of timers) clearTimeout(t);
-          resolve();
-        }
-      };
-      for (const slot of members) {
-        this.#bootSlot(slot, op, firstAttempt).then(settled, (err) => {
-          // #bootSlot never rejects by design; if it does, it is a kernel bug: fail the component loudly.
-          slot.error = toError(err, 'kernel');
-          slot.state = 'failed';
-          settled();
-        });
-      }
-    });
+    }
+  }
+
+  #kernelBug(slot: Slot, stage: StageRun, err: unknown): void {
+    slot.error = toError(err, 'kernel');
+    slot.state = 'failed';
+    stage.settled();
   }
 
   /** Resolves every selected component's definition concurrently; a required one that fails to load fails the boot before anything starts. */
@@ -628,34 +784,65 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     return failure;
   }
 
-  async #bootSlot(slot: Slot, op: Operation, firstAttempt: (slot: Slot) => Attempt): Promise<void> {
-    if (slot.state === 'failed') return; // its module did not load (optional, or the boot would have stopped)
-    for (const need of slot.needSlots) {
+  /**
+   * Starts one component of a boot stage: its first attempt, then (rarely) the retries. Tells the
+   * stage when the component is done with. Without retries, no promise of the kernel's own is made.
+   */
+  #bootSlot(slot: Slot, stage: StageRun): void {
+    if (slot.state === 'failed') return stage.settled(); // its module did not load (optional, or the boot would have stopped)
+    const needs = slot.needSlots;
+    for (let i = 0; i < needs.length; i++) {
+      const need = needs[i]!;
       if (!need.running) {
         slot.cause = need.cause ?? need.name;
         slot.error = new DependencyFailedError(slot.name, need.name);
         slot.state = 'skipped';
         slot.markNeverReady(slot.error);
         this.#emitComponent(slot, 'skipped', { error: slot.error });
-        return;
+        return stage.settled();
       }
     }
     slot.startAt = this.now();
-    const outcome = await this.#startWithRetries(slot, slot.definition!, op, { firstAttempt });
+    const a = stage.firstAttempt(slot);
+    a.onOutcome = this.#firstOutcome;
+    this.#beginAttempt(slot, 1, undefined, false);
+    this.#attempt(slot, slot.definition!, a, stage.op, false, slot.spec.config);
+  }
+
+  /** The outcome of a boot's first attempt at a component: done, or on to the retries. */
+  readonly #firstOutcome = (a: Attempt): void => {
+    const slot = a.slot;
+    const stage = a.stage!;
+    const outcome = a.outcome!;
+    try {
+      if (!outcome.ok && slot.spec.retries > 0 && !a.op.reason) {
+        this.#startWithRetries(slot, slot.definition!, a.op, { after: outcome }).then(
+          (o) => this.#bootOutcome(slot, stage, o),
+          (err: unknown) => this.#kernelBug(slot, stage, err),
+        );
+        return;
+      }
+      this.#bootOutcome(slot, stage, outcome);
+    } catch (err) {
+      this.#kernelBug(slot, stage, err);
+    }
+  };
+
+  #bootOutcome(slot: Slot, stage: StageRun, outcome: Outcome): void {
+    const op = stage.op;
     if (outcome.ok) {
       this.#becomeRunning(slot, outcome);
-      return;
-    }
-    if (outcome.phase === 'aborted') {
+    } else if (outcome.phase === 'aborted') {
       slot.readyAt = this.now();
       slot.error = outcome.error;
       slot.state = 'stopped';
       slot.markNeverReady(outcome.error);
       this.#emitComponent(slot, 'stopped', { error: outcome.error, reason: 'boot abandoned' });
-      return;
+    } else {
+      this.#failed(slot, outcome.error, outcome.phase);
+      if (!slot.spec.optional) op.abort(new BootAbandonedError(`boot abandoned: '${slot.name}' failed`));
     }
-    this.#failed(slot, outcome.error, outcome.phase);
-    if (!slot.spec.optional) op.abort(new BootAbandonedError(`boot abandoned: '${slot.name}' failed`));
+    stage.settled();
   }
 
   #failed(slot: Slot, error: Error, phase: FailPhase = 'start'): void {
@@ -671,7 +858,8 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     slot.instance = outcome.instance;
     slot.hasInstance = true;
     slot.generation++;
-    slot.health = { status: outcome.status, detail: outcome.detail };
+    slot.healthStatus = outcome.status;
+    slot.healthDetail = outcome.detail;
     slot.readyAt = this.now();
     slot.error = null;
     slot.liveFailures = 0;
@@ -701,24 +889,20 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     return { component: at.name, phase: abortedBy ?? 'aborted', message: describeError(this.#boot!.reason) };
   }
 
-  /** All attempts for one start (retries with exponential backoff and jitter). Never rejects. */
+  /**
+   * All attempts for one start (retries with exponential backoff and jitter). Never rejects.
+   * `after`: attempt 1 already ran (a boot's first attempt) and failed with this outcome.
+   */
   async #startWithRetries(
     slot: Slot,
     def: AnyComponentDefinition,
     op: Operation,
-    how: { firstAttempt?: (slot: Slot) => Attempt; reason?: string; shadow?: { config: unknown } } = {},
+    how: { reason?: string; shadow?: { config: unknown }; after?: Outcome } = {},
   ): Promise<Outcome> {
-    const { firstAttempt, reason, shadow } = how;
     const max = slot.spec.retries + 1;
-    for (let n = 1; ; n++) {
-      const attempt = n === 1 && firstAttempt ? firstAttempt(slot) : new Attempt(slot, n, performance.now() + slot.spec.timeoutMs);
-      // A shadow start (swap) leaves the slot as it is: the old instance stays current until the switch.
-      if (!shadow) {
-        slot.attempts++;
-        slot.state = 'starting';
-      }
-      if (this.#events.active) this.#emitComponent(slot, shadow ? slot.state : 'starting', { attempt: n, reason: shadow ? 'swap: new instance starting' : reason });
-      const outcome = await this.#attempt(slot, def, attempt, op, !(n === 1 && firstAttempt), shadow ? shadow.config : slot.spec.config);
+    let n = 1;
+    let outcome = how.after ?? (await this.#attemptWithTimer(slot, def, op, n, how));
+    for (;;) {
       if (outcome.ok || n >= max || op.reason) return outcome;
       const delay = backoffDelay(slot.spec.backoff, n, this.#random);
       this.#emitComponent(slot, 'starting', {
@@ -728,51 +912,67 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       });
       await op.pause(delay);
       if (op.reason) return { ok: false, error: op.reason, phase: 'aborted' };
+      outcome = await this.#attemptWithTimer(slot, def, op, ++n, how);
     }
   }
 
-  /** One attempt: start, then the readiness gate, within the attempt's deadline. Never rejects. */
-  #attempt(slot: Slot, def: AnyComponentDefinition, a: Attempt, op: Operation, ownTimer: boolean, config: unknown): Promise<Outcome> {
+  /** Attempt `n`, with a deadline timer of its own, as a promise of its outcome. */
+  #attemptWithTimer(slot: Slot, def: AnyComponentDefinition, op: Operation, n: number, how: { reason?: string; shadow?: { config: unknown } }): Promise<Outcome> {
+    const a = new Attempt(slot, n, performance.now() + slot.spec.timeoutMs, op);
+    const shadow = how.shadow;
+    this.#beginAttempt(slot, n, how.reason, shadow !== undefined);
     return new Promise<Outcome>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      const settle = (o: Outcome) => {
-        if (a.done) return;
-        a.done = true;
-        op.attempts.delete(a);
-        if (timer) clearTimeout(timer);
-        resolve(o);
-      };
-      a.onExpire = (error, phase) => settle({ ok: false, error, phase });
-      if (op.reason) return a.expire(op.reason, 'aborted');
-      op.attempts.add(a);
-      if (ownTimer) timer = setTimeout(() => a.timeout(), Math.max(0, a.deadline - performance.now()));
-
-      const deps = this.#depsOf(slot);
-      const ctx = new StartContext(deps, a, this.#internals, slot.generation + 1, config);
-      const started = (instance: unknown) => {
-        if (a.done) return this.#discard(slot, def, instance, 'abandoned');
-        if (!def.health) return settle({ ok: true, instance, status: 'healthy', detail: undefined });
-        a.phase = 'health';
-        this.#readiness(slot, def, instance, a).then(
-          (h) => (a.done ? this.#discard(slot, def, instance, 'abandoned') : settle({ ok: true, instance, status: h.status, detail: h.detail })),
-          (err: unknown) => {
-            settle({ ok: false, error: toError(err, `health of '${slot.name}'`), phase: 'health' });
-            this.#discard(slot, def, instance, 'rollback');
-          },
-        );
-      };
-      let result: unknown;
-      try {
-        result = def.start(ctx);
-      } catch (err) {
-        return settle({ ok: false, error: toError(err, `start of '${slot.name}'`), phase: 'start' });
-      }
-      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
-        (result as PromiseLike<unknown>).then(started, (err: unknown) => settle({ ok: false, error: toError(err, `start of '${slot.name}'`), phase: 'start' }));
-      } else {
-        started(result);
-      }
+      a.onOutcome = (settled) => resolve(settled.outcome!);
+      this.#attempt(slot, def, a, op, true, shadow ? shadow.config : slot.spec.config);
     });
+  }
+
+  /** Counts and announces an attempt. A shadow start (swap) leaves the slot as it is: the old instance stays current until the switch. */
+  #beginAttempt(slot: Slot, n: number, reason: string | undefined, shadow: boolean): void {
+    if (!shadow) {
+      slot.attempts++;
+      slot.state = 'starting';
+    }
+    if (this.#events.active) this.#emitComponent(slot, shadow ? slot.state : 'starting', { attempt: n, reason: shadow ? 'swap: new instance starting' : reason });
+  }
+
+  /** One attempt: start, then the readiness gate, within the attempt's deadline. Settles `a`, exactly once. */
+  #attempt(slot: Slot, def: AnyComponentDefinition, a: Attempt, op: Operation, ownTimer: boolean, config: unknown): void {
+    if (op.reason) return a.expire(op.reason, 'aborted');
+    if (ownTimer) {
+      a.tracker = op;
+      op.attempts.add(a);
+      a.timer = setTimeout(() => a.timeout(), Math.max(0, a.deadline - performance.now()));
+    }
+    const ctx = new StartContext(slot.depsSnapshot(), a, this.#internals, slot.generation + 1, config);
+    let result: unknown;
+    try {
+      result = def.start(ctx);
+    } catch (err) {
+      return a.settle({ ok: false, error: toError(err, `start of '${slot.name}'`), phase: 'start' });
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (instance) => this.#started(slot, def, a, instance),
+        (err: unknown) => a.settle({ ok: false, error: toError(err, `start of '${slot.name}'`), phase: 'start' }),
+      );
+    } else {
+      this.#started(slot, def, a, result);
+    }
+  }
+
+  /** The start returned an instance: gate it on health if it has a probe. */
+  #started(slot: Slot, def: AnyComponentDefinition, a: Attempt, instance: unknown): void {
+    if (a.done) return this.#discard(slot, def, instance, 'abandoned');
+    if (!def.health) return a.settle({ ok: true, instance, status: 'healthy', detail: undefined });
+    a.phase = 'health';
+    this.#readiness(slot, def, instance, a).then(
+      (h) => (a.done ? this.#discard(slot, def, instance, 'abandoned') : a.settle({ ok: true, instance, status: h.status, detail: h.detail })),
+      (err: unknown) => {
+        a.settle({ ok: false, error: toError(err, `health of '${slot.name}'`), phase: 'health' });
+        this.#discard(slot, def, instance, 'rollback');
+      },
+    );
   }
 
   /** Probes until healthy or degraded; `threshold` failures in a row fail the gate. Short pauses in between. */
@@ -813,16 +1013,6 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     }
   }
 
-  #depsOf(slot: Slot): Record<string, unknown> {
-    const needs = slot.needSlots;
-    const wants = slot.wantSlots;
-    if (needs.length === 0 && wants.length === 0) return EMPTY;
-    const deps: Record<string, unknown> = {};
-    for (const d of needs) deps[d.name] = d.instance;
-    for (const d of wants) if (d.running) deps[d.name] = d.instance;
-    return deps;
-  }
-
   /** Stops an instance nobody will use (a start that finished after its deadline, a failed gate). Errors are logged, not thrown. */
   #discard(slot: Slot, def: AnyComponentDefinition, instance: unknown, reason: StopContext['reason']): void {
     if (!def.stop) return;
@@ -837,7 +1027,10 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       size: 1,
       depStart: ONE_NODE_DEP_START,
       depList: NO_DEPS,
-      stop: (i, signals) => (def.stop ? def.stop(instance, new KernelStopContext(slot.name, reason, signals, i, this.#internals)) : undefined),
+      stop: (i, signals) => {
+        const stop = def.stop;
+        return stop ? stop.call(def, instance, new KernelStopContext(slot.name, reason, signals, i, this.#internals)) : undefined;
+      },
       timeoutMs: () => slot.spec.stopTimeoutMs,
       describe: () => slot.name,
     });
@@ -848,14 +1041,14 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   #teardown(slots: Slot[], reason: StopContext['reason']): Promise<Error[]> {
     const n = slots.length;
     // Each member's dependencies (needs, then wants) among the members, by position in `slots`.
-    const position = new Int32Array(this.#slots.size).fill(-1);
+    const position = new Int32Array(this.#slots.length).fill(-1);
     for (let i = 0; i < n; i++) position[slots[i]!.index] = i;
     const depStart = new Int32Array(n + 1);
     const depList: number[] = [];
     const lastFrom = new Int32Array(n).fill(-1); // lastFrom[j] === i: j is listed for i already
     const add = (i: number, deps: readonly Slot[]) => {
-      for (const d of deps) {
-        const j = position[d.index]!;
+      for (let k = 0; k < deps.length; k++) {
+        const j = position[deps[k]!.index]!;
         if (j < 0 || j === i || lastFrom[j] === i) continue;
         lastFrom[j] = i;
         depList.push(j);
@@ -874,7 +1067,8 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       stop: (i, signals) => {
         const s = slots[i]!;
         const def = s.definition;
-        return def?.stop ? def.stop(s.instance, new KernelStopContext(s.name, reason, signals, i, this.#internals)) : undefined;
+        const stop = def?.stop;
+        return stop ? stop.call(def, s.instance, new KernelStopContext(s.name, reason, signals, i, this.#internals)) : undefined;
       },
       timeoutMs: (i) => slots[i]!.spec.stopTimeoutMs,
       describe: (i) => slots[i]!.name,
@@ -905,7 +1099,8 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       slot.liveTimer = undefined;
       const r = await this.#probe(slot, def, slot.instance);
       if (this.#phase !== 'running' || slot.generation !== generation || !slot.running) return;
-      slot.health = r;
+      slot.healthStatus = r.status;
+      slot.healthDetail = r.detail;
       if (r.status === 'unhealthy') {
         slot.liveFailures++;
         this.#log(slot.name, 'warn', `liveness probe failed (${slot.liveFailures}/${slot.spec.health.threshold}): ${detailText(r.detail)}`);
@@ -946,11 +1141,12 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       if (strategy === 'never') return this.#escalate(slot, err, 'its restart strategy is never');
       const now = this.now();
       const { max, withinMs } = slot.spec.restart;
-      slot.restarts = slot.restarts.filter((t) => now - t < withinMs);
-      if (slot.restarts.length >= max) {
+      const recent = slot.restarts.filter((t) => now - t < withinMs);
+      slot.restarts = recent;
+      if (recent.length >= max) {
         return this.#escalate(slot, err, `it failed more than ${max} times within ${withinMs}ms`);
       }
-      slot.restarts.push(now);
+      recent.push(now);
       await this.#pauseBeforeRestart(slot);
       await this.#restart(slot, strategy, `${describeError(err)}`).catch((e: unknown) =>
         this.#escalate(slot, toError(e, 'restart'), 'its restart failed'),
@@ -1091,8 +1287,13 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   // ---- events and report -------------------------------------------------------------------------
 
+  #find(name: string): Slot | undefined {
+    const i = this.#index.get(name);
+    return i === undefined ? undefined : this.#slots[i];
+  }
+
   #slot(name: string): Slot {
-    const s = this.#slots.get(name);
+    const s = this.#find(name);
     if (!s) throw new KernelError(`no component named '${name}'`);
     return s;
   }
@@ -1103,7 +1304,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     this.#resolveDone(exit);
   }
 
-  #emitComponent(slot: Slot, state: ComponentState, extra: { attempt?: number; reason?: string; error?: Error | undefined } = {}): void {
+  #emitComponent(slot: Slot, state: ComponentState, extra: { attempt?: number; reason?: string; error?: Error | undefined } = NO_EXTRA): void {
     if (!this.#events.active) return;
     this.#events.emit({
       type: 'component',
@@ -1158,7 +1359,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       needs: [...s.spec.needs],
       wants: [...s.spec.wants],
       late: [...s.spec.late],
-      health: s.health ?? null,
+      health: s.healthStatus === undefined ? null : { status: s.healthStatus, detail: s.healthDetail },
       ...(s.parts ? { parts: s.parts.map((p) => ({ name: p.name, startMs: round(p.startMs)!, readyMs: round(p.readyMs) })) } : {}),
       error: s.error ? describeError(s.error) : null,
     }));
@@ -1167,8 +1368,8 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     const own = path.reduce((sum, n) => sum + (components.find((c) => c.name === n)?.ownMs ?? 0), 0);
     const mem = process.memoryUsage();
     const stages = this.#plan.stages.map((names, index) => {
-      const starts = names.map((n) => this.#slots.get(n)!.startAt).filter((v): v is number => v !== null);
-      const readies = names.map((n) => this.#slots.get(n)!.readyAt).filter((v): v is number => v !== null);
+      const starts = names.map((n) => this.#find(n)!.startAt).filter((v): v is number => v !== null);
+      const readies = names.map((n) => this.#find(n)!.readyAt).filter((v): v is number => v !== null);
       return {
         index,
         components: [...names],
@@ -1184,7 +1385,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       stages,
       components,
       criticalPath: path,
-      late: this.#order.flatMap((s) => s.spec.late.map((to) => ({ from: s.name, to, boundMs: round(this.#slots.get(to)!.firstReadyAt) }))),
+      late: this.#order.flatMap((s) => s.spec.late.map((to) => ({ from: s.name, to, boundMs: round(this.#find(to)!.firstReadyAt) }))),
       failure,
       until: this.#options.until ?? null,
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
@@ -1209,3 +1410,4 @@ export function createKernel<Instances extends Record<string, unknown> = Record<
 }
 
 export type { ComponentOptions };
+
