@@ -14,7 +14,7 @@ import {
   toBusError,
   UnauthorizedError,
 } from './errors.js';
-import { IncomingRequest, newTraceparent, RpcSession, type OutgoingRequest } from './session.js';
+import { IncomingRequest, newTraceparent, RpcSession, type ForwardedRequest, type OutgoingRequest } from './session.js';
 import { CircuitBreaker, LatencyHistogram } from './stats.js';
 import { assertPattern, assertSubject, isPattern, matches, SubjectIndex } from './subjects.js';
 import type { MessageTransport } from './transport.js';
@@ -233,13 +233,24 @@ class Endpoint {
   ) {}
 }
 
-/** One request in flight through the bus, from its caller to whoever serves it. */
-class Call implements DeadlineEntry {
+/**
+ * One request in flight through the bus, from its caller to whoever serves it. The call itself
+ * holds who waits for the answer (an in-process caller's promise, or a peer's request to answer on
+ * its session) rather than a callback: no closure per call on this path.
+ */
+class Call implements DeadlineEntry, ForwardedRequest {
   wheelKey?: number;
   settled = false;
-  started = performance.now();
-  controller: AbortController | undefined;
-  downstream: OutgoingRequest | undefined;
+  controller: AbortController | undefined = undefined;
+  downstream: OutgoingRequest | undefined = undefined;
+  /** An in-process caller (requestAs): its promise. */
+  resolve: ((value: unknown) => void) | undefined = undefined;
+  reject: ((error: BusError) => void) | undefined = undefined;
+  /** A peer caller: its request, answered on its session. */
+  origin: IncomingRequest | undefined = undefined;
+  /** The caller's AbortSignal and the listener on it, removed once the call is over. */
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
   /** Its place in the target's CallList. */
   prev: Call | undefined = undefined;
   next: Call | undefined = undefined;
@@ -250,9 +261,10 @@ class Call implements DeadlineEntry {
     readonly from: Endpoint,
     readonly target: Endpoint,
     readonly method: string,
+    /** performance.now() when the call began (latency) and when it expires. */
+    readonly started: number,
     readonly deadline: number,
     traceparent: string | undefined,
-    readonly done: (error: BusError | undefined, value?: unknown) => void,
   ) {
     this.#traceparent = traceparent;
   }
@@ -268,7 +280,7 @@ class Call implements DeadlineEntry {
     if (this.settled) return;
     this.#settle();
     this.target.breaker.success();
-    this.done(undefined, value);
+    this.#answer(undefined, value);
   }
   fail(error: BusError): void {
     if (this.settled) return;
@@ -277,11 +289,30 @@ class Call implements DeadlineEntry {
     if (error.code === ErrorCode.Timeout || error.code === ErrorCode.PeerGone) this.target.breaker.failure();
     this.controller?.abort(error);
     this.downstream?.cancel(error.message);
-    this.done(error);
+    this.#answer(error, undefined);
   }
   /** The caller cancelled, or went away. */
   cancel(message: string): void {
     this.fail(new RequestCancelledError(message, { method: this.method }));
+  }
+  /** The caller's identity, sent along when a peer serves the call (`meta.peer`). */
+  get peer(): string {
+    return this.from.name;
+  }
+  /** The serving peer answered (the call is its session's ResponseSink). */
+  answered(result: unknown): void {
+    this.ok(result);
+  }
+  /** The request to the serving peer failed: its error, no answer in time, the peer gone. */
+  failed(error: BusError): void {
+    if (error instanceof TimeoutError) this.target.timeouts++;
+    this.fail(error);
+  }
+  #settle(): void {
+    this.settled = true;
+    this.bus.wheel.delete(this);
+    this.target.calls.delete(this);
+    this.target.latency.record(performance.now() - this.started);
   }
   /**
    * A call that lives as long as the class, so the shape of calls survives a full GC. V8 holds an
@@ -291,12 +322,19 @@ class Call implements DeadlineEntry {
    * 20,000 in-process calls after a GC took 4-8 µs each instead of under 1 µs). Its fields hold
    * the kinds of values real calls hold (fractional times), or it would get a shape of its own.
    */
-  static readonly shapeKeeper = new Call(undefined as never, undefined as never, undefined as never, '', performance.now() + 0.5, undefined, undefined as never);
-  #settle(): void {
-    this.settled = true;
-    this.bus.wheel.delete(this);
-    this.target.calls.delete(this);
-    this.target.latency.record(performance.now() - this.started);
+  static readonly shapeKeeper = new Call(undefined as never, undefined as never, undefined as never, '', performance.now() + 0.5, performance.now() + 0.5, undefined);
+  #answer(error: BusError | undefined, value: unknown): void {
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    const origin = this.origin;
+    if (origin) {
+      const session = this.from.session!;
+      if (error) session.respondError(origin, error);
+      else session.respond(origin, value);
+    } else if (error) {
+      this.reject?.(error);
+    } else {
+      this.resolve?.(value);
+    }
   }
 }
 
@@ -566,44 +604,46 @@ export class Bus implements BusApi {
 
   requestAs(from: Endpoint, method: string, params: unknown, options?: RequestOptions): Promise<unknown> {
     return new Promise((resolve, reject) => {
+      const now = performance.now();
       const timeoutMs = options?.timeout === undefined ? this.#defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
+      const route = this.#admit(from, method);
+      if (route instanceof BusError) return reject(route);
+      const call = new Call(this, from, route.endpoint, method, now, now + timeoutMs, options?.traceparent);
+      call.resolve = resolve;
+      call.reject = reject;
+      this.#start(call, route, params);
       const signal = options?.signal;
-      let onAbort: (() => void) | undefined;
-      const call = this.#dispatch(from, method, params, performance.now() + timeoutMs, options?.traceparent, (err, value) => {
-        if (onAbort) signal!.removeEventListener('abort', onAbort);
-        if (err) reject(err);
-        else resolve(value);
-      });
-      if (call && signal && !call.settled) {
+      if (signal && !call.settled) {
         if (signal.aborted) return call.cancel(`'${method}' was cancelled`);
-        onAbort = () => call.cancel(`'${method}' was cancelled`);
-        signal.addEventListener('abort', onAbort, { once: true });
+        call.signal = signal;
+        call.onAbort = () => call.cancel(`'${method}' was cancelled`);
+        signal.addEventListener('abort', call.onAbort, { once: true });
       }
     });
   }
 
   /**
-   * Routes one request; `done` is called exactly once. Returns the call (to cancel it) unless it
-   * failed at once (no route: -32601 immediately, never a timeout).
+   * The route a call from `from` to `method` takes, or why it is refused at once: not in its
+   * rights (-32002), nobody serves it (-32601, immediately, never a timeout), circuit open (-32005).
    */
-  #dispatch(from: Endpoint, method: string, params: unknown, deadline: number, traceparent: string | undefined, done: Call['done']): Call | undefined {
+  #admit(from: Endpoint, method: string): Route | BusError {
     if (!from.grants.all && !from.grants.allows('calls', method)) {
       this.#deny(from, 'calls', method);
-      done(new ForbiddenError(`'${from.name}' may not call '${method}' (not in its manifest's calls)`, { method, peer: from.name }));
-      return undefined;
+      return new ForbiddenError(`'${from.name}' may not call '${method}' (not in its manifest's calls)`, { method, peer: from.name });
     }
     const route = this.#route(method);
-    if (route === undefined) {
-      done(new MethodNotFoundError(method));
-      return undefined;
-    }
+    if (route === undefined) return new MethodNotFoundError(method);
     const target = route.endpoint;
     if (target.kind === 'remote' && !target.breaker.allow()) {
-      done(new OverloadedError(`'${target.name}' is failing (circuit open): '${method}' refused`, { method, peer: target.name }));
-      return undefined;
+      return new OverloadedError(`'${target.name}' is failing (circuit open): '${method}' refused`, { method, peer: target.name });
     }
+    return route;
+  }
+
+  /** Starts an admitted call: runs the in-process handler, or forwards it to the serving peer. */
+  #start(call: Call, route: Route, params: unknown): void {
+    const target = call.target;
     target.requests++;
-    const call = new Call(this, from, target, method, deadline, traceparent, done);
     target.calls.add(call);
     if (route.handler) {
       this.wheel.add(call);
@@ -612,7 +652,7 @@ export class Bus implements BusApi {
         result = route.handler(params, new LocalHandlerContext(call));
       } catch (err) {
         this.#handlerFailed(call, err);
-        return call;
+        return;
       }
       if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
         (result as PromiseLike<unknown>).then(
@@ -622,21 +662,10 @@ export class Bus implements BusApi {
       } else {
         call.ok(result);
       }
-      return call;
+      return;
     }
-    // A peer serves it: its session carries the deadline and the cancellation.
-    const remaining = Math.max(0, deadline - performance.now());
-    call.downstream = target.session!.call(
-      method,
-      params,
-      { timeoutMs: remaining, meta: { traceparent: call.traceparent, peer: from.name } },
-      (v) => call.ok(v),
-      (err) => {
-        if (err instanceof TimeoutError) target.timeouts++;
-        call.fail(err as BusError);
-      },
-    );
-    return call;
+    // A peer serves it: its session carries the deadline and the cancellation, and tells the call.
+    call.downstream = target.session!.forward(call, params);
   }
 
   #handlerFailed(call: Call, err: unknown): void {
@@ -708,8 +737,13 @@ export class Bus implements BusApi {
               if (!route || route.lazy) {
                 return reject(new MethodNotFoundError(call.method));
               }
-              const forwarded = this.#dispatch(call.from, call.method, params, call.deadline, call.traceparent, (err, value) => (err ? reject(err) : resolve(value)));
-              if (forwarded) ctx.signal.addEventListener('abort', () => forwarded.cancel(`'${call.method}' was cancelled`), { once: true });
+              const admitted = this.#admit(call.from, call.method);
+              if (admitted instanceof BusError) return reject(admitted);
+              const forwarded = new Call(this, call.from, admitted.endpoint, call.method, performance.now(), call.deadline, call.traceparent);
+              forwarded.resolve = resolve;
+              forwarded.reject = reject;
+              this.#start(forwarded, admitted, params);
+              ctx.signal.addEventListener('abort', () => forwarded.cancel(`'${call.method}' was cancelled`), { once: true });
             }),
         );
       };
@@ -731,7 +765,8 @@ export class Bus implements BusApi {
     const route = this.#route(method);
     if (!route) return;
     if (route.handler) {
-      const call = new Call(this, from, route.endpoint, method, performance.now() + this.#defaultTimeoutMs, undefined, () => {});
+      const now = performance.now();
+      const call = new Call(this, from, route.endpoint, method, now, now + this.#defaultTimeoutMs, undefined);
       try {
         const r = route.handler(params, new LocalHandlerContext(call));
         if (r && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#emit({ type: 'handler-error', peer: route.endpoint.name, method, error: String(err) }));
@@ -835,12 +870,14 @@ export class Bus implements BusApi {
     const session = ep.session!;
     if (ep.state === 'hello') return this.#hello(ep, req);
     if (req.method.startsWith('symphony.')) return this.#protocolRequest(ep, req);
-    const deadline = performance.now() + Math.min(this.#defaultTimeoutMs, req.meta?.deadline !== undefined ? req.meta.deadline - Date.now() : Infinity);
-    const call = this.#dispatch(ep, req.method, req.params, deadline, req.meta?.traceparent, (err, value) => {
-      if (err) session.respondError(req, err);
-      else session.respond(req, value);
-    });
-    if (call) req.onCancel = () => call.cancel(`the caller '${ep.name}' cancelled '${req.method}'`);
+    const now = performance.now();
+    const deadline = now + Math.min(this.#defaultTimeoutMs, req.meta?.deadline !== undefined ? req.meta.deadline - Date.now() : Infinity);
+    const route = this.#admit(ep, req.method);
+    if (route instanceof BusError) return session.respondError(req, route);
+    const call = new Call(this, ep, route.endpoint, req.method, now, deadline, req.meta?.traceparent);
+    call.origin = req;
+    this.#start(call, route, req.params);
+    req.onCancel = () => call.cancel(`the caller '${ep.name}' cancelled '${req.method}'`);
   }
 
   #hello(ep: Endpoint, req: IncomingRequest): void {

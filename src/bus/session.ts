@@ -37,10 +37,29 @@ export class IncomingRequest {
   ) {}
 }
 
+/** Who hears the answer to an outgoing request: exactly one of these, once. */
+export interface ResponseSink {
+  answered(result: unknown): void;
+  failed(error: BusError): void;
+}
+
+/**
+ * A request the bus forwards to a peer: what goes on the wire besides the params, and, as its
+ * sink, who hears the answer (the bus's own record of the call, so no closures per request).
+ */
+export interface ForwardedRequest extends ResponseSink {
+  readonly method: string;
+  /** `performance.now()` by which the answer is due. */
+  readonly deadline: number;
+  readonly traceparent: string;
+  /** The caller's identity (`meta.peer`). */
+  readonly peer: string;
+}
+
 export class OutgoingRequest implements DeadlineEntry {
   wheelKey?: number;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
   /** Cancels it: the caller gets -32800 and the other side a `$/cancelRequest`. */
   cancel(message = `'${this.method}' was cancelled`): void {
     this.session.fail(this, new RequestCancelledError(message, { method: this.method }), true);
@@ -51,12 +70,17 @@ export class OutgoingRequest implements DeadlineEntry {
     readonly method: string,
     readonly deadline: number,
     readonly timeoutMs: number,
-    readonly resolve: (v: unknown) => void,
-    readonly reject: (e: unknown) => void,
+    readonly sink: ResponseSink,
   ) {}
   expire(): void {
     this.session.fail(this, new TimeoutError(`'${this.method}' got no answer from '${this.session.peerName}' within ${Math.round(this.timeoutMs)}ms`, { method: this.method, peer: this.session.peerName }), true);
   }
+  /**
+   * One entry alive as long as the class, so the shape of entries survives a full GC (see
+   * Call.shapeKeeper in bus.ts: otherwise the send and receive paths are deoptimized by a GC
+   * that finds no request in flight). The times are fractional, as real ones.
+   */
+  static readonly shapeKeeper = new OutgoingRequest(undefined as never, 0, '', performance.now() + 0.5, 0.5, undefined as never);
 }
 
 export interface SessionOptions {
@@ -130,43 +154,49 @@ export class RpcSession {
 
   request(method: string, params: unknown, options: { timeoutMs?: number; signal?: AbortSignal; meta?: RequestMeta } = {}): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.call(method, params, options, resolve, reject);
+      this.call(method, params, options, { answered: resolve, failed: reject });
     });
   }
 
   /**
-   * Sends a request; `resolve` or `reject` is called exactly once. Returns the entry (to cancel
-   * it), or undefined when it failed at once (closed session, aborted signal).
+   * Sends a request; `sink` hears the answer exactly once. Returns the entry (to cancel it), or
+   * undefined when it failed at once (closed session, aborted signal).
    */
-  call(
-    method: string,
-    params: unknown,
-    options: { timeoutMs?: number; signal?: AbortSignal; meta?: RequestMeta },
-    resolve: (v: unknown) => void,
-    reject: (e: unknown) => void,
-  ): OutgoingRequest | undefined {
-    if (this.#closed !== undefined) {
-      reject(new PeerGoneError(`'${this.peerName}' is gone: ${this.#closed}`, { method, peer: this.peerName }));
-      return undefined;
-    }
+  call(method: string, params: unknown, options: { timeoutMs?: number; signal?: AbortSignal; meta?: RequestMeta }, sink: ResponseSink): OutgoingRequest | undefined {
     const signal = options.signal;
-    if (signal?.aborted) {
-      reject(new RequestCancelledError(`'${method}' was cancelled before it was sent`, { method }));
+    if (signal?.aborted && this.#closed === undefined) {
+      sink.failed(new RequestCancelledError(`'${method}' was cancelled before it was sent`, { method }));
       return undefined;
     }
+    const meta = options.meta;
     let timeoutMs = options.timeoutMs ?? this.#options.defaultTimeoutMs;
-    if (options.meta?.deadline !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, options.meta.deadline - Date.now()));
-    const id = ++this.#nextId;
-    const entry = new OutgoingRequest(this, id, method, performance.now() + timeoutMs, timeoutMs, resolve, reject);
-    this.#pending.set(id, entry);
-    this.#options.wheel.add(entry);
-    if (signal) {
+    if (meta?.deadline !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, meta.deadline - Date.now()));
+    const entry = this.#send(method, params, performance.now() + timeoutMs, timeoutMs, meta?.traceparent ?? newTraceparent(), meta?.peer, sink);
+    if (entry && signal) {
       entry.signal = signal;
       entry.onAbort = () => entry.cancel();
       signal.addEventListener('abort', entry.onAbort, { once: true });
     }
-    const meta: RequestMeta = { traceparent: options.meta?.traceparent ?? newTraceparent(), deadline: Date.now() + timeoutMs };
-    if (options.meta?.peer !== undefined) meta.peer = options.meta.peer;
+    return entry;
+  }
+
+  /** Sends a request the bus forwards (`call` without the options: this is every forwarded request's path). */
+  forward(request: ForwardedRequest, params: unknown): OutgoingRequest | undefined {
+    const timeoutMs = Math.max(0, request.deadline - performance.now());
+    return this.#send(request.method, params, request.deadline, timeoutMs, request.traceparent, request.peer, request);
+  }
+
+  #send(method: string, params: unknown, deadline: number, timeoutMs: number, traceparent: string, peer: string | undefined, sink: ResponseSink): OutgoingRequest | undefined {
+    if (this.#closed !== undefined) {
+      sink.failed(new PeerGoneError(`'${this.peerName}' is gone: ${this.#closed}`, { method, peer: this.peerName }));
+      return undefined;
+    }
+    const id = ++this.#nextId;
+    const entry = new OutgoingRequest(this, id, method, deadline, timeoutMs, sink);
+    this.#pending.set(id, entry);
+    this.#options.wheel.add(entry);
+    const meta: RequestMeta = { traceparent, deadline: Date.now() + timeoutMs };
+    if (peer !== undefined) meta.peer = peer;
     this.#transport.send(params === undefined ? { jsonrpc: '2.0', id, method, meta } : { jsonrpc: '2.0', id, method, params, meta });
     return entry;
   }
@@ -191,7 +221,7 @@ export class RpcSession {
     if (this.#pending.get(entry.id) !== entry) return;
     this.#settle(entry);
     if (cancelRemote) this.notify('$/cancelRequest', { id: entry.id });
-    entry.reject(error);
+    entry.sink.failed(error);
   }
 
   /** Closes the session: pending requests are rejected with -32004, incoming ones cancelled. */
@@ -221,7 +251,7 @@ export class RpcSession {
     const gone = (method: string) => new PeerGoneError(`'${this.peerName}' is gone (${reason}) with '${method}' unanswered`, { method, peer: this.peerName });
     for (const entry of [...this.#pending.values()]) {
       this.#settle(entry);
-      entry.reject(gone(entry.method));
+      entry.sink.failed(gone(entry.method));
     }
     for (const req of [...this.#incoming.values()]) {
       req.cancelled = true;
@@ -279,9 +309,9 @@ export class RpcSession {
       this.#settle(entry);
       if ('error' in m) {
         const e = m.error as Record<string, unknown> | null;
-        entry.reject(e && typeof e === 'object' ? fromWire(e) : new BusError(ErrorCode.InternalError, `'${entry.method}' failed with a malformed error`));
+        entry.sink.failed(e && typeof e === 'object' ? fromWire(e) : new BusError(ErrorCode.InternalError, `'${entry.method}' failed with a malformed error`));
       } else {
-        entry.resolve(m.result);
+        entry.sink.answered(m.result);
       }
       return;
     }
