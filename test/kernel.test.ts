@@ -674,6 +674,22 @@ describe('events and report', () => {
     await k.stop();
   });
 
+  it('keeps the report as it was when the boot ended, however late it is read, and it behaves as plain data', async () => {
+    const k = createKernel({ components: { a: { use: noop }, b: { use: noop, needs: ['a'] } } });
+    const r = await k.start();
+    await k.stop();
+    expect(k.states().map((s) => s.state)).toEqual(['stopped', 'stopped']);
+    expect(r.components.map((c) => [c.name, c.state, c.attempts])).toEqual([['a', 'ready', 1], ['b', 'ready', 1]]);
+    expect(r.components).toBe(r.components);
+    expect(Object.keys(r)).toEqual(['ok', 'system', 'readyMs', 'processMs', 'stages', 'components', 'criticalPath', 'late', 'failure', 'until', 'memory', 'loadMs', 'kernelOverheadMs']);
+    expect({ ...r }.components).toBe(r.components);
+    expect(structuredClone(r)).toEqual(r);
+    expect(JSON.parse(JSON.stringify(r))).toEqual(r);
+    r.components = [];
+    expect(r.components).toEqual([]);
+    expect(JSON.parse(JSON.stringify(r)).components).toEqual([]);
+  });
+
   it('a liveness probe that throws is contained (never an unhandled rejection)', async () => {
     let n = 0;
     const k = createKernel({

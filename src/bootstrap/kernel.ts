@@ -27,7 +27,7 @@ import {
 } from './errors.js';
 import { EventStream, type EventError, type KernelEvent, type KernelEventType, type SystemEvent } from './events.js';
 import { dependentsClosure, needsClosure, planGraph, type BootPlan } from './graph.js';
-import { criticalPath, type BootFailure, type BootReport, type ComponentReport } from './report.js';
+import { criticalPathOf, onPathState, type BootFailure, type BootReport, type ComponentReport, type PathFacts } from './report.js';
 import { normalizeSpec, type ComponentSpec } from './spec.js';
 
 type Phase = 'idle' | 'booting' | 'running' | 'stopping' | 'stopped';
@@ -1343,55 +1343,176 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   }
 
   #buildReport(failure: BootFailure | null): BootReport {
-    const round = (v: number | null) => (v === null ? null : Math.round(v * 1000) / 1000);
-    const components: ComponentReport[] = this.#order.map((s) => ({
-      name: s.name,
-      stage: s.stageIndex,
-      mode: s.spec.command ? 'command' : s.spec.mode,
-      state: s.state,
-      optional: s.spec.optional,
-      attempts: s.attempts,
-      queuedMs: round(s.queuedAt),
-      startMs: round(s.startAt),
-      readyMs: round(s.readyAt),
-      ownMs: s.startAt !== null && s.readyAt !== null ? round(s.readyAt - s.startAt) : null,
-      waitMs: s.startAt !== null && s.queuedAt !== null ? round(s.startAt - s.queuedAt) : null,
-      needs: [...s.spec.needs],
-      wants: [...s.spec.wants],
-      late: [...s.spec.late],
-      health: s.healthStatus === undefined ? null : { status: s.healthStatus, detail: s.healthDetail },
-      ...(s.parts ? { parts: s.parts.map((p) => ({ name: p.name, startMs: round(p.startMs)!, readyMs: round(p.readyMs) })) } : {}),
-      error: s.error ? describeError(s.error) : null,
-    }));
+    const order = this.#order;
+    const facts = new BootFacts(order);
     const readyMs = this.now();
-    const path = criticalPath(components);
-    const own = path.reduce((sum, n) => sum + (components.find((c) => c.name === n)?.ownMs ?? 0), 0);
+    const path = criticalPathOf(facts);
+    let own = 0;
+    for (const i of path) own += facts.ownMs(i) ?? 0;
     const mem = process.memoryUsage();
     const stages = this.#plan.stages.map((names, index) => {
-      const starts = names.map((n) => this.#find(n)!.startAt).filter((v): v is number => v !== null);
-      const readies = names.map((n) => this.#find(n)!.readyAt).filter((v): v is number => v !== null);
+      // Counts and plain numbers rather than number | null, which would box every value.
+      let starts = 0;
+      let readies = 0;
+      let startMin = 0;
+      let readyMax = 0;
+      const members = this.#stages[index]!;
+      for (let k = 0; k < members.length; k++) {
+        const s = members[k]!;
+        if (s.startAt !== null) startMin = starts++ === 0 ? s.startAt : Math.min(startMin, s.startAt);
+        if (s.readyAt !== null) readyMax = readies++ === 0 ? s.readyAt : Math.max(readyMax, s.readyAt);
+      }
       return {
         index,
         components: [...names],
-        startMs: starts.length ? round(Math.min(...starts)) : null,
-        readyMs: readies.length === names.length && readies.length ? round(Math.max(...readies)) : null,
+        startMs: starts ? round(startMin) : null,
+        readyMs: readies === names.length ? round(readyMax) : null,
       };
     });
+    const late: BootReport['late'] = [];
+    for (let k = 0; k < order.length; k++) {
+      const s = order[k]!;
+      const targets = s.spec.late;
+      for (let t = 0; t < targets.length; t++) late.push({ from: s.name, to: targets[t]!, boundMs: round(this.#find(targets[t]!)!.firstReadyAt) });
+    }
+    let components: ComponentReport[] | undefined;
     return {
       ok: failure === null,
-      system: failure ? 'failed' : this.#order.some((s) => s.selected && s.state !== 'ready') ? 'degraded' : 'ready',
+      system: failure ? 'failed' : order.some((s) => s.selected && s.state !== 'ready') ? 'degraded' : 'ready',
       readyMs: round(readyMs)!,
       processMs: round(this.#origin)!,
       stages,
-      components,
-      criticalPath: path,
-      late: this.#order.flatMap((s) => s.spec.late.map((to) => ({ from: s.name, to, boundMs: round(this.#find(to)!.firstReadyAt) }))),
+      // The per-component entries (an object and three lists each) are made when first read, from
+      // what the boot left in `facts`; until then the report costs a few arrays, not 10,000 objects.
+      // Read, written, spread or serialized, it behaves as a plain property.
+      get components(): ComponentReport[] {
+        return (components ??= facts.reports());
+      },
+      set components(value: ComponentReport[]) {
+        Object.defineProperty(this, 'components', { value, writable: true, enumerable: true, configurable: true });
+      },
+      criticalPath: path.map((i) => order[i]!.name),
+      late,
       failure,
       until: this.#options.until ?? null,
       memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
       loadMs: round(this.#loadMs)!,
       kernelOverheadMs: round(Math.max(0, readyMs - this.#bootStart - own))!,
     };
+  }
+}
+
+/** Milliseconds as the report gives them: to the microsecond. */
+function round(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 1000) / 1000;
+}
+
+/**
+ * What a report says of each component, recorded when the boot ends (the slots change after it)
+ * in flat arrays. The ComponentReport objects are made from it on demand.
+ */
+class BootFacts implements PathFacts {
+  readonly count: number;
+  readonly stage: Int32Array;
+  readonly ready: Float64Array;
+  readonly eligible: Uint8Array;
+  readonly slots: readonly Slot[];
+  readonly state: ComponentState[];
+  readonly attempts: Int32Array;
+  /** queuedAt, startAt, readyAt of component i at [3i], [3i + 1], [3i + 2]; null where `known` says so. */
+  readonly times: Float64Array;
+  /** Bit 1: queuedAt, 2: startAt, 4: readyAt is not null. */
+  readonly known: Uint8Array;
+  readonly healthStatus: (HealthStatus | undefined)[];
+  readonly healthDetail: unknown[];
+  /** The parts (ctx.part) as the report gives them, for the few components that have any. */
+  readonly parts: (ComponentReport['parts'] | undefined)[];
+  readonly error: (string | null)[];
+
+  constructor(slots: readonly Slot[]) {
+    const n = slots.length;
+    this.count = n;
+    this.slots = slots;
+    this.stage = new Int32Array(n);
+    this.ready = new Float64Array(n);
+    this.eligible = new Uint8Array(n);
+    this.state = new Array(n);
+    this.attempts = new Int32Array(n);
+    this.times = new Float64Array(3 * n);
+    this.known = new Uint8Array(n);
+    this.healthStatus = new Array(n);
+    this.healthDetail = new Array(n);
+    this.parts = new Array(n);
+    this.error = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = slots[i]!;
+      this.stage[i] = s.stageIndex;
+      this.state[i] = s.state;
+      this.attempts[i] = s.attempts;
+      let known = 0;
+      if (s.queuedAt !== null) ((known |= 1), (this.times[3 * i] = s.queuedAt));
+      if (s.startAt !== null) ((known |= 2), (this.times[3 * i + 1] = s.startAt));
+      if (s.readyAt !== null) {
+        known |= 4;
+        this.times[3 * i + 2] = s.readyAt;
+        this.ready[i] = Math.round(s.readyAt * 1000) / 1000;
+        if (onPathState(s.state)) this.eligible[i] = 1;
+      }
+      this.known[i] = known;
+      this.healthStatus[i] = s.healthStatus;
+      this.healthDetail[i] = s.healthDetail;
+      if (s.parts) this.parts[i] = s.parts.map((p) => ({ name: p.name, startMs: round(p.startMs)!, readyMs: round(p.readyMs) }));
+      this.error[i] = s.error ? describeError(s.error) : null;
+    }
+  }
+
+  time(i: number, which: 0 | 1 | 2): number | null {
+    return this.known[i]! & (1 << which) ? this.times[3 * i + which]! : null;
+  }
+  name(i: number): string {
+    return this.slots[i]!.name;
+  }
+  dependsOn(i: number, name: string): boolean {
+    const spec = this.slots[i]!.spec;
+    return spec.needs.includes(name) || spec.wants.includes(name);
+  }
+  /** readyMs - startMs, rounded. */
+  ownMs(i: number): number | null {
+    const start = this.time(i, 1);
+    const ready = this.time(i, 2);
+    return start !== null && ready !== null ? round(ready - start) : null;
+  }
+
+  reports(): ComponentReport[] {
+    const out: ComponentReport[] = new Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      const s = this.slots[i]!;
+      const spec = s.spec;
+      const queued = this.time(i, 0);
+      const start = this.time(i, 1);
+      const status = this.healthStatus[i];
+      const parts = this.parts[i];
+      out[i] = {
+        name: s.name,
+        stage: s.stageIndex,
+        mode: spec.command ? 'command' : spec.mode,
+        state: this.state[i]!,
+        optional: spec.optional,
+        attempts: this.attempts[i]!,
+        queuedMs: round(queued),
+        startMs: round(start),
+        readyMs: round(this.time(i, 2)),
+        ownMs: this.ownMs(i),
+        waitMs: start !== null && queued !== null ? round(start - queued) : null,
+        needs: [...spec.needs],
+        wants: [...spec.wants],
+        late: [...spec.late],
+        health: status === undefined ? null : { status, detail: this.healthDetail[i] },
+        ...(parts ? { parts } : {}),
+        error: this.error[i]!,
+      };
+    }
+    return out;
   }
 }
 

@@ -60,26 +60,72 @@ export interface BootFailure {
  * before). Prefers a real dependency when two are equally late.
  */
 export function criticalPath(components: readonly ComponentReport[]): string[] {
-  const ready = components.filter((c) => c.readyMs !== null && (c.state === 'ready' || c.state === 'degraded' || c.state === 'stopped' || c.state === 'failed'));
-  if (!ready.length) return [];
-  const byStage = new Map<number, ComponentReport[]>();
-  for (const c of ready) {
-    if (!byStage.has(c.stage)) byStage.set(c.stage, []);
-    byStage.get(c.stage)!.push(c);
-  }
-  let last = ready.reduce((a, b) => (b.readyMs! > a.readyMs! ? b : a));
-  const path = [last.name];
-  for (;;) {
-    const earlier = [...byStage.keys()].filter((s) => s < last.stage);
-    if (!earlier.length) break;
-    const prev = byStage.get(Math.max(...earlier))!;
-    const deps = new Set([...last.needs, ...last.wants]);
-    let gate = prev[0]!;
-    for (const c of prev) {
-      if (c.readyMs! > gate.readyMs! || (c.readyMs === gate.readyMs && deps.has(c.name) && !deps.has(gate.name))) gate = c;
+  const n = components.length;
+  const stage = new Float64Array(n);
+  const ready = new Float64Array(n);
+  const eligible = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const c = components[i]!;
+    stage[i] = c.stage;
+    if (c.readyMs !== null && onPathState(c.state)) {
+      ready[i] = c.readyMs;
+      eligible[i] = 1;
     }
-    path.unshift(gate.name);
+  }
+  const path = criticalPathOf({
+    count: n,
+    stage,
+    ready,
+    eligible,
+    name: (i) => components[i]!.name,
+    dependsOn: (i, name) => components[i]!.needs.includes(name) || components[i]!.wants.includes(name),
+  });
+  return path.map((i) => components[i]!.name);
+}
+
+/** Whether a component in this state, once ready, can be on the critical path. */
+export function onPathState(state: ComponentState): boolean {
+  return state === 'ready' || state === 'degraded' || state === 'stopped' || state === 'failed';
+}
+
+/** What the critical path reads of the components (of a report, or of the kernel's record of a boot), by number. */
+export interface PathFacts {
+  readonly count: number;
+  readonly stage: ArrayLike<number>;
+  /** readyMs as the report gives it (rounded); read only where `eligible` is 1. */
+  readonly ready: ArrayLike<number>;
+  /** 1 where the component has a readyMs and a state that can be on the path (onPathState). */
+  readonly eligible: ArrayLike<number>;
+  name(i: number): string;
+  /** Whether component i needs or wants `name`. */
+  dependsOn(i: number, name: string): boolean;
+}
+
+/** criticalPath over component numbers: the path as numbers, first to last. */
+export function criticalPathOf(f: PathFacts): number[] {
+  const { count, stage, ready, eligible } = f;
+  const byStage = new Map<number, number[]>();
+  let last = -1;
+  for (let i = 0; i < count; i++) {
+    if (eligible[i] !== 1) continue;
+    const members = byStage.get(stage[i]!);
+    if (members) members.push(i);
+    else byStage.set(stage[i]!, [i]);
+    if (last < 0 || ready[i]! > ready[last]!) last = i;
+  }
+  if (last < 0) return [];
+  const stages = [...byStage.keys()].sort((a, b) => a - b);
+  const path = [last];
+  // Each step goes to the nearest earlier stage that has ready components.
+  for (let at = stages.indexOf(stage[last]!); at > 0; at--) {
+    const prev = byStage.get(stages[at - 1]!)!;
+    let gate = prev[0]!;
+    for (let k = 1; k < prev.length; k++) {
+      const c = prev[k]!;
+      if (ready[c]! > ready[gate]! || (ready[c] === ready[gate] && f.dependsOn(last, f.name(c)) && !f.dependsOn(last, f.name(gate)))) gate = c;
+    }
+    path.push(gate);
     last = gate;
   }
-  return path;
+  return path.reverse();
 }
