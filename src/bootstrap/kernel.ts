@@ -1,6 +1,7 @@
 import { teardownIndexed, type StopSignals } from '../container/teardown.js';
 import { backoffDelay, sleep } from '../util/backoff.js';
 import { describeError, quiet, toError } from '../util/errors.js';
+import { anchorShapes } from '../util/shapes.js';
 import type {
   AnyComponentDefinition,
   ComponentContext,
@@ -482,8 +483,10 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   readonly #random: () => number;
   readonly #internals: KernelInternals;
   #phase: Phase = 'idle';
-  #bootStart = 0;
-  #loadMs = 0;
+  // Fractional from the start (NaN until the boot sets them): whole numbers would give kernels a
+  // different layout before and after their boot (see util/shapes.ts).
+  #bootStart = Number.NaN;
+  #loadMs = Number.NaN;
   #boot: Operation | undefined;
   #report: BootReport | undefined;
   #system: 'ready' | 'degraded' | 'failed' | undefined;
@@ -1516,6 +1519,8 @@ class BootFacts implements PathFacts {
   }
 }
 
+const NO_LOGGER: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
 function eventError(err: Error): EventError {
   return { name: err.name, message: err.message };
 }
@@ -1532,3 +1537,22 @@ export function createKernel<Instances extends Record<string, unknown> = Record<
 
 export type { ComponentOptions };
 
+// One instance of each class on the boot and stop paths, made as real ones are (see util/shapes.ts).
+{
+  const kernel = new Kernel({ components: {} });
+  const slot = new Slot(0, 'specimen', normalizeSpec('specimen', { use: { start: () => undefined } }));
+  const op = new Operation();
+  const stage = new StageRun(0.5, op, 1, () => {});
+  const attempt = new Attempt(slot, 1, 0.5, op);
+  const internals: KernelInternals = { baseDir: '', now: () => 0.5, slot: () => slot, logger: () => NO_LOGGER, reportFailure: () => {} };
+  anchorShapes(
+    kernel,
+    slot,
+    op,
+    stage,
+    attempt,
+    new StartContext(undefined, attempt, internals, 1, undefined),
+    new KernelStopContext('specimen', 'shutdown', { signal: () => new AbortController().signal }, 0, internals),
+    new BootFacts([slot]),
+  );
+}

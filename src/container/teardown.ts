@@ -3,6 +3,8 @@
  * a node is torn down only after every node that depends on it; independent nodes go concurrently;
  * each gets its own deadline; a failure or a timeout is collected and never blocks the rest.
  */
+import { anchorShapes } from '../util/shapes.js';
+
 export interface TeardownPlan<N> {
   /** The nodes that `node` depends on. Edges to nodes outside the set are ignored. */
   dependenciesOf(node: N): Iterable<N>;
@@ -285,3 +287,9 @@ class Teardown implements StopSignals {
     for (let i = this.#plan.size - 1; i >= 0; i--) if (this.#remaining[i]! >= 0) return this.#launch(i);
   }
 }
+
+// One of each, made as real ones are, keeps their layouts across GCs (see util/shapes.ts).
+anchorShapes(
+  new DeadlineQueue(5000),
+  new Teardown({ size: 0, depStart: new Int32Array(1), depList: [], stop: () => undefined, timeoutMs: () => 0, describe: () => '' }, () => {}),
+);
