@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -43,6 +43,8 @@ HEADER_LIMIT: Final = 8 * 1024
 PROBE_BYTES: Final = 512
 
 _CR: Final = 0x0D
+#: What ``bytes.strip()`` strips: a line of only these is a blank keep-alive.
+_SPACE: Final = b" \t\n\r\x0b\x0c"
 _MARKER: Final = b"content-length:"
 _MARKER_RE: Final = re.compile(re.escape(_MARKER), re.IGNORECASE)
 _HEADER_END: Final = re.compile(rb"\r?\n\r?\n")
@@ -82,7 +84,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _parse(data: bytes) -> Any:
+#: One decoder for every frame (``json.loads`` with an argument builds a new one per call).
+_DECODER: Final = json.JSONDecoder(parse_constant=_reject_constant)
+#: Its scanner: parses one JSON value at an index and returns ``(value, end)``.
+_SCAN_ONCE: Final = _DECODER.scan_once
+
+
+def _parse(data: bytes | bytearray) -> Any:
+    """One frame's JSON value, or a :class:`FrameError`."""
+    try:
+        text = data.decode("utf-8")
+        value, end = _SCAN_ONCE(text, 0)
+        if end == len(text):
+            return value
+    except (ValueError, RecursionError, StopIteration):
+        pass  # the slow path below says what is wrong
+    # Not a bare JSON value (surrounding whitespace) or not JSON at all: json.loads decides.
     try:
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
@@ -238,16 +255,17 @@ class FrameDecoder:
                 return _NOTHING
             start, end = self._off, nl
             self._off = self._scan = nl + 1
-            raw_size = end - start
             if end > start and buf[end - 1] == _CR:
                 end -= 1
             if end - start > limit:
                 self._probe.clear()
                 self._add_probe(start, end)
-                return self._too_large(raw_size)
-            line = bytes(buf[start:end])
-            if not line.strip():
+                return self._too_large(nl - start)
+            if end == start:
                 continue  # blank lines are keep-alives
+            line = buf[start:end]
+            if line[0] in _SPACE and line.isspace():
+                continue
             return _parse(line)
 
     def _next_content_length(self) -> Any:
@@ -333,11 +351,47 @@ class FrameDecoder:
         self._resync = False
 
 
+def _dumps(message: Any) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _c_encoder() -> Callable[[Any], str] | None:
+    """``_dumps`` without building an encoder per call: json's C encoder, made once.
+
+    Made without circular-reference markers (a shared markers dict would be state left behind by
+    a failed call and shared between threads): a cycle ends in ``RecursionError`` instead, which
+    becomes the ``ValueError`` json raises. None when this Python's json has no C encoder or
+    builds it differently, so the check below fails; then ``_dumps`` is used.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encode = make(
+            None, json.JSONEncoder().default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        )
+
+        def dumps(message: Any) -> str:
+            try:
+                return "".join(encode(message, 0))
+            except RecursionError:
+                raise ValueError("Circular reference detected (or nested too deep)") from None
+
+        sample = {"a": [1, 2.5, None, True, "é\n\"", {"b": -3}], "c": "\ud800"}
+        if dumps(sample) != _dumps(sample):
+            return None
+    except Exception:  # noqa: BLE001 - any surprise: the plain path
+        return None
+    return dumps
+
+
+_fast_dumps: Final = _c_encoder() or _dumps
+
+
 def encode_payload(message: Any) -> bytes:
     """A message's JSON as UTF-8 (compact; raises ``ValueError``/``TypeError`` if not JSON-able)."""
     try:
-        text = json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        return text.encode("utf-8")
+        return _fast_dumps(message).encode("utf-8")
     except UnicodeEncodeError:
         # Lone surrogates cannot be UTF-8: let json escape them instead.
         return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii")

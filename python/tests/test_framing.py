@@ -69,6 +69,13 @@ class DecoderExamples(unittest.TestCase):
         self.assertEqual({o.code for o in out if isinstance(o, FrameError)}, {PARSE_ERROR})
         self.assertEqual(out[-1], {"ok": 2})
 
+    def test_whitespace_around_a_value_and_other_encodings(self) -> None:
+        out = FrameDecoder().feed(b'  {"a":1} \t\n\xef\xbb\xbf{"bom":1}\n' + '{"u":16}'.encode("utf-16") + b'\n"\xed\xa0\x80"\n[2]\n')
+        self.assertEqual(out[0], {"a": 1})
+        # A byte order mark, UTF-16 and an encoded surrogate are not UTF-8 JSON.
+        self.assertEqual([type(o) for o in out[1:4]], [FrameError] * 3)
+        self.assertEqual(out[4], [2])
+
     def test_deep_nesting_is_a_parse_error(self) -> None:
         out = FrameDecoder(max_frame_bytes=10**7).feed(b"[" * 200_000 + b"]" * 200_000 + b'\n{"ok":1}\n')
         self.assertIsInstance(out[0], FrameError)
@@ -155,6 +162,22 @@ class DecoderExamples(unittest.TestCase):
             self.assertEqual(decoded, message)
         with self.assertRaises(ValueError):
             encode_payload({"x": float("nan")})
+
+    def test_encode_failures_are_value_or_type_errors(self) -> None:
+        cycle: list[Any] = []
+        cycle.append(cycle)
+        deep: list[Any] = []
+        for _ in range(100_000):
+            deep = [deep]
+        for bad in (cycle, deep, {"x": float("inf")}):
+            with self.assertRaises(ValueError):
+                encode_payload(bad)
+        for bad in ({"x": object()}, {(1, 2): 3}):
+            with self.assertRaises(TypeError):
+                encode_payload(bad)
+        # A failure leaves nothing behind: the same objects encode once they are JSON.
+        cycle.clear()
+        self.assertEqual(encode_payload({"a": cycle, "b": [1.5, None, True, "é"]}), '{"a":[],"b":[1.5,null,true,"é"]}'.encode())
 
 
 class DecoderProperties(unittest.TestCase):
