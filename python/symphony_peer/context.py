@@ -13,7 +13,6 @@ import re
 import secrets
 import time
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 __all__ = ["RequestContext", "current_context", "new_traceparent", "child_traceparent", "parse_traceparent"]
@@ -58,7 +57,6 @@ def child_traceparent(parent: str | None) -> str:
     return f"00-{trace_id}-{_span_id()}-{flags}"
 
 
-@dataclass(eq=False)
 class RequestContext:
     """Passed to every handler as its second argument.
 
@@ -69,29 +67,74 @@ class RequestContext:
     ``id`` is None for a notification.
     """
 
-    method: str
-    id: int | float | str | None = None
-    peer: str | None = None
-    deadline: float | None = None
-    traceparent: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    # A plain class with slots, made for every request: the ``cancelled`` event is only created
+    # when someone looks at it (or the call is cancelled).
+    __slots__ = ("method", "id", "peer", "deadline", "traceparent", "_meta", "_cancelled", "__weakref__")
+
+    def __init__(
+        self,
+        method: str,
+        id: int | float | str | None = None,  # noqa: A002 - the JSON-RPC name
+        peer: str | None = None,
+        deadline: float | None = None,
+        traceparent: str | None = None,
+        meta: dict[str, Any] | None = None,
+        cancelled: asyncio.Event | None = None,
+    ) -> None:
+        self.method = method
+        self.id = id
+        self.peer = peer
+        self.deadline = deadline
+        self.traceparent = traceparent
+        self._meta = meta
+        self._cancelled = cancelled
 
     @classmethod
     def from_meta(cls, method: str, msg_id: int | float | str | None, meta: Any) -> RequestContext:
         """The context of an incoming call; malformed ``meta`` members are ignored, not fatal."""
-        meta = meta if isinstance(meta, dict) else {}
-        deadline = meta.get("deadline")
+        if not isinstance(meta, dict):
+            return cls(method, msg_id)
         peer = meta.get("peer")
+        deadline = meta.get("deadline")
         traceparent = meta.get("traceparent")
+        if isinstance(deadline, (int, float)) and not isinstance(deadline, bool):
+            try:
+                deadline = float(deadline)
+            except OverflowError:  # an int too large for a float: no usable deadline
+                deadline = None
+        else:
+            deadline = None
         return cls(
-            method=method,
-            id=msg_id,
-            peer=peer if isinstance(peer, str) else None,
-            deadline=float(deadline) if isinstance(deadline, (int, float)) and not isinstance(deadline, bool) else None,
-            traceparent=traceparent if isinstance(traceparent, str) else None,
-            meta=meta,
+            method,
+            msg_id,
+            peer if isinstance(peer, str) else None,
+            deadline,
+            traceparent if isinstance(traceparent, str) else None,
+            meta,
         )
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The request's ``meta`` as received (a dict; empty when there was none)."""
+        if self._meta is None:
+            self._meta = {}
+        return self._meta
+
+    @meta.setter
+    def meta(self, value: dict[str, Any]) -> None:
+        self._meta = value
+
+    @property
+    def cancelled(self) -> asyncio.Event:
+        """Set when the call is cancelled (see the class docstring)."""
+        event = self._cancelled
+        if event is None:
+            event = self._cancelled = asyncio.Event()
+        return event
+
+    @cancelled.setter
+    def cancelled(self, value: asyncio.Event) -> None:
+        self._cancelled = value
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (0.0 once passed), or None when there is none."""
@@ -102,6 +145,12 @@ class RequestContext:
     @property
     def is_notification(self) -> bool:
         return self.id is None
+
+    def __repr__(self) -> str:
+        return (
+            f"RequestContext(method={self.method!r}, id={self.id!r}, peer={self.peer!r}, "
+            f"deadline={self.deadline!r}, traceparent={self.traceparent!r})"
+        )
 
 
 #: The context of the handler running in this task (inherited by the tasks it creates).

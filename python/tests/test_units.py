@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import asyncio
 import time
 import unittest
 
@@ -112,6 +113,26 @@ class Trace(unittest.TestCase):
         self.assertTrue(1.5 < remaining <= 2.0)
         self.assertIsNone(RequestContext("m").remaining())
         self.assertEqual(RequestContext("m", deadline=0).remaining(), 0.0)
+
+    def test_context_from_meta_ignores_malformed_members(self) -> None:
+        meta = {"peer": "alpha", "deadline": 1234, "traceparent": new_traceparent()}
+        ctx = RequestContext.from_meta("m", 7, meta)
+        self.assertEqual((ctx.method, ctx.id, ctx.peer, ctx.deadline), ("m", 7, "alpha", 1234.0))
+        self.assertEqual((ctx.traceparent, ctx.meta), (meta["traceparent"], meta))
+        for bad in ({"peer": 1, "deadline": True, "traceparent": ["x"]}, {"deadline": "soon"}, {"deadline": 10**400}):
+            ctx = RequestContext.from_meta("m", 1, bad)
+            self.assertEqual((ctx.peer, ctx.deadline, ctx.traceparent), (None, None, None))
+        ctx = RequestContext.from_meta("m", None, "not a dict")
+        self.assertEqual((ctx.meta, ctx.is_notification), ({}, True))
+
+    def test_context_cancelled_event_is_made_on_first_use(self) -> None:
+        ctx = RequestContext("m", 1)
+        self.assertFalse(ctx.cancelled.is_set())
+        self.assertIs(ctx.cancelled, ctx.cancelled)
+        event = asyncio.Event()
+        ctx = RequestContext("m", 1, cancelled=event)
+        self.assertIs(ctx.cancelled, event)
+        self.assertIn("method='m'", repr(ctx))
 
 
 if __name__ == "__main__":
