@@ -49,15 +49,24 @@ class Connection:
         self._on_lost = on_lost
         self._outbox: list[bytes] = []
         self._flush_handle: asyncio.Handle | None = None
+        self._receiving = False  # in data_received: it flushes at its end
 
     # -- Sink ---------------------------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
         self.decoder.push(data)
-        for item in self.decoder.frames():  # lazy: on_item may switch framing between items
-            if self.closed:
-                return
-            self._on_item(self, item)
+        # Answers made while this chunk is dispatched (handlers that finish at once) leave in one
+        # write at the end, in this same loop iteration.
+        self._receiving = True
+        try:
+            for item in self.decoder.frames():  # lazy: on_item may switch framing between items
+                if self.closed:
+                    return
+                self._on_item(self, item)
+        finally:
+            self._receiving = False
+            if self._outbox:
+                self.flush()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.mark_lost(exc)
@@ -88,16 +97,18 @@ class Connection:
     def send(self, message: dict[str, Any]) -> None:
         """Queues one message; raises ``MessageTooLarge`` over the bus's limit, ``TypeError`` or
         ``ValueError`` when it is not JSON."""
-        payload = encode_payload(message)
+        self._queue(encode_payload(message), message.get("method"))
+
+    def _queue(self, payload: bytes, method: Any = None) -> None:
         if len(payload) > self.max_frame_bytes:
             raise MessageTooLarge(
                 f"message of {len(payload)} bytes is over the bus's limit of {self.max_frame_bytes}",
-                {"method": message["method"]} if "method" in message else None,
+                {"method": method} if method is not None else None,
             )
         if self.closed:
             return
-        self._outbox.append(frame_payload(payload, self.write_framing))
-        if self._flush_handle is None:
+        self._outbox.append(payload + b"\n" if self.write_framing == "ndjson" else frame_payload(payload, self.write_framing))
+        if self._flush_handle is None and not self._receiving:
             # One write per loop iteration: every frame queued until then leaves together, so
             # pipelined requests cost one syscall, not one each.
             self._flush_handle = asyncio.get_running_loop().call_soon(self.flush)
@@ -112,7 +123,9 @@ class Connection:
     def send_result(self, msg_id: JsonId, result: Any) -> None:
         """Answers ``msg_id``; a result that cannot be sent becomes an error answer."""
         try:
-            self.send({"jsonrpc": "2.0", "id": msg_id, "result": result})
+            # The envelope around the encoded result: what encoding the whole message would give.
+            msg_id_json = b"%d" % msg_id if type(msg_id) is int else encode_payload(msg_id)
+            self._queue(b'{"jsonrpc":"2.0","id":%b,"result":%b}' % (msg_id_json, encode_payload(result)))
         except BusError as exc:
             self.send_error(msg_id, exc)
         except (TypeError, ValueError) as exc:
