@@ -38,7 +38,7 @@ from .errors import (
 )
 from .framing import DEFAULT_MAX_FRAME_BYTES, FRAMINGS, FrameError, Framing
 from .pubsub import EventCallback, Subscriptions
-from .serving import RESERVED_PREFIXES, Handler, Handlers
+from .serving import RESERVED_PREFIXES, Handler, Handlers, eager_task
 from .subjects import validate_pattern, validate_subject
 from .transport import open_stdio, open_unix
 
@@ -529,10 +529,16 @@ class Peer:
         if self._closed_event is not None:
             self._closed_event.set()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str | None, *, eager: bool = False) -> asyncio.Task[None]:
+        """Starts a task the peer tracks (close() cancels and awaits it). ``eager``: its first step
+        runs now, and a task already done then is not tracked at all."""
+        loop = asyncio.get_running_loop()
+        task = eager_task(loop, coro) if eager else loop.create_task(coro, name=name)
+        if not task.done():
+            if eager and name is not None:
+                task.set_name(name)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         return task
 
     # -- internals: incoming messages ----------------------------------------------------------

@@ -1,9 +1,15 @@
 """The methods a peer serves, and the calls it is serving right now.
 
 Each incoming request runs its handler in its own task, so a slow handler never delays the
-others or the reading of the connection (pings included). A call ends exactly once: answered,
-failed, cancelled by the bus (``$/cancelRequest``: no answer), expired (deadline: -32003), or cut
-off by the connection's end; ``answered`` makes sure nothing is sent after that.
+others or the reading of the connection (pings included). The task starts eagerly: its first step
+runs at once, inside the read callback, so a handler that returns without waiting is answered in
+the same loop iteration (and in the same write as the other answers to that chunk). A call ends
+exactly once: answered, failed, cancelled by the bus (``$/cancelRequest``: no answer), expired
+(deadline: -32003), or cut off by the connection's end; ``answered`` makes sure nothing is sent
+after that.
+
+Deadlines need no timer per call: a handler still running after its first step is watched by one
+sweep timer, armed for the earliest deadline, that expires whatever is due when it fires.
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import math
+import sys
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any, Final
 
 from .connection import Connection, JsonId, is_id
@@ -30,18 +37,55 @@ RESERVED_PREFIXES: Final = ("symphony.", "$/")
 Handler = Callable[[Any, RequestContext], Any]
 """``async def fn(params, ctx) -> result`` (a plain function returning the result works too)."""
 
-Spawn = Callable[[Coroutine[Any, Any, None], str], "asyncio.Task[None]"]
+Spawn = Callable[..., "asyncio.Task[None]"]
+"""``spawn(coro, name, *, eager=False)``: the peer's task starter (it tracks what it starts)."""
+
+#: Expiring at most this early matches how the loop runs timers (``when <= now + resolution``).
+_CLOCK_RESOLUTION: Final = time.get_clock_info("monotonic").resolution
+#: Sweeps that find nothing due yet re-arm at least this far ahead (a deadline fires at most
+#: this late), so many calls with staggered deadlines cost one sweep per tick, not one each.
+_SWEEP_TICK: Final = 0.008
 
 
-@dataclass(eq=False)
+if sys.version_info >= (3, 12):
+
+    def eager_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task whose first step has already run (3.12+: ``eager_start``)."""
+        if loop.get_task_factory() is not None:
+            return loop.create_task(coro)
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+
+else:
+
+    def eager_task(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """A task whose first step has already run, where the loop allows it.
+
+        Python 3.11 has no ``eager_start``: the task is created as usual and the first step its
+        constructor just queued on an asyncio loop's ready queue is taken back and run now, the
+        way 3.12 runs it (the task is current while it runs). Other loops, a custom task
+        factory or a caller inside a task: the step stays queued, which only costs time.
+        """
+        task = loop.create_task(coro)
+        ready = getattr(loop, "_ready", None)
+        if ready and asyncio.current_task(loop) is None:
+            handle = ready[-1]
+            if getattr(getattr(handle, "_callback", None), "__self__", None) is task and not handle.cancelled():
+                ready.pop()
+                handle._run()
+        return task
+
+
 class _Call:
     """A request being served."""
 
-    conn: Connection
-    ctx: RequestContext
-    task: asyncio.Task[None] | None = None
-    timer: asyncio.TimerHandle | None = None
-    answered: bool = False  # answered, cancelled or expired: nothing more may be sent
+    __slots__ = ("conn", "ctx", "task", "expires", "answered")
+
+    def __init__(self, conn: Connection, ctx: RequestContext) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.task: asyncio.Task[None] | None = None
+        self.expires: float | None = None  # loop time of the deadline
+        self.answered = False  # answered, cancelled or expired: nothing more may be sent
 
 
 class Handlers:
@@ -52,6 +96,8 @@ class Handlers:
         self._spawn = spawn
         self._table: dict[str, Handler] = {}
         self._calls: dict[JsonId, _Call] = {}
+        self._sweep_handle: asyncio.TimerHandle | None = None
+        self._sweep_at = math.inf  # loop time the sweep is armed for
 
     @staticmethod
     def validate(method: str) -> None:
@@ -95,23 +141,35 @@ class Handlers:
                 msg_id, MethodNotFound(f"{self._label} does not serve {method!r}", {"method": method, "peer": identity})
             )
             return
-        call = _Call(conn, RequestContext.from_meta(method, msg_id, meta))
-        if call.ctx.deadline is not None:
-            delay = call.ctx.deadline / 1000.0 - time.time()
+        ctx = RequestContext.from_meta(method, msg_id, meta)
+        call = _Call(conn, ctx)
+        loop = asyncio.get_running_loop()
+        if ctx.deadline is not None:
+            delay = ctx.deadline / 1000.0 - time.time()
             if delay <= 0:
                 conn.send_error(msg_id, Timeout(f"{method}: the deadline passed before the call started", {"method": method}))
                 return
-            call.timer = asyncio.get_running_loop().call_later(delay, self._expire, call)
+            call.expires = loop.time() + delay
         self._calls[msg_id] = call
-        call.task = self._spawn(self._serve(call, handler, params), f"symphony handler {method} #{msg_id}")
+        task = self._spawn(self._serve(call, handler, params), None, eager=True)
+        if task.done():
+            return  # answered already: the common case costs no timer and no scheduling
+        task.set_name(f"symphony handler {method} #{msg_id}")
+        call.task = task
+        if call.answered:
+            task.cancel()  # stopped while its first step ran (the connection dropped)
+        elif call.expires is not None and call.expires < math.inf:
+            self._watch(call.expires, loop)
 
     def on_notification(self, method: str, params: Any) -> None:
         handler = self.find(method)
         if handler is None:
             log.debug("%s: no handler for notification %s", self._label, method)
             return
-        ctx = RequestContext.from_meta(method, None, None)
-        self._spawn(self._notified(handler, params, ctx), f"symphony notification {method}")
+        ctx = RequestContext(method)
+        task = self._spawn(self._notified(handler, params, ctx), None, eager=True)
+        if not task.done():
+            task.set_name(f"symphony notification {method}")
 
     def cancel(self, conn: Connection, msg_id: Any) -> None:
         """``$/cancelRequest`` from the bus: stop the handler, answer nothing."""
@@ -124,6 +182,8 @@ class Handlers:
         for call in list(self._calls.values()):
             if conn is None or call.conn is conn:
                 self._stop(call)
+        if not self._calls or conn is None:
+            self._disarm()
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -146,8 +206,6 @@ class Handlers:
                 conn.send_result(ctx.id, result)  # type: ignore[arg-type]
         finally:
             call.answered = True
-            if call.timer is not None:
-                call.timer.cancel()
             if self._calls.get(ctx.id) is call:  # type: ignore[arg-type]
                 del self._calls[ctx.id]  # type: ignore[arg-type]
 
@@ -162,8 +220,6 @@ class Handlers:
 
     def _stop(self, call: _Call) -> None:
         call.answered = True
-        if call.timer is not None:
-            call.timer.cancel()
         call.ctx.cancelled.set()
         if call.task is not None:
             call.task.cancel()
@@ -174,3 +230,40 @@ class Handlers:
             return
         call.conn.send_error(call.ctx.id, Timeout(f"{call.ctx.method}: the deadline passed", {"method": call.ctx.method}))  # type: ignore[arg-type]
         self._stop(call)
+
+    # -- deadlines: one sweep timer ---------------------------------------------------------
+
+    def _watch(self, expires: float, loop: asyncio.AbstractEventLoop) -> None:
+        """A running call expires at ``expires``: make sure a sweep comes by then."""
+        if expires < self._sweep_at:
+            if self._sweep_handle is not None:
+                self._sweep_handle.cancel()
+            self._sweep_at = expires
+            self._sweep_handle = loop.call_at(expires, self._sweep)
+
+    def _disarm(self) -> None:
+        if self._sweep_handle is not None:
+            self._sweep_handle.cancel()
+            self._sweep_handle = None
+        self._sweep_at = math.inf
+
+    def _sweep(self) -> None:
+        """Expires every call whose deadline has come; re-arms for the next one (if any)."""
+        self._sweep_handle = None
+        self._sweep_at = math.inf
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        due: list[_Call] = []
+        soonest = math.inf
+        for call in self._calls.values():
+            expires = call.expires
+            if expires is None or call.answered:
+                continue
+            if expires <= now + _CLOCK_RESOLUTION:
+                due.append(call)
+            elif expires < soonest:
+                soonest = expires
+        for call in due:
+            self._expire(call)
+        if soonest < math.inf:
+            self._watch(max(soonest, now + _SWEEP_TICK), loop)

@@ -341,6 +341,60 @@ class Calls(BusTestCase):
         self.assertIn("-32003", str(caught.exception))
         self.assertTrue(cancelled.is_set())
 
+    async def test_staggered_deadlines_each_expire_and_the_others_are_answered(self) -> None:
+        server = await self.peer("server", "tok-b")
+        cancelled: dict[Any, float] = {}
+
+        @server.handle("work.slow")
+        async def slow(params: Any, ctx: RequestContext) -> str:
+            try:
+                await asyncio.sleep(params)
+            except asyncio.CancelledError:
+                cancelled[ctx.id] = time.time() * 1000
+                raise
+            return "done"
+
+        await server.register()
+        now = time.time() * 1000
+        # Deadlines out of order; the last call's is far away and it finishes first.
+        offsets = [300, 100, 200]
+        expiring = [self.bus.start_call("work.slow", 3600, meta={"deadline": int(now) + ms}) for ms in offsets]
+        self.assertEqual(await self.bus.call("work.slow", 0.05, meta={"deadline": int(now) + 60_000}), "done")
+        for forward, ms in zip(expiring, offsets):
+            assert forward.future is not None
+            with self.assertRaises(RuntimeError) as caught:
+                await forward.future
+            self.assertIn("-32003", str(caught.exception))
+            ended = cancelled[forward.bus_id]
+            self.assertGreaterEqual(ended, int(now) + ms - 2)  # never (noticeably) early
+            self.assertLess(ended, int(now) + ms + 1000)  # a loaded machine may be late, not forever
+        self.assertEqual(server._handlers.running, 0)
+
+    async def test_handler_runs_in_its_own_task_from_its_first_step(self) -> None:
+        caller, server = await self.two_peers()
+        seen: list[Any] = []
+
+        @server.handle("task.info")
+        async def info(params: Any, ctx: RequestContext) -> bool:
+            task = asyncio.current_task()
+            async with asyncio.timeout(5):  # needs a task, before the handler ever waits
+                seen.append((task, symphony_peer.current_context() is ctx))
+            return task is not None
+
+        def on_event(topic: str, data: Any) -> None:
+            seen.append(("event", symphony_peer.current_context()))
+
+        await server.register()
+        await server.subscribe("info.*", on_event)
+        self.assertTrue(await caller.request("task.info"))
+        self.assertTrue(await caller.request("task.info"))
+        caller.publish("info.x")
+        await self.bus.wait_for(lambda: len(seen) == 3)
+        (first, first_ok), (second, second_ok), event = seen
+        self.assertTrue(first_ok and second_ok)
+        self.assertIsNot(first, second)
+        self.assertEqual(event, ("event", None))  # the handler's context did not leak into the reader's
+
     async def test_pipelined_requests_are_batched_into_few_writes(self) -> None:
         caller = await self.peer()
         self.bus.handlers["bus.echo"] = lambda params: params
