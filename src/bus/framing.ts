@@ -109,6 +109,17 @@ export class FrameDecoder {
         this.#partsLength += chunk.length - start;
         return;
       }
+      if (!this.#partsLength) {
+        // The complete lines from here on, if together within the frame limit (then none is over
+        // it), are decoded as one string and split there: one UTF-8 decoding per chunk rather than
+        // one per line (a newline is never inside a multi-byte sequence: the lines read the same).
+        const last = chunk.lastIndexOf(NL);
+        if (last - start <= this.#max) {
+          this.#lines(chunk.toString('utf8', start, last), out);
+          start = last + 1;
+          continue;
+        }
+      }
       let line: Buffer;
       if (this.#partsLength) {
         this.#parts.push(chunk.subarray(start, end));
@@ -119,6 +130,28 @@ export class FrameDecoder {
       } else {
         this.#parse(chunk, start, end, out);
       }
+      start = nl + 1;
+    }
+  }
+
+  /** Newline-separated complete lines (the last one without its newline), as #parse reads each. */
+  #lines(text: string, out: Decoded[]): void {
+    let start = 0;
+    for (;;) {
+      const nl = text.indexOf('\n', start);
+      const end = nl === -1 ? text.length : nl;
+      let e = end;
+      if (e > start && text.charCodeAt(e - 1) === CR) e--;
+      let s = start;
+      while (s < e && (text.charCodeAt(s) === 0x20 || text.charCodeAt(s) === 0x09)) s++;
+      if (s < e) {
+        try {
+          out.push({ kind: 'message', message: JSON.parse(text.slice(s, e)) });
+        } catch (err) {
+          out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
+        }
+      }
+      if (nl === -1) return;
       start = nl + 1;
     }
   }

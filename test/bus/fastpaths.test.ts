@@ -1,10 +1,12 @@
 /**
  * The bus's fast paths keep the semantics of the slow ones: young deadline entries (answered
- * within a tick) and the in-flight list of calls.
+ * within a tick), the in-flight list of calls, NDJSON lines decoded a chunk at a time.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Bus, PeerGoneError, TimeoutError } from '../../src/bus/index.js';
 import { DeadlineWheel, type DeadlineEntry } from '../../src/bus/deadlines.js';
+import { FrameDecoder, type Decoded } from '../../src/bus/framing.js';
 import { delay, until } from '../helpers.js';
 
 function entry(ms: number, fired: string[], name: string): DeadlineEntry {
@@ -99,5 +101,50 @@ describe('calls in flight', () => {
     expect(await calls[3]).toBeInstanceOf(PeerGoneError);
     expect(bus.stats().inflight).toBe(0);
     await bus.close();
+  });
+});
+
+/** What NDJSON decoding means, line by line: each line's bytes decoded and parsed on their own. */
+function referenceNdjson(bytes: Buffer): Decoded[] {
+  const out: Decoded[] = [];
+  let start = 0;
+  for (let nl = bytes.indexOf(10); nl !== -1; start = nl + 1, nl = bytes.indexOf(10, start)) {
+    let end = nl;
+    if (end > start && bytes[end - 1] === 13) end--;
+    let s = start;
+    while (s < end && (bytes[s] === 0x20 || bytes[s] === 0x09)) s++;
+    if (s === end) continue;
+    try {
+      out.push({ kind: 'message', message: JSON.parse(bytes.toString('utf8', s, end)) });
+    } catch (err) {
+      out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
+    }
+  }
+  return out;
+}
+
+describe('NDJSON decoding a chunk at a time', () => {
+  const piece = fc.oneof(
+    fc.jsonValue({ maxDepth: 2 }).map((v) => Buffer.from(JSON.stringify(v))),
+    fc.string({ unit: 'grapheme' }).map((t) => Buffer.from(JSON.stringify(t))),
+    fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)), // anything, invalid UTF-8 included
+    fc.constantFrom(...['\n', '\r\n', '\r', ' ', '\t', '\xc3', '\xe2\x82', '\xf0\x9f\x98'].map((t) => Buffer.from(t, 'latin1'))),
+  );
+  it('reads every line as decoding it on its own would, whatever the bytes and the chunking', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 6 }), (pieces, cuts) => {
+        const bytes = Buffer.concat([...pieces, Buffer.from('\n')]);
+        const d = new FrameDecoder({ framing: 'ndjson' });
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const got: Decoded[] = [];
+        let prev = 0;
+        for (const p of [...points, bytes.length]) {
+          got.push(...d.push(bytes.subarray(prev, p)));
+          prev = p;
+        }
+        expect(got).toEqual(referenceNdjson(bytes));
+      }),
+      { seed: 99, numRuns: 3000 },
+    );
   });
 });
