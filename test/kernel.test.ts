@@ -160,6 +160,26 @@ describe('staged boot', () => {
     expect(await k.done).toEqual({ code: 1, reason: expect.stringContaining('hang') });
   });
 
+  it('when a start throws, rolls back siblings whose start already resolved and abandons those still under way', async () => {
+    const stops: string[] = [];
+    const stopper = (name: string) => ({ stop: (_i: unknown, ctx: { reason: string }) => void stops.push(`${name}:${ctx.reason}`) });
+    const k = createKernel({
+      components: {
+        base: { use: { start: () => ({}), ...stopper('base') } },
+        broken: { use: { start() { throw new Error('broken'); } }, needs: ['base'] },
+        quick: { use: { async start() { return {}; }, ...stopper('quick') }, needs: ['base'] },
+        slow: { use: { start: () => delay(30).then(() => ({})), ...stopper('slow') }, needs: ['base'] },
+      },
+    });
+    const events = collect(k);
+    const err = (await k.start().catch((e: unknown) => e)) as BootError;
+    expect(err.report.failure).toMatchObject({ component: 'broken', phase: 'start' });
+    expect(transitions(events, 'quick')).toEqual(['starting', 'ready', 'stopping', 'stopped']);
+    expect(transitions(events, 'slow')).toEqual(['starting', 'stopped']);
+    await until(() => stops.length === 3);
+    expect(stops.sort()).toEqual(['base:rollback', 'quick:rollback', 'slow:abandoned']);
+  });
+
   it('stops an instance whose start resolves after its deadline', async () => {
     const stopped: unknown[] = [];
     const k = createKernel({

@@ -91,15 +91,16 @@ class Operation {
 /**
  * One start attempt. Its AbortSignal is made only if the component asks for it (most never do),
  * and its deadline timer may be shared by every first attempt of a stage. It settles once, with
- * its outcome; whoever waits for it hears of it a microtask later (see `deliver`).
+ * its outcome: a boot's first attempt tells its stage (see `deliver`), any other attempt resolves
+ * the promise its caller awaits.
  */
 class Attempt {
   done = false;
   phase: 'start' | 'health' = 'start';
   reason: Error | undefined;
   outcome: Outcome | undefined;
-  /** Who takes the outcome. */
-  onOutcome: (a: Attempt) => void = ignoreOutcome;
+  /** Outside a boot's stages: resolves the promise of the outcome. */
+  resolve: ((outcome: Outcome) => void) | undefined;
   /** During a boot: the stage this is the first attempt of. */
   stage: StageRun | undefined;
   /** Its own deadline timer, and the operation that tracks it, when it has them. */
@@ -125,7 +126,8 @@ class Attempt {
     this.outcome = outcome;
     this.tracker?.attempts.delete(this);
     if (this.timer) clearTimeout(this.timer);
-    deliver(this);
+    if (this.stage) deliver(this);
+    else this.resolve?.(outcome);
   }
   expire(reason: Error, phase: FailPhase): void {
     if (this.done) return;
@@ -140,39 +142,49 @@ class Attempt {
   }
 }
 
-function ignoreOutcome(): void {}
-
 /*
- * Settled attempts wait here for the next microtask, in the order they settled. An outcome is thus
- * never acted on inside the call that settled it (a start that returns at once, or an abort from
- * inside a start, sees the same order of events as a start that returns a promise), and one
- * microtask serves every attempt that settles before it runs, where a promise each would cost
- * three.
+ * The outcomes of a boot's first attempts are acted on in two steps, one microtask after the
+ * other, as the promise chain they replace did: one microtask after an attempt settles, whether it
+ * is retried; one more, the component's new state. The timing decides which starts have settled
+ * when a failure abandons the boot (a sibling that settled is ready, then rolled back; one still
+ * under way is abandoned), so it is kept exactly. Each step is one microtask for every attempt that
+ * settled before it ran, where the chain cost three promises per attempt.
  */
-let settledQueue: Attempt[] = [];
-let draining = false;
+let settled: Attempt[] = [];
+let stepScheduled = false;
 function deliver(a: Attempt): void {
-  settledQueue.push(a);
-  if (!draining) {
-    draining = true;
-    queueMicrotask(drainSettled);
+  settled.push(a);
+  if (!stepScheduled) {
+    stepScheduled = true;
+    queueMicrotask(decideRetries);
   }
 }
-function drainSettled(): void {
-  // Outcomes handled here may settle more attempts: they join the queue and are handled in turn.
-  for (let i = 0; i < settledQueue.length; i++) {
-    const a = settledQueue[i]!;
-    try {
-      a.onOutcome(a);
-    } catch (err) {
-      // A kernel bug: let it surface as an uncaught error, without holding up the other outcomes.
-      queueMicrotask(() => {
-        throw err;
-      });
-    }
+function decideRetries(): void {
+  stepScheduled = false;
+  const batch = settled;
+  settled = [];
+  const done: Attempt[] = [];
+  for (const a of batch) if (guard(a, a.stage!.hooks.settled)) done.push(a);
+  if (done.length) queueMicrotask(() => { for (const a of done) guard(a, a.stage!.hooks.done); });
+}
+/** Runs a kernel step for one attempt; a throw is a kernel bug, reported without holding up the other attempts. */
+function guard(a: Attempt, step: (a: Attempt) => boolean | void): boolean {
+  try {
+    return step(a) === true;
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+    return false;
   }
-  settledQueue = [];
-  draining = false;
+}
+
+/** The kernel's two steps for a boot's first attempts (see `deliver`). */
+interface BootSteps {
+  /** One microtask after the attempt settled: starts the retries, or returns true when the outcome is final. */
+  settled(a: Attempt): boolean;
+  /** One microtask later, for a final outcome: the component's new state. */
+  done(a: Attempt): void;
 }
 
 /**
@@ -187,6 +199,7 @@ class StageRun {
   constructor(
     readonly at: number,
     readonly op: Operation,
+    readonly hooks: BootSteps,
     count: number,
     readonly resolve: () => void,
   ) {
@@ -212,7 +225,8 @@ class StageRun {
     if (--this.#left !== 0) return;
     for (const t of this.#timers) clearTimeout(t);
     if (this.op.stage === this.attempts) this.op.stage = undefined;
-    this.resolve();
+    // The stage ends a microtask after its last component, as it did when each was a promise.
+    queueMicrotask(this.resolve);
   }
 }
 
@@ -745,7 +759,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   /** Starts a stage's components concurrently; first attempts share one deadline timer per timeout. */
   #runStage(members: Slot[], op: Operation): Promise<void> {
-    return new Promise<void>((resolve) => this.#launchStage(members, new StageRun(performance.now(), op, members.length, resolve)));
+    return new Promise<void>((resolve) => this.#launchStage(members, new StageRun(performance.now(), op, this.#bootSteps, members.length, resolve)));
   }
 
   #launchStage(members: Slot[], stage: StageRun): void {
@@ -807,28 +821,32 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     }
     slot.startAt = this.now();
     const a = stage.firstAttempt(slot);
-    a.onOutcome = this.#firstOutcome;
     this.#beginAttempt(slot, 1, undefined, false);
     this.#attempt(slot, slot.definition!, a, stage.op, false, slot.spec.config);
   }
 
-  /** The outcome of a boot's first attempt at a component: done, or on to the retries. */
-  readonly #firstOutcome = (a: Attempt): void => {
-    const slot = a.slot;
-    const stage = a.stage!;
-    const outcome = a.outcome!;
-    try {
-      if (!outcome.ok && slot.spec.retries > 0 && !a.op.reason) {
+  /** What the stages call back with their first attempts' outcomes (see `deliver`). */
+  readonly #bootSteps: BootSteps = {
+    settled: (a) => {
+      const { slot, stage, outcome } = a;
+      try {
+        if (outcome!.ok || slot.spec.retries === 0 || a.op.reason) return true;
         this.#startWithRetries(slot, slot.definition!, a.op, { after: outcome }).then(
-          (o) => this.#bootOutcome(slot, stage, o),
-          (err: unknown) => this.#kernelBug(slot, stage, err),
+          (o) => this.#bootOutcome(slot, stage!, o),
+          (err: unknown) => this.#kernelBug(slot, stage!, err),
         );
-        return;
+      } catch (err) {
+        this.#kernelBug(slot, stage!, err);
       }
-      this.#bootOutcome(slot, stage, outcome);
-    } catch (err) {
-      this.#kernelBug(slot, stage, err);
-    }
+      return false;
+    },
+    done: (a) => {
+      try {
+        this.#bootOutcome(a.slot, a.stage!, a.outcome!);
+      } catch (err) {
+        this.#kernelBug(a.slot, a.stage!, err);
+      }
+    },
   };
 
   #bootOutcome(slot: Slot, stage: StageRun, outcome: Outcome): void {
@@ -925,7 +943,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     const shadow = how.shadow;
     this.#beginAttempt(slot, n, how.reason, shadow !== undefined);
     return new Promise<Outcome>((resolve) => {
-      a.onOutcome = (settled) => resolve(settled.outcome!);
+      a.resolve = resolve;
       this.#attempt(slot, def, a, op, true, shadow ? shadow.config : slot.spec.config);
     });
   }
@@ -1542,7 +1560,7 @@ export type { ComponentOptions };
   const kernel = new Kernel({ components: {} });
   const slot = new Slot(0, 'specimen', normalizeSpec('specimen', { use: { start: () => undefined } }));
   const op = new Operation();
-  const stage = new StageRun(0.5, op, 1, () => {});
+  const stage = new StageRun(0.5, op, { settled: () => true, done: () => {} }, 1, () => {});
   const attempt = new Attempt(slot, 1, 0.5, op);
   const internals: KernelInternals = { baseDir: '', now: () => 0.5, slot: () => slot, logger: () => NO_LOGGER, reportFailure: () => {} };
   anchorShapes(
