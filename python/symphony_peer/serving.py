@@ -1,26 +1,32 @@
 """The methods a peer serves, and the calls it is serving right now.
 
-Each incoming request runs its handler in its own task, so a slow handler never delays the
-others or the reading of the connection (pings included). The task starts eagerly: its first step
-runs at once, inside the read callback, so a handler that returns without waiting is answered in
-the same loop iteration (and in the same write as the other answers to that chunk). A call ends
-exactly once: answered, failed, cancelled by the bus (``$/cancelRequest``: no answer), expired
-(deadline: -32003), or cut off by the connection's end; ``answered`` makes sure nothing is sent
-after that.
+No call delays the others or the reading of the connection (pings included). A handler that can
+wait runs in its own task, started eagerly: its first step runs at once, inside the read callback,
+with the task current. A handler that cannot wait at all (a plain function, or an ``async def``
+without ``await``, ``async with`` or ``async for``, whose coroutine always finishes in one step)
+needs no task: it runs to its answer right there, in a copy of the context as a task would. Either
+way a handler that returns without waiting is answered in the same loop iteration, in the same
+write as the other answers to that chunk.
 
-Deadlines need no timer per call: a handler still running after its first step is watched by one
-sweep timer, armed for the earliest deadline, that expires whatever is due when it fires.
+A call ends exactly once: answered, failed, cancelled by the bus (``$/cancelRequest``: no
+answer), expired (deadline: -32003), or cut off by the connection's end; ``answered`` makes sure
+nothing is sent after that. Deadlines need no timer per call: the calls still running after their
+first step are watched by one sweep timer, armed for the earliest deadline, that expires whatever
+is due when it fires.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dis
 import inspect
 import logging
 import math
 import sys
 import time
+import types
 from collections.abc import Callable, Coroutine
+from contextvars import copy_context
 from typing import Any, Final
 
 from .connection import Connection, JsonId, is_id
@@ -75,6 +81,27 @@ else:
         return task
 
 
+#: How a handler runs (see the module docstring): in a task, or at once without one.
+_IN_TASK: Final = 0
+_PLAIN: Final = 1  # a plain function: called at once (a task awaits what it returns, if awaitable)
+_AWAIT_FREE: Final = 2  # an async def that never waits: its coroutine is run to the end at once
+
+
+def _kind(handler: Handler) -> int:
+    fn = handler.__func__ if isinstance(handler, types.MethodType) else handler
+    if not isinstance(fn, types.FunctionType):
+        return _IN_TASK  # partials, callable objects: what they do is not known here
+    code = fn.__code__
+    if code.co_flags & inspect.CO_COROUTINE:
+        # A coroutine can only suspend at a YIELD_VALUE of its own code (await, async with,
+        # async for all compile to one); nested functions are separate code objects.
+        waits = any(instruction.opname == "YIELD_VALUE" for instruction in dis.get_instructions(code))
+        return _IN_TASK if waits else _AWAIT_FREE
+    if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE):
+        return _IN_TASK
+    return _PLAIN
+
+
 class _Call:
     """A request being served."""
 
@@ -95,6 +122,7 @@ class Handlers:
         self._label = label  # for logs
         self._spawn = spawn
         self._table: dict[str, Handler] = {}
+        self._kinds: dict[str, int] = {}  # how each entry of _table runs
         self._calls: dict[JsonId, _Call] = {}
         self._sweep_handle: asyncio.TimerHandle | None = None
         self._sweep_at = math.inf  # loop time the sweep is armed for
@@ -109,20 +137,25 @@ class Handlers:
     def add(self, method: str, handler: Handler) -> None:
         self.validate(method)
         self._table[method] = handler
+        self._kinds[method] = _kind(handler)
 
     def names(self) -> list[str]:
         return sorted(self._table)
 
     def find(self, method: str) -> Handler | None:
         """The handler of ``method``: an exact name first, else the first matching pattern."""
+        name = self._entry(method)
+        return None if name is None else self._table[name]
+
+    def _entry(self, method: str) -> str | None:
+        """The name or pattern in the table that serves ``method``."""
+        if method in self._table:
+            return method  # never a reserved name: add() refuses those
         if method.startswith(RESERVED_PREFIXES):
             return None
-        handler = self._table.get(method)
-        if handler is not None:
-            return handler
-        for name, candidate in self._table.items():
+        for name in self._table:
             if is_pattern(name) and matches(name, method):
-                return candidate
+                return name
         return None
 
     @property
@@ -135,31 +168,74 @@ class Handlers:
         if msg_id in self._calls:
             conn.send_error(msg_id, BusError(INVALID_REQUEST, f"request id {msg_id!r} is already in use"))
             return
-        handler = self.find(method)
-        if handler is None:
+        name = self._entry(method)
+        if name is None:
             conn.send_error(
                 msg_id, MethodNotFound(f"{self._label} does not serve {method!r}", {"method": method, "peer": identity})
             )
             return
         ctx = RequestContext.from_meta(method, msg_id, meta)
-        call = _Call(conn, ctx)
-        loop = asyncio.get_running_loop()
+        delay = None
         if ctx.deadline is not None:
             delay = ctx.deadline / 1000.0 - time.time()
             if delay <= 0:
                 conn.send_error(msg_id, Timeout(f"{method}: the deadline passed before the call started", {"method": method}))
                 return
+        handler = self._table[name]
+        kind = self._kinds[name]
+        if kind == _IN_TASK:
+            self._start(conn, ctx, delay, None, handler, params)
+        else:
+            copy_context().run(self._run_now, conn, ctx, delay, handler, params, kind)
+
+    def _start(
+        self, conn: Connection, ctx: RequestContext, delay: float | None, pending: Any, handler: Handler, params: Any
+    ) -> None:
+        """Serves the call in its own (eager) task; ``pending``: an awaitable the handler already
+        returned, for the task to wait for instead of calling the handler."""
+        call = _Call(conn, ctx)
+        self._calls[ctx.id] = call  # type: ignore[index]
+        loop = asyncio.get_running_loop()
+        if delay is not None:
             call.expires = loop.time() + delay
-        self._calls[msg_id] = call
-        task = self._spawn(self._serve(call, handler, params), None, eager=True)
+        task = self._spawn(self._serve(call, handler, params, pending), None, eager=True)
         if task.done():
             return  # answered already: the common case costs no timer and no scheduling
-        task.set_name(f"symphony handler {method} #{msg_id}")
+        task.set_name(f"symphony handler {ctx.method} #{ctx.id}")
         call.task = task
         if call.answered:
             task.cancel()  # stopped while its first step ran (the connection dropped)
         elif call.expires is not None and call.expires < math.inf:
             self._watch(call.expires, loop)
+
+    def _run_now(
+        self, conn: Connection, ctx: RequestContext, delay: float | None, handler: Handler, params: Any, kind: int
+    ) -> None:
+        """Runs a handler that cannot wait to its answer, without a task (in a context copy)."""
+        _current.set(ctx)  # requests it starts join the trace
+        try:
+            result = handler(params, ctx)
+            if kind == _AWAIT_FREE and type(result) is types.CoroutineType:
+                try:
+                    result.send(None)
+                except StopIteration as done:
+                    result = done.value
+                else:  # it waited after all (its code was swapped?): no task to wait in
+                    result.close()
+                    raise RuntimeError(f"the handler of {ctx.method} waited, but it has no await") from None
+            elif inspect.isawaitable(result):
+                # A plain function returned something to wait for: a task waits for it.
+                self._start(conn, ctx, delay, result, handler, params)
+                return
+        except BusError as exc:
+            conn.send_error(ctx.id, exc)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - any handler failure becomes -32603
+            log.exception("%s: handler of %s failed", self._label, ctx.method)
+            conn.send_error(ctx.id, InternalError(str(exc) or type(exc).__name__, {"method": ctx.method}))  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            pass  # as a task ending cancelled: no answer
+        else:
+            conn.send_result(ctx.id, result)  # type: ignore[arg-type]
 
     def on_notification(self, method: str, params: Any) -> None:
         handler = self.find(method)
@@ -187,11 +263,11 @@ class Handlers:
 
     # -- internals ----------------------------------------------------------------------------
 
-    async def _serve(self, call: _Call, handler: Handler, params: Any) -> None:
+    async def _serve(self, call: _Call, handler: Handler, params: Any, pending: Any = None) -> None:
         ctx, conn = call.ctx, call.conn
         _current.set(ctx)  # this task's own context: requests it makes join the trace
         try:
-            result = handler(params, ctx)
+            result = handler(params, ctx) if pending is None else pending
             if inspect.isawaitable(result):
                 result = await result
         except BusError as exc:

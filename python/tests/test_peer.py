@@ -217,6 +217,17 @@ class Calls(BusTestCase):
         async def not_json(params: Any, ctx: RequestContext) -> Any:
             return {1, 2}
 
+        # The same, from handlers that wait first (they run in a task, the ones above at once).
+        @server.handle("fail.later.crash")
+        async def crash_later(params: Any, ctx: RequestContext) -> None:
+            await asyncio.sleep(0)
+            raise ValueError("boom later")
+
+        @server.handle("fail.later.params")
+        async def bad_params_later(params: Any, ctx: RequestContext) -> None:
+            await asyncio.sleep(0)
+            raise InvalidParams("later")
+
         await server.register()
         with self.assertLogs("symphony_peer", "ERROR"):
             with self.assertRaises(InternalError) as crashed:
@@ -230,6 +241,12 @@ class Calls(BusTestCase):
         self.assertEqual(custom_error.exception.code, -32050)
         with self.assertRaises(InternalError):
             await caller.request("fail.notjson")
+        with self.assertLogs("symphony_peer", "ERROR"):
+            with self.assertRaises(InternalError) as crashed:
+                await caller.request("fail.later.crash")
+        self.assertEqual(crashed.exception.message, "boom later")
+        with self.assertRaises(InvalidParams):
+            await caller.request("fail.later.params")
         self.assertEqual(await caller.ping() >= 0, True)  # the session survived all of it
 
     async def test_method_not_found(self) -> None:
@@ -394,6 +411,41 @@ class Calls(BusTestCase):
         self.assertTrue(first_ok and second_ok)
         self.assertIsNot(first, second)
         self.assertEqual(event, ("event", None))  # the handler's context did not leak into the reader's
+
+    async def test_handlers_that_cannot_wait_run_at_once_without_a_task(self) -> None:
+        caller, server = await self.two_peers()
+        self.bus.handlers["bus.echo"] = lambda params: params
+        seen: list[Any] = []
+
+        @server.handle("now.async")
+        async def quick(params: Any, ctx: RequestContext) -> Any:
+            seen.append((asyncio.current_task(), symphony_peer.current_context() is ctx))
+            return params
+
+        def plain(params: Any, ctx: RequestContext) -> Any:
+            seen.append((asyncio.current_task(), symphony_peer.current_context() is ctx))
+            return params
+
+        server.handle("now.plain", plain)
+        # A plain function returning a coroutine: a task awaits it, in the call's trace.
+        server.handle("now.forward", lambda params, ctx: server.request("bus.echo", params))
+
+        def on_event(topic: str, data: Any) -> None:
+            seen.append(("event", symphony_peer.current_context()))
+
+        await server.register()
+        await server.subscribe("now.*", on_event)
+        self.assertEqual(await caller.request("now.async", [1]), [1])
+        self.assertEqual(await caller.request("now.plain", {"a": 2}), {"a": 2})
+        self.assertEqual(await caller.request("now.forward", "fwd", timeout=5), "fwd")
+        caller.publish("now.done")
+        await self.bus.wait_for(lambda: len(seen) == 3)
+        self.assertEqual(seen, [(None, True), (None, True), ("event", None)])
+        outer = self.bus.messages("now.forward")[0]["meta"]
+        inner = self.bus.messages("bus.echo")[0]["meta"]
+        self.assertEqual(outer["traceparent"][3:35], inner["traceparent"][3:35])
+        self.assertLessEqual(inner["deadline"], outer["deadline"])
+        self.assertEqual(server._handlers.running, 0)
 
     async def test_pipelined_requests_are_batched_into_few_writes(self) -> None:
         caller = await self.peer()

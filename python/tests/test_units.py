@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import random
 import asyncio
+import functools
+import random
 import time
 import unittest
+from typing import Any
 
 from symphony_peer import errors
 from symphony_peer.backoff import Backoff
 from symphony_peer.context import RequestContext, child_traceparent, new_traceparent, parse_traceparent
+from symphony_peer.serving import _AWAIT_FREE, _IN_TASK, _PLAIN, _kind
 from symphony_peer.subjects import is_pattern, matches, validate_pattern, validate_subject
 
 
@@ -133,6 +136,64 @@ class Trace(unittest.TestCase):
         ctx = RequestContext("m", 1, cancelled=event)
         self.assertIs(ctx.cancelled, event)
         self.assertIn("method='m'", repr(ctx))
+
+
+
+class HandlerKinds(unittest.TestCase):
+    """Which handlers run at once, without a task: those that can never wait."""
+
+    def test_kinds(self) -> None:
+        async def await_free(p: Any, c: Any) -> Any:
+            return [x for x in p]
+
+        async def awaits(p: Any, c: Any) -> None:
+            await asyncio.sleep(0)
+
+        async def async_with(p: Any, c: Any) -> Any:
+            async with asyncio.timeout(1):
+                return p
+
+        async def async_for(p: Any, c: Any) -> None:
+            async for _ in p:
+                pass
+
+        async def async_comprehension(p: Any, c: Any) -> Any:
+            return [x async for x in p]
+
+        async def defines_a_waiting_function(p: Any, c: Any) -> Any:
+            async def inner() -> None:
+                await asyncio.sleep(0)
+
+            return inner
+
+        def plain(p: Any, c: Any) -> Any:
+            return p
+
+        def generator(p: Any, c: Any) -> Any:
+            yield p
+
+        class Service:
+            async def method(self, p: Any, c: Any) -> Any:
+                return p
+
+            def __call__(self, p: Any, c: Any) -> Any:
+                return p
+
+        expected = {
+            await_free: _AWAIT_FREE,
+            awaits: _IN_TASK,
+            async_with: _IN_TASK,
+            async_for: _IN_TASK,
+            async_comprehension: _IN_TASK,
+            defines_a_waiting_function: _AWAIT_FREE,
+            plain: _PLAIN,
+            generator: _IN_TASK,
+            Service().method: _AWAIT_FREE,
+            Service(): _IN_TASK,
+            functools.partial(plain): _IN_TASK,
+        }
+        for handler, kind in expected.items():
+            self.assertEqual(_kind(handler), kind, handler)
 
 
 if __name__ == "__main__":
