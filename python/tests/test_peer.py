@@ -111,6 +111,13 @@ class Session(BusTestCase):
         (answer,) = [r.message for r in self.bus.received if r.message.get("id") == "hb-1"]
         self.assertEqual(answer, {"jsonrpc": "2.0", "id": "hb-1", "result": {}})
 
+    async def test_reads_ask_for_64_kib_not_asyncios_256(self) -> None:
+        # 256 KiB read buffers are mmapped and unmapped on every read: slower than a small call.
+        peer = await self.peer()
+        assert peer._conn is not None and peer._conn.transport is not None
+        self.assertEqual(peer._conn.transport._reader.max_size, 64 * 1024)  # type: ignore[union-attr]
+        self.assertEqual(await peer.request("symphony.ping"), {})
+
     async def test_async_with_and_run(self) -> None:
         async with Peer("ctx", path=self.path, token="tok-a") as peer:
             self.assertTrue(peer.connected)
