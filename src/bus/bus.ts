@@ -14,7 +14,7 @@ import {
   toBusError,
   UnauthorizedError,
 } from './errors.js';
-import { IncomingRequest, newTraceparent, RpcSession, type ForwardedRequest, type OutgoingRequest } from './session.js';
+import { IncomingRequest, newTraceparent, RpcSession, type CancelListener, type ForwardedRequest, type OutgoingRequest } from './session.js';
 import { CircuitBreaker, LatencyHistogram } from './stats.js';
 import { assertPattern, assertSubject, isPattern, matches, SubjectIndex } from './subjects.js';
 import type { MessageTransport } from './transport.js';
@@ -238,7 +238,7 @@ class Endpoint {
  * holds who waits for the answer (an in-process caller's promise, or a peer's request to answer on
  * its session) rather than a callback: no closure per call on this path.
  */
-class Call implements DeadlineEntry, ForwardedRequest {
+class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   wheelKey?: number;
   settled = false;
   controller: AbortController | undefined = undefined;
@@ -294,6 +294,10 @@ class Call implements DeadlineEntry, ForwardedRequest {
   /** The caller cancelled, or went away. */
   cancel(message: string): void {
     this.fail(new RequestCancelledError(message, { method: this.method }));
+  }
+  /** The peer that sent it cancelled it, or went away (the call is its request's CancelListener). */
+  requestCancelled(): void {
+    this.cancel(`the caller '${this.from.name}' cancelled '${this.method}'`);
   }
   /** The caller's identity, sent along when a peer serves the call (`meta.peer`). */
   get peer(): string {
@@ -871,13 +875,13 @@ export class Bus implements BusApi {
     if (ep.state === 'hello') return this.#hello(ep, req);
     if (req.method.startsWith('symphony.')) return this.#protocolRequest(ep, req);
     const now = performance.now();
-    const deadline = now + Math.min(this.#defaultTimeoutMs, req.meta?.deadline !== undefined ? req.meta.deadline - Date.now() : Infinity);
+    const deadline = now + Math.min(this.#defaultTimeoutMs, req.deadline !== undefined ? req.deadline - Date.now() : Infinity);
     const route = this.#admit(ep, req.method);
     if (route instanceof BusError) return session.respondError(req, route);
-    const call = new Call(this, ep, route.endpoint, req.method, now, deadline, req.meta?.traceparent);
+    const call = new Call(this, ep, route.endpoint, req.method, now, deadline, req.traceparent);
     call.origin = req;
     this.#start(call, route, req.params);
-    req.onCancel = () => call.cancel(`the caller '${ep.name}' cancelled '${req.method}'`);
+    req.onCancel = call;
   }
 
   #hello(ep: Endpoint, req: IncomingRequest): void {

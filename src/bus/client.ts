@@ -8,7 +8,7 @@ import type { BusApi, BusStats, EventListener, Handler, HandlerContext, Registra
 import { DeadlineWheel } from './deadlines.js';
 import { BusError, ErrorCode, PeerGoneError, RequestCancelledError, toBusError, UnauthorizedError } from './errors.js';
 import type { Framing } from './framing.js';
-import { IncomingRequest, RpcSession } from './session.js';
+import { IncomingRequest, RpcSession, type CancelListener } from './session.js';
 import { LatencyHistogram } from './stats.js';
 import { assertPattern, assertSubject, isPattern, SubjectIndex } from './subjects.js';
 import { PortTransport, StreamTransport, type MessageTransport } from './transport.js';
@@ -37,21 +37,25 @@ interface Setup {
   token: string;
 }
 
-class RemoteHandlerContext implements HandlerContext {
+class RemoteHandlerContext implements HandlerContext, CancelListener {
   #controller: AbortController | undefined;
   readonly #deadlineEpoch: number;
   constructor(
     readonly request: IncomingRequest,
     defaultTimeoutMs: number,
   ) {
-    this.#deadlineEpoch = request.meta?.deadline ?? Date.now() + defaultTimeoutMs;
-    request.onCancel = () => this.#controller?.abort(new RequestCancelledError(`'${request.method}' was cancelled`));
+    this.#deadlineEpoch = request.deadline ?? Date.now() + defaultTimeoutMs;
+    request.onCancel = this;
+  }
+  /** The bus cancelled the request (its caller did, or the deadline passed). */
+  requestCancelled(): void {
+    this.#controller?.abort(new RequestCancelledError(`'${this.request.method}' was cancelled`));
   }
   get method(): string {
     return this.request.method;
   }
   get peer(): string {
-    return this.request.meta?.peer ?? 'bus';
+    return this.request.peer ?? 'bus';
   }
   get signal(): AbortSignal {
     if (!this.#controller) {
@@ -67,7 +71,7 @@ class RemoteHandlerContext implements HandlerContext {
     return Math.max(0, this.#deadlineEpoch - Date.now());
   }
   get traceparent(): string {
-    return this.request.meta?.traceparent ?? '';
+    return this.request.traceparent ?? '';
   }
 }
 

@@ -23,18 +23,35 @@ export interface RequestMeta {
   peer?: string;
 }
 
+/** Told once when the other side cancels a request it sent, or goes away. */
+export interface CancelListener {
+  requestCancelled(): void;
+}
+
 /** A request received from the other side, until it is answered or cancelled. */
 export class IncomingRequest {
   cancelled = false;
   answered = false;
-  /** Set by whoever serves it: called once if the other side cancels or goes away. */
-  onCancel: (() => void) | undefined;
+  /** Set by whoever serves it (an object rather than a callback: no closure per request). */
+  onCancel: CancelListener | undefined = undefined;
+  /** Its `meta` (docs/protocol.md), each field kept only when well-formed. */
+  readonly traceparent: string | undefined = undefined;
+  /** Epoch milliseconds. */
+  readonly deadline: number | undefined = undefined;
+  readonly peer: string | undefined = undefined;
   constructor(
     readonly id: RequestId,
     readonly method: string,
     readonly params: unknown,
-    readonly meta: RequestMeta | undefined,
-  ) {}
+    meta: unknown,
+  ) {
+    if (meta && typeof meta === 'object') {
+      const m = meta as Record<string, unknown>;
+      if (typeof m.traceparent === 'string' && m.traceparent.length <= 128) this.traceparent = m.traceparent;
+      if (typeof m.deadline === 'number' && Number.isFinite(m.deadline)) this.deadline = m.deadline;
+      if (typeof m.peer === 'string' && m.peer.length <= 256) this.peer = m.peer;
+    }
+  }
 }
 
 /** Who hears the answer to an outgoing request: exactly one of these, once. */
@@ -255,7 +272,7 @@ export class RpcSession {
     }
     for (const req of [...this.#incoming.values()]) {
       req.cancelled = true;
-      req.onCancel?.();
+      req.onCancel?.requestCancelled();
     }
     this.#incoming.clear();
     this.onClose(reason);
@@ -296,8 +313,7 @@ export class RpcSession {
       if (!validId) return this.#bad(null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "id" must be a string or a number'));
       if (this.#incoming.has(id as RequestId)) return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, `invalid request: id ${JSON.stringify(id)} is already in use`));
       this.#badFrames = 0;
-      const meta = parseMeta(m.meta);
-      const req = new IncomingRequest(id as RequestId, method, m.params, meta);
+      const req = new IncomingRequest(id as RequestId, method, m.params, m.meta);
       this.#incoming.set(req.id, req);
       this.onInflight(this.#incoming.size);
       return this.onRequest(req);
@@ -324,16 +340,6 @@ export class RpcSession {
     if (!req || req.answered) return;
     this.respondError(req, new RequestCancelledError(`'${req.method}' was cancelled by the caller`, { method: req.method }));
     req.cancelled = true;
-    req.onCancel?.();
+    req.onCancel?.requestCancelled();
   }
-}
-
-function parseMeta(meta: unknown): RequestMeta | undefined {
-  if (!meta || typeof meta !== 'object') return undefined;
-  const m = meta as Record<string, unknown>;
-  const out: RequestMeta = {};
-  if (typeof m.traceparent === 'string' && m.traceparent.length <= 128) out.traceparent = m.traceparent;
-  if (typeof m.deadline === 'number' && Number.isFinite(m.deadline)) out.deadline = m.deadline;
-  if (typeof m.peer === 'string' && m.peer.length <= 256) out.peer = m.peer;
-  return out;
 }
