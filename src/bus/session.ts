@@ -66,6 +66,8 @@ export interface ResponseSink {
  */
 export interface ForwardedRequest extends ResponseSink {
   readonly method: string;
+  /** `performance.now()` when it was made, just before it is forwarded (it stands for now then). */
+  readonly started: number;
   /** `performance.now()` by which the answer is due. */
   readonly deadline: number;
   readonly traceparent: string;
@@ -113,13 +115,24 @@ export interface SessionOptions {
 /**
  * A W3C traceparent for a request that starts a trace. Trace ids must be unique, not secret: a
  * random per-process prefix and a counter make them unique at a fraction of the cost of fresh
- * randomness per request (this is on every request's path).
+ * randomness per request (this is on every request's path). The counter's 16 hex digits are its
+ * high 14, formatted once per 256 ids, and the low 2 from a table (formatting all 16 each time
+ * was 4x the cost).
  */
 const tracePrefix = randomBytes(8).toString('hex');
+const LOW_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 let traceCounter = 0;
+let traceHigh = -1;
+let traceHighHex = '';
 export const newTraceparent = (): string => {
-  const n = (++traceCounter).toString(16).padStart(16, '0');
-  return `00-${tracePrefix}${n}-${n}-01`;
+  const n = ++traceCounter;
+  const high = Math.floor(n / 256);
+  if (high !== traceHigh) {
+    traceHigh = high;
+    traceHighHex = high.toString(16).padStart(14, '0');
+  }
+  const id = traceHighHex + LOW_HEX[n % 256]!;
+  return `00-${tracePrefix}${id}-${id}-01`;
 };
 
 /**
@@ -199,7 +212,7 @@ export class RpcSession {
 
   /** Sends a request the bus forwards (`call` without the options: this is every forwarded request's path). */
   forward(request: ForwardedRequest, params: unknown): OutgoingRequest | undefined {
-    const timeoutMs = Math.max(0, request.deadline - performance.now());
+    const timeoutMs = Math.max(0, request.deadline - request.started);
     return this.#send(request.method, params, request.deadline, timeoutMs, request.traceparent, request.peer, request);
   }
 
