@@ -10,6 +10,7 @@ import {
   RequestCancelledError,
   TimeoutError,
 } from './errors.js';
+import { IdTable } from './idtable.js';
 import type { MessageTransport } from './transport.js';
 
 export type RequestId = string | number;
@@ -144,8 +145,8 @@ export const newTraceparent = (): string => {
 export class RpcSession {
   readonly #transport: MessageTransport;
   readonly #options: SessionOptions;
-  readonly #pending = new Map<number, OutgoingRequest>();
-  readonly #incoming = new Map<RequestId, IncomingRequest>();
+  readonly #pending = new IdTable<OutgoingRequest>();
+  readonly #incoming = new IdTable<IncomingRequest>();
   #nextId = 0;
   #closed: string | undefined;
   #badFrames = 0;
@@ -223,7 +224,7 @@ export class RpcSession {
     }
     const id = ++this.#nextId;
     const entry = new OutgoingRequest(this, id, method, deadline, timeoutMs, sink);
-    this.#pending.set(id, entry);
+    this.#pending.add(entry);
     this.#options.wheel.add(entry);
     const meta: RequestMeta = { traceparent, deadline: Date.now() + timeoutMs };
     if (peer !== undefined) meta.peer = peer;
@@ -264,13 +265,13 @@ export class RpcSession {
   #finish(request: IncomingRequest): boolean {
     if (request.answered || request.cancelled || this.#closed !== undefined) return false;
     request.answered = true;
-    this.#incoming.delete(request.id);
+    this.#incoming.delete(request);
     this.onInflight(this.#incoming.size);
     return true;
   }
 
   #settle(entry: OutgoingRequest): void {
-    this.#pending.delete(entry.id);
+    this.#pending.delete(entry);
     this.#options.wheel.delete(entry);
     if (entry.signal) entry.signal.removeEventListener('abort', entry.onAbort!);
   }
@@ -279,11 +280,11 @@ export class RpcSession {
     if (this.#closed !== undefined) return;
     this.#closed = reason;
     const gone = (method: string) => new PeerGoneError(`'${this.peerName}' is gone (${reason}) with '${method}' unanswered`, { method, peer: this.peerName });
-    for (const entry of [...this.#pending.values()]) {
+    for (const entry of this.#pending.values()) {
       this.#settle(entry);
       entry.sink.failed(gone(entry.method));
     }
-    for (const req of [...this.#incoming.values()]) {
+    for (const req of this.#incoming.values()) {
       req.cancelled = true;
       req.onCancel?.requestCancelled();
     }
@@ -327,7 +328,7 @@ export class RpcSession {
       if (this.#incoming.has(id as RequestId)) return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, `invalid request: id ${JSON.stringify(id)} is already in use`));
       this.#badFrames = 0;
       const req = new IncomingRequest(id as RequestId, method, m.params, m.meta);
-      this.#incoming.set(req.id, req);
+      this.#incoming.add(req);
       this.onInflight(this.#incoming.size);
       return this.onRequest(req);
     }

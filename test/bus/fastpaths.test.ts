@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Bus, PeerGoneError, TimeoutError } from '../../src/bus/index.js';
 import { DeadlineWheel, type DeadlineEntry } from '../../src/bus/deadlines.js';
 import { FrameDecoder, type Decoded } from '../../src/bus/framing.js';
+import { IdTable } from '../../src/bus/idtable.js';
 import { delay, until } from '../helpers.js';
 
 function entry(ms: number, fired: string[], name: string): DeadlineEntry {
@@ -146,5 +147,58 @@ describe('NDJSON decoding a chunk at a time', () => {
       }),
       { seed: 99, numRuns: 3000 },
     );
+  });
+});
+
+describe('IdTable', () => {
+  it('behaves as a Map by id, whatever the ids and the order of adds and deletes', () => {
+    const id = fc.oneof(fc.nat({ max: 300 }), fc.integer({ min: -5, max: 5 }), fc.constantFrom(2 ** 40 + 3, 1.5, 64, 128, 4096, 8192), fc.string({ maxLength: 3 }));
+    const op = fc.oneof(id.map((i) => ({ add: i })), fc.nat({ max: 50 }).map((k) => ({ del: k })), id.map((i) => ({ get: i })));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 400 }), fc.boolean(), (ops, sequential) => {
+        const table = new IdTable<{ id: string | number }>();
+        const model = new Map<string | number, { id: string | number }>();
+        let next = 0;
+        for (const o of ops) {
+          if ('add' in o) {
+            const k = sequential ? ++next : o.add;
+            if (model.has(k)) continue;
+            const e = { id: k };
+            table.add(e);
+            model.set(k, e);
+          } else if ('del' in o) {
+            const live = [...model.values()];
+            const e = live[o.del % Math.max(1, live.length)] ?? { id: 'absent' };
+            expect(table.delete(e)).toBe(model.get(e.id) === e);
+            model.delete(e.id);
+            expect(table.delete({ id: e.id })).toBe(false); // another object with that id is not it
+          } else {
+            expect(table.get(o.get)).toBe(model.get(o.get));
+            expect(table.has(o.get)).toBe(model.has(o.get));
+          }
+          expect(table.size).toBe(model.size);
+        }
+        const numeric = [...model.values()].filter((e) => typeof e.id === 'number').sort((a, b) => (a.id as number) - (b.id as number));
+        expect(table.values()).toEqual([...numeric, ...[...model.values()].filter((e) => typeof e.id !== 'number')]);
+        table.clear();
+        expect(table.size).toBe(0);
+        for (const k of model.keys()) expect(table.get(k)).toBeUndefined();
+      }),
+      { seed: 5, numRuns: 1500 },
+    );
+  });
+
+  it('keeps 5,000 long-pending requests among 100,000 consecutive ids', () => {
+    const table = new IdTable<{ id: number }>();
+    const kept: { id: number }[] = [];
+    for (let i = 1; i <= 100_000; i++) {
+      const e = { id: i };
+      table.add(e);
+      if (i % 20 === 0) kept.push(e);
+      else expect(table.delete(e)).toBe(true);
+    }
+    expect(table.size).toBe(kept.length);
+    for (const e of kept) expect(table.get(e.id)).toBe(e);
+    expect(table.values()).toEqual(kept);
   });
 });
