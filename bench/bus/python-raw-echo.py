@@ -19,6 +19,10 @@ class Echo(asyncio.Protocol):
         self.buf = b""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # Read 64 KiB at a time, as symphony_peer does: asyncio's default 256 KiB read buffer is
+        # mmapped and unmapped on every read, which would handicap this baseline.
+        if isinstance(getattr(type(transport), "max_size", None), int):
+            transport.max_size = 64 * 1024  # type: ignore[attr-defined]
         if self.writer is None:
             self.writer = transport  # type: ignore[assignment]
 
