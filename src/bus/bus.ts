@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import { toMs, type Duration } from '../util/duration.js';
 import { DeadlineWheel, type DeadlineEntry } from './deadlines.js';
 import {

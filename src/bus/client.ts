@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { toMs, type Duration } from '../util/duration.js';
 import type { BusApi, BusStats, EventListener, Handler, HandlerContext, Registration, RequestOptions, SubscribeOptions, Subscription } from './bus.js';

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
+
 /**
  * Deadlines for many in-flight requests without a timer each: entries sit in 8ms buckets of a
  * wheel driven by one unref'd timer that runs only while something is pending. A deadline fires

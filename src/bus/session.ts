@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import type { Decoded } from './framing.js';
 import type { DeadlineEntry, DeadlineWheel } from './deadlines.js';
 import {

@@ -1,3 +1,5 @@
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
+
 /**
  * Latency histogram with logarithmic buckets (8 per power of two, so about 9% resolution),
  * fixed memory, O(1) record: enough for p50/p99 per peer without keeping samples.
