@@ -111,7 +111,11 @@ class DeadlineQueue {
   head = 0;
   running = 0;
   timer: NodeJS.Timeout | undefined;
-  constructor(readonly ms: number) {}
+  constructor(
+    readonly ms: number,
+    /** Its place in the teardown's list of queues. */
+    readonly index: number,
+  ) {}
 }
 
 /** One teardown under way. */
@@ -124,8 +128,11 @@ class Teardown implements StopSignals {
   /** 0: not stopping yet or stopping; 1: settled (stopped, failed or timed out). */
   readonly #settled: Uint8Array;
   readonly #deadline: Float64Array;
-  readonly #queueOf: (DeadlineQueue | undefined)[] = [];
-  readonly #queues = new Map<number, DeadlineQueue>();
+  /** Each watched node's queue, as an index into #queues (an array indexed by node would go sparse: nodes launch in any order). */
+  readonly #queueOf: Int32Array;
+  readonly #queues: DeadlineQueue[] = [];
+  /** The queue used last: most nodes share one timeout. */
+  #lastQueue: DeadlineQueue | undefined;
   #controllers: Map<number, AbortController> | undefined;
   #timedOut: Map<number, Error> | undefined;
   #left: number;
@@ -141,6 +148,7 @@ class Teardown implements StopSignals {
     this.#remaining = new Int32Array(plan.size);
     this.#settled = new Uint8Array(plan.size);
     this.#deadline = new Float64Array(plan.size);
+    this.#queueOf = new Int32Array(plan.size);
     const list = plan.depList;
     for (let e = 0; e < list.length; e++) this.#remaining[list[e]!]!++;
   }
@@ -219,15 +227,19 @@ class Teardown implements StopSignals {
   /** Puts node i under its deadline: the queue for its timeout, whose one timer is armed if idle. */
   #watch(i: number, now: number): void {
     const ms = this.#plan.timeoutMs(i);
-    let q = this.#queues.get(ms);
-    if (!q) this.#queues.set(ms, (q = new DeadlineQueue(ms)));
+    let q = this.#lastQueue;
+    if (q?.ms !== ms) {
+      q = this.#queues.find((x) => x.ms === ms);
+      if (!q) this.#queues.push((q = new DeadlineQueue(ms, this.#queues.length)));
+      this.#lastQueue = q;
+    }
     if (q.running === 0) {
       // Everything this queue held has ended: start it afresh.
       q.nodes.length = 0;
       q.head = 0;
     }
     this.#deadline[i] = now + ms;
-    this.#queueOf[i] = q;
+    this.#queueOf[i] = q.index;
     q.nodes.push(i);
     q.running++;
     if (!q.timer) this.#arm(q, ms);
@@ -258,7 +270,7 @@ class Teardown implements StopSignals {
   /** A watched stop ended (or timed out); a later end of the same stop is ignored. */
   #settle(i: number, error: Error | undefined): void {
     if (this.#settled[i] === 1) return;
-    const q = this.#queueOf[i]!;
+    const q = this.#queues[this.#queueOf[i]!]!;
     if (--q.running === 0 && q.timer) {
       // Nothing left under this deadline: no timer may keep the process alive for it.
       clearTimeout(q.timer);
@@ -290,6 +302,6 @@ class Teardown implements StopSignals {
 
 // One of each, made as real ones are, keeps their layouts across GCs (see util/shapes.ts).
 anchorShapes(
-  new DeadlineQueue(5000),
+  new DeadlineQueue(5000, 0),
   new Teardown({ size: 0, depStart: new Int32Array(1), depList: [], stop: () => undefined, timeoutMs: () => 0, describe: () => '' }, () => {}),
 );
