@@ -3,7 +3,7 @@
  * Runs the compiled bin (npm test builds first).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -259,6 +259,8 @@ describe('health endpoints', () => {
     const status = JSON.parse((await get('/status')).body);
     expect(status).toMatchObject({ phase: 'running', system: 'ready' });
     expect(status.components.map((c: { name: string }) => c.name)).toEqual(['slow', 'svc']);
+    // The report is written right after the boot ends (just after 'system ready' is printed).
+    await until(() => existsSync(join(tmp, 'health.json')), 5000, 'the report');
     expect(readReport(join(tmp, 'health.json')).http).toBe(base);
     writeFileSync(flag, 'down');
     await until(async () => (await get('/readyz')).status === 503, 5000, '/readyz to flip to 503');

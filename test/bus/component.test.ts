@@ -78,7 +78,10 @@ describe('the TypeScript client', () => {
     await delay(20);
     bus.publish('alerts.fire', 'again');
     await until(() => events.length === 1);
-    expect(states).toEqual(['lost', 'connected']);
+    // Lost once, then back (a reconnect attempt may fail first while the new bus starts listening).
+    expect(states[0]).toBe('lost');
+    expect(states.at(-1)).toBe('connected');
+    expect(states.filter((s) => s === 'connected')).toHaveLength(1);
     await client.close();
     await bus.close();
   });
