@@ -257,6 +257,10 @@ export class FrameDecoder {
 
 /** One message as bytes in the given framing. */
 export function encodeFrame(message: unknown, framing: Framing): string {
-  const json = JSON.stringify(message);
+  return frameJson(JSON.stringify(message), framing);
+}
+
+/** One message already encoded as JSON, as bytes in the given framing. */
+export function frameJson(json: string, framing: Framing): string {
   return framing === 'ndjson' ? `${json}\n` : `Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`;
 }

@@ -56,6 +56,39 @@ export class IncomingRequest {
   }
 }
 
+/*
+ * The JSON of the two messages every call sends, built from their parts: byte for byte what
+ * JSON.stringify writes for the message object (test/bus/encoding.test.ts), in about half the time
+ * for a request (JSON.stringify walks the nested meta object key by key, and formats the deadline
+ * without V8's cache of number strings). Byte-stream transports take them as text (sendJson).
+ */
+
+/** Text that needs no escaping in a JSON string: printable ASCII but `"` and `\\`. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** `s` as JSON.stringify writes it. */
+function jsonString(s: string): string {
+  return s.length <= 256 && PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/** A value with its own toJSON: only the whole-message JSON.stringify passes it its key. */
+const hasToJSON = (v: unknown) => v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function';
+
+/** `JSON.stringify({ jsonrpc: '2.0', id, method, params, meta: { traceparent, deadline, peer } })`, params and peer left out when undefined. */
+export function requestJson(id: number, method: string, params: unknown, traceparent: string, deadline: number, peer: string | undefined): string {
+  const meta = `{"traceparent":${jsonString(traceparent)},"deadline":${Number.isFinite(deadline) ? deadline : 'null'}${peer === undefined ? '' : `,"peer":${jsonString(peer)}`}}`;
+  if (hasToJSON(params)) return `${JSON.stringify({ jsonrpc: '2.0', id, method, params }).slice(0, -1)},"meta":${meta}}`;
+  const p = params === undefined ? undefined : (JSON.stringify(params) as string | undefined);
+  return `{"jsonrpc":"2.0","id":${id},"method":${jsonString(method)}${p === undefined ? '' : `,"params":${p}`},"meta":${meta}}`;
+}
+
+/** `JSON.stringify({ jsonrpc: '2.0', id, result })`. */
+export function responseJson(id: RequestId, result: unknown): string {
+  if (hasToJSON(result)) return JSON.stringify({ jsonrpc: '2.0', id, result });
+  const r = JSON.stringify(result) as string | undefined;
+  return `{"jsonrpc":"2.0","id":${typeof id === 'number' ? id : jsonString(id)}${r === undefined ? '' : `,"result":${r}`}}`;
+}
+
 /** Who hears the answer to an outgoing request: exactly one of these, once. */
 export interface ResponseSink {
   answered(result: unknown): void;
@@ -227,9 +260,15 @@ export class RpcSession {
     const entry = new OutgoingRequest(this, id, method, deadline, timeoutMs, sink);
     this.#pending.add(entry);
     this.#options.wheel.add(entry);
-    const meta: RequestMeta = { traceparent, deadline: Date.now() + timeoutMs };
-    if (peer !== undefined) meta.peer = peer;
-    this.#transport.send(params === undefined ? { jsonrpc: '2.0', id, method, meta } : { jsonrpc: '2.0', id, method, params, meta });
+    const deadlineEpoch = Date.now() + timeoutMs;
+    const t = this.#transport;
+    if (t.sendJson) {
+      t.sendJson(requestJson(id, method, params, traceparent, deadlineEpoch, peer));
+    } else {
+      const meta: RequestMeta = { traceparent, deadline: deadlineEpoch };
+      if (peer !== undefined) meta.peer = peer;
+      t.send(params === undefined ? { jsonrpc: '2.0', id, method, meta } : { jsonrpc: '2.0', id, method, params, meta });
+    }
     return entry;
   }
 
@@ -240,7 +279,9 @@ export class RpcSession {
 
   respond(request: IncomingRequest, result: unknown): void {
     if (!this.#finish(request)) return;
-    this.#transport.send({ jsonrpc: '2.0', id: request.id, result: result === undefined ? null : result });
+    const t = this.#transport;
+    if (t.sendJson) t.sendJson(responseJson(request.id, result === undefined ? null : result));
+    else t.send({ jsonrpc: '2.0', id: request.id, result: result === undefined ? null : result });
   }
 
   respondError(request: IncomingRequest, error: BusError): void {

@@ -1,5 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
-import { encodeFrame, FrameDecoder, type Decoded, type Framing } from './framing.js';
+import { encodeFrame, frameJson, FrameDecoder, type Decoded, type Framing } from './framing.js';
 
 /**
  * A message transport: moves JSON-RPC messages, knows nothing of their meaning. Byte streams
@@ -8,6 +8,8 @@ import { encodeFrame, FrameDecoder, type Decoded, type Framing } from './framing
  */
 export interface MessageTransport {
   send(message: object): void;
+  /** A message already encoded as JSON (byte streams; the session sends objects to transports without it). */
+  sendJson?(json: string): void;
   /** Outgoing bytes not yet handed to the OS (0 for ports). */
   readonly bufferedBytes: number;
   /** Stop and resume reading (flow control). */
@@ -36,8 +38,8 @@ export class StreamTransport implements MessageTransport {
   readonly #input: Input;
   readonly #output: Output;
   readonly #decoder: FrameDecoder;
-  #queue: string[] = [];
-  #queuedBytes = 0;
+  /** Frames not written yet, appended to one string (written as one). */
+  #queue = '';
   #flushing = false;
   #closed = false;
   #outFraming: Framing;
@@ -80,14 +82,21 @@ export class StreamTransport implements MessageTransport {
   }
 
   get bufferedBytes(): number {
-    return this.#queuedBytes + (this.#output.writableLength ?? 0);
+    return this.#queue.length + (this.#output.writableLength ?? 0);
   }
 
   send(message: object): void {
     if (this.#closed) return;
-    const frame = encodeFrame(message, this.#outFraming);
-    this.#queue.push(frame);
-    this.#queuedBytes += frame.length;
+    this.#enqueue(encodeFrame(message, this.#outFraming));
+  }
+
+  sendJson(json: string): void {
+    if (this.#closed) return;
+    this.#enqueue(frameJson(json, this.#outFraming));
+  }
+
+  #enqueue(frame: string): void {
+    this.#queue += frame;
     if (!this.#flushing) {
       this.#flushing = true;
       process.nextTick(() => this.#flush());
@@ -97,9 +106,8 @@ export class StreamTransport implements MessageTransport {
   #flush(): void {
     this.#flushing = false;
     if (this.#closed || !this.#queue.length) return;
-    const data = this.#queue.length === 1 ? this.#queue[0]! : this.#queue.join('');
-    this.#queue = [];
-    this.#queuedBytes = 0;
+    const data = this.#queue;
+    this.#queue = '';
     this.#output.write(data);
   }
 
