@@ -74,6 +74,8 @@ class RemoteHandlerContext implements HandlerContext, CancelListener {
   get traceparent(): string {
     return this.request.traceparent ?? '';
   }
+  /** Keeps the shape of contexts across a full GC (see OutgoingRequest.shapeKeeper in session.ts). */
+  static readonly shapeKeeper = new RemoteHandlerContext(new IncomingRequest(0, '', undefined, { deadline: Date.now() + 0.5 }), 0);
 }
 
 /**

@@ -54,6 +54,8 @@ export class IncomingRequest {
       if (typeof m.peer === 'string' && m.peer.length <= 256) this.peer = m.peer;
     }
   }
+  /** Keeps the shape of incoming requests across a full GC (see OutgoingRequest.shapeKeeper). */
+  static readonly shapeKeeper = new IncomingRequest(0, '', undefined, undefined);
 }
 
 /*
