@@ -30,6 +30,10 @@ describe('config: YAML', () => {
     ]);
   });
 
+  it('reports a missing key as missing, not unknown', async () => {
+    expect(await problems('m.yaml', 'stages: [infra]\n')).toEqual(["m.yaml:1:1: missing key 'components'"]);
+  });
+
   it('reports wrong types and bad durations at the value', async () => {
     const text = ['components:', '  a:', '    use: ./noop.mjs', '    retries: three', '    timeout: 5 parsecs', '    health: { threshold: -1 }', '    needs: a'].join('\n');
     expect(await problems('types.yaml', text)).toEqual([

@@ -120,7 +120,9 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
     for (const issue of parsed.issues) {
       const path = (issue.path ?? []).map((p) => p.key as PathSegment);
       const isKey = issue.path?.at(-1)?.origin === 'key';
-      if (isKey) {
+      if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
+        at(path, `${path.length > 1 ? `${path.slice(0, -1).join('.')}: ` : ''}missing key '${String(path.at(-1))}'`, 'key');
+      } else if (isKey) {
         const key = String(path.at(-1));
         const inStep = path[0] === 'steps' && path.length === 3;
         at(path, `unknown key '${key}'${inStep ? ` in step '${path[1]}'${suggest(key, STEP_KEYS)}` : ''}`, 'key');

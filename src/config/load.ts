@@ -227,6 +227,10 @@ function hasPath(obj: unknown, path: readonly PathSegment[]): boolean {
 
 function describeIssue(issue: v.BaseIssue<unknown>, path: PathSegment[], isKey: boolean): string {
   const where = context(path);
+  // valibot reports a missing required key as a key issue too: it expected the key, got nothing.
+  if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
+    return `${where ? `${where}: ` : ''}missing key '${String(path.at(-1))}'`;
+  }
   if (isKey) {
     const key = String(path.at(-1));
     const known = path.length === 1 ? TOP_KEYS : path[0] === 'components' && path.length === 3 ? COMPONENT_KEYS : path.length === 5 && path[0] === 'profiles' && path[2] === 'components' ? COMPONENT_KEYS : [];

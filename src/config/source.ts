@@ -102,8 +102,13 @@ async function parseToml(file: string, text: string): Promise<ConfigSource> {
     ast = toml.parseTOML(text);
   } catch (err) {
     const e = err as { lineNumber?: number; column?: number; message?: string };
-    throw new ConfigSyntaxError(file, { line: e.lineNumber ?? 1, col: e.column ?? 1 }, `TOML: ${String(e.message ?? err).split('\n')[0]}`);
+    // The parser's error columns are 0-based, its AST's too; ours are 1-based.
+    throw new ConfigSyntaxError(file, { line: e.lineNumber ?? 1, col: (e.column ?? 0) + 1 }, `TOML: ${String(e.message ?? err).split('\n')[0]}`);
   }
+  // getStaticTOMLValue assigns keys as written: a `__proto__` key would write into Object.prototype
+  // of the kernel process (or replace a table's prototype). No config has a use for one.
+  const proto = findKey(ast, '__proto__');
+  if (proto) throw new ConfigSyntaxError(file, { line: proto.line, col: proto.column + 1 }, "TOML: the key '__proto__' is not allowed (rename it)");
   const value = toml.getStaticTOMLValue(ast) as unknown;
   // Index every key by its full path: tables, dotted keys, inline tables and array items alike.
   const index = new Map<string, TomlEntry>();
@@ -151,4 +156,19 @@ async function parseToml(file: string, text: string): Promise<ConfigSource> {
       return START;
     },
   };
+}
+
+/** The first key in a TOML AST named `name` (bare or quoted), by a walk over every node. */
+function findKey(root: unknown, name: string): { line: number; column: number } | undefined {
+  const stack: unknown[] = [root];
+  while (stack.length) {
+    const node = stack.pop() as { type?: string; name?: unknown; value?: unknown; loc?: { start: { line: number; column: number } }; parent?: unknown } | null;
+    if (!node || typeof node !== 'object') continue;
+    if ((node.type === 'TOMLBare' && node.name === name) || (node.type === 'TOMLQuoted' && node.value === name && (node as { parent?: { type?: string } }).parent?.type === 'TOMLKey')) return node.loc?.start;
+    for (const [k, child] of Object.entries(node)) {
+      if (k === 'parent' || k === 'loc' || k === 'range' || k === 'tokens' || k === 'comments') continue;
+      if (child && typeof child === 'object') stack.push(...(Array.isArray(child) ? child : [child]));
+    }
+  }
+  return undefined;
 }

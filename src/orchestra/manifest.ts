@@ -137,7 +137,10 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
   }
   // Positions (the YAML parser) are loaded only when there is something to point at.
   let source: ConfigSource | undefined;
-  const positions = async () => (source ??= await parseConfigSource(file, text));
+  // Valid JSON the YAML parser refuses (a duplicate key, deep nesting) still gets its problems,
+  // pointed at the top of the file.
+  const positions = async () =>
+    (source ??= await parseConfigSource(file, text).catch(() => ({ file, format: 'yaml' as const, value, locate: () => ({ line: 1, col: 1 }) })));
   const parsed = v.safeParse(PackageJson, value);
   if (!parsed.success) {
     const source = await positions();
@@ -146,7 +149,10 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
       const isKey = issue.path?.at(-1)?.origin === 'key';
       const field = path.join('.');
       let message: string;
-      if (isKey) {
+      if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
+        // valibot reports a missing required field as a key issue: it expected the key, got nothing.
+        message = `missing field '${field}'`;
+      } else if (isKey) {
         const key = String(path.at(-1));
         message = `unknown field '${field}'${path.length === 2 && path[0] === 'symphony' ? `${suggest(key, SYMPHONY_KEYS)} (known: ${SYMPHONY_KEYS.join(', ')})` : ''}`;
       } else if (path.length === 0 || (path.length === 1 && issue.input === undefined)) {

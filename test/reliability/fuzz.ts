@@ -687,11 +687,6 @@ export function memoryProbe({ shape, chunk }: ProbeShape, frames: number): Memor
 
 export interface InputFuzzOptions {
   seed?: number;
-  /**
-   * Count the known bugs' signatures (see fuzz.test.ts) as failures, and generate what triggers
-   * them (TOML `__proto__` tables). Off: they are tallied in `known` and the run checks the rest.
-   */
-  knownBugs?: boolean;
   /** Per-case watchdog (default 10 s). */
   timeoutMs?: number;
   /** Run the cases in a worker thread the watchdog can terminate (default true). */
@@ -722,8 +717,6 @@ export interface InputFuzzResult {
   /** Of those, positions past the end of the text (reported, not failed: an end-of-file position is legitimate). */
   pastEnd: number;
   failures: number;
-  /** Known bugs' signatures met (not failures unless knownBugs). */
-  known: Record<string, number>;
   hangs: number;
   /** The worker died (out of memory, a native crash). */
   crashes: number;
@@ -829,10 +822,10 @@ const configValue: fc.Arbitrary<unknown> = fc.oneof(
 );
 
 /** A TOML text for a value: tables as [sections] or inline, keys bare or quoted (JSON string escapes are TOML's). */
-function toToml(value: unknown, style: number, knownBugs: boolean): string {
+function toToml(value: unknown, style: number): string {
   const key = (k: string) => (/^[A-Za-z0-9_-]+$/.test(k) ? k : JSON.stringify(k));
-  // Known bug: a `__proto__` table pollutes Object.prototype (see fuzz.test.ts); left out unless asked for.
-  const entries = (o: object) => Object.entries(o).filter(([k]) => knownBugs || k !== '__proto__');
+  // `__proto__` keys included: the loader must refuse them, not let them into Object.prototype.
+  const entries = (o: object) => Object.entries(o);
   const scalar = (v: unknown): string => {
     if (typeof v === 'string') return JSON.stringify(v);
     if (typeof v === 'number') return Number.isNaN(v) ? 'nan' : v === Infinity ? 'inf' : v === -Infinity ? '-inf' : Number.isInteger(v) && Math.abs(v) < 1e21 ? String(v) : String(v).includes('e') || String(v).includes('.') ? String(v) : `${v}.0`;
@@ -925,7 +918,7 @@ export interface ConfigCase {
   profile?: string;
 }
 
-function configCases(seed: number, dir: string, knownBugs: boolean): fc.Arbitrary<ConfigCase> {
+function configCases(seed: number, dir: string): fc.Arbitrary<ConfigCase> {
   const yamlText = fc.record({ value: configValue, indent: fc.constantFrom(2, 4), flow: fc.constantFrom('any', 'block', 'flow'), quote: fc.constantFrom('PLAIN', 'QUOTE_DOUBLE', 'QUOTE_SINGLE'), shared: fc.boolean() });
   return fc
     .record({
@@ -942,7 +935,7 @@ function configCases(seed: number, dir: string, knownBugs: boolean): fc.Arbitrar
       let text: string;
       if (special?.[0] === 'laughs') text = laughs(special[1], special[2]);
       else if (special?.[0] === 'nest') text = format === 'toml' ? `components = ${'['.repeat(special[1])}${']'.repeat(special[1])}\n` : `components: ${'['.repeat(special[1])}${']'.repeat(special[1])}\n`;
-      else if (format === 'toml') text = toToml(yaml.value, tomlStyle, knownBugs);
+      else if (format === 'toml') text = toToml(yaml.value, tomlStyle);
       else {
         let value = yaml.value;
         // The same object twice: YAML writes an anchor and an alias.
@@ -966,8 +959,6 @@ export interface CaseReport {
   run: number;
   outcome: string;
   failure?: string;
-  /** A known bug's signature, when that is what went wrong. */
-  known?: string;
   diagnostics: number;
   pastEnd: number;
   ms: number;
@@ -995,7 +986,7 @@ function prototypePollution(): string | undefined {
   return `Object.prototype polluted: ${what}`;
 }
 
-export async function configCase(run: number, c: ConfigCase, knownBugs = false): Promise<CaseReport> {
+export async function configCase(run: number, c: ConfigCase): Promise<CaseReport> {
   const t0 = performance.now();
   const report: CaseReport = { run, outcome: '', diagnostics: 0, pastEnd: 0, ms: 0 };
   const bad = (why: string) => (report.failure ??= why);
@@ -1018,11 +1009,6 @@ export async function configCase(run: number, c: ConfigCase, knownBugs = false):
       if (!err.diagnostics.length) bad('ConfigError without diagnostics');
       for (const d of err.diagnostics) {
         report.diagnostics++;
-        // Known: TOML syntax errors carry the parser's 0-based column (col 0 at a line start).
-        if (!knownBugs && d.col === 0 && d.message.startsWith('TOML:')) {
-          report.known = 'toml-syntax-error-col-0';
-          continue;
-        }
         const p = checkPosition(c.text, d, 'diagnostic');
         if (p.bad) bad(p.bad);
         if (p.pastEnd) report.pastEnd++;
@@ -1043,7 +1029,7 @@ export interface ManifestCase {
   layout: { index: boolean; outside: boolean; symlinkOut: boolean; packageDir: boolean };
 }
 
-export async function manifestCase(run: number, c: ManifestCase, knownBugs = false): Promise<CaseReport> {
+export async function manifestCase(run: number, c: ManifestCase): Promise<CaseReport> {
   const t0 = performance.now();
   const report: CaseReport = { run, outcome: '', diagnostics: 0, pastEnd: 0, ms: 0 };
   const bad = (why: string) => (report.failure ??= why);
@@ -1060,9 +1046,7 @@ export async function manifestCase(run: number, c: ManifestCase, knownBugs = fal
       result = await readManifest(dir);
     } catch (err) {
       report.outcome = 'threw';
-      // Known: valid JSON the positions parser (YAML) refuses, a duplicate key or deep nesting, throws out.
-      if (!knownBugs && err instanceof ConfigSyntaxError) report.known = 'manifest-positions-parser-throws';
-      else bad(`readManifest threw ${String((err as Error)?.stack ?? err).split('\n').slice(0, 4).join(' | ')}`);
+      bad(`readManifest threw ${String((err as Error)?.stack ?? err).split('\n').slice(0, 4).join(' | ')}`);
       return report;
     }
     report.outcome = result.manifest ? 'manifest' : 'problems';
@@ -1090,8 +1074,8 @@ export async function manifestCase(run: number, c: ManifestCase, knownBugs = fal
 }
 
 /** Entry for the worker thread: one case per message. */
-export async function runCase(msg: { run: number; kind: 'config' | 'manifest'; payload: unknown; knownBugs: boolean }): Promise<CaseReport> {
-  return msg.kind === 'config' ? configCase(msg.run, msg.payload as ConfigCase, msg.knownBugs) : manifestCase(msg.run, msg.payload as ManifestCase, msg.knownBugs);
+export async function runCase(msg: { run: number; kind: 'config' | 'manifest'; payload: unknown }): Promise<CaseReport> {
+  return msg.kind === 'config' ? configCase(msg.run, msg.payload as ConfigCase) : manifestCase(msg.run, msg.payload as ManifestCase);
 }
 
 // ---- the runner: a worker thread and a watchdog ----------------------------------------------------------
@@ -1145,10 +1129,10 @@ class CaseRunner {
     return worker;
   }
 
-  async run(run: number, kind: 'config' | 'manifest', payload: unknown, timeoutMs: number, knownBugs: boolean): Promise<CaseReport | { hang: true } | { dead: string }> {
+  async run(run: number, kind: 'config' | 'manifest', payload: unknown, timeoutMs: number): Promise<CaseReport | { hang: true } | { dead: string }> {
     if (!this.isolate) {
       let timer: NodeJS.Timeout | undefined;
-      const out = await Promise.race([runCase({ run, kind, payload, knownBugs }), new Promise<{ hang: true }>((r) => (timer = setTimeout(() => r({ hang: true }), timeoutMs)))]);
+      const out = await Promise.race([runCase({ run, kind, payload }), new Promise<{ hang: true }>((r) => (timer = setTimeout(() => r({ hang: true }), timeoutMs)))]);
       clearTimeout(timer);
       return out;
     }
@@ -1158,7 +1142,7 @@ class CaseRunner {
     const out = await new Promise<CaseReport | { hang: true } | { dead: string }>((resolve) => {
       this.#waiting = resolve;
       timer = setTimeout(() => resolve({ hang: true }), timeoutMs);
-      worker.postMessage({ run, kind, payload, knownBugs });
+      worker.postMessage({ run, kind, payload });
     });
     clearTimeout(timer);
     this.#waiting = undefined;
@@ -1182,7 +1166,7 @@ async function fuzzInputs<T>(kind: 'config' | 'manifest', runs: number, options:
   const timeoutMs = options.timeoutMs ?? 10_000;
   const keep = options.samples ?? 5;
   const t0 = performance.now();
-  const result: InputFuzzResult = { seed, runs: 0, outcomes: {}, accepted: 0, rejected: 0, diagnostics: 0, pastEnd: 0, failures: 0, known: {}, hangs: 0, crashes: 0, samples: [], ms: 0, perSecond: 0, slowestMs: 0, slowestInput: '' };
+  const result: InputFuzzResult = { seed, runs: 0, outcomes: {}, accepted: 0, rejected: 0, diagnostics: 0, pastEnd: 0, failures: 0, hangs: 0, crashes: 0, samples: [], ms: 0, perSecond: 0, slowestMs: 0, slowestInput: '' };
   const runner = new CaseRunner(options.isolate ?? true);
   const sorts = new Set<string>();
   try {
@@ -1191,7 +1175,7 @@ async function fuzzInputs<T>(kind: 'config' | 'manifest', runs: number, options:
         if (result.runs >= runs) break;
         const run = result.runs++;
         options.onCase?.(run, describe(c));
-        const out = await runner.run(run, kind, c, timeoutMs, options.knownBugs ?? false);
+        const out = await runner.run(run, kind, c, timeoutMs);
         let failure: string | undefined;
         if ('hang' in out) {
           result.hangs++;
@@ -1205,7 +1189,6 @@ async function fuzzInputs<T>(kind: 'config' | 'manifest', runs: number, options:
           result.outcomes[out.outcome] = (result.outcomes[out.outcome] ?? 0) + 1;
           result.diagnostics += out.diagnostics;
           result.pastEnd += out.pastEnd;
-          if (out.known) result.known[out.known] = (result.known[out.known] ?? 0) + 1;
           failure = out.failure;
           if (out.ms > result.slowestMs) {
             result.slowestMs = Math.round(out.ms);
@@ -1244,7 +1227,7 @@ export async function fuzzConfig(runs: number, options: InputFuzzOptions = {}): 
   const dir = await mkdtemp(join(tmpdir(), 'symphony-fuzz-config-'));
   await writeFile(join(dir, 'noop.mjs'), 'export default { start() { return {}; } };\n');
   try {
-    return await fuzzInputs('config', runs, options, (seed) => fc.sample(configCases(seed, dir, options.knownBugs ?? false), { seed, numRuns: 100 }), (c: ConfigCase) => `${c.file.split('/').at(-1)}${c.profile !== undefined ? ` --profile ${c.profile}` : ''}: ${short(c.text)}`);
+    return await fuzzInputs('config', runs, options, (seed) => fc.sample(configCases(seed, dir), { seed, numRuns: 100 }), (c: ConfigCase) => `${c.file.split('/').at(-1)}${c.profile !== undefined ? ` --profile ${c.profile}` : ''}: ${short(c.text)}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
