@@ -14,17 +14,7 @@ export const OUT_DIR = resolve(ROOT, '.bench-out');
 
 // ---- randomness ---------------------------------------------------------------------------------
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). Same seed, same sequence, on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../test/random.mjs';
 
 // ---- statistics ---------------------------------------------------------------------------------
 

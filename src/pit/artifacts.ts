@@ -23,20 +23,7 @@ import type {
 import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
 
-export type {
-  ArtifactCounters,
-  ArtifactRecord,
-  ArtifactSettings,
-  ArtifactSnapshot,
-  ArtifactState,
-  ArtifactStats,
-  BlobProblem,
-  DeleteResult,
-  ListFilter,
-  PutOptions,
-  TagMode,
-  VerifyReport,
-} from './artifacts/types.js';
+export type * from './artifacts/types.js';
 
 /**
  * The artifact (or content) named in a request does not exist. Code -32602 (invalid params: the

@@ -8,6 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { Bus, BusError, ErrorCode, InternalError, InvalidParamsError, PeerGoneError } from '../../src/bus/index.js';
 import { ArtifactNotFoundError, ArtifactStore, type ArtifactRecord } from '../../src/pit/artifacts.js';
 import type { PitContext } from '../../src/pit/extension.js';
+import { mulberry32 } from '../random.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const dirs: string[] = [];
@@ -572,14 +573,4 @@ function runWriter(dir: string, seed: number, delayMs: number, early: boolean): 
       resolvePromise({ lines: complete.split('\n').filter(Boolean), ready, code, signal, stderr: err });
     });
   });
-}
-
-function mulberry32(a: number): () => number {
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

@@ -4,7 +4,7 @@ export interface FaultRates {
   slow: number;
   flap: number;
 }
-export declare function rng(seed: number): () => number;
+export { mulberry32 as rng } from '../random.mjs';
 export declare class FaultInjector {
   constructor(random: () => number, rates: FaultRates, attempts: number, slowFraction?: number);
   readonly counts: { transient: number; slow: number; flap: number };

@@ -3,17 +3,7 @@
 // the last attempt its retries allow, so retries recover), sometimes takes part of its remaining
 // deadline first, and a readiness probe sometimes flaps once (below the threshold). Counted.
 
-/** mulberry32: small, fast, seeded. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from '../random.mjs';
 
 export class FaultInjector {
   constructor(random, rates, attempts, slowFraction = 0.5) {

@@ -128,13 +128,7 @@ export interface NodeStatus {
   /** Epoch ms at which a `retrying` node turns ready. */
   readyAt?: number;
 }
-export interface RunStatus {
-  run: string;
-  workflow: string;
-  state: RunState;
-  reason: string;
-  createdAt: number;
-  updatedAt: number;
+export interface RunStatus extends RunSummary {
   ready: string[];
   nodes: Record<string, NodeStatus>;
 }

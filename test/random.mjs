@@ -1,0 +1,14 @@
+// The one seeded PRNG of the tests, fixtures and benchmarks (plain JS: child-process fixtures run
+// it without a TypeScript loader).
+
+/** mulberry32: small, fast, seeded, uniform in [0, 1). Same seed, same sequence, on every machine. */
+export function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
