@@ -140,18 +140,22 @@ export interface BusOptions {
 
 const EVENT_HIGH_WATER = 1024 * 1024;
 
-/** Rights with matching cached per subject. */
+/**
+ * Rights with matching cached per subject, one cache per kind of right: keyed by the subject
+ * itself (a method name, whose hash the string keeps), a call's check is one lookup, not a new
+ * "kind subject" string to build and hash (about 200 ns on every call of an endpoint with rights).
+ */
 class Grants {
-  readonly #cache = new Map<string, boolean>();
+  readonly #cache: Record<keyof Rights, Map<string, boolean>> = { provides: new Map(), calls: new Map(), publishes: new Map(), subscribes: new Map() };
   constructor(readonly rights: Rights) {}
   readonly all = false as boolean;
   allows(kind: keyof Rights, subject: string): boolean {
-    const key = `${kind} ${subject}`;
-    let ok = this.#cache.get(key);
+    const cache = kind === 'calls' ? this.#cache.calls : this.#cache[kind];
+    let ok = cache.get(subject);
     if (ok === undefined) {
       ok = this.rights[kind].some((p) => matches(p, subject));
-      if (this.#cache.size > 2048) this.#cache.clear();
-      this.#cache.set(key, ok);
+      if (cache.size > 512) cache.clear();
+      cache.set(subject, ok);
     }
     return ok;
   }
