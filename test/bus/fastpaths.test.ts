@@ -18,8 +18,8 @@ describe('deadline wheel', () => {
   it('never fires an entry removed while young, fires the pending ones at their deadline', async () => {
     const wheel = new DeadlineWheel();
     const fired: string[] = [];
-    const gone = entry(20, fired, 'gone');
-    const kept = entry(20, fired, 'kept');
+    const gone = entry(200, fired, 'gone');
+    const kept = entry(200, fired, 'kept');
     wheel.add(gone);
     wheel.add(kept);
     expect(wheel.size).toBe(2);
@@ -36,8 +36,8 @@ describe('deadline wheel', () => {
   it('removes an entry filed into its bucket (pending past a tick)', async () => {
     const wheel = new DeadlineWheel();
     const fired: string[] = [];
-    const late = entry(60, fired, 'late');
-    const other = entry(60, fired, 'other');
+    const late = entry(300, fired, 'late');
+    const other = entry(300, fired, 'other');
     wheel.add(late);
     wheel.add(other);
     await delay(25); // a few ticks: both are in their bucket now
