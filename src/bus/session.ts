@@ -60,9 +60,9 @@ export class IncomingRequest {
 
 /*
  * The JSON of the two messages every call sends, built from their parts: byte for byte what
- * JSON.stringify writes for the message object (test/bus/encoding.test.ts), in about half the time
- * for a request (JSON.stringify walks the nested meta object key by key, and formats the deadline
- * without V8's cache of number strings). Byte-stream transports take them as text (sendJson).
+ * JSON.stringify writes for the message object (test/bus/encoding.test.ts), without walking the
+ * envelope and the nested meta key by key (a benchmark request: 0.81 -> 0.35 us to encode).
+ * Byte-stream transports take them as text (sendJson); ports still get the objects.
  */
 
 /** Text that needs no escaping in a JSON string: printable ASCII but `"` and `\\`. */
