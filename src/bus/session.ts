@@ -302,6 +302,9 @@ export class RpcSession {
   /** Closes the session: pending requests are rejected with -32004, incoming ones cancelled. */
   close(reason = 'closed'): void {
     if (this.#closed !== undefined) return;
+    // The transport reports its own close at once ('closed by this side'): the reason given here
+    // is the one pending calls and the owner hear (e.g. that the peer was a slow consumer).
+    this.#transport.onClose = () => {};
     this.#transport.close();
     this.#closeWith(reason);
   }
