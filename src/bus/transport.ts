@@ -30,8 +30,8 @@ export interface StreamTransportOptions {
   framing?: Framing;
 }
 
-type Input = NodeJS.ReadableStream & { pause(): unknown; resume(): unknown };
-type Output = NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean };
+type Input = NodeJS.ReadableStream & { pause(): unknown; resume(): unknown; destroy?(): void };
+type Output = NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean; destroy?(): void };
 
 /** Over a readable and a writable byte stream: a socket (both the same object) or a child's stdio. */
 export class StreamTransport implements MessageTransport {
@@ -59,6 +59,8 @@ export class StreamTransport implements MessageTransport {
     this.#decoder = new FrameDecoder({ maxFrameBytes: options.maxFrameBytes, framing: options.framing });
     this.#outFraming = options.framing ?? 'ndjson';
     input.on('data', (chunk: Buffer | string) => {
+      // Closed: whatever still arrives (a socket lingers to send its last frames) is not decoded.
+      if (this.#closed) return;
       const decoded = this.#decoder.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       if (this.#decoder.framing) this.#outFraming = this.#decoder.framing;
       for (const d of decoded) {
@@ -131,14 +133,15 @@ export class StreamTransport implements MessageTransport {
     if (this.#closed) return;
     this.#flush();
     this.#closed = true;
-    const out = this.#output as unknown as { end(): void; destroy?(): void };
-    out.end();
-    const input = this.#input as unknown as { destroy?(): void };
+    this.#backlog.length = 0;
+    this.#output.end();
     if ((this.#input as unknown) === (this.#output as unknown)) {
-      // A socket: let the final frames go out, then make sure it is gone.
+      // A socket: let the final frames go out, then make sure it is gone; meanwhile read nothing.
+      this.#input.pause();
+      const input = this.#input;
       setTimeout(() => input.destroy?.(), 100).unref();
     } else {
-      input.destroy?.();
+      this.#input.destroy?.();
     }
     this.onClose('closed by this side');
   }
