@@ -114,6 +114,8 @@ export interface BusStats {
   droppedEvents: number;
   protocolErrors: number;
   deniedCalls: number;
+  /** Peers disconnected because they did not read their output (maxOutputBytes). */
+  slowConsumers: number;
 }
 
 export type BusEvent =
@@ -130,7 +132,11 @@ export interface BusOptions {
   maxFrameBytes?: number;
   /** Requests a peer may have outstanding before the bus stops reading from it (1024). */
   maxInFlight?: number;
-  /** Unsent output a peer may accumulate before it is disconnected as not reading (16 MiB). */
+  /**
+   * Unsent output a peer may accumulate (16 MiB). Past half of it the bus stops reading the peer
+   * until its output drains; past all of it, or held back with nothing drained over a heartbeat
+   * check, the peer is disconnected as a slow consumer.
+   */
   maxOutputBytes?: number;
   /** Silence after which a peer is pinged; two missed pings and it is gone (5s). */
   heartbeat?: Duration;
@@ -424,6 +430,7 @@ export class Bus implements BusApi {
   #server: SocketServer | undefined;
   #protocolErrors = 0;
   #denied = 0;
+  #slowConsumers = 0;
   #closed = false;
 
   constructor(options: BusOptions = {}) {
@@ -520,6 +527,8 @@ export class Bus implements BusApi {
       this.#protocolErrors++;
       this.#emit({ type: 'protocol-error', peer: ep.name, detail });
     };
+    // Checked by the transport as it writes, so one burst cannot queue more than about maxOutputBytes.
+    transport.limitOutput?.(this.maxOutputBytes, (bytes) => this.#slowConsumer(ep, `disconnected: ${bytes} bytes unsent (maxOutputBytes ${this.maxOutputBytes})`));
     session.onInflight = (n) => {
       if (!ep.paused && n >= this.maxInFlight) {
         ep.paused = true;
@@ -568,7 +577,7 @@ export class Bus implements BusApi {
         droppedEvents: droppedHere,
       });
     }
-    return { peers, methods: this.#exact.size + this.#patterns.size, subscriptions: this.#subs.size, inflight, droppedEvents: dropped, protocolErrors: this.#protocolErrors, deniedCalls: this.#denied };
+    return { peers, methods: this.#exact.size + this.#patterns.size, subscriptions: this.#subs.size, inflight, droppedEvents: dropped, protocolErrors: this.#protocolErrors, deniedCalls: this.#denied, slowConsumers: this.#slowConsumers };
   }
 
   /** Listens on a Unix socket (mode 0600, private directory); `bus.close()` stops it. */
@@ -1027,6 +1036,15 @@ export class Bus implements BusApi {
     return given.length === identity.secret.length && timingSafeEqual(given, identity.secret) ? identity : undefined;
   }
 
+  /** A peer that does not read its output: disconnected (calls pending to it fail with -32004, its own are cancelled). */
+  #slowConsumer(ep: Endpoint, detail: string): void {
+    const session = ep.session!;
+    if (session.closed) return;
+    this.#slowConsumers++;
+    this.#emit({ type: 'slow-consumer', peer: ep.name, detail });
+    session.close('it stopped reading (slow consumer)');
+  }
+
   #deny(ep: Endpoint, action: keyof Rights | 'hello', subject: string): void {
     this.#denied++;
     this.#emit({ type: 'denied', peer: ep.name, action, subject });
@@ -1049,9 +1067,11 @@ export class Bus implements BusApi {
       const now = performance.now();
       for (const ep of this.#connections) {
         const session = ep.session!;
-        if (session.transport.bufferedBytes > this.maxOutputBytes) {
-          this.#emit({ type: 'slow-consumer', peer: ep.name, detail: `disconnected: ${session.transport.bufferedBytes} bytes unread` });
-          session.close('it stopped reading (slow consumer)');
+        const t = session.transport;
+        // Byte streams bound their output as they write (limitOutput); here, one held back that did
+        // not go down over a whole check period. Other transports: the old size check.
+        if (t.outputStalled ? t.outputStalled() : t.bufferedBytes > this.maxOutputBytes) {
+          this.#slowConsumer(ep, `disconnected: ${t.bufferedBytes} bytes unread, not reading`);
           continue;
         }
         if (ep.state === 'hello' && now - session.lastSeen > this.#heartbeatMs * 2) {

@@ -249,6 +249,7 @@ export class BusClient implements BusApi {
       droppedEvents: 0,
       protocolErrors: 0,
       deniedCalls: 0,
+      slowConsumers: 0,
     };
   }
 

@@ -4,7 +4,8 @@ import { encodeFrame, frameJson, FrameDecoder, type Decoded, type Framing } from
 /**
  * A message transport: moves JSON-RPC messages, knows nothing of their meaning. Byte streams
  * (sockets, stdio) frame them; worker ports pass them by structured clone. Outgoing messages are
- * batched: everything sent in one tick leaves in one write.
+ * batched: everything sent in one tick leaves in one write (byte streams: in writes of at most
+ * about BATCH_CHARS).
  */
 export interface MessageTransport {
   send(message: object): void;
@@ -15,6 +16,17 @@ export interface MessageTransport {
   /** Stop and resume reading (flow control). */
   pause(): void;
   resume(): void;
+  /**
+   * Bounds the output (byte streams; the bus sets it for its peers). Once more than half of
+   * `maxBytes` waits to be sent, the transport stops reading (what it reads would be answered on
+   * top) until the output has drained; past `maxBytes` it calls `onOverflow` with the amount.
+   */
+  limitOutput?(maxBytes: number, onOverflow: (bytes: number) => void): void;
+  /**
+   * For a periodic check: true when the output is held back (see limitOutput) and has not gone
+   * down since the previous call, which was also held back: the other side is not reading.
+   */
+  outputStalled?(): boolean;
   /** Switch framing for what follows (hello negotiation); byte streams only. */
   setFraming?(framing: Framing): void;
   readonly framing?: Framing | undefined;
@@ -31,7 +43,15 @@ export interface StreamTransportOptions {
 }
 
 type Input = NodeJS.ReadableStream & { pause(): unknown; resume(): unknown; destroy?(): void };
-type Output = NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean; destroy?(): void };
+type Output = NodeJS.WritableStream & { writableLength?: number; writableHighWaterMark?: number; destroyed?: boolean; destroy?(): void };
+
+/**
+ * Pending output is written once it would pass this many characters, even within a tick. V8's
+ * strings end at 2^29 - 24 characters (~512 MB): a tick's answers appended to one string threw
+ * RangeError there, out of the flush, and the process died. Large enough that a tick of small
+ * frames is still one write.
+ */
+export const BATCH_CHARS = 1024 * 1024;
 
 /** Over a readable and a writable byte stream: a socket (both the same object) or a child's stdio. */
 export class StreamTransport implements MessageTransport {
@@ -43,9 +63,24 @@ export class StreamTransport implements MessageTransport {
   #flushing = false;
   #closed = false;
   #outFraming: Framing;
-  /** Paused (flow control): frames already read wait here, so at most one chunk is held. */
+  /** Paused (flow control by the session's owner): frames already read wait here, so at most one chunk is held. */
   #paused = false;
+  /** Held back by our own output (limitOutput): the same, until the output drains. */
+  #blocked = false;
   #backlog: Decoded[] = [];
+  /** A batch is written once it would pass this (BATCH_CHARS, less under a small limitOutput). */
+  #batchChars = BATCH_CHARS;
+  /** limitOutput: hold reading past this much unsent output; past #maxOutput, #onOverflow. */
+  #highWater = Infinity;
+  #maxOutput = Infinity;
+  #onOverflow: (bytes: number) => void = () => {};
+  /** What was unsent at the previous outputStalled() while blocked; -1 when it was not blocked. */
+  #stallMark = -1;
+  readonly #drained = () => {
+    this.#blocked = false;
+    this.#stallMark = -1;
+    this.#release();
+  };
   onMessage: (decoded: Decoded) => void = () => {};
   onClose: (reason: string) => void = () => {};
 
@@ -65,7 +100,7 @@ export class StreamTransport implements MessageTransport {
       if (this.#decoder.framing) this.#outFraming = this.#decoder.framing;
       for (const d of decoded) {
         if (this.#closed) return;
-        if (this.#paused) this.#backlog.push(d);
+        if (this.#paused || this.#blocked) this.#backlog.push(d);
         else this.onMessage(d);
       }
     });
@@ -97,8 +132,45 @@ export class StreamTransport implements MessageTransport {
     this.#enqueue(frameJson(json, this.#outFraming));
   }
 
+  limitOutput(maxBytes: number, onOverflow: (bytes: number) => void): void {
+    // Held back past half of it, released on 'drain': which the stream emits only once it has been
+    // over its own high-water mark (16 KiB for sockets), so the hold must start above that.
+    maxBytes = Math.max(maxBytes, 2 * (this.#output.writableHighWaterMark ?? 16 * 1024));
+    this.#maxOutput = maxBytes;
+    this.#highWater = maxBytes / 2;
+    // The batch is checked against the bounds when written: keep it small beside them.
+    this.#batchChars = Math.min(BATCH_CHARS, Math.ceil(maxBytes / 4));
+    this.#onOverflow = onOverflow;
+  }
+
+  outputStalled(): boolean {
+    if (!this.#blocked) return false;
+    const unsent = this.bufferedBytes;
+    const stalled = this.#stallMark >= 0 && unsent >= this.#stallMark;
+    this.#stallMark = unsent;
+    return stalled;
+  }
+
   #enqueue(frame: string): void {
+    // One compare on this path; what the batch limit and the output bounds need is done past it.
+    if (this.#queue.length + frame.length > this.#batchChars) return this.#spill(frame);
     this.#queue += frame;
+    if (!this.#flushing) {
+      this.#flushing = true;
+      process.nextTick(() => this.#flush());
+    }
+  }
+
+  /** The batch would pass its limit: write what waits now, within the tick. */
+  #spill(frame: string): void {
+    if (this.#queue.length) {
+      const data = this.#queue;
+      this.#queue = '';
+      this.#write(data);
+      if (this.#closed) return; // it overflowed, or the write failed
+    }
+    if (frame.length > this.#batchChars) return this.#write(frame);
+    this.#queue = frame;
     if (!this.#flushing) {
       this.#flushing = true;
       process.nextTick(() => this.#flush());
@@ -110,7 +182,28 @@ export class StreamTransport implements MessageTransport {
     if (this.#closed || !this.#queue.length) return;
     const data = this.#queue;
     this.#queue = '';
-    this.#output.write(data);
+    this.#write(data);
+  }
+
+  /** Writes, then holds reading or reports an overflow if the output is backed up (once per write, not per frame). */
+  #write(data: string): void {
+    try {
+      this.#output.write(data);
+    } catch (err) {
+      // This runs in process.nextTick, where a throw would end the process: end the connection instead.
+      this.#output.destroy?.();
+      return this.#end(`write error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const unsent = this.#output.writableLength ?? 0;
+    if (unsent <= this.#highWater) return;
+    if (!this.#blocked) {
+      // The other side is not keeping up: stop reading it (its requests would be answered on top
+      // of this) until everything is out ('drain' comes once the writable buffer is empty).
+      this.#blocked = true;
+      this.#input.pause();
+      this.#output.once('drain', this.#drained);
+    }
+    if (unsent > this.#maxOutput) this.#onOverflow(unsent);
   }
 
   setFraming(framing: Framing): void {
@@ -125,23 +218,41 @@ export class StreamTransport implements MessageTransport {
 
   resume(): void {
     this.#paused = false;
-    while (this.#backlog.length && !this.#paused && !this.#closed) this.onMessage(this.#backlog.shift()!);
-    if (!this.#paused) this.#input.resume();
+    this.#release();
+  }
+
+  /** Delivers what was held back while neither pause nor output holds it, then reads again. */
+  #release(): void {
+    while (this.#backlog.length && !this.#paused && !this.#blocked && !this.#closed) this.onMessage(this.#backlog.shift()!);
+    if (!this.#paused && !this.#blocked && !this.#closed) this.#input.resume();
   }
 
   close(): void {
     if (this.#closed) return;
-    this.#flush();
     this.#closed = true;
     this.#backlog.length = 0;
-    this.#output.end();
-    if ((this.#input as unknown) === (this.#output as unknown)) {
-      // A socket: let the final frames go out, then make sure it is gone; meanwhile read nothing.
-      this.#input.pause();
-      const input = this.#input;
-      setTimeout(() => input.destroy?.(), 100).unref();
+    const data = this.#queue;
+    this.#queue = '';
+    const socket = (this.#input as unknown) === (this.#output as unknown);
+    if (this.#blocked) {
+      // It is not reading: the last frames would not go out either. Free it all now.
+      this.#output.destroy?.();
+      if (!socket) this.#input.destroy?.();
     } else {
-      this.#input.destroy?.();
+      try {
+        if (data) this.#output.write(data);
+        this.#output.end();
+      } catch {
+        this.#output.destroy?.();
+      }
+      if (socket) {
+        // Let the final frames go out, then make sure it is gone; meanwhile read nothing.
+        this.#input.pause();
+        const input = this.#input;
+        setTimeout(() => input.destroy?.(), 100).unref();
+      } else {
+        this.#input.destroy?.();
+      }
     }
     this.onClose('closed by this side');
   }

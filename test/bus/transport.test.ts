@@ -1,11 +1,12 @@
 /**
- * StreamTransport, over an in-memory duplex whose writes complete when the test says: a closed
- * connection reads nothing more.
+ * StreamTransport's output, over an in-memory duplex whose writes complete when the test says:
+ * batches stay far below V8's string limit, backed-up output holds reading and bounds what queues,
+ * and a closed connection reads nothing more.
  */
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Decoded } from '../../src/bus/framing.js';
-import { StreamTransport } from '../../src/bus/transport.js';
+import { BATCH_CHARS, StreamTransport } from '../../src/bus/transport.js';
 
 /** A socket stand-in: what is written is recorded; writes complete at once, or when `complete()` runs. */
 function fakeSocket(options: { holdWrites?: boolean } = {}) {
@@ -29,9 +30,61 @@ function fakeSocket(options: { holdWrites?: boolean } = {}) {
   };
 }
 
+const tick = () => new Promise((r) => process.nextTick(r));
 const line = (method: string) => Buffer.from(`${JSON.stringify({ jsonrpc: '2.0', method })}\n`);
 
-describe('StreamTransport', () => {
+describe('StreamTransport output', () => {
+  it("writes a tick's frames in batches of at most BATCH_CHARS, in order", async () => {
+    const { socket, writes } = fakeSocket();
+    const t = new StreamTransport(socket, socket, { framing: 'ndjson' });
+    const frames = Array.from({ length: 7 }, (_, i) => String(i).repeat(BATCH_CHARS / 3));
+    for (const f of frames) t.sendJson(JSON.stringify(f));
+    // Frames of a third of a batch: two fit in one, the third goes out at once.
+    expect(writes.length).toBe(3);
+    await tick();
+    expect(writes.length).toBe(4);
+    for (const w of writes) expect(w.length).toBeLessThanOrEqual(BATCH_CHARS);
+    expect(writes.join('')).toBe(frames.map((f) => `${JSON.stringify(f)}\n`).join(''));
+  });
+
+  it('writes a frame larger than a batch on its own, after what was queued before it', async () => {
+    const { socket, writes } = fakeSocket();
+    const t = new StreamTransport(socket, socket, { framing: 'ndjson' });
+    t.sendJson('"small"');
+    t.sendJson(JSON.stringify('x'.repeat(BATCH_CHARS + 10)));
+    t.sendJson('"after"');
+    await tick();
+    expect(writes.map((w) => w.length)).toEqual([8, BATCH_CHARS + 13, 8]);
+  });
+
+  it('stops reading while more than half of maxBytes waits to be sent, resumes once it drains, and reports an overflow', async () => {
+    const { socket, complete } = fakeSocket({ holdWrites: true });
+    const t = new StreamTransport(socket, socket, { framing: 'ndjson' });
+    const got: Decoded[] = [];
+    t.onMessage = (d) => got.push(d);
+    const overflows: number[] = [];
+    t.limitOutput(100_000, (bytes) => overflows.push(bytes));
+
+    t.sendJson(JSON.stringify('a'.repeat(60_000)));
+    await tick();
+    expect(t.bufferedBytes).toBeGreaterThan(50_000);
+    socket.push(line('one'));
+    await new Promise((r) => setImmediate(r));
+    expect(got).toEqual([]); // held: the peer is not reading what it was sent
+    expect(t.outputStalled()).toBe(false); // the first check only marks
+    expect(t.outputStalled()).toBe(true); // nothing went out since
+
+    complete();
+    await new Promise((r) => setImmediate(r));
+    expect(got).toEqual([{ kind: 'message', message: { jsonrpc: '2.0', method: 'one' } }]);
+    expect(t.outputStalled()).toBe(false);
+
+    t.sendJson(JSON.stringify('b'.repeat(120_000)));
+    await tick();
+    expect(overflows).toEqual([120_003]);
+    t.close();
+  });
+
   it('reads nothing more once closed', async () => {
     const { socket } = fakeSocket();
     const t = new StreamTransport(socket, socket, { framing: 'ndjson' });

@@ -289,6 +289,77 @@ describe('negotiation and protection', () => {
     r.socket.destroy();
   });
 
+  it('stops reading a peer whose answers back up, and answers everything once it reads', async () => {
+    await bus.close();
+    bus = new Bus({ maxOutputBytes: 512 * 1024 });
+    token = bus.issueToken('operator', undefined, { operator: true });
+    path = (await bus.listen()).path;
+    const big = 'b'.repeat(32 * 1024);
+    let served = 0;
+    bus.handle('kernel.big', () => (served++, big));
+    const r = await raw(path);
+    await hello(r, 'burst');
+    r.socket.pause();
+    let lines = '';
+    for (let i = 0; i < 200; i++) lines += `${JSON.stringify({ jsonrpc: '2.0', id: 100 + i, method: 'kernel.big' })}\n`;
+    r.send(lines);
+    await delay(150);
+    // 6.4 MB asked for: the bus stopped answering at about half of maxOutputBytes.
+    expect(served).toBeLessThan(200);
+    expect(bus.stats().peers.find((p) => p.name === 'burst')!.queuedBytes).toBeLessThanOrEqual(512 * 1024);
+    r.socket.resume();
+    await until(() => r.messages.filter((m) => m.id >= 100).length === 200, 5000, 'all answers');
+    expect(bus.stats().slowConsumers).toBe(0);
+    r.socket.destroy();
+  });
+
+  it('drops a peer that does not read as a slow consumer: calls pending to it fail with -32004', async () => {
+    await bus.close();
+    bus = new Bus({ maxOutputBytes: 256 * 1024 });
+    token = bus.issueToken('operator', undefined, { operator: true });
+    path = (await bus.listen()).path;
+    const events: string[] = [];
+    bus.onEvent((e) => void (e.type === 'slow-consumer' && events.push(e.detail)));
+    const r = await raw(path);
+    await hello(r, 'sink');
+    r.rpc({ jsonrpc: '2.0', id: 1, method: 'symphony.register', params: { methods: ['sink.take'] } });
+    await r.next((m) => m.id === 1);
+    r.socket.pause();
+    // Requests to it are not its own answers: nothing holds them back but the limit.
+    const calls = Array.from({ length: 40 }, () => bus.request('sink.take', 'x'.repeat(64 * 1024)).catch((e: unknown) => e));
+    const errors = (await Promise.all(calls)) as { code: number; message: string }[];
+    expect(errors.every((e) => e.code === -32004 || e.code === -32601)).toBe(true);
+    expect(errors[0]).toMatchObject({ code: -32004, message: expect.stringContaining('slow consumer') });
+    expect(events).toEqual([expect.stringMatching(/^disconnected: \d+ bytes unsent \(maxOutputBytes 262144\)$/)]);
+    expect(bus.stats().slowConsumers).toBe(1);
+    r.socket.resume(); // to see the end of the connection
+    await until(() => r.closed, 3000, 'the connection to close');
+  });
+
+  it('drops a peer that asks and never reads once its held-back output does not go down', async () => {
+    await bus.close();
+    bus = new Bus({ maxOutputBytes: 256 * 1024, heartbeat: '100ms' });
+    token = bus.issueToken('operator', undefined, { operator: true });
+    path = (await bus.listen()).path;
+    const big = 'b'.repeat(32 * 1024);
+    bus.handle('kernel.big', () => big);
+    const gone: string[] = [];
+    const slow: string[] = [];
+    bus.onEvent((e) => void (e.type === 'peer' && e.state === 'gone' ? gone.push(e.reason ?? '') : e.type === 'slow-consumer' && slow.push(e.detail)));
+    const r = await raw(path);
+    await hello(r, 'stuck');
+    r.socket.pause();
+    let lines = '';
+    for (let i = 0; i < 100; i++) lines += `${JSON.stringify({ jsonrpc: '2.0', id: 100 + i, method: 'kernel.big' })}\n`;
+    r.send(lines);
+    await until(() => gone.length > 0, 3000, 'the bus to drop the peer');
+    expect(gone).toEqual(['it stopped reading (slow consumer)']);
+    // Dropped by the heartbeat's check (its output stayed under maxOutputBytes: reading it stopped at half).
+    expect(slow).toEqual([expect.stringMatching(/^disconnected: \d+ bytes unread, not reading$/)]);
+    expect(bus.stats().slowConsumers).toBe(1);
+    r.socket.destroy();
+  });
+
   it('refuses a second connection that replays a spawned peer\'s token while it is connected', async () => {
     const peerToken = bus.issueToken('ext-a', { provides: ['a.*'], calls: [], publishes: [], subscribes: [] });
     const first = await raw(path);

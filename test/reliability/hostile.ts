@@ -3,8 +3,9 @@
  * child processes (so what they hold is not counted as the kernel's), while a well-behaved peer
  * (the TypeScript client, in the kernel's process) does request/reply in a loop:
  *
- * (a) a peer that says hello, then never reads while asking for big answers (the bus must drop it
- *     once its unread output passes maxOutputBytes: it checks every heartbeat/2);
+ * (a) a peer that says hello, then never reads while asking for big answers (the bus stops reading
+ *     it once its unsent output passes maxOutputBytes/2, and drops it as a slow consumer when that
+ *     output has not gone down over a check period: it checks every heartbeat/2);
  * (b) peers that flood pipelined requests: to a slow method (flow control: the bus stops reading
  *     past maxInFlight, loses nothing) and to an echo (raw throughput, fairness);
  * (c) a peer that sends huge frames (NDJSON lines and Content-Length bodies of ~100 MB): skipped
@@ -121,9 +122,9 @@ export interface HostileResult {
  *   over 300 MB: its chunks, their concatenation, the string);
  * - after, the heap within 16 MB of its baseline (+0.5 to +1.1 MB) and RSS within 128 MB (+30 to
  *   +56 MB: the allocator keeps freed pages);
- * - the non-reader dropped as a slow consumer, within a heartbeat and a half of its hello, its
- *   unread output at most maxOutputBytes plus what it asked for in one check period (heartbeat/2)
- *   plus 1 MiB;
+ * - the non-reader dropped as a slow consumer, within a heartbeat and a half of its hello (3.0 s
+ *   with the 3 s heartbeat), its unread output at most maxOutputBytes plus what it asked for in one
+ *   check period (heartbeat/2) plus 1 MiB (2.1 MB of 4 MiB: the bus stops reading it at half);
  * - the slow flood never holds more than maxInFlight requests in service, and loses nothing;
  * - every huge frame answered -32006 and the small request after it answered;
  * - every connection without hello dropped between 2x heartbeat (less 50 ms) and 2.5x heartbeat
