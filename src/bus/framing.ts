@@ -13,23 +13,40 @@ export type Decoded =
 const NL = 0x0a;
 const CR = 0x0d;
 const HEADER_LIMIT = 8 * 1024;
+const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /^content-length:/i;
 const LENGTH_LINE = /^content-length:\s*(\d+)\s*$/im;
 /** Enough of an oversize frame's head to find its id, so the error can answer it. */
 const ID_PROBE = /"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,20})/;
 const PROBE_BYTES = 512;
+/** A pending-bytes buffer grown past this is dropped when a read leaves nothing pending (an idle connection keeps little). */
+const KEEP_BYTES = 16 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+const isSpace = (b: number) => b === 0x20 || b === NL || b === CR || b === 0x09;
 
 export class FrameDecoder {
   #framing: Framing | undefined;
   readonly #max: number;
-  #parts: Buffer[] = [];
-  #partsLength = 0;
+  /**
+   * The bytes of the frame (line, header block, body) not complete yet, copied into one growing
+   * buffer: a frame arriving in many small reads costs its size, not a Buffer per read (nor does
+   * the tail of a read keep the whole read alive). Also the first bytes while detecting the
+   * framing, and the bytes that may begin a `Content-Length:` while seeking one.
+   */
+  #acc: Buffer = EMPTY;
+  #accLen = 0;
   /** Skipping the rest of an oversize NDJSON line, or this many bytes of an oversize LSP body. */
   #skipLine = false;
   #skipBytes = 0;
-  #probe = '';
+  /** The first PROBE_BYTES of the oversize frame being skipped, wherever the reads were cut. */
+  #probe: Buffer = EMPTY;
+  #probeLen = 0;
   /** LSP: the body length once the headers are read. */
   #bodyLength = -1;
+  /** LSP, after a bad header block: skipping to the next `Content-Length:`, and bytes skipped since the last error. */
+  #seeking = false;
+  #seekSkipped = 0;
 
   constructor(options: { maxFrameBytes?: number; framing?: Framing } = {}) {
     this.#max = options.maxFrameBytes ?? 1024 * 1024;
@@ -43,19 +60,27 @@ export class FrameDecoder {
   /** Switches framing for the bytes that follow (hello negotiation). Buffered bytes are re-read. */
   setFraming(framing: Framing): Decoded[] {
     this.#framing = framing;
-    if (!this.#partsLength) return [];
-    const pending = Buffer.concat(this.#parts);
-    this.#parts = [];
-    this.#partsLength = 0;
+    this.#seeking = false;
+    this.#seekSkipped = 0;
+    if (!this.#accLen) return [];
+    // A copy: re-reading appends to #acc.
+    const pending = Buffer.from(this.#acc.subarray(0, this.#accLen));
+    this.#done();
     return this.push(pending);
   }
 
   push(chunk: Buffer): Decoded[] {
     const out: Decoded[] = [];
     try {
-      if (this.#framing === undefined && !this.#detect(chunk)) return out;
+      if (this.#framing === undefined) {
+        const rest = this.#detect(chunk);
+        if (!rest) return out;
+        chunk = rest;
+      }
       if (this.#framing === 'ndjson') this.#ndjson(chunk, out);
       else this.#lsp(chunk, out);
+      // Not at each frame's end: the next big frame, begun in this read, reuses the buffer.
+      if (!this.#accLen && this.#acc.length > KEEP_BYTES) this.#acc = EMPTY;
     } catch (err) {
       // Defensive: a decoder bug must never take the connection's owner down.
       this.#reset();
@@ -64,19 +89,30 @@ export class FrameDecoder {
     return out;
   }
 
-  /** Decides the framing from the first bytes; false while there are too few to tell. */
-  #detect(chunk: Buffer): boolean {
-    const head = Buffer.concat([...this.#parts, chunk]);
+  /**
+   * Decides the framing from the first bytes that are not whitespace; undefined while there are
+   * too few to tell. Whitespace before them is dropped as it arrives (kept, a peer sending only
+   * that would grow the buffer without limit; and blank lines are no part of the first frame).
+   * Returns the bytes to decode in that framing.
+   */
+  #detect(chunk: Buffer): Buffer | undefined {
     let i = 0;
-    while (i < head.length && (head[i] === 0x20 || head[i] === NL || head[i] === CR || head[i] === 0x09)) i++;
-    const text = head.toString('latin1', i, Math.min(head.length, i + 15));
-    if (text.length < 15 && 'content-length:'.startsWith(text.toLowerCase()) && !head.includes(NL, i)) {
-      this.#parts.push(chunk);
-      this.#partsLength += chunk.length;
-      return false;
+    if (!this.#accLen) {
+      while (i < chunk.length && isSpace(chunk[i]!)) i++;
+      if (i === chunk.length) return undefined;
     }
-    this.#framing = CONTENT_LENGTH.test(text) ? 'content-length' : 'ndjson';
-    return true;
+    const had = this.#accLen;
+    const head = this.#acc.toString('latin1', 0, had) + chunk.toString('latin1', i, i + 15 - had);
+    if (head.length < 15 && 'content-length:'.startsWith(head.toLowerCase())) {
+      // All of it is in head: at most 14 bytes kept.
+      this.#append(chunk, i, chunk.length, 15);
+      return undefined;
+    }
+    this.#framing = CONTENT_LENGTH.test(head) ? 'content-length' : 'ndjson';
+    if (!had) return chunk.subarray(i);
+    const all = Buffer.concat([this.#acc.subarray(0, had), chunk]);
+    this.#done();
+    return all;
   }
 
   #ndjson(chunk: Buffer, out: Decoded[]): void {
@@ -85,17 +121,20 @@ export class FrameDecoder {
       const nl = chunk.indexOf(NL, start);
       const end = nl === -1 ? chunk.length : nl;
       if (this.#skipLine) {
+        if (this.#probeLen < PROBE_BYTES) this.#probeAdd(chunk, start, end);
         if (nl === -1) return;
         this.#skipLine = false;
         out.push(this.#tooLarge());
         start = nl + 1;
         continue;
       }
-      const len = this.#partsLength + (end - start);
+      const len = this.#accLen + (end - start);
       if (len > this.#max) {
-        this.#probe ||= Buffer.concat([...this.#parts, chunk.subarray(start, Math.min(end, start + PROBE_BYTES))]).toString('utf8', 0, PROBE_BYTES);
-        this.#parts = [];
-        this.#partsLength = 0;
+        // The probe is the line's first bytes, completed while skipping: the same whatever the chunking.
+        this.#probeLen = 0;
+        this.#probeAdd(this.#acc, 0, this.#accLen);
+        this.#probeAdd(chunk, start, end);
+        this.#done();
         if (nl === -1) {
           this.#skipLine = true;
           return;
@@ -105,31 +144,26 @@ export class FrameDecoder {
         continue;
       }
       if (nl === -1) {
-        this.#parts.push(chunk.subarray(start));
-        this.#partsLength += chunk.length - start;
+        this.#append(chunk, start, end, this.#max);
         return;
       }
-      if (!this.#partsLength) {
-        // The complete lines from here on, if together within the frame limit (then none is over
-        // it), are decoded as one string and split there: one UTF-8 decoding per chunk rather than
-        // one per line (a newline is never inside a multi-byte sequence: the lines read the same).
-        const last = chunk.lastIndexOf(NL);
-        if (last - start <= this.#max) {
-          this.#lines(chunk.toString('utf8', start, last), out);
-          start = last + 1;
-          continue;
-        }
+      if (this.#accLen) {
+        this.#append(chunk, start, end, this.#max);
+        this.#parse(this.#acc, 0, this.#accLen, out);
+        this.#done();
+        start = nl + 1;
+        continue;
       }
-      let line: Buffer;
-      if (this.#partsLength) {
-        this.#parts.push(chunk.subarray(start, end));
-        line = Buffer.concat(this.#parts, len);
-        this.#parts = [];
-        this.#partsLength = 0;
-        this.#parse(line, 0, line.length, out);
-      } else {
-        this.#parse(chunk, start, end, out);
+      // The complete lines from here on, if together within the frame limit (then none is over
+      // it), are decoded as one string and split there: one UTF-8 decoding per chunk rather than
+      // one per line (a newline is never inside a multi-byte sequence: the lines read the same).
+      const last = chunk.lastIndexOf(NL);
+      if (last - start <= this.#max) {
+        this.#lines(chunk.toString('utf8', start, last), out);
+        start = last + 1;
+        continue;
       }
+      this.#parse(chunk, start, end, out);
       start = nl + 1;
     }
   }
@@ -145,10 +179,11 @@ export class FrameDecoder {
       let s = start;
       while (s < e && (text.charCodeAt(s) === 0x20 || text.charCodeAt(s) === 0x09)) s++;
       if (s < e) {
+        const line = text.slice(s, e);
         try {
-          out.push({ kind: 'message', message: JSON.parse(text.slice(s, e)) });
+          out.push({ kind: 'message', message: JSON.parse(line) });
         } catch (err) {
-          out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
+          if (!blank(line)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
         }
       }
       if (nl === -1) return;
@@ -166,14 +201,22 @@ export class FrameDecoder {
     try {
       out.push({ kind: 'message', message: JSON.parse(text) });
     } catch (err) {
-      out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
+      if (!blank(text)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
     }
   }
 
   #tooLarge(): Decoded {
-    const m = ID_PROBE.exec(this.#probe);
-    this.#probe = '';
-    const id = m ? (JSON.parse(m[1]!) as string | number) : undefined;
+    const m = ID_PROBE.exec(this.#probe.toString('utf8', 0, this.#probeLen));
+    this.#probeLen = 0;
+    let id: string | number | undefined;
+    if (m) {
+      // The probe also matches what JSON refuses (007, "\q", a raw tab): then there is no id.
+      try {
+        id = JSON.parse(m[1]!) as string | number;
+      } catch {
+        id = undefined;
+      }
+    }
     return { kind: 'error', error: 'too-large', detail: `frame larger than ${this.#max} bytes`, ...(id !== undefined ? { id } : {}) };
   }
 
@@ -182,77 +225,163 @@ export class FrameDecoder {
     while (buf.length) {
       if (this.#skipBytes) {
         const n = Math.min(this.#skipBytes, buf.length);
-        if (this.#probe.length < PROBE_BYTES) this.#probe += buf.toString('latin1', 0, Math.min(n, PROBE_BYTES - this.#probe.length));
+        if (this.#probeLen < PROBE_BYTES) this.#probeAdd(buf, 0, n);
         this.#skipBytes -= n;
         buf = buf.subarray(n);
         if (!this.#skipBytes) out.push(this.#tooLarge());
         continue;
       }
+      if (this.#seeking) {
+        const rest = this.#seek(buf, out);
+        if (!rest) return;
+        buf = rest;
+        continue;
+      }
       if (this.#bodyLength < 0) {
-        // Headers, up to the blank line.
-        this.#parts.push(buf);
-        this.#partsLength += buf.length;
-        const all = this.#parts.length === 1 ? buf : Buffer.concat(this.#parts, this.#partsLength);
-        const endOfHeaders = all.indexOf('\r\n\r\n');
-        if (endOfHeaders === -1) {
-          if (all.length > HEADER_LIMIT) {
-            out.push({ kind: 'error', error: 'header', detail: 'Content-Length headers too long or missing' });
-            this.#parts = [];
-            this.#partsLength = 0;
-            buf = this.#resync(all.subarray(1));
+        // Headers, up to the blank line, which must begin within HEADER_LIMIT bytes.
+        let headers: string;
+        if (!this.#accLen) {
+          const end = buf.indexOf(HEADER_END);
+          if (end === -1 && buf.length < HEADER_LIMIT + 4) {
+            this.#append(buf, 0, buf.length, HEADER_LIMIT + 4);
+            return;
+          }
+          if (end === -1 || end > HEADER_LIMIT) {
+            buf = this.#headersTooLong(buf.subarray(1), out);
             continue;
           }
-          this.#parts = [all];
-          return;
+          headers = buf.toString('latin1', 0, end);
+          buf = buf.subarray(end + 4);
+        } else {
+          const had = this.#accLen;
+          const take = Math.min(buf.length, HEADER_LIMIT + 4 - had);
+          this.#append(buf, 0, take, HEADER_LIMIT + 4);
+          const end = this.#acc.subarray(0, this.#accLen).indexOf(HEADER_END, Math.max(0, had - 3));
+          if (end === -1) {
+            if (this.#accLen < HEADER_LIMIT + 4) return;
+            const rest = Buffer.concat([this.#acc.subarray(1, this.#accLen), buf.subarray(take)]);
+            this.#done();
+            buf = this.#headersTooLong(rest, out);
+            continue;
+          }
+          headers = this.#acc.toString('latin1', 0, end);
+          buf = buf.subarray(end + 4 - had);
+          this.#done();
         }
-        this.#parts = [];
-        this.#partsLength = 0;
-        const headers = all.toString('latin1', 0, endOfHeaders);
         const m = LENGTH_LINE.exec(headers);
         if (!m) {
           out.push({ kind: 'error', error: 'header', detail: `no Content-Length header in ${JSON.stringify(headers.slice(0, 80))}` });
-          buf = this.#resync(all.subarray(endOfHeaders + 4));
+          this.#seeking = true;
+          this.#seekSkipped = 0;
           continue;
         }
         this.#bodyLength = Number(m[1]);
-        buf = all.subarray(endOfHeaders + 4);
         if (this.#bodyLength > this.#max) {
-          this.#probe = '';
+          this.#probeLen = 0;
           this.#skipBytes = this.#bodyLength;
           this.#bodyLength = -1;
         }
         continue;
       }
-      const need = this.#bodyLength - this.#partsLength;
+      const need = this.#bodyLength - this.#accLen;
       if (buf.length < need) {
-        this.#parts.push(buf);
-        this.#partsLength += buf.length;
+        this.#append(buf, 0, buf.length, this.#bodyLength);
         return;
       }
-      this.#parts.push(buf.subarray(0, need));
-      const body = this.#parts.length === 1 ? this.#parts[0]! : Buffer.concat(this.#parts, this.#bodyLength);
-      this.#parts = [];
-      this.#partsLength = 0;
       this.#bodyLength = -1;
-      this.#parse(body, 0, body.length, out);
+      if (this.#accLen) {
+        this.#append(buf, 0, need, this.#accLen + need);
+        this.#parse(this.#acc, 0, this.#accLen, out);
+        this.#done();
+      } else {
+        this.#parse(buf, 0, need, out);
+      }
       buf = buf.subarray(need);
     }
   }
 
-  /** After garbage in LSP mode: continue from the next `Content-Length:` header, if any. */
-  #resync(buf: Buffer): Buffer {
-    const at = buf.toString('latin1').search(/content-length:/i);
-    return at === -1 ? Buffer.alloc(0) : buf.subarray(at);
+  /** No blank line within HEADER_LIMIT bytes: an error, then seek a `Content-Length:` from the block's second byte (`rest`). */
+  #headersTooLong(rest: Buffer, out: Decoded[]): Buffer {
+    out.push({ kind: 'error', error: 'header', detail: 'Content-Length headers too long or missing' });
+    this.#seeking = true;
+    this.#seekSkipped = 0;
+    return rest;
+  }
+
+  /**
+   * After a bad header block: skips to the next `Content-Length:`, across reads (the bytes that
+   * may begin one are kept in #acc), and returns the bytes from there on; undefined when `buf` is
+   * used up. Each HEADER_LIMIT bytes skipped count as one more bad header block (an error), so a
+   * stream of junk is still reported, however it is cut.
+   */
+  #seek(buf: Buffer, out: Decoded[]): Buffer | undefined {
+    const kept = this.#accLen;
+    const text = this.#acc.toString('latin1', 0, kept) + buf.toString('latin1');
+    const at = text.search(/content-length:/i);
+    let skipped = at;
+    if (at === -1) {
+      let keep = Math.min(14, text.length);
+      while (keep && !'content-length:'.startsWith(text.slice(text.length - keep).toLowerCase())) keep--;
+      skipped = text.length - keep;
+      const tail = Buffer.from(text.slice(text.length - keep), 'latin1');
+      this.#accLen = 0;
+      this.#append(tail, 0, tail.length, 15);
+    }
+    this.#seekSkipped += skipped;
+    while (this.#seekSkipped >= HEADER_LIMIT) {
+      this.#seekSkipped -= HEADER_LIMIT;
+      out.push({ kind: 'error', error: 'header', detail: `no Content-Length header in ${HEADER_LIMIT} bytes` });
+    }
+    if (at === -1) return undefined;
+    this.#seeking = false;
+    this.#seekSkipped = 0;
+    this.#done();
+    return at >= kept ? buf.subarray(at - kept) : Buffer.concat([Buffer.from(text.slice(at, kept), 'latin1'), buf]);
+  }
+
+  /**
+   * Appends src[start, end) to the pending bytes, growing the buffer to four times what they need
+   * (few copies as a big frame arrives) but never past `limit`, the most they can need (the frame
+   * limit, a Content-Length body's length). Not to the declared length at once: a peer would make
+   * us reserve the limit with a header alone.
+   */
+  #append(src: Buffer, start: number, end: number, limit: number): void {
+    const need = this.#accLen + (end - start);
+    if (need > this.#acc.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, Math.min(limit, Math.max(4 * need, 1024))));
+      this.#acc.copy(grown, 0, 0, this.#accLen);
+      this.#acc = grown;
+    }
+    src.copy(this.#acc, this.#accLen, start, end);
+    this.#accLen = need;
+  }
+
+  /** The pending bytes are used (the buffer stays, for the next frame). */
+  #done(): void {
+    this.#accLen = 0;
+  }
+
+  #probeAdd(src: Buffer, start: number, end: number): void {
+    if (!this.#probe.length) this.#probe = Buffer.allocUnsafeSlow(PROBE_BYTES);
+    const n = Math.min(end - start, PROBE_BYTES - this.#probeLen);
+    if (n > 0) this.#probeLen += src.copy(this.#probe, this.#probeLen, start, start + n);
   }
 
   #reset(): void {
-    this.#parts = [];
-    this.#partsLength = 0;
+    this.#acc = EMPTY;
+    this.#accLen = 0;
     this.#skipLine = false;
     this.#skipBytes = 0;
     this.#bodyLength = -1;
-    this.#probe = '';
+    this.#probeLen = 0;
+    this.#seeking = false;
+    this.#seekSkipped = 0;
   }
+}
+
+/** A line that is only JSON whitespace (a CR inside, say) is blank, not an error: empty lines are ignored. */
+function blank(text: string): boolean {
+  return /^[ \t\r\n]*$/.test(text);
 }
 
 /** One message as bytes in the given framing. */

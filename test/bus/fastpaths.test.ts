@@ -115,10 +115,12 @@ function referenceNdjson(bytes: Buffer): Decoded[] {
     let s = start;
     while (s < end && (bytes[s] === 0x20 || bytes[s] === 0x09)) s++;
     if (s === end) continue;
+    const text = bytes.toString('utf8', s, end);
     try {
-      out.push({ kind: 'message', message: JSON.parse(bytes.toString('utf8', s, end)) });
+      out.push({ kind: 'message', message: JSON.parse(text) });
     } catch (err) {
-      out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
+      // A line of whitespace only (a CR inside) is blank too (docs/protocol.md).
+      if (!/^[ \t\r]*$/.test(text)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
     }
   }
   return out;

@@ -85,3 +85,94 @@ describe('FrameDecoder (property tests)', () => {
     ]);
   });
 });
+
+describe('FrameDecoder (resync, detection, blank lines)', () => {
+  const message = (i: number) => ({ jsonrpc: '2.0', id: i, method: 'm' });
+  // Junk that can never contain "content-length:" (no '-'), ended by a blank line.
+  const junk = fc.string({ unit: fc.constantFrom('a', 'X', ':', ' ', '\r', '\n'), maxLength: 40 }).map((j) => `${j}\r\n\r\n`);
+
+  it('content-length: after header blocks without Content-Length, skips to the next frame, however the stream is cut', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.option(fc.array(junk, { minLength: 1, maxLength: 3 })), fc.nat()), { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, cuts) => {
+        const text = frames.map(([j, i]) => (j ? j.join('') : '') + encodeFrame(message(i), 'content-length')).join('');
+        // Junk blocks in a row are one bad stretch: one error, then the frame.
+        const expected = frames.flatMap(([j, i]) => [...(j ? [{ kind: 'error', error: 'header' }] : []), { kind: 'message', message: message(i) }]);
+        const bytes = Buffer.from(text);
+        const whole = decodeAll([bytes], 'content-length');
+        expect(whole).toMatchObject(expected);
+        expect(whole).toHaveLength(expected.length);
+        expect(decodeAll(chunk(bytes, cuts), 'content-length')).toEqual(whole);
+      }),
+      { seed: 99, numRuns: 300 },
+    );
+  });
+
+  it('content-length: headers whose blank line begins past 8 KiB are refused; each 8 KiB skipped after that is one more error, however cut', () => {
+    const frame = encodeFrame(message(1), 'content-length');
+    for (const text of [`X-Big: ${'a'.repeat(20_000)}\r\n\r\n${frame}`, `X-Big: ${'a'.repeat(20_000)}\r\n${frame}`, `${'z'.repeat(20_000)}${frame}`]) {
+      const bytes = Buffer.from(text);
+      const whole = decodeAll([bytes], 'content-length');
+      // The first error for the block; then 20,000-odd bytes skipped: two more.
+      expect(whole).toMatchObject([{ kind: 'error', error: 'header' }, { kind: 'error', error: 'header' }, { kind: 'error', error: 'header' }, { kind: 'message', message: message(1) }]);
+      expect(whole).toHaveLength(4);
+      for (const size of [1, 13, 8192, 8195, 65536]) {
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+        expect(decodeAll(chunks, 'content-length'), `chunks of ${size}`).toEqual(whole);
+      }
+    }
+  });
+
+  it('headers within 8 KiB are read, however cut', () => {
+    const body = JSON.stringify(message(2));
+    const bytes = Buffer.from(`X-Pad: ${'p'.repeat(8000)}\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    for (const size of [1, 100, 8192, bytes.length]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+      expect(decodeAll(chunks, 'content-length'), `chunks of ${size}`).toEqual([{ kind: 'message', message: message(2) }]);
+    }
+  });
+
+  it('detection: whitespace before the first frame is dropped, in either framing, however cut', () => {
+    for (const framing of ['ndjson', 'content-length'] as const) {
+      const bytes = Buffer.from(`\r\n \n\t\r\n  ${encodeFrame(message(3), framing)}${encodeFrame(message(4), framing)}`);
+      for (const size of [1, 2, 5, bytes.length]) {
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+        const d = new FrameDecoder();
+        expect(chunks.flatMap((c) => d.push(c)), `${framing} in chunks of ${size}`).toEqual([
+          { kind: 'message', message: message(3) },
+          { kind: 'message', message: message(4) },
+        ]);
+        expect(d.framing).toBe(framing);
+      }
+    }
+  });
+
+  it('ndjson: lines of whitespace only are blank, not errors', () => {
+    expect(decodeAll([Buffer.from(' \r \n\r\r\n\t\r\t\n{"a":1}\n')], 'ndjson')).toEqual([{ kind: 'message', message: { a: 1 } }]);
+    expect(decodeAll([Buffer.from(' \r \n\r\r\n\t\r\t\n{"a":1}\n')].flatMap((b) => chunk(b, [1, 3, 5, 8])), 'ndjson')).toEqual([{ kind: 'message', message: { a: 1 } }]);
+  });
+
+  it('setFraming re-reads the bytes of a frame not complete yet', () => {
+    const d = new FrameDecoder({ framing: 'ndjson' });
+    expect(d.push(Buffer.from('{"hello":1}\nContent-Le'))).toEqual([{ kind: 'message', message: { hello: 1 } }]);
+    expect(d.setFraming('content-length')).toEqual([]);
+    expect(d.push(Buffer.from('ngth: 7\r\n\r\n{"a":1}'))).toEqual([{ kind: 'message', message: { a: 1 } }]);
+  });
+
+  it('a frame completed from many reads decodes as when whole, the one after it too (partial frames are copied, not kept per read)', () => {
+    for (const framing of ['ndjson', 'content-length'] as const) {
+      const big = { jsonrpc: '2.0', id: 'é', method: 'm', params: 'ü'.repeat(3000) };
+      const bytes = Buffer.from(encodeFrame(big, framing) + encodeFrame(message(5), framing));
+      for (const size of [1, 3, 1000]) {
+        const chunks: Buffer[] = [];
+        for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+        expect(decodeAll(chunks, framing, 8192)).toEqual([
+          { kind: 'message', message: big },
+          { kind: 'message', message: message(5) },
+        ]);
+      }
+    }
+  });
+});

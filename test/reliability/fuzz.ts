@@ -46,14 +46,6 @@ const MIB = 1024 * 1024;
 
 export interface DecoderFuzzOptions {
   seed?: number;
-  /**
-   * Also generate the inputs behind the decoder bugs found so far (see fuzz.test.ts): oversize
-   * frames whose id is not JSON, raw non-ASCII ids in oversize Content-Length frames, header
-   * blocks without Content-Length, blank lines before the first frame under framing detection,
-   * exact ids of oversize lines under a limit below 512 bytes; memory probes with whitespace
-   * before detection and with 16-byte chunks. They then show up as failures.
-   */
-  knownBugs?: boolean;
   /** How much each memory probe streams, in multiples of its maxFrameBytes (default 8 from 100,000 frames, else 2). */
   probeFrames?: number;
   /** Memory probes (default 6; 0 skips them). */
@@ -162,10 +154,10 @@ function messagePool(seed: number): { json: string; key: string }[] {
   });
 }
 
-/** Ids of oversize frames: valid JSON ids, or (knownBugs) the probe-breaking ones. */
-function idArbitrary(knownBugs: boolean): fc.Arbitrary<IdLiteral> {
+/** Ids of oversize frames: JSON ids of every form, and tokens the decoder's id probe matches that are not JSON. */
+function idArbitrary(): fc.Arbitrary<IdLiteral> {
   const lit = (value: string | number) => ({ literal: JSON.stringify(value), value });
-  // Non-ASCII escaped as \uXXXX: valid JSON, and ASCII on the wire (see the latin1 probe bug).
+  // Non-ASCII escaped as \uXXXX: valid JSON, ASCII on the wire.
   const asciiLiteral = (s: string) => ({ literal: JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`), value: s });
   const valid = fc.oneof(
     fc.integer({ min: -(2 ** 31), max: 2 ** 31 }).map(lit),
@@ -174,23 +166,21 @@ function idArbitrary(knownBugs: boolean): fc.Arbitrary<IdLiteral> {
     fc.string({ unit: codePoint, maxLength: 10 }).map(asciiLiteral),
     fc.constant({ literal: 'null', value: undefined }),
   );
-  if (!knownBugs) return valid;
   return fc.oneof(
     valid,
-    // Leading zeros, invalid escapes and raw control characters match the probe but are not JSON.
-    fc.nat({ max: 999 }).map((n) => ({ literal: `0${n}`, value: n })),
-    // (Their `value` does not matter: such a frame breaks the decoder before any id is compared.)
-    fc.tuple(fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), fc.constantFrom('q', 'x', 'a', '0', "'")).map(([s, c]) => ({ literal: `"${s.replace(/["\\]/g, '')}\\${c}"`, value: `${s}?` })),
-    fc.constantFrom('\t', '\u0001', '\u001f').map((c) => ({ literal: `"a${c}b"`, value: `a${c}b` })),
-    // Raw UTF-8 (not escaped): the Content-Length probe reads it as latin1.
+    // Leading zeros, invalid escapes and raw control characters match the probe but are not JSON:
+    // the -32006 then has no id (`value` undefined).
+    fc.nat({ max: 999 }).map((n) => ({ literal: `0${n}`, value: undefined })),
+    fc.tuple(fc.string({ unit: 'grapheme-ascii', maxLength: 6 }), fc.constantFrom('q', 'x', 'a', '0', "'")).map(([s, c]) => ({ literal: `"${s.replace(/["\\]/g, '')}\\${c}"`, value: undefined })),
+    fc.constantFrom('\t', '\u0001', '\u001f').map((c) => ({ literal: `"a${c}b"`, value: undefined })),
+    // Raw UTF-8 (not escaped): the probe must decode it as UTF-8 in both framings.
     fc.string({ unit: codePoint, minLength: 1, maxLength: 6 }).filter((s) => /[^\x00-\x7f]/.test(s)).map((s) => ({ literal: JSON.stringify(s), value: s })),
   );
 }
 
-function streamArbitrary(knownBugs: boolean, poolSize: number): fc.Arbitrary<StreamSpec> {
+function streamArbitrary(poolSize: number): fc.Arbitrary<StreamSpec> {
   // Arbitraries are built once, not per stream (building them would dominate the run time).
-  const validId = idArbitrary(false);
-  const id = knownBugs ? idArbitrary(true) : validId;
+  const id = idArbitrary();
   const kinds = (framing: Framing): fc.Arbitrary<SegmentKind> =>
     fc.oneof(
       { arbitrary: fc.constant<SegmentKind>('valid'), weight: 12 },
@@ -204,7 +194,7 @@ function streamArbitrary(knownBugs: boolean, poolSize: number): fc.Arbitrary<Str
           ]
         : [
             { arbitrary: fc.constant<SegmentKind>('empty'), weight: 1 },
-            ...(knownBugs ? [{ arbitrary: fc.constant<SegmentKind>('junk-headers'), weight: 2 }] : []),
+            { arbitrary: fc.constant<SegmentKind>('junk-headers'), weight: 2 },
           ]),
     );
   const segment = (framing: Framing) =>
@@ -224,7 +214,7 @@ function streamArbitrary(knownBugs: boolean, poolSize: number): fc.Arbitrary<Str
         pick: fc.nat({ max: poolSize - 1 }),
         bytes: fc.uint8Array({ maxLength: 8 }),
         extra: fc.integer({ min: 1, max: 2048 }),
-        id: validId,
+        id,
         style: fc.nat({ max: 7 }),
       }).map((s): SegmentSpec => ({ ...s, end: true })),
       { freq: 4 },
@@ -243,7 +233,7 @@ function streamArbitrary(knownBugs: boolean, poolSize: number): fc.Arbitrary<Str
 }
 
 /** Builds a stream's bytes and what a correct decoder must output for it. */
-function buildStream(spec: StreamSpec, pool: { json: string; key: string }[], knownBugs: boolean): { bytes: Buffer; expected: Expect[]; counts: Partial<Record<SegmentKind, number>> } {
+function buildStream(spec: StreamSpec, pool: { json: string; key: string }[]): { bytes: Buffer; expected: Expect[]; counts: Partial<Record<SegmentKind, number>> } {
   const parts: Buffer[] = [];
   const expected: Expect[] = [];
   const counts: Partial<Record<SegmentKind, number>> = {};
@@ -262,10 +252,8 @@ function buildStream(spec: StreamSpec, pool: { json: string; key: string }[], kn
     const pad = Math.max(0, size - Buffer.byteLength(head) - 2);
     return Buffer.from(`${head}${'x'.repeat(pad)}"}`);
   };
-  // NDJSON takes the id of an oversize line from the bytes at hand when the line passes the limit:
-  // under 512 bytes of limit, a chunk boundary can cut it off (see fuzz.test.ts). Not checked then.
-  const probeCut = !knownBugs && spec.framing === 'ndjson' && max < 512;
-  const tooLarge = (id: IdLiteral): Expect => (probeCut ? { key: 'E:too-large', anyId: true } : { key: `E:too-large:${id.value === undefined ? '' : JSON.stringify(id.value)}` });
+  // The id comes from the frame's first 512 bytes, whatever the limit and the chunking (sized() puts it there).
+  const tooLarge = (id: IdLiteral): Expect => ({ key: `E:too-large:${id.value === undefined ? '' : JSON.stringify(id.value)}` });
 
   if (spec.framing === 'ndjson') {
     // Bytes of a line not yet terminated (glued garbage), which the next line absorbs.
@@ -417,10 +405,11 @@ function expectLine(line: Buffer): Expect[] {
   let s = 0;
   while (s < end && (line[s] === 0x20 || line[s] === 0x09)) s++;
   if (s === end) return []; // empty lines are ignored
+  const text = line.toString('utf8', s, end);
   try {
-    return [{ key: `M${JSON.stringify(JSON.parse(line.toString('utf8', s, end)))}` }];
+    return [{ key: `M${JSON.stringify(JSON.parse(text))}` }];
   } catch {
-    return [{ key: 'E:parse' }];
+    return /^[ \t\r\n]*$/.test(text) ? [] : [{ key: 'E:parse' }]; // so are lines of whitespace only
   }
 }
 
@@ -433,10 +422,10 @@ function keyOf(d: Decoded): string {
 const BATCH = 50;
 
 /** Rebuilds the stream of a failure (`replay`) of the run with seed `runSeed`: its bytes, chunks and the oracle's expected outputs. */
-export function replayDecoderStream(runSeed: number, replay: { seed: number; index: number }, knownBugs = false): { framing: Framing; maxFrameBytes: number; bytes: Buffer; chunks: Buffer[]; expected: string[] } {
+export function replayDecoderStream(runSeed: number, replay: { seed: number; index: number }): { framing: Framing; maxFrameBytes: number; bytes: Buffer; chunks: Buffer[]; expected: string[] } {
   const pool = messagePool(runSeed);
-  const spec = fc.sample(streamArbitrary(knownBugs, pool.length), { seed: replay.seed, numRuns: BATCH })[replay.index]!;
-  const { bytes, expected } = buildStream(spec, pool, knownBugs);
+  const spec = fc.sample(streamArbitrary(pool.length), { seed: replay.seed, numRuns: BATCH })[replay.index]!;
+  const { bytes, expected } = buildStream(spec, pool);
   return { framing: spec.framing, maxFrameBytes: spec.max, bytes, chunks: split(bytes, spec.chunking), expected: expected.map((e) => (e.anyId ? `${e.key}:*` : e.key)) };
 }
 
@@ -480,11 +469,10 @@ function compare(expected: Expect[], got: Decoded[]): string | undefined {
  */
 export function fuzzDecoder(frames: number, options: DecoderFuzzOptions = {}): DecoderFuzzResult {
   const seed = options.seed ?? 20240601;
-  const knownBugs = options.knownBugs ?? false;
   const keep = options.samples ?? 5;
   const t0 = performance.now();
   const pool = messagePool(seed);
-  const arbitrary = streamArbitrary(knownBugs, pool.length);
+  const arbitrary = streamArbitrary(pool.length);
   const byKind = Object.fromEntries((['valid', 'blank', 'garbage', 'glued', 'oversize', 'boundary', 'empty', 'junk-headers', 'truncated', 'runaway'] as SegmentKind[]).map((k) => [k, 0])) as Record<SegmentKind, number>;
   const result: DecoderFuzzResult = {
     seed,
@@ -522,7 +510,7 @@ export function fuzzDecoder(frames: number, options: DecoderFuzzOptions = {}): D
     const specs = fc.sample(arbitrary, { seed: batchSeed, numRuns: BATCH });
     for (let index = 0; index < specs.length && result.frames < frames; index++) {
       const spec = specs[index]!;
-      const { bytes, expected, counts } = buildStream(spec, pool, knownBugs);
+      const { bytes, expected, counts } = buildStream(spec, pool);
       let n = 0;
       for (const [k, c] of Object.entries(counts)) {
         byKind[k as SegmentKind] += c;
@@ -535,12 +523,13 @@ export function fuzzDecoder(frames: number, options: DecoderFuzzOptions = {}): D
         { name: 'whole', framing: spec.framing, chunks: [bytes] },
         { name: `chunked(${spec.chunking.kind})`, framing: spec.framing, chunks: split(bytes, spec.chunking) },
       ];
-      // Framing detection from the first bytes, when they say it unambiguously. Blank lines before
-      // the first frame only with knownBugs (they are glued to it: see fuzz.test.ts).
+      // Framing detection from the first bytes, when they say it unambiguously. Whitespace before
+      // them is dropped, blank lines included; not when it is on the first frame's own line (there
+      // it would count against the limit without detection, so the oracle would not hold).
       const text = bytes.toString('latin1', 0, 64);
       const head = text.replace(/^[ \t\r\n]+/, '').slice(0, 15).toLowerCase();
       const lsp = head === 'content-length:';
-      if ((spec.framing === 'content-length') === lsp && head.length === 15 && (knownBugs || !/^[ \t\r\n]/.test(text))) {
+      if ((spec.framing === 'content-length') === lsp && head.length === 15 && /^(?:[ \t\r\n]*\n)?[^ \t\r\n]/.test(text)) {
         passes.push({ name: 'detect+chunked', framing: undefined, chunks: passes[1]!.chunks });
       }
       for (const pass of passes) {
@@ -581,7 +570,7 @@ export function fuzzDecoder(frames: number, options: DecoderFuzzOptions = {}): D
 
   // Memory: streams of many times the limit, in fresh chunks, measured after full GCs.
   const probeFrames = options.probeFrames ?? (frames >= 100_000 ? 8 : 2);
-  for (const shape of probeShapes(seed, knownBugs).slice(0, options.probes ?? Infinity)) {
+  for (const shape of probeShapes(seed).slice(0, options.probes ?? Infinity)) {
     const probe = memoryProbe(shape, probeFrames);
     result.memory.probes.push(probe);
     result.memory.maxHeldBytes = Math.max(result.memory.maxHeldBytes, probe.maxHeldBytes);
@@ -599,13 +588,13 @@ type ProbeShape = {
   chunk: number;
 };
 
-/** Every shape once, each with a chunk size drawn from the seed; with knownBugs, the two that break the bound. */
-function probeShapes(seed: number, knownBugs: boolean): ProbeShape[] {
+/** Every shape once, each with a chunk size drawn from the seed; then the whitespace and tiny-chunk ones. */
+function probeShapes(seed: number): ProbeShape[] {
   const shapes = ['ndjson-endless-line', 'ndjson-oversize-lines', 'ndjson-near-limit-lines', 'lsp-huge-body', 'lsp-endless-headers', 'lsp-near-limit-bodies'] as const;
   const chunks = fc.sample(fc.constantFrom(4096, 16384, 65536, 262144), { seed, numRuns: shapes.length });
   const out: ProbeShape[] = shapes.map((shape, i) => ({ shape, chunk: chunks[i]! }));
-  // Whitespace before the framing is known is kept whole; tiny chunks cost ~100 bytes of bookkeeping each.
-  if (knownBugs) out.push({ shape: 'whitespace-before-detection', chunk: 65536 }, { shape: 'ndjson-near-limit-lines', chunk: 16 });
+  // Whitespace before the framing is known (was kept whole); tiny chunks (were ~100 bytes of bookkeeping each).
+  out.push({ shape: 'whitespace-before-detection', chunk: 65536 }, { shape: 'ndjson-near-limit-lines', chunk: 16 });
   return out;
 }
 
