@@ -83,7 +83,7 @@ export async function pitBench(): Promise<void> {
     rows.push([label, fmtMs(p50), fmtMs(percentile(results[k]!, 99)), fmtRatio(p50 / noop), fmtMs(target), p50 <= target ? 'PASS' : 'over']);
   }
   printTable(['operation', 'p50', 'p99', 'vs no-op call', 'seed figure', 'p50 vs seed'], rows);
-  console.log('   note: artifact metadata writes are committed with synchronous=FULL (one fsync each): durability over the seed figure; with.artifacts.synchronous: normal trades it back.');
+  console.log('   note: artifact metadata writes are committed with synchronous=FULL (one fsync each): durability over the seed figure; settings.artifacts.synchronous: normal trades it back.');
   await pit.stop();
   await bus.close();
 

@@ -736,8 +736,9 @@ export class Bus implements BusApi {
   /**
    * Reserves methods for a party that is not running yet (activation on first call). The first call
    * to any of them runs `activate` once and waits for it (a failure or a deadline is the caller's
-   * error, naming the party); then every waiting call goes to whoever serves the method by then.
-   * The party's own registration of a method replaces its reservation.
+   * error, naming the party); then every waiting call goes to whoever serves the method by then,
+   * through a newer reservation if one took the method over. The party's own registration of a
+   * method replaces its reservation.
    */
   reserve(methods: readonly string[], activate: () => Promise<void>): { dispose(): void } {
     const ep = this.#self;
@@ -752,9 +753,12 @@ export class Bus implements BusApi {
           () =>
             new Promise((resolve, reject) => {
               const route = this.#route(call.method);
-              if (!route || route.lazy) {
+              if (!route || (route.lazy && routes.includes(route))) {
                 return reject(new MethodNotFoundError(call.method));
               }
+              // A newer reservation took the method over (the party restarted and waits for its
+              // first call again): the call goes on through it, with its own deadline.
+              if (route.lazy) return resolve(route.handler!(params, ctx));
               const admitted = this.#admit(call.from, call.method);
               if (admitted instanceof BusError) return reject(admitted);
               const forwarded = new Call(this, call.from, admitted.endpoint, call.method, performance.now(), call.deadline, call.traceparent);

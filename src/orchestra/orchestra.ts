@@ -60,6 +60,8 @@ export class Orchestra {
   #problems: ExtensionProblem[] = [];
   readonly #watchers: FSWatcher[] = [];
   readonly #quarantine = new Map<string, { dispose(): void }>();
+  /** Extensions being restarted after a crash: calls to their methods wait here for the new instance. */
+  readonly #restarting = new Map<string, (err?: Error) => void>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #registrations: Registration[] = [];
   #generation = 0;
@@ -153,6 +155,7 @@ export class Orchestra {
     for (const w of this.#watchers.splice(0)) w.close();
     for (const t of this.#timers.values()) clearTimeout(t);
     for (const q of this.#quarantine.values()) q.dispose();
+    for (const [name, settle] of [...this.#restarting]) settle(new PeerGoneError(`extension '${name}' was restarting when the Orchestra stopped`, { extension: name }));
     await this.#kernel?.stop('the Orchestra is stopping');
   }
 
@@ -223,9 +226,38 @@ export class Orchestra {
     if (c.state === 'failed') {
       this.log.warn(`extension '${c.component}' failed${c.error ? `: ${c.error.message}` : ''}${c.reason ? ` (${c.reason})` : ''}`);
       if (c.reason?.startsWith('escalated')) this.#quarantineExtension(c.component, c.error?.message ?? 'it kept failing');
+      else this.#holdCalls(c.component);
     } else if (c.state === 'ready') {
+      this.#restarting.get(c.component)?.();
       this.log.info(`extension '${c.component}' started${c.attempt > 1 ? ` (attempt ${c.attempt})` : ''}`);
     }
+  }
+
+  /**
+   * Between a crash and the restarted instance, the extension's methods are reserved, so a call in
+   * that gap waits for the new instance (within its own deadline) instead of finding no responder
+   * (-32601, as if the method did not exist). A quarantine or a stop fails the waiting calls with
+   * -32004 naming the extension.
+   */
+  #holdCalls(name: string): void {
+    const m = this.#manifests.get(name);
+    if (!m || m.provides.length === 0 || this.#restarting.has(name) || this.#quarantine.has(name)) return;
+    let settle!: (err?: Error) => void;
+    const back = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
+    back.catch(() => {}); // nobody may be waiting
+    let reservation: { dispose(): void };
+    try {
+      reservation = this.bus.reserve(m.provides, () => back);
+    } catch (err) {
+      // The crashed process's connection still holds the methods: nothing to hold them against.
+      this.log.debug(`calls to '${name}' are not held during its restart: ${(err as Error).message}`);
+      return;
+    }
+    this.#restarting.set(name, (err) => {
+      this.#restarting.delete(name);
+      reservation.dispose(); // only what is still this reservation's: a newer one or the extension itself may have taken over
+      settle(err);
+    });
   }
 
   /** Past its restart limit: its methods answer -32004 naming the quarantine, until a reload. */
@@ -233,10 +265,12 @@ export class Orchestra {
     const m = this.#manifests.get(name);
     if (!m || this.#quarantine.has(name)) return;
     this.log.error(`extension '${name}' is quarantined: ${why}`);
+    const quarantined = () => new PeerGoneError(`extension '${name}' is quarantined after repeated failures: ${why}`, { extension: name });
     this.#quarantine.set(
       name,
-      this.bus.reserve(m.provides, () => Promise.reject(new PeerGoneError(`extension '${name}' is quarantined after repeated failures: ${why}`, { extension: name }))),
+      this.bus.reserve(m.provides, () => Promise.reject(quarantined())),
     );
+    this.#restarting.get(name)?.(quarantined());
   }
 
   /** Debounced reload of a changed extension folder. */

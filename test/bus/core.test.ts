@@ -224,4 +224,24 @@ describe('reserved methods (activation on first call)', () => {
     await expect(bus.request('broken.work')).rejects.toThrow("broken.work: Error: activation of 'broken' failed: main.js threw");
     await bus.close();
   });
+
+  it('a call waiting on a reservation that a newer one took over goes on through the newer one', async () => {
+    const bus = new Bus();
+    let back!: () => void;
+    // The gap while a party restarts: calls wait for it to be back.
+    bus.reserve(['gap.work'], () => new Promise<void>((r) => (back = r)));
+    const waiting = bus.request('gap.work', 4, { timeout: '5s' });
+    await delay(10);
+    // Back, but activated on first call again (onCall): a new reservation replaces the first.
+    const ext = bus.endpoint('gap-ext');
+    let activations = 0;
+    bus.reserve(['gap.work'], async () => {
+      activations++;
+      ext.handle('gap.work', (n: number) => n * 100);
+    });
+    back();
+    expect(await waiting).toBe(400);
+    expect(activations).toBe(1);
+    await bus.close();
+  });
 });

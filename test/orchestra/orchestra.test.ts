@@ -95,7 +95,7 @@ describe('Orchestra Kit', () => {
     expect(orchestra.status().find((s) => s.name === 'lazy')!.state).toBe('active');
   });
 
-  it('restarts a crashed extension while its callers get -32004 at once', async () => {
+  it('restarts a crashed extension while its callers get -32004 at once; calls during the restart wait for it', async () => {
     const pid1 = (await bus.request('crash.pid')) as number;
     const pending = bus.request('crash.hang').catch((e: unknown) => e);
     await delay(20);
@@ -104,6 +104,9 @@ describe('Orchestra Kit', () => {
     const err = await pending;
     expect(err).toBeInstanceOf(PeerGoneError);
     expect(performance.now() - t0).toBeLessThan(1000);
+    // Sent after the crash, before the new instance is up: not -32601 (no responder), but the new instance's answer.
+    await until(() => orchestra.status().find((s) => s.name === 'crasher')?.state !== 'active', 5000, 'the crash to be seen');
+    expect(await bus.request('crash.pid', {}, { timeout: '10s' })).not.toBe(pid1);
     await until(() => orchestra.status().find((s) => s.name === 'crasher')?.state === 'active' && orchestra.runtime('crasher').pid !== pid1, 10_000, 'the restart');
     const pid2 = (await bus.request('crash.pid')) as number;
     expect(pid2).not.toBe(pid1);
