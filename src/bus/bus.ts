@@ -403,6 +403,11 @@ interface Identity {
   secret: Buffer;
 }
 
+interface HeldGap {
+  settle(error?: Error): void;
+  reservation: { dispose(): void };
+}
+
 /**
  * The IPC bus: named endpoints (in-process parties and connected peers), exact and pattern routes,
  * request/reply with deadlines and cancellation, notifications, and pub/sub with wildcards and
@@ -420,6 +425,8 @@ export class Bus implements BusApi {
   readonly #tokens = new Map<string, Identity>();
   readonly #listeners = new Set<(e: BusEvent) => void>();
   readonly #awaiting = new Map<string, ((c: PeerConnection) => void)[]>();
+  /** Supervised peers whose methods are held while they restart (hold()); the gap, if one is open. */
+  readonly #holds = new Map<string, HeldGap | null>();
   readonly #self: Endpoint;
   readonly #defaultTimeoutMs: number;
   readonly #heartbeatMs: number;
@@ -612,6 +619,8 @@ export class Bus implements BusApi {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#heartbeatTimer);
+    for (const name of [...this.#holds.keys()]) this.#closeGap(name, new PeerGoneError(`'${name}' was restarting when ${reason}`, { peer: name }));
+    this.#holds.clear();
     for (const ep of [...this.#connections]) ep.session?.close(reason);
     for (const ep of [...this.#endpoints.values()]) if (ep !== this.#self) this.#drop(ep, reason);
     for (const call of this.#self.calls.snapshot()) call.fail(new PeerGoneError(reason));
@@ -772,6 +781,47 @@ export class Bus implements BusApi {
       routes.push(this.#addRoute(ep, method, handler, true));
     }
     return { dispose: () => routes.forEach((r) => this.#unroute(r)) };
+  }
+
+  /**
+   * Holds `name`'s methods while its supervisor restarts it: when the peer of that name goes away
+   * after it was ready (not replaced by a successor), its methods stay reserved, and a call to one
+   * of them waits, within its own deadline, for the next peer of that name to be ready (or for
+   * `resume()`, when the party comes back another way, e.g. reserved for activation on first call),
+   * instead of failing with -32601 as if nobody served it. `release(error)` ends the hold: calls
+   * still waiting fail with `error` (a -32004 naming the peer by default). Holding a held name
+   * returns the same hold.
+   */
+  hold(name: string): { resume(): void; release(error?: Error): void } {
+    if (!this.#holds.has(name)) this.#holds.set(name, null);
+    return {
+      resume: () => this.#closeGap(name),
+      release: (error) => {
+        if (!this.#holds.has(name)) return;
+        this.#closeGap(name, error ?? new PeerGoneError(`'${name}' is gone and is not coming back`, { peer: name }));
+        this.#holds.delete(name);
+      },
+    };
+  }
+
+  #openGap(name: string, methods: string[]): void {
+    if (this.#closed || methods.length === 0 || this.#holds.get(name) !== null) return;
+    let settle!: (error?: Error) => void;
+    const back = new Promise<void>((resolve, reject) => (settle = (error) => (error ? reject(error) : resolve())));
+    back.catch(() => {}); // nobody may be waiting
+    try {
+      this.#holds.set(name, { settle, reservation: this.reserve(methods, () => back) });
+    } catch {
+      // Another party serves one of them by now: the gap has nothing to hold.
+    }
+  }
+
+  #closeGap(name: string, error?: Error): void {
+    const gap = this.#holds.get(name);
+    if (!gap) return;
+    this.#holds.set(name, null);
+    gap.reservation.dispose(); // only the routes still its own: the successor's registrations replaced the others
+    gap.settle(error);
   }
 
   #unroute(route: Route): void {
@@ -1014,6 +1064,7 @@ export class Bus implements BusApi {
   #markReady(ep: Endpoint): void {
     if (ep.state !== 'open') return;
     ep.state = 'ready';
+    if (this.#holds.get(ep.name)) this.#closeGap(ep.name); // back: the calls held for it go on
     for (const w of ep.readyWaiters.splice(0)) w();
     this.#emit({ type: 'peer', peer: ep.name, state: 'ready' });
   }
@@ -1022,10 +1073,12 @@ export class Bus implements BusApi {
   #drop(ep: Endpoint, reason: string): void {
     if (ep.state === 'closed') return;
     const wasKnown = ep.state !== 'hello';
+    const held = ep.state === 'ready' && !ep.superseded && this.#holds.get(ep.name) === null ? [...ep.routes].filter((r) => !r.lazy).map((r) => r.method) : undefined;
     ep.state = 'closed';
     this.#connections.delete(ep);
     if (this.#endpoints.get(ep.name) === ep) this.#endpoints.delete(ep.name);
     for (const r of [...ep.routes]) this.#unroute(r);
+    if (held) this.#openGap(ep.name, held);
     for (const s of [...ep.subscriptions]) this.#unsubscribe(s);
     for (const call of ep.calls.snapshot()) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
     ep.session?.close(reason);

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AnyComponentDefinition, ComponentContext, ComponentOptions, KernelOptions, ModeAdapter } from '../bootstrap/index.js';
+import type { AnyComponentDefinition, ComponentContext, ComponentOptions, KernelOptions, ModeAdapter, StopContext } from '../bootstrap/index.js';
 import { Bus, type Registration } from './bus.js';
 import { BusError, ErrorCode, PeerGoneError } from './errors.js';
 
@@ -78,9 +78,21 @@ function busOf(ctx: ComponentContext, busName: string, component: string): Bus {
   return bus;
 }
 
+/**
+ * While the kernel restarts a component that runs as a peer, the bus holds its methods (Bus.hold):
+ * a call made between the crash and the new instance waits for it instead of failing -32601.
+ * Any stop but a restart or a swap (whose successor takes over) ends the hold.
+ */
+function endHold(bus: Bus, component: string, ctx: StopContext | undefined): void {
+  if (ctx?.reason !== 'restart' && ctx?.reason !== 'swap') bus.hold(component).release(new PeerGoneError(`'${component}' stopped (${ctx?.reason ?? 'stop'})`, { peer: component }));
+}
+
 interface Hosted {
   stop(): Promise<void>;
   unexpose: (() => void)[];
+  bus: Bus;
+  /** Its host is gone (crashed): nothing to ask to stop, and a call to it would be held for the restart. */
+  gone: boolean;
 }
 
 /** `mode: worker` and `mode: process`: the component's module runs in a host that joins the bus. */
@@ -96,6 +108,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
         const deps = Object.keys(ctx.deps);
         const unexpose = deps.filter((d) => d !== busName).map((d) => expose(bus, d, ctx.deps[d]));
         const spec = { name: component, use: options.use, baseDir, config: ctx.config ?? null, deps, busName };
+        bus.hold(component);
         let stop: () => Promise<void>;
         let exited: Promise<string>;
         if (kind === 'worker') {
@@ -111,14 +124,18 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
         }
         const proxy = remoteProxy(bus, `component.${component}`, true);
         let stopping = false;
-        hosts.set(proxy, {
+        const hosted: Hosted = {
           stop: async () => {
             stopping = true;
             await stop();
           },
           unexpose,
-        });
+          bus,
+          gone: false,
+        };
+        hosts.set(proxy, hosted);
         void exited.then((why) => {
+          hosted.gone = true;
           if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${kind}) is gone: ${why}`));
         });
         return proxy;
@@ -126,13 +143,16 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
       async health(proxy: object) {
         return (await (proxy as { __health(): Promise<unknown> }).__health()) as boolean;
       },
-      async stop(proxy: object) {
+      async stop(proxy: object, ctx?: StopContext) {
         const h = hosts.get(proxy);
         if (!h) return;
-        try {
-          await (proxy as { __stop(): Promise<unknown> }).__stop();
-        } catch {
-          // already gone: stopping the host below is what matters
+        endHold(h.bus, component, ctx);
+        if (!h.gone) {
+          try {
+            await (proxy as { __stop(): Promise<unknown> }).__stop();
+          } catch {
+            // already gone: stopping the host below is what matters
+          }
         }
         await h.stop();
         for (const u of h.unexpose) u();
@@ -145,10 +165,11 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
 function commandMode(busName: string, baseDir: string): ModeAdapter {
   return (component: string, options: ComponentOptions): AnyComponentDefinition => {
     const command = options.command!;
-    const procs = new WeakMap<object, () => Promise<void>>();
+    const procs = new WeakMap<object, (ctx: StopContext | undefined) => Promise<void>>();
     return {
       async start(ctx: ComponentContext) {
         const bus = busOf(ctx, busName, component);
+        bus.hold(component);
         const p = bus.spawnPeer({
           name: component,
           command: command[0]!,
@@ -163,14 +184,15 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
           if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}`));
         });
         const proxy = remoteProxy(bus, component, false);
-        procs.set(proxy, async () => {
+        procs.set(proxy, async (stopCtx) => {
           stopping = true;
+          endHold(bus, component, stopCtx);
           await p.stop(3000);
         });
         return proxy;
       },
-      async stop(proxy: object) {
-        await procs.get(proxy)?.();
+      async stop(proxy: object, ctx?: StopContext) {
+        await procs.get(proxy)?.(ctx);
       },
     };
   };

@@ -60,8 +60,8 @@ export class Orchestra {
   #problems: ExtensionProblem[] = [];
   readonly #watchers: FSWatcher[] = [];
   readonly #quarantine = new Map<string, { dispose(): void }>();
-  /** Extensions being restarted after a crash: calls to their methods wait here for the new instance. */
-  readonly #restarting = new Map<string, (err?: Error) => void>();
+  /** Isolated extensions' methods, held by the bus while a crashed extension restarts (Bus.hold). */
+  readonly #holds = new Map<string, ReturnType<Bus['hold']>>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #registrations: Registration[] = [];
   #generation = 0;
@@ -88,7 +88,10 @@ export class Orchestra {
     const { load, problems: resolution } = resolveExtensions(found, symphonyVersion());
     this.#problems = [...problems, ...resolution];
     for (const p of this.#problems) this.log.warn(`${p.file}:${p.line}:${p.col}: ${p.message}`);
-    for (const m of load) this.#manifests.set(m.name, m);
+    for (const m of load) {
+      this.#manifests.set(m.name, m);
+      this.#hold(m);
+    }
     const restart = { strategy: 'one_for_one' as const, max: this.settings.restart?.max ?? 5, within: this.settings.restart?.within ?? '60s' };
     const backoff = { initial: this.settings.backoff?.initial ?? '100ms', max: this.settings.backoff?.max ?? '5s' };
     this.#kernel = new Kernel({
@@ -155,7 +158,8 @@ export class Orchestra {
     for (const w of this.#watchers.splice(0)) w.close();
     for (const t of this.#timers.values()) clearTimeout(t);
     for (const q of this.#quarantine.values()) q.dispose();
-    for (const [name, settle] of [...this.#restarting]) settle(new PeerGoneError(`extension '${name}' was restarting when the Orchestra stopped`, { extension: name }));
+    for (const [name, hold] of this.#holds) hold.release(new PeerGoneError(`extension '${name}' is stopping with the Orchestra`, { extension: name }));
+    this.#holds.clear();
     await this.#kernel?.stop('the Orchestra is stopping');
   }
 
@@ -226,38 +230,22 @@ export class Orchestra {
     if (c.state === 'failed') {
       this.log.warn(`extension '${c.component}' failed${c.error ? `: ${c.error.message}` : ''}${c.reason ? ` (${c.reason})` : ''}`);
       if (c.reason?.startsWith('escalated')) this.#quarantineExtension(c.component, c.error?.message ?? 'it kept failing');
-      else this.#holdCalls(c.component);
     } else if (c.state === 'ready') {
-      this.#restarting.get(c.component)?.();
+      // An onCall extension is back reserved, not running: calls held through its restart go on
+      // through that reservation, which activates it.
+      this.#holds.get(c.component)?.resume();
       this.log.info(`extension '${c.component}' started${c.attempt > 1 ? ` (attempt ${c.attempt})` : ''}`);
     }
   }
 
   /**
-   * Between a crash and the restarted instance, the extension's methods are reserved, so a call in
-   * that gap waits for the new instance (within its own deadline) instead of finding no responder
-   * (-32601, as if the method did not exist). A quarantine or a stop fails the waiting calls with
-   * -32004 naming the extension.
+   * Between a crash and the restarted instance, the bus holds an isolated extension's methods, so a
+   * call in that gap waits for the new instance (within its own deadline) instead of finding no
+   * responder (-32601, as if the method did not exist). A quarantine or a stop fails the waiting
+   * calls with -32004 naming the extension.
    */
-  #holdCalls(name: string): void {
-    const m = this.#manifests.get(name);
-    if (!m || m.provides.length === 0 || this.#restarting.has(name) || this.#quarantine.has(name)) return;
-    let settle!: (err?: Error) => void;
-    const back = new Promise<void>((resolve, reject) => (settle = (err) => (err ? reject(err) : resolve())));
-    back.catch(() => {}); // nobody may be waiting
-    let reservation: { dispose(): void };
-    try {
-      reservation = this.bus.reserve(m.provides, () => back);
-    } catch (err) {
-      // The crashed process's connection still holds the methods: nothing to hold them against.
-      this.log.debug(`calls to '${name}' are not held during its restart: ${(err as Error).message}`);
-      return;
-    }
-    this.#restarting.set(name, (err) => {
-      this.#restarting.delete(name);
-      reservation.dispose(); // only what is still this reservation's: a newer one or the extension itself may have taken over
-      settle(err);
-    });
+  #hold(m: ExtensionManifest): void {
+    if (m.execution === 'isolated' && m.provides.length > 0 && !this.#holds.has(m.name)) this.#holds.set(m.name, this.bus.hold(m.name));
   }
 
   /** Past its restart limit: its methods answer -32004 naming the quarantine, until a reload. */
@@ -266,11 +254,12 @@ export class Orchestra {
     if (!m || this.#quarantine.has(name)) return;
     this.log.error(`extension '${name}' is quarantined: ${why}`);
     const quarantined = () => new PeerGoneError(`extension '${name}' is quarantined after repeated failures: ${why}`, { extension: name });
+    this.#holds.get(name)?.release(quarantined());
+    this.#holds.delete(name);
     this.#quarantine.set(
       name,
       this.bus.reserve(m.provides, () => Promise.reject(quarantined())),
     );
-    this.#restarting.get(name)?.(quarantined());
   }
 
   /** Debounced reload of a changed extension folder. */
@@ -285,6 +274,7 @@ export class Orchestra {
               this.#timers.delete(m.name);
               this.#quarantine.get(m.name)?.dispose();
               this.#quarantine.delete(m.name);
+              this.#hold(m);
               this.reload(m.name).catch((err: Error) => this.log.warn(`reload of '${m.name}' failed: ${err.message}`));
             }, 200),
           );

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Kernel, kernelOptions, loadSystem } from '../../src/index.js';
+import { until } from '../helpers.js';
 
 const fixture = resolve(import.meta.dirname, '../fixtures/modes/system.yaml');
 
@@ -25,6 +26,22 @@ describe('component execution modes', () => {
       forked: { count: 3, where: { pid: expect.any(Number), mainThread: true, threadId: 0 } },
     });
     expect((results.forked as { where: { pid: number } }).where.pid).not.toBe(process.pid);
+    await k.stop();
+  }, 20_000);
+
+  it('holds the calls to a process-mode component while the kernel restarts it: they wait for the new instance (not -32601)', async () => {
+    const system = await loadSystem(fixture);
+    system.components = { bus: system.components.bus!, store: system.components.store!, forked: { ...system.components.forked!, restart: { strategy: 'one_for_one', max: 5, within: '1m' } } };
+    const k = new Kernel(kernelOptions(system));
+    await k.start();
+    type Counter = { where(): Promise<{ pid: number }> };
+    const c = k.get('forked') as Counter;
+    const pid1 = (await c.where()).pid;
+    process.kill(pid1, 'SIGKILL');
+    await until(() => k.states().find((x) => x.name === 'forked')?.state !== 'ready', 5000, 'the crash to be seen');
+    // Sent while nothing serves the component: it waits for the restarted instance.
+    const pid2 = (await c.where()).pid;
+    expect(pid2).not.toBe(pid1);
     await k.stop();
   }, 20_000);
 });
