@@ -1,21 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, type Decoded, type Framing } from '../../src/bus/framing.js';
+import { cutAt } from '../reliability/fuzz.js';
 
 const json = fc.jsonValue({ maxDepth: 3 }).map((v) => ({ jsonrpc: '2.0', id: 1, method: 'm', params: v }));
-
-/** Splits `buf` at the given cut points (any chunking). */
-function chunk(buf: Buffer, cuts: number[]): Buffer[] {
-  const points = [...new Set(cuts.map((c) => c % (buf.length + 1)))].sort((a, b) => a - b);
-  const out: Buffer[] = [];
-  let prev = 0;
-  for (const p of points) {
-    out.push(buf.subarray(prev, p));
-    prev = p;
-  }
-  out.push(buf.subarray(prev));
-  return out;
-}
 
 function decodeAll(chunks: Buffer[], framing?: Framing, max?: number): Decoded[] {
   const d = new FrameDecoder({ framing, maxFrameBytes: max });
@@ -29,7 +17,7 @@ describe('FrameDecoder (property tests)', () => {
         fc.property(fc.array(json, { minLength: 1, maxLength: 20 }), fc.array(fc.nat(), { maxLength: 30 }), (messages, cuts) => {
           const bytes = Buffer.from(messages.map((m) => encodeFrame(m, framing)).join(''));
           const whole = decodeAll([bytes]);
-          const pieces = decodeAll(chunk(bytes, cuts));
+          const pieces = decodeAll(cutAt(bytes, cuts));
           expect(pieces).toEqual(whole);
           expect(whole).toEqual(messages.map((m) => ({ kind: 'message', message: JSON.parse(JSON.stringify(m)) })));
         }),
@@ -42,7 +30,7 @@ describe('FrameDecoder (property tests)', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 2000 }), fc.array(fc.nat(), { maxLength: 10 }), fc.constantFrom<Framing | undefined>(undefined, 'ndjson', 'content-length'), (bytes, cuts, framing) => {
         const d = new FrameDecoder({ framing, maxFrameBytes: 256 });
-        for (const c of chunk(Buffer.from(bytes), cuts)) expect(() => d.push(c)).not.toThrow();
+        for (const c of cutAt(Buffer.from(bytes), cuts)) expect(() => d.push(c)).not.toThrow();
       }),
       { seed: 7, numRuns: 2000 },
     );
@@ -101,7 +89,7 @@ describe('FrameDecoder (resync, detection, blank lines)', () => {
         const whole = decodeAll([bytes], 'content-length');
         expect(whole).toMatchObject(expected);
         expect(whole).toHaveLength(expected.length);
-        expect(decodeAll(chunk(bytes, cuts), 'content-length')).toEqual(whole);
+        expect(decodeAll(cutAt(bytes, cuts), 'content-length')).toEqual(whole);
       }),
       { seed: 99, numRuns: 300 },
     );
@@ -151,7 +139,7 @@ describe('FrameDecoder (resync, detection, blank lines)', () => {
 
   it('ndjson: lines of whitespace only are blank, not errors', () => {
     expect(decodeAll([Buffer.from(' \r \n\r\r\n\t\r\t\n{"a":1}\n')], 'ndjson')).toEqual([{ kind: 'message', message: { a: 1 } }]);
-    expect(decodeAll([Buffer.from(' \r \n\r\r\n\t\r\t\n{"a":1}\n')].flatMap((b) => chunk(b, [1, 3, 5, 8])), 'ndjson')).toEqual([{ kind: 'message', message: { a: 1 } }]);
+    expect(decodeAll([Buffer.from(' \r \n\r\r\n\t\r\t\n{"a":1}\n')].flatMap((b) => cutAt(b, [1, 3, 5, 8])), 'ndjson')).toEqual([{ kind: 'message', message: { a: 1 } }]);
   });
 
   it('setFraming re-reads the bytes of a frame not complete yet', () => {

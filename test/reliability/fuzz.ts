@@ -437,7 +437,13 @@ function split(bytes: Buffer, chunking: StreamSpec['chunking']): Buffer[] {
     for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
     return out;
   }
-  const points = [...new Set(chunking.cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  return cutAt(bytes, chunking.cuts);
+}
+
+/** `bytes` cut at the given offsets (each taken modulo its length + 1; repeats make no empty piece twice). */
+export function cutAt(bytes: Buffer, cuts: readonly number[]): Buffer[] {
+  const out: Buffer[] = [];
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
   let prev = 0;
   for (const p of points) {
     out.push(bytes.subarray(prev, p));
