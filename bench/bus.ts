@@ -31,7 +31,7 @@ import type { Readable, Writable } from 'node:stream';
 import { createBirpc } from 'birpc';
 import { createMessageConnection, StreamMessageReader, StreamMessageWriter, type MessageConnection } from 'vscode-jsonrpc/node';
 
-import { Bus, BusError, ErrorCode, type PeerProcess } from '../dist/bus/index.js';
+import { Bus, BusError, connect, ErrorCode, type PeerProcess } from '../dist/bus/index.js';
 import { onLines } from './bus/channel.mjs';
 import { payload, sequential, windowed, type Call, type Payload } from './bus/drivers.mjs';
 import { ROOT, environment, fmtRatio, hasGc, header, measure, median, printTable, verdict, writeJson } from './lib.js';
@@ -683,7 +683,41 @@ async function rttSection(): Promise<unknown> {
     if (r.direction === 'kernel -> peer') target('rtt', text, fmtRatio(r.ratio), r.ratio <= 1.3);
     else console.log(`   info  ${text}: ${fmtRatio(r.ratio)} (${r.ratio <= 1.3 ? 'within' : 'over'})`);
   }
-  return { n: RTT_N, rows };
+  const oneProcess = await directionsInOneProcess();
+  return { n: RTT_N, rows, oneProcess };
+}
+
+/**
+ * The work of each direction, without waiting on another process: the kernel's Bus and the
+ * client library in this process, over a Unix socket, one request at a time both ways
+ * (interleaved runs). Tells a cost in the code (it shows here) from a cost in being woken (it
+ * does not).
+ */
+async function directionsInOneProcess(): Promise<{ peerToKernelP50Us: number; kernelToPeerP50Us: number }> {
+  const bus = new Bus();
+  const server = await bus.listen();
+  const token = bus.issueToken('loopback-peer');
+  bus.handle('kernel.echo', (p: unknown) => p);
+  const client = await connect({ name: 'loopback-peer', path: server.path, token, transport: 'socket', exitWithParent: false, reconnect: false });
+  await client.handle('peer.echo', (p: unknown) => p).ready;
+  client.ready();
+  const p50s = { up: [] as number[], down: [] as number[] };
+  try {
+    for (let run = 0; run < 10; run++) {
+      for (const dir of run % 2 ? (['down', 'up'] as const) : (['up', 'down'] as const)) {
+        const lat: number[] = [];
+        await sequential((params) => (dir === 'up' ? client.request('kernel.echo', params) : bus.request('peer.echo', params)), 1000, lat);
+        p50s[dir].push(latStats(lat).p50);
+      }
+    }
+  } finally {
+    await client.close();
+    await bus.close();
+  }
+  const up = median(p50s.up);
+  const down = median(p50s.down);
+  console.log(`   info  one process (client and bus over a Unix socket, no other process to wake): peer -> kernel p50 ${fmtUs(up)}, kernel -> peer p50 ${fmtUs(down)} (${fmtRatio(up / down)})`);
+  return { peerToKernelP50Us: up, kernelToPeerP50Us: down };
 }
 
 async function pipelineSection(): Promise<unknown> {
