@@ -36,6 +36,7 @@ describe('chaos (short form)', () => {
     expect(r.requests.ok).toBeGreaterThan(1000);
     expect(r.kills.length).toBeGreaterThanOrEqual(4);
     expect(r.restored).toBe(true);
-    for (const code of Object.keys(r.byCode)) expect(['-32004', '-32601', '-32003', '-32800', '-32005']).toContain(code);
+    // A call made while its victim restarts waits for it (Bus.hold): never -32601, as if nobody served the method.
+    for (const code of Object.keys(r.byCode)) expect(['-32004', '-32003', '-32800', '-32005']).toContain(code);
   }, 120_000);
 });
