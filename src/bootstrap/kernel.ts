@@ -1,4 +1,4 @@
-import { teardownIndexed, type StopSignals } from '../container/teardown.js';
+import { teardownIndexed, type StopSignals } from '../container/index.js';
 import { backoffDelay, sleep } from '../util/backoff.js';
 import { describeError, quiet, toError } from '../util/errors.js';
 import { anchorShapes } from '../util/shapes.js';

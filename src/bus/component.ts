@@ -10,6 +10,8 @@ export interface BusSettings {
   token?: string;
   maxFrameBytes?: number;
   maxInFlight?: number;
+  /** A peer's unsent output: past half of it the peer is not read until it drains; past it, it is dropped as a slow consumer. Default 16 MiB. */
+  maxOutputBytes?: number;
   heartbeat?: string | number;
   defaultTimeout?: string | number;
 }
@@ -24,6 +26,7 @@ export const busComponent = defineComponent({
     const bus = new Bus({
       maxFrameBytes: settings.maxFrameBytes,
       maxInFlight: settings.maxInFlight,
+      maxOutputBytes: settings.maxOutputBytes,
       heartbeat: settings.heartbeat,
       defaultTimeout: settings.defaultTimeout,
     });

@@ -1,5 +1,5 @@
 import type { HealthResult } from '../bootstrap/index.js';
-import { subjectMatches } from '../bus/index.js';
+import { InvalidParamsError, subjectMatches } from '../bus/index.js';
 import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
 
@@ -109,8 +109,8 @@ export class StaleManager implements PitExtension<{ rules: StaleRule[] }> {
 
   setRules(rules: StaleRule[]): { rules: number } {
     const ids = new Set<string>();
-    for (const r of rules) {
-      if (ids.has(r.id)) throw new Error(`stale rule id '${r.id}' is used twice`);
+    for (const [i, r] of rules.entries()) {
+      if (ids.has(r.id)) throw new InvalidParamsError(`stale.rules.set: rules[${i}].id: '${r.id}' is used twice (rule ids must be unique)`, { method: 'stale.rules.set', field: `rules[${i}].id` });
       ids.add(r.id);
     }
     this.#rules = rules;

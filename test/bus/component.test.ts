@@ -10,6 +10,14 @@ import { delay, until } from '../helpers.js';
 const root = resolve(import.meta.dirname, '../..');
 
 describe('builtin:bus as a kernel component', () => {
+  it('takes its limits from with:', async () => {
+    const k = createKernel({ components: { bus: { use: 'builtin:bus', with: { listen: 'none', maxFrameBytes: 4096, maxInFlight: 8, maxOutputBytes: 65536 } } } });
+    await k.start();
+    const bus = k.get('bus') as Bus;
+    expect([bus.maxFrameBytes, bus.maxInFlight, bus.maxOutputBytes]).toEqual([4096, 8, 65536]);
+    await k.stop();
+  });
+
   it('is what ctx.deps.bus is; it listens on a private socket with the operator token beside it, and cleans up', async () => {
     const k = createKernel({
       components: {
