@@ -29,19 +29,25 @@ describe('component execution modes', () => {
     await k.stop();
   }, 20_000);
 
-  it('holds the calls to a process-mode component while the kernel restarts it: they wait for the new instance (not -32601)', async () => {
+  it.each([
+    ['forked', 'process', 'SIGKILL'],
+    ['threaded', 'worker', 'crash'],
+    ['forked', 'process', 'crash'],
+  ] as const)('holds the calls to %s (%s mode, %s) while the kernel restarts it: they wait for the new instance (not -32601)', async (name, _mode, how) => {
     const system = await loadSystem(fixture);
-    system.components = { bus: system.components.bus!, store: system.components.store!, forked: { ...system.components.forked!, restart: { strategy: 'one_for_one', max: 5, within: '1m' } } };
+    system.components = { bus: system.components.bus!, store: system.components.store!, [name]: { ...system.components[name]!, restart: { strategy: 'one_for_one', max: 5, within: '1m' } } };
     const k = new Kernel(kernelOptions(system));
     await k.start();
-    type Counter = { where(): Promise<{ pid: number }> };
-    const c = k.get('forked') as Counter;
-    const pid1 = (await c.where()).pid;
-    process.kill(pid1, 'SIGKILL');
-    await until(() => k.states().find((x) => x.name === 'forked')?.state !== 'ready', 5000, 'the crash to be seen');
+    type Counter = { where(): Promise<{ pid: number; threadId: number }>; crash(): Promise<string> };
+    const c = k.get(name) as Counter;
+    const before = await c.where();
+    if (how === 'SIGKILL') process.kill(before.pid, 'SIGKILL');
+    else expect(await c.crash()).toBe('crashing');
+    await until(() => k.states().find((x) => x.name === name)?.state !== 'ready', 5000, 'the crash to be seen');
     // Sent while nothing serves the component: it waits for the restarted instance.
-    const pid2 = (await c.where()).pid;
-    expect(pid2).not.toBe(pid1);
+    const after = await c.where();
+    expect(name === 'forked' ? after.pid : after.threadId).not.toBe(name === 'forked' ? before.pid : before.threadId);
+    expect(k.states().find((x) => x.name === name)?.restarts).toBe(1);
     await k.stop();
   }, 20_000);
 });
