@@ -252,6 +252,8 @@ class Endpoint {
 class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   wheelKey?: number;
   settled = false;
+  /** Made by notifyAs: nobody waits for an answer, and a reservation delivers it as a notification. */
+  notification = false;
   controller: AbortController | undefined = undefined;
   downstream: OutgoingRequest | undefined = undefined;
   /** An in-process caller (requestAs): its promise. */
@@ -761,9 +763,16 @@ export class Bus implements BusApi {
         return activation.then(
           () =>
             new Promise((resolve, reject) => {
+              // Cancelled or timed out while it waited: it is not delivered late (it would run
+              // on the new instance, after its caller gave up).
+              if (call.settled) return reject(new RequestCancelledError(`'${call.method}' is over`, { method: call.method }));
               const route = this.#route(call.method);
               if (!route || (route.lazy && routes.includes(route))) {
                 return reject(new MethodNotFoundError(call.method));
+              }
+              if (call.notification) {
+                this.notifyAs(call.from, call.method, params);
+                return resolve(undefined);
               }
               // A newer reservation took the method over (the party restarted and waits for its
               // first call again): the call goes on through it, with its own deadline.
@@ -839,6 +848,7 @@ export class Bus implements BusApi {
     if (route.handler) {
       const now = performance.now();
       const call = new Call(this, from, route.endpoint, method, now, now + this.#defaultTimeoutMs, undefined);
+      call.notification = true;
       try {
         const r = route.handler(params, new LocalHandlerContext(call));
         if (r && typeof (r as PromiseLike<unknown>).then === 'function') (r as PromiseLike<unknown>).then(undefined, (err: unknown) => this.#emit({ type: 'handler-error', peer: route.endpoint.name, method, error: String(err) }));

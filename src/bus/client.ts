@@ -100,9 +100,9 @@ export class BusClient implements BusApi {
   /** Resolves when the client is closed for good (by close(), or a drop it will not recover from). */
   readonly closed: Promise<string>;
   /**
-   * A notification the bus refused (a publish outside the manifest, a malformed one): there is no
-   * request to reject, so it lands here. By default it is written to stderr (the kernel logs a
-   * spawned peer's stderr).
+   * A notification the bus refused (a publish outside the manifest, a malformed one), or a handler
+   * that failed on a notification: there is no request to reject, so it lands here. By default it
+   * is written to stderr (the kernel logs a spawned peer's stderr).
    */
   onError: (error: BusError) => void = (error) => void process.stderr.write(`symphony: ${error.message} (${error.code})\n`);
   /** Called on each (re)connection and on each drop; for logs. */
@@ -314,6 +314,20 @@ export class BusClient implements BusApi {
     })();
   }
 
+  /** A notification to a method served here (`bus.notify`): the handler runs; nobody waits for its answer. */
+  #serveNotification(method: string, params: unknown): void {
+    if (method.startsWith('symphony.') || method.startsWith('$/')) return;
+    const handler = this.#handlers.get(method) ?? this.#handlers.get(this.#patternHandlers.match(method)[0] ?? '');
+    if (!handler) return;
+    const report = (err: unknown) => this.onError(toBusError(err, method));
+    try {
+      const result = handler(params, new RemoteHandlerContext(new IncomingRequest(0, method, params, undefined), this.#defaultTimeoutMs));
+      if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') (result as PromiseLike<unknown>).then(undefined, report);
+    } catch (err) {
+      report(err);
+    }
+  }
+
   #serve(req: IncomingRequest): void {
     const session = this.#session;
     if (req.method === 'symphony.ping') return session.respond(req, {});
@@ -345,7 +359,7 @@ export class BusClient implements BusApi {
       const e = params as { code?: unknown; message?: unknown } | undefined;
       return this.onError(new BusError(typeof e?.code === 'number' ? e.code : ErrorCode.InternalError, `the bus refused a notification: ${String(e?.message ?? 'no reason given')}`));
     }
-    if (method !== 'symphony.event') return;
+    if (method !== 'symphony.event') return this.#serveNotification(method, params);
     const p = params as { topic?: unknown; data?: unknown } | undefined;
     if (typeof p?.topic !== 'string') return;
     const topic = p.topic;

@@ -1,7 +1,7 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AnyComponentDefinition, ComponentContext, ComponentOptions, KernelOptions, ModeAdapter, StopContext } from '../bootstrap/index.js';
-import { Bus, type Registration } from './bus.js';
+import { Bus, type PeerConnection, type Registration } from './bus.js';
 import { BusError, ErrorCode, PeerGoneError } from './errors.js';
 
 /**
@@ -81,18 +81,25 @@ function busOf(ctx: ComponentContext, busName: string, component: string): Bus {
 /**
  * While the kernel restarts a component that runs as a peer, the bus holds its methods (Bus.hold):
  * a call made between the crash and the new instance waits for it instead of failing -32601.
- * Any stop but a restart or a swap (whose successor takes over) ends the hold.
+ * The hold ends when the system stops it (`shutdown`: also what an escalation does with a live
+ * instance) and when a start fails (calls waiting for it fail now, not at their deadline; the
+ * next attempt holds again). A restart or a swap keeps it; a rollback or an abandoned start
+ * discards an instance that is not the one being served.
  */
-function endHold(bus: Bus, component: string, ctx: StopContext | undefined): void {
-  if (ctx?.reason !== 'restart' && ctx?.reason !== 'swap') bus.hold(component).release(new PeerGoneError(`'${component}' stopped (${ctx?.reason ?? 'stop'})`, { peer: component }));
+function endHold(bus: Bus, component: string, why: string): void {
+  bus.hold(component).release(new PeerGoneError(`'${component}' ${why}`, { peer: component }));
 }
 
 interface Hosted {
   stop(): Promise<void>;
   unexpose: (() => void)[];
   bus: Bus;
-  /** Its host is gone (crashed): nothing to ask to stop, and a call to it would be held for the restart. */
-  gone: boolean;
+  /**
+   * This instance's own connection is up: only then is it asked to stop over the bus. A request
+   * by method name to a host that is gone would wait in the restart hold, and then reach (and
+   * stop) the next instance.
+   */
+  live(): boolean;
 }
 
 /** `mode: worker` and `mode: process`: the component's module runs in a host that joins the bus. */
@@ -109,18 +116,29 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
         const unexpose = deps.filter((d) => d !== busName).map((d) => expose(bus, d, ctx.deps[d]));
         const spec = { name: component, use: options.use, baseDir, config: ctx.config ?? null, deps, busName };
         bus.hold(component);
-        let stop: () => Promise<void>;
+        let stop: () => Promise<void> = async () => {};
         let exited: Promise<string>;
-        if (kind === 'worker') {
-          const w = bus.spawnWorker(HOST_SCRIPT, { name: component, workerData: spec });
-          await w.connection.ready(ctx.remainingMs());
-          stop = async () => void (await w.worker.terminate());
-          exited = w.exited.then((code) => `the worker exited with code ${code}`);
-        } else {
-          const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) } });
-          await p.ready(ctx.remainingMs());
-          stop = () => p.stop(2000);
-          exited = p.exited.then((e) => (e.signal ? `the process was killed by ${e.signal}` : `the process exited with code ${e.code}`));
+        let connection: PeerConnection | undefined;
+        try {
+          if (kind === 'worker') {
+            const w = bus.spawnWorker(HOST_SCRIPT, { name: component, workerData: spec });
+            stop = async () => void (await w.worker.terminate());
+            connection = w.connection;
+            await w.connection.ready(ctx.remainingMs());
+            exited = w.exited.then((code) => `the worker exited with code ${code}`);
+          } else {
+            const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) } });
+            stop = () => p.stop(2000);
+            await p.ready(ctx.remainingMs());
+            connection = p.connection;
+            exited = p.exited.then((e) => (e.signal ? `the process was killed by ${e.signal}` : `the process exited with code ${e.code}`));
+          }
+        } catch (err) {
+          // Nothing of a start that failed stays behind: its host, the dependencies it was given, its hold.
+          await stop().catch(() => {});
+          for (const u of unexpose) u();
+          endHold(bus, component, `did not start: ${err instanceof Error ? err.message : String(err)}`);
+          throw err;
         }
         const proxy = remoteProxy(bus, `component.${component}`, true);
         let stopping = false;
@@ -131,11 +149,10 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
           },
           unexpose,
           bus,
-          gone: false,
+          live: () => connection?.state === 'ready',
         };
         hosts.set(proxy, hosted);
         void exited.then((why) => {
-          hosted.gone = true;
           if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${kind}) is gone: ${why}`));
         });
         return proxy;
@@ -146,8 +163,8 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
       async stop(proxy: object, ctx?: StopContext) {
         const h = hosts.get(proxy);
         if (!h) return;
-        endHold(h.bus, component, ctx);
-        if (!h.gone) {
+        if (ctx?.reason === 'shutdown') endHold(h.bus, component, 'stopped with the system');
+        if (h.live()) {
           try {
             await (proxy as { __stop(): Promise<unknown> }).__stop();
           } catch {
@@ -179,14 +196,20 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
           env: { SYMPHONY_CONFIG: JSON.stringify(ctx.config ?? null), PYTHONPATH: [join(packageRoot, 'python'), process.env.PYTHONPATH].filter(Boolean).join(':') },
         });
         let stopping = false;
-        await p.ready(ctx.remainingMs());
+        try {
+          await p.ready(ctx.remainingMs());
+        } catch (err) {
+          await p.stop(1000);
+          endHold(bus, component, `did not start: ${err instanceof Error ? err.message : String(err)}`);
+          throw err;
+        }
         void p.exited.then((e) => {
           if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}`));
         });
         const proxy = remoteProxy(bus, component, false);
         procs.set(proxy, async (stopCtx) => {
           stopping = true;
-          endHold(bus, component, stopCtx);
+          if (stopCtx?.reason === 'shutdown') endHold(bus, component, 'stopped with the system');
           await p.stop(3000);
         });
         return proxy;

@@ -32,12 +32,29 @@ export class PeerProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
+  #stopping = false;
+
   constructor(
     readonly name: string,
     readonly child: ChildProcess,
     connection: PeerConnection | Promise<PeerConnection>,
+    options: { killOnDisconnect?: boolean } = {},
   ) {
     this.#connected = Promise.resolve(connection).then((c) => (this.#connection = c));
+    if (options.killOnDisconnect) {
+      // Over stdio there is no reconnecting: a process whose connection this side dropped (heartbeat
+      // lost, slow consumer) but that lives on (hung, not reading its stdin's EOF) would hold its
+      // methods forever. It is killed, so its exit tells its supervisor to restart it. Not at once:
+      // a process that is exiting closes its output first, and its own exit code says more.
+      void this.#connected.then((c) =>
+        c.closed.then(() => {
+          if (!this.running || this.#stopping) return;
+          setTimeout(() => {
+            if (this.running && !this.#stopping) this.child.kill('SIGKILL');
+          }, 1000).unref();
+        }),
+      );
+    }
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#exit = { code, signal };
@@ -79,6 +96,7 @@ export class PeerProcess {
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
   async stop(graceMs = 2000): Promise<void> {
     if (!this.running) return;
+    this.#stopping = true;
     this.#connection?.close('stopping');
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
@@ -110,7 +128,7 @@ export function spawnPeer(bus: Bus, options: SpawnPeerOptions): PeerProcess {
   } else {
     connection = bus.connectionFor(options.name);
   }
-  const peer = new PeerProcess(options.name, child, connection);
+  const peer = new PeerProcess(options.name, child, connection, { killOnDisconnect: transport === 'stdio' });
   void peer.exited.then(() => bus.revokeToken(token));
   return peer;
 }
