@@ -167,13 +167,37 @@ describe('Orchestra Kit: supervision and reload', () => {
       await bus.request('crash.now').catch(() => {});
       await until(() => orchestra.status()[0]!.state !== 'active', 5000, `crash ${i}`);
     }
+    // Made while the last restart is pending (held), or after the quarantine: the same -32004.
+    const held = bus.request('crash.pid', {}, { timeout: '20s' }).catch((e: unknown) => e);
     await until(() => orchestra.status()[0]!.state === 'quarantined', 10_000, 'the quarantine');
+    const heldErr = (await held) as PeerGoneError;
+    expect(heldErr).toBeInstanceOf(PeerGoneError);
+    expect(heldErr.message).toMatch(/extension 'crasher' is quarantined after repeated failures/);
     const err = (await bus.request('crash.pid').catch((e: unknown) => e)) as PeerGoneError;
     expect(err).toBeInstanceOf(PeerGoneError);
     expect(err.message).toMatch(/extension 'crasher' is quarantined after repeated failures/);
     expect(k.system).toBe('ready'); // the Orchestra itself carries on; its health says which extension is down
     await k.stop();
   }, 40_000);
+
+  it('an onCall extension that crashed comes back reserved: a call made meanwhile activates the new instance', async () => {
+    const k = createKernel({
+      baseDir: fixtures,
+      components: {
+        bus: { use: 'builtin:bus', with: { listen: 'none' } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: ['lazy-crasher'], backoff: { initial: '10ms', max: '20ms' } } },
+      },
+    });
+    await k.start();
+    const bus = k.get('bus') as Bus;
+    const orchestra = k.get('orchestra') as Orchestra;
+    const pid1 = (await bus.request('lazycrash.pid')) as number; // activates it
+    expect(await bus.request('lazycrash.now')).toBe('bye');
+    await until(() => orchestra.status()[0]!.state !== 'active', 5000, 'the crash to be seen');
+    expect(await bus.request('lazycrash.pid', {}, { timeout: '10s' })).not.toBe(pid1);
+    expect(orchestra.status()[0]!.restarts).toBe(1);
+    await k.stop();
+  }, 20_000);
 
   it('reloads an in-process extension through the kernel swap when its folder changes', async () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs');
