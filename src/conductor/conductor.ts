@@ -184,10 +184,15 @@ export class Conductor {
             const verdict = await decide({ kind: 'failure', melody: melody.melody, run, step: id, attempt, error: { code, message: e.message }, proposed: { action: r.decision.action, rationale: r.decision.rationale } });
             steps[id]!.error = e.message;
             if (verdict.choice === 'fail' && r.decision.action !== 'fail' && r.state === 'running') {
-              // The policy overrules the recovery rule: stop the run here.
+              // The policy overrules the recovery rule: the step fails and the run stops here (the
+              // tracker's run is cancelled, the melody is failed).
+              steps[id]!.state = 'failed';
+              steps[id]!.note = `the policy failed it: ${verdict.rationale}`;
+              if (state === 'running') {
+                state = 'failed';
+                reason = `step '${id}' failed and the policy stopped the melody: ${verdict.rationale}`;
+              }
               await this.bus.request('dag.cancel', { run, reason: `the policy failed '${id}': ${verdict.rationale}` });
-              state = 'failed';
-              reason = `step '${id}' failed and the policy stopped the melody: ${verdict.rationale}`;
             } else if (r.decision.action === 'retry') {
               steps[id]!.state = 'retrying';
               const t = setTimeout(() => {
@@ -234,7 +239,9 @@ export class Conductor {
     const result: MelodyResult = {
       melody: melody.melody,
       run,
-      state: final.state === 'running' ? 'failed' : final.state,
+      // A run this side stopped as failed (the policy overruled the recovery rule, the tracker refused
+      // a step) is failed, though the tracker's run was cancelled to stop it.
+      state: (state as Progress['state']) === 'failed' || final.state === 'running' ? 'failed' : final.state,
       reason: reason || final.reason,
       outputs: {},
       steps,

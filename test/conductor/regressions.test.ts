@@ -1,0 +1,89 @@
+/**
+ * Regression tests for the Conductor, through its public surface: `melody.run` on the bus of a
+ * small system (bus, Pit, Orchestra Kit with the test extensions in ./extensions, Conductor), and
+ * `symphony run` through the compiled CLI.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kernel, kernelOptions, loadSystem } from '../../src/index.js';
+import type { Bus } from '../../src/bus/index.js';
+import type { MelodyResult } from '../../src/conductor/index.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const bin = join(root, 'dist/cli/main.js');
+const extensions = join(import.meta.dirname, 'extensions');
+const tmp = mkdtempSync(join(tmpdir(), 'symphony-conductor-'));
+
+/** A system config file: the test extensions, a fresh Pit, the Conductor with the given settings. */
+function config(name: string, conductor: Record<string, unknown> = {}): string {
+  const file = join(tmp, `${name}.yaml`);
+  const dataDir = mkdtempSync(join(tmp, `${name}-pit-`));
+  writeFileSync(
+    file,
+    [
+      'components:',
+      '  bus:       { use: builtin:bus }',
+      `  pit:       { use: builtin:pit, needs: [bus], late: [conductor], with: { dataDir: ${JSON.stringify(dataDir)} } }`,
+      `  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [${JSON.stringify(extensions)}] } }`,
+      `  conductor: { use: builtin:conductor, needs: [orchestra], with: ${JSON.stringify(conductor)} }`,
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+async function boot(file: string): Promise<{ k: Kernel; bus: Bus }> {
+  const k = new Kernel(kernelOptions(await loadSystem(file)));
+  await k.start();
+  return { k, bus: k.get('bus') as Bus };
+}
+
+const run = (bus: Bus, melody: unknown, inputs: Record<string, unknown> = {}) => bus.request('melody.run', { melody, inputs }, { timeout: '60s' }) as Promise<MelodyResult>;
+type Calls = { calls: { method: string; params: any }[]; maxRunning: number; running: number };
+const calls = (bus: Bus) => bus.request('probe.calls', {}) as Promise<Calls>;
+
+/** `symphony run` of a melody file (written from text) with the default test system. */
+function cli(name: string, melody: string, args: string[] = [], cfg = config(`cli-${name}`)) {
+  const file = join(tmp, `${name}.yaml`);
+  writeFileSync(file, melody);
+  const r = spawnSync(process.execPath, [bin, 'run', file, '-c', cfg, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, file };
+}
+
+describe('the Conductor with the builtin policy', () => {
+  let k: Kernel;
+  let bus: Bus;
+  beforeAll(async () => ({ k, bus } = await boot(config('builtin'))), 30_000);
+  afterAll(async () => k?.stop());
+
+  it('is up', async () => {
+    expect((await run(bus, { melody: 'up', steps: { a: { call: 'probe.echo', with: { x: 1 } } } })).state).toBe('succeeded');
+    await calls(bus);
+  });
+});
+
+describe('a decision policy that stops the melody after a failure', () => {
+  it('fails the melody and the step, with the policy\'s note, and compensates what succeeded', async () => {
+    const { k, bus } = await boot(config('policy', { policy: 'probe.decide' }));
+    try {
+      const r = await run(bus, {
+        melody: 'policy-stops',
+        steps: {
+          a: { call: 'probe.echo', compensate: { call: 'probe.log', with: { undo: 'a' } } },
+          b: { call: 'probe.flaky', needs: ['a'], with: { key: 'p', fails: 1 }, retry: { max: 2, delay: '10ms' } },
+          c: { call: 'probe.sleep', with: { ms: 100 } },
+        },
+      });
+      expect(r.state).toBe('failed');
+      expect(r.reason).toMatch(/step 'b' failed and the policy stopped the melody: policy says no/);
+      expect(r.steps.b).toMatchObject({ state: 'failed', attempts: 1, note: 'the policy failed it: policy says no', error: expect.stringMatching(/flaky p #1/) });
+      expect(r.steps.a!.state).toBe('succeeded');
+      expect(r.compensated).toContain('a');
+    } finally {
+      await k.stop();
+    }
+  }, 30_000);
+});
