@@ -63,6 +63,29 @@ describe('the Conductor with the builtin policy', () => {
     expect((await run(bus, { melody: 'up', steps: { a: { call: 'probe.echo', with: { x: 1 } } } })).state).toBe('succeeded');
     await calls(bus);
   });
+
+  it('stops a foreach at its first failed item: no more items handed out, the calls in flight awaited', async () => {
+    const list = Array.from({ length: 20 }, (_, i) => ({ i, ms: i === 0 ? 20 : 200, fail: i === 0 }));
+    const r = await run(bus, { melody: 'fan-fail', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}' } } });
+    expect(r.state).toBe('failed');
+    expect(r.steps.fan!.state).toBe('failed');
+    const c = await calls(bus);
+    // The first 8 were handed out; none after the failure; all of them ended before the result.
+    expect(c.calls.filter((x) => x.method === 'sleep-start').map((x) => x.params.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(c.calls.filter((x) => x.method === 'sleep-end')).toHaveLength(8);
+    expect(c.running).toBe(0);
+  });
+
+  it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
+    const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
+    const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
+    expect(r.state).toBe('failed');
+    expect(r.steps.fan!.attempts).toBe(2);
+    const c = await calls(bus);
+    expect(c.maxRunning).toBeLessThanOrEqual(8);
+    expect(c.calls.filter((x) => x.method === 'sleep-start')).toHaveLength(16);
+    expect(c.running).toBe(0);
+  });
 });
 
 describe('a decision policy that stops the melody after a failure', () => {
