@@ -649,6 +649,137 @@ describe('supervision', () => {
   });
 });
 
+describe('supervision: the edge cases', () => {
+  /** A component whose every instance can be made to fail (fails[name]()), counting its starts and stops. */
+  function failing(log: string[], opts: { failStart?: (n: number) => boolean } = {}): { def: AnyComponentDefinition; fail: (e?: unknown) => void; starts: () => number } {
+    let n = 0;
+    let fail: (e?: unknown) => void = () => {};
+    const def: AnyComponentDefinition = {
+      async start(ctx: ComponentContext) {
+        n++;
+        if (opts.failStart?.(n)) throw new Error(`start ${n} refused`);
+        const id = n;
+        fail = (e) => ctx.fail(e ?? new Error(`instance ${id} broke`));
+        return { id };
+      },
+      async stop(i: { id: number }) {
+        log.push(`stop ${i.id}`);
+      },
+    };
+    return { def, fail: (e) => fail(e), starts: () => n };
+  }
+
+  it('a stop during the pause before a restart stops each component once', async () => {
+    const log: string[] = [];
+    const db = failing(log);
+    const k = createKernel({ components: { db: { use: db.def, restart: { strategy: 'one_for_one', max: 5, within: '10s' }, backoff: { initial: 300, max: 300 } }, other: { use: noop } } });
+    await k.start();
+    db.fail(); // restarted at once (the first restart has no pause)
+    await until(() => db.starts() === 2);
+    db.fail(); // the second waits out the backoff
+    await delay(30);
+    await k.stop();
+    expect((await k.done).code).toBe(0);
+    expect(log).toEqual(['stop 1', 'stop 2']);
+  });
+
+  it('ctx.fail() while later stages still boot is acted on once the boot is over', async () => {
+    const log: string[] = [];
+    const db = failing(log);
+    let release!: () => void;
+    const k = createKernel({
+      components: {
+        db: { use: db.def, restart: { strategy: 'one_for_one', max: 3, within: '10s' } },
+        slow: { use: { start: () => new Promise<object>((r) => (release = () => r({}))) }, needs: ['db'] },
+      },
+    });
+    const booted = k.start();
+    await until(() => release !== undefined);
+    db.fail();
+    release();
+    await booted;
+    await until(() => db.starts() === 2);
+    expect(k.states().find((s) => s.name === 'db')).toMatchObject({ state: 'ready', restarts: 1 });
+    await k.stop();
+  });
+
+  it('a failed restart counts as one more failure and is tried again, within the restart intensity', async () => {
+    const log: string[] = [];
+    const db = failing(log, { failStart: (n) => n === 2 });
+    const k = createKernel({ components: { db: { use: db.def, restart: { strategy: 'one_for_one', max: 3, within: '10s' }, backoff: { initial: 1, max: 1 } } } });
+    await k.start();
+    db.fail();
+    await until(() => db.starts() === 3 && k.states()[0]!.state === 'ready');
+    expect(k.phase).toBe('running');
+    expect(k.states()[0]!.restarts).toBe(2);
+    await k.stop();
+  });
+
+  it('an optional component down for good takes down what needs it (a required one stops the system), in reverse order', async () => {
+    const log: string[] = [];
+    const cache = failing(log);
+    const k = createKernel({
+      components: {
+        cache: { use: cache.def, optional: true },
+        reader: { use: { async start() { return {}; }, async stop() { log.push('stop reader'); } }, needs: ['cache'], optional: true },
+        other: { use: noop },
+      },
+    });
+    await k.start();
+    cache.fail();
+    await until(() => k.states().find((s) => s.name === 'reader')!.state === 'failed');
+    expect(log).toEqual(['stop reader', 'stop 1']);
+    expect(k.system).toBe('degraded');
+    expect(k.phase).toBe('running');
+    await k.stop();
+
+    const c2 = failing([]);
+    const k3 = createKernel({ components: { cache: { use: c2.def, optional: true }, api: { use: noop, needs: ['cache'] } } });
+    await k3.start();
+    c2.fail();
+    const exit = await k3.done;
+    expect(exit.code).toBe(1);
+    expect(exit.reason).toContain("'api' needs 'cache', which failed");
+  });
+
+  it('ctx.fail() from an instance that was abandoned (it started after its deadline) is ignored', async () => {
+    let n = 0;
+    const fails: ((e: unknown) => void)[] = [];
+    const k = createKernel({
+      components: {
+        db: {
+          use: {
+            async start(ctx: ComponentContext) {
+              const id = ++n;
+              fails.push((e) => ctx.fail(e));
+              if (id === 1) await delay(120); // past its deadline: abandoned, stopped when it resolves
+              return { id };
+            },
+          },
+          timeout: 50,
+          retries: 1,
+          backoff: { initial: 1, max: 1 },
+          restart: { strategy: 'one_for_one', max: 3, within: '10s' },
+        },
+      },
+    });
+    await k.start();
+    await delay(150);
+    fails[0]!(new Error('the abandoned instance noticed something'));
+    await delay(30);
+    expect(k.get('db')).toEqual({ id: 2 });
+    expect(k.states()[0]!.restarts).toBe(0);
+    await k.stop();
+  });
+
+  it('k.restart() refuses a component outside the boot (--until)', async () => {
+    const k = createKernel({ components: { db: { use: noop }, api: { use: noop, needs: ['db'] } }, until: 'db' });
+    await k.start();
+    await expect(k.restart('api')).rejects.toThrow("cannot restart 'api': it is not part of this boot (--until)");
+    await k.stop();
+  });
+});
+
 describe('events and report', () => {
   it('emits one structured event per transition and an async stream', async () => {
     const k = createKernel({ components: { a: { use: noop }, b: { use: noop, needs: ['a'] } } });

@@ -34,7 +34,7 @@ import { normalizeSpec, type ComponentSpec } from './spec.js';
 type Phase = 'idle' | 'booting' | 'running' | 'stopping' | 'stopped';
 type FailPhase = 'start' | 'health' | 'timeout' | 'aborted';
 type Outcome =
-  | { ok: true; instance: unknown; status: HealthStatus; detail: unknown }
+  | { ok: true; instance: unknown; status: HealthStatus; detail: unknown; generation: number }
   | { ok: false; error: Error; phase: FailPhase };
 
 /** How the kernel ended: 0 after a clean stop, 1 after a failed boot, a failed stop, or an escalation. */
@@ -96,6 +96,8 @@ class Operation {
  */
 class Attempt {
   done = false;
+  /** This attempt's instance's generation (unique per slot): a `ctx.fail()` counts only from the instance being served. */
+  generation = 0;
   phase: 'start' | 'health' = 'start';
   reason: Error | undefined;
   outcome: Outcome | undefined;
@@ -242,6 +244,10 @@ class Slot {
   failPhase: FailPhase | undefined;
   /** Which start produced `instance`, so a stale `ctx.fail()` from an old instance is ignored. */
   generation = 0;
+  /** The last generation handed to an attempt (every attempt gets a new one). */
+  serial = 0;
+  /** A `ctx.fail()` heard while the boot was still under way: acted on when it is over. */
+  pendingFailure: { generation: number; error: Error } | undefined = undefined;
   attempts = 0;
   queuedAt: number | null = null;
   startAt: number | null = null;
@@ -675,6 +681,11 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     this.#phase = 'running';
     this.#emitSystem(this.#system);
     for (const slot of this.#order) if (slot.running) this.#watch(slot);
+    for (const slot of this.#order) {
+      const pending = slot.pendingFailure;
+      slot.pendingFailure = undefined;
+      if (pending) this.#reportFailure(slot, pending.generation, pending.error);
+    }
     return this.#report;
   }
 
@@ -717,7 +728,16 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   /** Restarts `name` per its restart strategy (or the one given), as the supervisor would. */
   restart(name: string, strategy?: 'one_for_one' | 'rest_for_one'): Promise<void> {
     const slot = this.#slot(name);
-    return this.#serialize(() => this.#restart(slot, strategy ?? (slot.spec.restart.strategy === 'rest_for_one' ? 'rest_for_one' : 'one_for_one'), 'restart requested'));
+    if (!slot.selected) return Promise.reject(new KernelError(`cannot restart '${name}': it is not part of this boot (--until)`));
+    return this.#serialize(async () => {
+      const down = slot.needSlots.find((n) => !n.running);
+      if (down) throw new DependencyFailedError(name, down.name);
+      const failed = await this.#restart(slot, strategy ?? (slot.spec.restart.strategy === 'rest_for_one' ? 'rest_for_one' : 'one_for_one'), 'restart requested');
+      if (failed) {
+        if (failed.slot !== slot || this.#phase === 'running') this.#supervise(failed.slot, failed.slot.generation, failed.error);
+        throw new KernelError(`'${failed.slot.name}' did not restart: ${describeError(failed.error)}`, { cause: failed.error });
+      }
+    });
   }
 
   /**
@@ -878,7 +898,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   #becomeRunning(slot: Slot, outcome: Extract<Outcome, { ok: true }>): void {
     slot.instance = outcome.instance;
     slot.hasInstance = true;
-    slot.generation++;
+    slot.generation = outcome.generation;
     slot.healthStatus = outcome.status;
     slot.healthDetail = outcome.detail;
     slot.readyAt = this.now();
@@ -965,7 +985,8 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       op.attempts.add(a);
       a.timer = setTimeout(() => a.timeout(), Math.max(0, a.deadline - performance.now()));
     }
-    const ctx = new StartContext(slot.depsSnapshot(), a, this.#internals, slot.generation + 1, config);
+    a.generation = ++slot.serial;
+    const ctx = new StartContext(slot.depsSnapshot(), a, this.#internals, a.generation, config);
     let result: unknown;
     try {
       result = def.start(ctx);
@@ -985,10 +1006,10 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   /** The start returned an instance: gate it on health if it has a probe. */
   #started(slot: Slot, def: AnyComponentDefinition, a: Attempt, instance: unknown): void {
     if (a.done) return this.#discard(slot, def, instance, 'abandoned');
-    if (!def.health) return a.settle({ ok: true, instance, status: 'healthy', detail: undefined });
+    if (!def.health) return a.settle({ ok: true, instance, status: 'healthy', detail: undefined, generation: a.generation });
     a.phase = 'health';
     this.#readiness(slot, def, instance, a).then(
-      (h) => (a.done ? this.#discard(slot, def, instance, 'abandoned') : a.settle({ ok: true, instance, status: h.status, detail: h.detail })),
+      (h) => (a.done ? this.#discard(slot, def, instance, 'abandoned') : a.settle({ ok: true, instance, status: h.status, detail: h.detail, generation: a.generation })),
       (err: unknown) => {
         a.settle({ ok: false, error: toError(err, `health of '${slot.name}'`), phase: 'health' });
         this.#discard(slot, def, instance, 'rollback');
@@ -1149,29 +1170,48 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
   }
 
   #reportFailure(slot: Slot, generation: number, error: unknown): void {
-    if (this.#phase !== 'running' || slot.generation !== generation || !slot.running) return;
+    if (slot.generation !== generation || !slot.running) return;
+    if (this.#phase === 'booting') {
+      // Heard while later stages still start: acted on once the boot is over, not dropped.
+      slot.pendingFailure ??= { generation, error: toError(error, `'${slot.name}'`) };
+      return;
+    }
+    if (this.#phase !== 'running') return;
     const err = toError(error, `'${slot.name}'`);
     this.#unwatch(slot);
     slot.error = err;
     slot.state = 'failed';
     this.#emitComponent(slot, 'failed', { error: err });
     this.#updateSystem();
-    const strategy = slot.spec.restart.strategy;
+    this.#supervise(slot, generation, err);
+  }
+
+  /**
+   * Restarts a failed component per its strategy, within its restart intensity. A restart that
+   * fails is one more failure (counted, then retried after the backoff) until the intensity is
+   * exceeded; then it escalates. Another member of a rest_for_one group that does not come back
+   * is supervised in turn, by its own policy.
+   */
+  #supervise(slot: Slot, generation: number, first: Error): void {
     void this.#serialize(async () => {
-      if (this.#phase !== 'running' || slot.generation !== generation || slot.state !== 'failed') return;
-      if (strategy === 'never') return this.#escalate(slot, err, 'its restart strategy is never');
-      const now = this.now();
-      const { max, withinMs } = slot.spec.restart;
-      const recent = slot.restarts.filter((t) => now - t < withinMs);
-      slot.restarts = recent;
-      if (recent.length >= max) {
-        return this.#escalate(slot, err, `it failed more than ${max} times within ${withinMs}ms`);
+      let error = first;
+      for (;;) {
+        if (this.#phase !== 'running' || slot.generation !== generation || slot.state !== 'failed') return;
+        const strategy = slot.spec.restart.strategy;
+        if (strategy === 'never') return this.#escalate(slot, error, 'its restart strategy is never');
+        const now = this.now();
+        const { max, withinMs } = slot.spec.restart;
+        const recent = slot.restarts.filter((t) => now - t < withinMs);
+        slot.restarts = recent;
+        if (recent.length >= max) return this.#escalate(slot, error, `it failed more than ${max} times within ${withinMs}ms`);
+        recent.push(now);
+        await this.#pauseBeforeRestart(slot);
+        if (this.#phase !== 'running') return; // stopped meanwhile: the stop takes it from here
+        const failed = await this.#restart(slot, strategy, describeError(error));
+        if (!failed) return;
+        if (failed.slot !== slot) return this.#supervise(failed.slot, failed.slot.generation, failed.error);
+        error = failed.error;
       }
-      recent.push(now);
-      await this.#pauseBeforeRestart(slot);
-      await this.#restart(slot, strategy, `${describeError(err)}`).catch((e: unknown) =>
-        this.#escalate(slot, toError(e, 'restart'), 'its restart failed'),
-      );
     });
   }
 
@@ -1180,26 +1220,44 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     return n <= 1 ? Promise.resolve() : sleep(backoffDelay(slot.spec.backoff, n - 1, this.#random));
   }
 
-  /** Restarts the slot, plus (rest_for_one) everything that depends on it, in dependency order. */
-  async #restart(slot: Slot, strategy: 'one_for_one' | 'rest_for_one', why: string): Promise<void> {
+  /**
+   * Restarts the slot, plus (rest_for_one) everything that depends on it, in dependency order; a
+   * one_for_one restart also brings back the dependents that are down because it was. Returns the
+   * member that did not come back, if one did not.
+   */
+  async #restart(slot: Slot, strategy: 'one_for_one' | 'rest_for_one', why: string): Promise<{ slot: Slot; error: Error } | undefined> {
     if (this.#phase !== 'running') throw new KernelError(`cannot restart '${slot.name}' while the kernel is ${this.#phase}`);
-    const group = strategy === 'rest_for_one' ? this.#withDependents(slot) : [slot];
+    const dependents = this.#withDependents(slot);
+    const group = strategy === 'rest_for_one' ? dependents : dependents.filter((s) => s === slot || (!s.running && s.error instanceof DependencyFailedError));
     const reason = strategy === 'rest_for_one' && group.length > 1 ? `${strategy} after '${slot.name}' failed: ${why}` : `${strategy}: ${why}`;
     this.#log('kernel', 'warn', `restarting ${group.map((s) => `'${s.name}'`).join(', ')} (${reason})`);
     await this.#teardown(group.filter((s) => s.hasInstance), 'restart');
-    const failed = await this.#startGroup(group, reason);
-    if (failed) throw failed;
+    const failed = await this.#startGroup(group, reason, undefined, true);
     this.#updateSystem();
+    return failed;
   }
 
-  /** Starts slots in dependency order (concurrently within a stage); returns the first error, if any. */
-  async #startGroup(group: Slot[], reason: string, replace?: Map<Slot, AnyComponentDefinition>): Promise<Error | undefined> {
+  /**
+   * Starts slots in dependency order (concurrently within a stage). Strict (a swap): returns the
+   * first failure. Supervised (`restart`): a member whose needs are not running is not started
+   * (failed with DependencyFailedError; it comes back with them); an optional member that fails is
+   * supervised on its own; the first required one that fails is returned.
+   */
+  async #startGroup(group: Slot[], reason: string, replace?: Map<Slot, AnyComponentDefinition>, supervised = false): Promise<{ slot: Slot; error: Error } | undefined> {
     const byStage = new Map<number, Slot[]>();
     for (const s of group) (byStage.get(s.stageIndex) ?? byStage.set(s.stageIndex, []).get(s.stageIndex)!).push(s);
     const op = new Operation();
+    let firstRequired: { slot: Slot; error: Error } | undefined;
     for (const stage of [...byStage.keys()].sort((a, b) => a - b)) {
       const results = await Promise.all(
-        byStage.get(stage)!.map(async (s) => {
+        byStage.get(stage)!.map(async (s): Promise<{ slot: Slot; error: Error } | undefined> => {
+          if (supervised) {
+            const down = s.needSlots.find((n) => !n.running);
+            if (down) {
+              this.#failed(s, new DependencyFailedError(s.name, down.name), 'start');
+              return s.spec.optional ? undefined : { slot: s, error: s.error! };
+            }
+          }
           const def = replace?.get(s) ?? s.definition!;
           const outcome = await this.#startWithRetries(s, def, op, { reason });
           if (outcome.ok) {
@@ -1209,29 +1267,66 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
             return undefined;
           }
           this.#failed(s, outcome.error, outcome.phase);
-          return new KernelError(`'${s.name}' did not restart: ${describeError(outcome.error)}`, { cause: outcome.error });
+          if (supervised && s.spec.optional && s !== group[0]) {
+            this.#supervise(s, s.generation, outcome.error);
+            return undefined;
+          }
+          return { slot: s, error: outcome.error };
         }),
       );
-      const err = results.find((e) => e);
-      if (err) return err;
+      const failure = results.find((e) => e);
+      if (failure && !supervised) return failure;
+      if (failure && !firstRequired) firstRequired = failure;
     }
-    return undefined;
+    return firstRequired;
   }
 
-  /** Escalation: an optional component stays down (system degraded); a required one stops the system with exit 1. */
+  /**
+   * Escalation. A required component stops the system with exit 1 (everything in reverse
+   * dependency order, it included). An optional one stays down with everything that needs it
+   * (stopped in reverse order; the system is degraded), unless one of those is required: then
+   * the system stops.
+   */
   async #escalate(slot: Slot, error: Error, why: string): Promise<void> {
-    if (slot.hasInstance) await this.#teardown([slot], 'shutdown');
+    if (this.#phase !== 'running' || this.#stopping) return; // a stop under way takes it from here
+    if (!slot.spec.optional) {
+      slot.state = 'failed';
+      slot.error = error;
+      this.#emitComponent(slot, 'failed', { error, reason: `escalated: ${why}` });
+      const reason = `'${slot.name}' failed and ${why}: ${describeError(error)}`;
+      this.#log('kernel', 'error', `${reason}; stopping the system`);
+      this.#stopping = this.#stopRunning(reason, 1).catch(() => {});
+      return;
+    }
+    const needers = this.#neededBy(slot);
+    await this.#teardown([...needers, slot].filter((s) => s.hasInstance), 'shutdown');
     slot.state = 'failed';
     slot.error = error;
     this.#emitComponent(slot, 'failed', { error, reason: `escalated: ${why}` });
-    if (slot.spec.optional) {
-      this.#log('kernel', 'error', `'${slot.name}' is down for good (${why}); it is optional, so the system carries on degraded`);
-      this.#updateSystem();
+    for (const d of needers) {
+      d.state = 'failed';
+      d.error = new DependencyFailedError(d.name, slot.name);
+      this.#emitComponent(d, 'failed', { error: d.error, reason: `escalated: it needs '${slot.name}', which is down for good` });
+    }
+    const required = needers.find((d) => !d.spec.optional);
+    if (required) {
+      const reason = `'${required.name}' needs '${slot.name}', which failed and ${why}: ${describeError(error)}`;
+      this.#log('kernel', 'error', `${reason}; stopping the system`);
+      this.#stopping = this.#stopRunning(reason, 1).catch(() => {});
       return;
     }
-    const reason = `'${slot.name}' failed and ${why}: ${describeError(error)}`;
-    this.#log('kernel', 'error', `${reason}; stopping the system`);
-    this.#stopping = this.#stopRunning(reason, 1).catch(() => {});
+    this.#log('kernel', 'error', `'${slot.name}' is down for good (${why})${needers.length ? `, and with it ${needers.map((d) => `'${d.name}'`).join(', ')}, which need it` : ''}; it is optional, so the system carries on degraded`);
+    this.#updateSystem();
+  }
+
+  /** The running components that need `slot`, directly or through others (`needs` edges only), in start order. */
+  #neededBy(slot: Slot): Slot[] {
+    const out = new Set<Slot>();
+    for (const s of this.#order) {
+      if (s === slot || !s.running) continue;
+      if (s.needSlots.some((n) => n === slot || out.has(n))) out.add(s);
+    }
+    return [...out];
   }
 
   #withDependents(slot: Slot): Slot[] {
@@ -1264,6 +1359,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     const oldDef = slot.definition!;
     const oldInstance = slot.instance;
     const oldSpec = slot.spec;
+    const oldGeneration = slot.generation;
     const config = options.with === undefined ? oldSpec.config : options.with;
     this.#log('kernel', 'info', `swapping '${slot.name}': starting the new instance`);
 
@@ -1287,7 +1383,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       await this.#teardown(dependents.filter((s) => s.running), 'rollback');
       slot.definition = oldDef;
       slot.instance = oldInstance;
-      slot.generation++;
+      slot.generation = oldGeneration; // the old instance's ctx.fail() counts again; the discarded new one's does not
       (slot as { spec: ComponentSpec }).spec = oldSpec;
       this.#emitComponent(slot, slot.state, { reason: 'swap rolled back' });
       const newDef = def;
@@ -1295,8 +1391,8 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       const again = await this.#startGroup(dependents, `swap of '${slot.name}' rolled back`);
       this.#watch(slot);
       this.#updateSystem();
-      if (again) this.#log('kernel', 'error', `after the swap rollback, dependents of '${slot.name}' did not restart: ${again.message}`);
-      throw new SwapError(`swap of '${slot.name}' rolled back: ${failed.message}`, slot.name, true, { cause: failed });
+      if (again) this.#log('kernel', 'error', `after the swap rollback, dependents of '${slot.name}' did not restart: '${again.slot.name}': ${describeError(again.error)}`);
+      throw new SwapError(`swap of '${slot.name}' rolled back: '${failed.slot.name}' did not restart: ${describeError(failed.error)}`, slot.name, true, { cause: failed.error });
     }
     // 4. Drain and stop the old instance.
     const err = await this.#stopInstance(slot, oldDef, oldInstance, 'swap');
