@@ -175,8 +175,9 @@ export class Conductor {
           steps[id]!.state = 'running';
           let output: unknown;
           let note: string | undefined;
+          let skipped = false;
           try {
-            ({ output, note } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c), options.signal));
+            ({ output, note, skipped = false } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c), options.signal));
           } catch (err) {
             const e = err instanceof Error ? err : new Error(String(err));
             const code = err instanceof BusError ? err.code : undefined;
@@ -210,11 +211,12 @@ export class Conductor {
             onProgress(r);
             return;
           }
-          stepScope[id] = { output, state: 'succeeded' };
-          steps[id]!.state = isFallback ? 'succeeded (fallback)' : 'succeeded';
+          // A step skipped by `when` did not run: its output is null, and it has nothing to compensate.
+          stepScope[id] = { output, state: skipped ? 'skipped' : 'succeeded' };
+          steps[id]!.state = skipped ? 'skipped' : isFallback ? 'succeeded (fallback)' : 'succeeded';
           steps[id]!.output = output;
           if (note) steps[id]!.note = note;
-          completed.push(id);
+          if (!skipped) completed.push(id);
           const r = (await this.bus.request('dag.complete', { run, node, output: output === undefined ? null : output })) as Progress;
           inflight.delete(node);
           onProgress(r);
@@ -319,11 +321,11 @@ export class Conductor {
     spent: () => number,
     spend: (cost: number) => void,
     signal: AbortSignal | undefined,
-  ): Promise<{ output: unknown; note?: string }> {
+  ): Promise<{ output: unknown; note?: string; skipped?: boolean }> {
     await this.#loadArtifacts(step, scope);
     if (step.when !== undefined && !isFallback) {
       const ok = parseExpression(step.when.trim().slice(2, -1)).evaluate(scope);
-      if (!ok) return { output: null, note: `skipped: ${step.when} is false` };
+      if (!ok) return { output: null, note: `skipped: ${step.when} is false`, skipped: true };
     }
     const budget = await decide({ kind: 'budget', melody: melody.melody, run, step: id, cost: step.cost, spent: spent(), budget: melody.budget ?? null });
     if (budget.choice === 'refuse') throw new BusError(ErrorCode.Overloaded, `step '${id}' refused: ${budget.rationale}`);

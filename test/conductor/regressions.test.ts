@@ -76,6 +76,21 @@ describe('the Conductor with the builtin policy', () => {
     expect(c.running).toBe(0);
   });
 
+  it('reports a step skipped by when as skipped, and never compensates it', async () => {
+    const r = await run(bus, {
+      melody: 'when-skip',
+      steps: {
+        a: { call: 'probe.echo', when: '${false}', with: { a: 1 }, compensate: { call: 'probe.log', with: { undo: 'a' } } },
+        z: { call: 'probe.echo', with: { z: 1 }, compensate: { call: 'probe.log', with: { undo: 'z' } } },
+        b: { call: 'probe.fail', needs: ['a', 'z'] },
+      },
+    });
+    expect(r.state).toBe('failed');
+    expect(r.steps.a).toMatchObject({ state: 'skipped', output: null, note: 'skipped: ${false} is false' });
+    expect(r.compensated).toEqual(['z']);
+    expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 'z' }]);
+  });
+
   it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
     const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
     const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
