@@ -260,9 +260,9 @@ export class Conductor {
         result.state = 'failed';
         result.reason = `the outputs could not be computed: ${(err as Error).message}`;
       }
-    } else {
-      result.compensated = await this.#compensate(melody, completed, scope);
     }
+    // A failed melody (its steps, or its outputs) is compensated.
+    if (result.state !== 'succeeded') result.compensated = await this.#compensate(melody, completed, scope);
     result.artifact = await this.#storeResult(result);
     // Return and unloading: with the outputs stored, the Stale Manager applies its retention rules.
     if (this.bus.serves('stale.run')) {

@@ -91,6 +91,18 @@ describe('the Conductor with the builtin policy', () => {
     expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 'z' }]);
   });
 
+  it('compensates the steps when the outputs cannot be computed', async () => {
+    const r = await run(bus, {
+      melody: 'outputs-fail',
+      steps: { a: { call: 'probe.echo', with: { s: 'hello' }, compensate: { call: 'probe.log', with: { undo: 'a' } } } },
+      outputs: { bad: '${steps.a.output.s.length}' },
+    });
+    expect(r.state).toBe('failed');
+    expect(r.reason).toMatch(/^the outputs could not be computed: /);
+    expect(r.compensated).toEqual(['a']);
+    expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 'a' }]);
+  });
+
   it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
     const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
     const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
