@@ -37,7 +37,8 @@ export interface MelodyResult {
    */
   chambering: {
     registration: { method: string; provider: string }[];
-    activated: { extension: string; ms: number }[];
+    /** With `error` when the activation failed: the steps calling it then fail (per their recovery) when they run. */
+    activated: { extension: string; ms: number; error?: string }[];
     reclaimed: { archived: number; deleted: number } | null;
   };
 }
@@ -301,8 +302,16 @@ export class Conductor {
     await Promise.all(
       [...inactive].map(async (extension) => {
         const t = performance.now();
-        await this.bus.request('orchestra.activate', { extension }, { timeout: 60_000 });
-        chambering.activated.push({ extension, ms: Math.round((performance.now() - t) * 1000) / 1000 });
+        const ms = () => Math.round((performance.now() - t) * 1000) / 1000;
+        try {
+          await this.bus.request('orchestra.activate', { extension }, { timeout: 60_000 });
+          chambering.activated.push({ extension, ms: ms() });
+        } catch (err) {
+          // Not the run's end: a step calling it fails when it runs, and its retry, onFailure or
+          // optional say what that means.
+          chambering.activated.push({ extension, ms: ms(), error: (err as Error).message });
+          this.log.warn(`activating '${extension}' failed: ${(err as Error).message}`);
+        }
       }),
     );
     return chambering;

@@ -103,6 +103,28 @@ describe('the Conductor with the builtin policy', () => {
     expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 'a' }]);
   });
 
+  it('records an onCall extension whose activation fails, and fails (or skips) the steps calling it as they run', async () => {
+    const r = await run(bus, {
+      melody: 'activation-fails',
+      steps: {
+        a: { call: 'probe.echo', with: { a: 1 } },
+        opt: { call: 'broken.go', optional: true },
+        b: { call: 'broken.go', needs: ['a'], onFailure: 'fallback', fallback: { call: 'probe.echo', with: { fb: 1 } } },
+        c: { call: 'probe.echo', needs: ['b'], with: { c: '${steps.b.output}' } },
+      },
+      outputs: { c: '${steps.c.output}' },
+    });
+    expect(r.chambering.activated).toEqual([{ extension: 'broken', ms: expect.any(Number), error: expect.stringMatching(/activation exploded/) }]);
+    expect(r.state).toBe('succeeded');
+    expect(r.steps.b!.state).toBe('succeeded (fallback)');
+    expect(r.steps.opt!.state).toBe('failed');
+    expect(r.outputs).toEqual({ c: { c: { fb: 1 } } });
+    const failed = await run(bus, { melody: 'activation-fails-2', steps: { x: { call: 'broken.go' } } });
+    expect(failed.state).toBe('failed');
+    expect(failed.steps.x).toMatchObject({ state: 'failed', error: expect.stringMatching(/activation exploded/) });
+    await calls(bus);
+  });
+
   it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
     const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
     const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
