@@ -114,9 +114,10 @@ export class Conductor {
     const chambering = await this.#register(melody);
     const t0 = performance.now();
     const decisions: Decision[] = [];
-    const steps: Record<string, StepResult> = {};
+    // Null-prototype records: step names are the melody's (`constructor`, `__proto__` are plain keys).
+    const steps: Record<string, StepResult> = Object.create(null);
     for (const id of Object.keys(melody.steps)) steps[id] = { state: 'pending', attempts: 0, provider: null };
-    const scope: Record<string, unknown> = { inputs, steps: {} as Record<string, { output: unknown }>, melody: { name: melody.melody }, artifacts: {} };
+    const scope: Record<string, unknown> = { inputs, steps: Object.create(null) as Record<string, { output: unknown }>, melody: { name: melody.melody }, artifacts: Object.create(null) };
     const stepScope = scope.steps as Record<string, { output: unknown; state: string }>;
     let spent = 0;
 
@@ -206,7 +207,7 @@ export class Conductor {
               steps[id]!.state = r.decision.action === 'fallback' ? 'failed (fallback)' : r.decision.action === 'skip' ? 'skipped' : 'failed';
               steps[id]!.note = r.decision.rationale;
               if (r.decision.action === 'fail' && r.decision.runFailed) reason = r.decision.rationale;
-              if (r.decision.action === 'skip' || r.decision.action === 'fail') for (const s of r.decision.skipped ?? []) if (steps[s] && steps[s].state === 'pending') steps[s].state = 'skipped';
+              if (r.decision.action === 'skip' || r.decision.action === 'fail') for (const s of r.decision.skipped ?? []) if (Object.hasOwn(steps, s) && steps[s]!.state === 'pending') steps[s]!.state = 'skipped';
             }
             inflight.delete(node);
             onProgress(r);
@@ -237,7 +238,7 @@ export class Conductor {
 
     const final = (await this.bus.request('dag.status', { run })) as { state: MelodyResult['state'] | 'running'; reason: string; nodes: Record<string, { state: string }> };
     for (const [node, s] of Object.entries(final.nodes)) {
-      if (!node.endsWith(FALLBACK) && steps[node] && (steps[node].state === 'pending' || steps[node].state === 'retrying')) steps[node].state = s.state;
+      if (!node.endsWith(FALLBACK) && Object.hasOwn(steps, node) && (steps[node]!.state === 'pending' || steps[node]!.state === 'retrying')) steps[node]!.state = s.state;
     }
     const result: MelodyResult = {
       melody: melody.melody,
@@ -389,7 +390,7 @@ export class Conductor {
     const names = new Set([...text.matchAll(/artifacts\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/g)].map((m) => m[1]!));
     const store = scope.artifacts as Record<string, unknown>;
     for (const name of names) {
-      if (name in store) continue;
+      if (Object.hasOwn(store, name)) continue;
       if (!this.bus.serves('artifacts.read')) throw new MethodNotFoundError('artifacts.read');
       let content = '';
       for (let offset = 0; ; ) {
@@ -411,7 +412,7 @@ export class Conductor {
   async #compensate(melody: Melody, completed: string[], scope: Record<string, unknown>): Promise<string[]> {
     const done: string[] = [];
     for (const id of [...completed].reverse()) {
-      const c = melody.steps[id]?.compensate;
+      const c = Object.hasOwn(melody.steps, id) ? melody.steps[id]!.compensate : undefined;
       if (!c) continue;
       try {
         await this.bus.request(c.call, resolveValue(c.with, scope), { timeout: 30_000 });

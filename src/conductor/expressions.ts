@@ -141,7 +141,8 @@ function lookup(scope: Record<string, unknown>, path: string[], source: string):
   for (const seg of path) {
     if (cur === null || cur === undefined) return undefined;
     if (typeof cur !== 'object') throw new ExpressionError(`\${${source}}: '${seg}' is read from a ${typeof cur}`);
-    cur = (cur as Record<string, unknown>)[seg];
+    // Own properties only: `constructor`, `toString` and the like are not values of the scope.
+    cur = Object.hasOwn(cur, seg) ? (cur as Record<string, unknown>)[seg] : undefined;
   }
   return cur;
 }

@@ -84,6 +84,7 @@ export class MelodyError extends Error {
 }
 
 const STEP_KEYS = Object.keys(StepSchema.entries);
+const RESERVED_NAMES = ['__proto__', 'constructor', 'prototype'];
 
 /** Reads and checks a melody file (YAML or JSON); throws MelodyError listing every problem at its position. */
 export async function readMelody(file: string): Promise<Melody> {
@@ -115,6 +116,14 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
     const pos = where.locate?.(path, what) ?? { line: 1, col: 1 };
     problems.push({ file: where.file, ...pos, message });
   };
+  // Names the schema's records drop silently (prototype pollution guards): refused, at their place.
+  if (value && typeof value === 'object') {
+    for (const [section, what] of [['steps', 'a step'], ['inputs', 'an input'], ['outputs', 'an output']] as const) {
+      const table = (value as Record<string, unknown>)[section];
+      if (!table || typeof table !== 'object' || Array.isArray(table)) continue;
+      for (const key of Object.keys(table)) if (RESERVED_NAMES.includes(key)) at([section, key], `'${key}' cannot name ${what} (a reserved name)`, 'key');
+    }
+  }
   const parsed = v.safeParse(MelodySchema, value);
   if (!parsed.success) {
     for (const issue of parsed.issues) {
@@ -137,7 +146,7 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
   for (const [id, step] of Object.entries(melody.steps)) {
     for (const field of ['needs', 'after'] as const) {
       step[field].forEach((dep, i) => {
-        if (!melody.steps[dep]) at(['steps', id, field, i], `step '${id}' ${field} '${dep}', which is not a step${suggest(dep, steps)}`);
+        if (!Object.hasOwn(melody.steps, dep)) at(['steps', id, field, i], `step '${id}' ${field} '${dep}', which is not a step${suggest(dep, steps)}`);
       });
     }
   }
@@ -152,7 +161,7 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
     const stack = [...melody.steps[id]!.needs, ...melody.steps[id]!.after];
     while (stack.length) {
       const s = stack.pop()!;
-      if (seen.has(s) || !melody.steps[s]) continue;
+      if (seen.has(s) || !Object.hasOwn(melody.steps, s)) continue;
       seen.add(s);
       stack.push(...melody.steps[s]!.needs, ...melody.steps[s]!.after);
     }
@@ -171,7 +180,7 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
         if (root === 'inputs') {
           if (name !== undefined && !inputs.includes(name)) at(path, `\${${e.source}} reads input '${name}', which is not declared in inputs${suggest(name, inputs)}`);
         } else if (root === 'steps') {
-          if (name === undefined || !melody.steps[name]) at(path, `\${${e.source}} reads step '${name}', which is not a step${suggest(name ?? '', steps)}`);
+          if (name === undefined || !Object.hasOwn(melody.steps, name)) at(path, `\${${e.source}} reads step '${name}', which is not a step${suggest(name ?? '', steps)}`);
           else if (visible !== 'all' && !visible.has(name)) at(path, `\${${e.source}} reads step '${name}', but this step does not wait for it: add '${name}' to needs`);
         } else if (root === 'item') {
           if (!allowItem) at(path, `\${${e.source}}: item is only defined in a step with foreach`);
@@ -209,12 +218,12 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
 /** Checks run-time inputs against the declared ones (types, missing without default) and applies defaults. */
 export function bindInputs(melody: Melody, given: Record<string, unknown> = {}): Record<string, unknown> {
   const problems: MelodyProblem[] = [];
-  const out: Record<string, unknown> = {};
-  for (const [name, value] of Object.entries(given)) {
-    if (!melody.inputs[name]) problems.push({ file: undefined, line: 1, col: 1, message: `input '${name}' is not declared by melody '${melody.melody}'${suggest(name, Object.keys(melody.inputs))}` });
+  const out: Record<string, unknown> = Object.create(null);
+  for (const name of Object.keys(given)) {
+    if (!Object.hasOwn(melody.inputs, name)) problems.push({ file: undefined, line: 1, col: 1, message: `input '${name}' is not declared by melody '${melody.melody}'${suggest(name, Object.keys(melody.inputs))}` });
   }
   for (const [name, spec] of Object.entries(melody.inputs)) {
-    const value = name in given ? given[name] : spec.default;
+    const value = Object.hasOwn(given, name) ? given[name] : spec.default;
     if (value === undefined) {
       problems.push({ file: undefined, line: 1, col: 1, message: `missing input '${name}' of melody '${melody.melody}'${spec.description ? ` (${spec.description})` : ''}` });
       continue;

@@ -125,6 +125,27 @@ describe('the Conductor with the builtin policy', () => {
     await calls(bus);
   });
 
+  it('runs steps and inputs named like Object.prototype members as plain names', async () => {
+    const r = await run(
+      bus,
+      {
+        melody: 'proto-names',
+        inputs: { toString: { type: 'number' }, valueOf: { type: 'number', default: 2 } },
+        steps: {
+          toString: { call: 'probe.echo', with: { v: '${inputs.toString}', w: '${inputs.valueOf}' } },
+          hasOwnProperty: { call: 'probe.echo', needs: ['toString'], with: { v: '${steps.toString.output.v}', proto: '${!steps.toString.output.constructor}' } },
+        },
+        outputs: { v: '${steps.hasOwnProperty.output}' },
+      },
+      { toString: 1 },
+    );
+    expect(r.state).toBe('succeeded');
+    expect(r.outputs).toEqual({ v: { v: 1, proto: true } });
+    const e = (await bus.request('melody.validate', { melody: { melody: 'x', inputs: { a: {} }, steps: { a: { call: 'probe.echo' } } }, inputs: { a: 1, constructor: 2 } }).catch((x: unknown) => x)) as Error;
+    expect(e.message).toMatch(/input 'constructor' is not declared by melody 'x'/);
+    await calls(bus);
+  });
+
   it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
     const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
     const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
@@ -157,5 +178,20 @@ describe('a decision policy that stops the melody after a failure', () => {
     } finally {
       await k.stop();
     }
+  }, 30_000);
+});
+
+describe('symphony run rejects bad melodies at FILE:LINE:COL (exit 2)', () => {
+  it('names Object.prototype members as steps that do not exist, and refuses reserved names', () => {
+    const r = cli('proto', 'melody: proto\nsteps:\n  a: { call: probe.echo, needs: [constructor] }\n');
+    expect(r.stderr).toBe(`${r.file}:3:34: step 'a' needs 'constructor', which is not a step\n`);
+    expect(r.code).toBe(2);
+    const refs = cli('proto-refs', "melody: proto-refs\nsteps:\n  a: { call: probe.echo, with: { v: '${steps.toString.output}', w: '${inputs.valueOf}' } }\n");
+    expect(refs.stderr).toMatch(/proto-refs\.yaml:3:\d+: \$\{steps\.toString\.output\} reads step 'toString', which is not a step/);
+    expect(refs.stderr).toMatch(/proto-refs\.yaml:3:\d+: \$\{inputs\.valueOf\} reads input 'valueOf', which is not declared in inputs/);
+    expect(refs.code).toBe(2);
+    const reserved = cli('reserved', 'melody: reserved\nsteps:\n  constructor: { call: probe.echo }\n  b: { call: probe.echo }\n');
+    expect(reserved.stderr).toMatch(/reserved\.yaml:3:3: 'constructor' cannot name a step \(a reserved name\)/);
+    expect(reserved.code).toBe(2);
   }, 30_000);
 });
