@@ -52,6 +52,11 @@ const InputSchema = v.strictObject({
   default: v.optional(v.unknown()),
   description: v.optional(v.string()),
 });
+/** A step's name: anything but `~`, which the Conductor's own DAG nodes use (`a~fallback`). */
+const StepName = v.pipe(
+  v.string(),
+  v.regex(/^[^~]+$/, (issue) => `step name ${JSON.stringify(issue.input)} cannot contain '~' (reserved for the Conductor's own nodes, like 'a~fallback')`),
+);
 export const MelodySchema = v.strictObject(
   {
     $schema: v.optional(v.string()),
@@ -59,7 +64,7 @@ export const MelodySchema = v.strictObject(
     description: v.optional(v.string()),
     inputs: v.optional(v.record(v.string(), InputSchema), {}),
     budget: v.optional(v.pipe(v.number(), v.minValue(0))),
-    steps: v.pipe(v.record(v.string(), StepSchema, 'steps must be a table of name: step'), v.check((s) => Object.keys(s).length > 0, 'a melody needs at least one step')),
+    steps: v.pipe(v.record(StepName, StepSchema, 'steps must be a table of name: step'), v.check((s) => Object.keys(s).length > 0, 'a melody needs at least one step')),
     outputs: v.optional(v.record(v.string(), v.unknown()), {}),
   },
   'a melody must be a table with melody, steps (and optionally inputs, outputs, budget)',
@@ -129,7 +134,10 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
     for (const issue of parsed.issues) {
       const path = (issue.path ?? []).map((p) => p.key as PathSegment);
       const isKey = issue.path?.at(-1)?.origin === 'key';
-      if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
+      if (isKey && issue.kind === 'validation') {
+        // A record's key that is not a valid name (a step name with '~').
+        at(path, issue.message, 'key');
+      } else if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
         at(path, `${path.length > 1 ? `${path.slice(0, -1).join('.')}: ` : ''}missing key '${String(path.at(-1))}'`, 'key');
       } else if (isKey) {
         const key = String(path.at(-1));

@@ -195,3 +195,11 @@ describe('symphony run rejects bad melodies at FILE:LINE:COL (exit 2)', () => {
     expect(reserved.code).toBe(2);
   }, 30_000);
 });
+
+describe("symphony run refuses '~' in step names", () => {
+  it('at the name, since the Conductor names its fallback nodes NAME~fallback', () => {
+    const r = cli('tilde', "melody: tilde\nsteps:\n  a: { call: probe.fail, onFailure: fallback, fallback: { call: probe.echo } }\n  a~fallback: { call: probe.log }\n");
+    expect(r.stderr).toBe(`${r.file}:4:3: step name "a~fallback" cannot contain '~' (reserved for the Conductor's own nodes, like 'a~fallback')\n`);
+    expect(r.code).toBe(2);
+  }, 30_000);
+});
