@@ -230,18 +230,32 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
   const file = positionals[0];
   if (!file) throw new UsageError('symphony run needs a melody file: symphony run MELODY.yaml [-c FILE] [-i NAME=VALUE ...]');
   if (!existsSync(file)) throw new UsageError(`${file}: no such melody file`);
+  // Each VALUE as the melody declares its input: a string input takes the text as it is (`-i id=123`
+  // is the string '123'); other inputs parse it as JSON (numbers, booleans, lists; anything else
+  // stays a string). A melody that does not read gets its error from melody.run below.
+  let declared: Record<string, { type: string }> = {};
+  if (values.input?.length) {
+    const { readMelody } = await import('../conductor/index.js');
+    declared = await readMelody(file).then(
+      (m) => m.inputs,
+      () => ({}),
+    );
+  }
   const inputs: Record<string, unknown> = {};
   for (const kv of values.input ?? []) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new UsageError(`--input must be NAME=VALUE (got '${kv}')`);
+    const name = kv.slice(0, eq);
     const raw = kv.slice(eq + 1);
     let value: unknown = raw;
-    try {
-      value = JSON.parse(raw); // numbers, booleans, lists; anything else stays a string
-    } catch {
-      value = raw;
+    if (!Object.hasOwn(declared, name) || declared[name]!.type !== 'string') {
+      try {
+        value = JSON.parse(raw);
+      } catch {
+        value = raw;
+      }
     }
-    inputs[kv.slice(0, eq)] = value;
+    inputs[name] = value;
   }
   const system = await load(values);
   const { kernelOptions } = await import('../config/index.js');

@@ -203,3 +203,29 @@ describe("symphony run refuses '~' in step names", () => {
     expect(r.code).toBe(2);
   }, 30_000);
 });
+
+describe('symphony run -i NAME=VALUE', () => {
+  it("takes a string input's value as text, and parses the others as JSON", () => {
+    const melody = [
+      'melody: inputs',
+      'inputs:',
+      '  s: { type: string }',
+      '  t: { type: string }',
+      '  n: { type: number }',
+      '  b: { type: boolean }',
+      '  l: { type: array }',
+      '  a: { type: any }',
+      'steps:',
+      "  e: { call: probe.echo, with: { s: '${inputs.s}', t: '${inputs.t}', n: '${inputs.n}', b: '${inputs.b}', l: '${inputs.l}', a: '${inputs.a}' } }",
+      'outputs:',
+      '  e: ${steps.e.output}',
+      '',
+    ].join('\n');
+    const r = cli('inputs', melody, ['--json', '-i', 's=123', '-i', 't=true', '-i', 'n=123', '-i', 'b=true', '-i', 'l=[1,"x"]', '-i', 'a=7']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).outputs).toEqual({ e: { s: '123', t: 'true', n: 123, b: true, l: [1, 'x'], a: 7 } });
+    const bad = cli('inputs-bad', melody, ['-i', 's=x', '-i', 't=y', '-i', 'n=abc', '-i', 'b=true', '-i', 'l=[]', '-i', 'a=1']);
+    expect(bad.stderr).toMatch(/input 'n' must be a number, not a string \("abc"\)/);
+    expect(bad.code).toBe(2);
+  }, 30_000);
+});
