@@ -147,6 +147,13 @@ function lookup(scope: Record<string, unknown>, path: string[], source: string):
   return cur;
 }
 
+/** A missing value (undefined) is null: `${x == null}` holds for a missing x. */
+function same(a: unknown, b: unknown): boolean {
+  const x = a === undefined ? null : a;
+  const y = b === undefined ? null : b;
+  return x === y || JSON.stringify(x) === JSON.stringify(y);
+}
+
 function apply(op: string, a: unknown, b: unknown, lazyRight?: () => unknown): unknown {
   switch (op) {
     case '&&':
@@ -154,9 +161,9 @@ function apply(op: string, a: unknown, b: unknown, lazyRight?: () => unknown): u
     case '||':
       return a ? a : lazyRight!();
     case '==':
-      return a === b || JSON.stringify(a) === JSON.stringify(b);
+      return same(a, b);
     case '!=':
-      return !(a === b || JSON.stringify(a) === JSON.stringify(b));
+      return !same(a, b);
     case '<':
       return (a as number) < (b as number);
     case '<=':
@@ -192,7 +199,8 @@ export function resolveValue(value: unknown, scope: Record<string, unknown>): un
     if (!value.includes('${')) return value;
     return value.replace(PART, (_, src: string) => {
       const v = parseExpression(src).evaluate(scope);
-      return typeof v === 'string' ? v : JSON.stringify(v);
+      // A missing value reads as null (not the text 'undefined').
+      return typeof v === 'string' ? v : JSON.stringify(v === undefined ? null : v);
     });
   }
   if (Array.isArray(value)) return value.map((v) => resolveValue(v, scope));

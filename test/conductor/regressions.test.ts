@@ -146,6 +146,29 @@ describe('the Conductor with the builtin policy', () => {
     await calls(bus);
   });
 
+  it('reads a missing value as null in comparisons and in interpolated text', async () => {
+    const r = await run(bus, {
+      melody: 'missing-null',
+      steps: {
+        a: { call: 'probe.echo', with: { n: 5, nul: null } },
+        b: {
+          call: 'probe.echo',
+          needs: ['a'],
+          with: {
+            missingEqNull: '${steps.a.output.zz == null}',
+            missingNeNull: '${steps.a.output.zz != null}',
+            nullEqNull: '${steps.a.output.nul == null}',
+            presentEqNull: '${steps.a.output.n == null}',
+            text: 'n=${steps.a.output.n} miss=${steps.a.output.zz}',
+          },
+        },
+      },
+      outputs: { b: '${steps.b.output}' },
+    });
+    expect(r.outputs).toEqual({ b: { missingEqNull: true, missingNeNull: false, nullEqNull: true, presentEqNull: false, text: 'n=5 miss=null' } });
+    await calls(bus);
+  });
+
   it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
     const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
     const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
