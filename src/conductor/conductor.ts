@@ -1,7 +1,7 @@
 import type { Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, MethodNotFoundError, type Bus, type Registration } from '../bus/index.js';
 import { parseDuration } from '../util/duration.js';
-import { parseExpression, resolveValue } from './expressions.js';
+import { expressionsIn, parseExpression, resolveValue } from './expressions.js';
 import { bindInputs, checkMelody, MelodyError, type Melody, type MelodyProblem, type MelodyStep } from './melody.js';
 import { builtinPolicy, type Decision, type DecisionPolicy, type Question } from './policy.js';
 
@@ -62,6 +62,8 @@ export class Conductor {
   status: ConductorStatus = 'Stopped';
   readonly #latency = new Map<string, { total: number; n: number }>();
   readonly #runs = new Map<string, MelodyResult>();
+  /** Per run (its scope's artifacts): the artifact names known not to exist. */
+  readonly #absentArtifacts = new WeakMap<object, Set<string>>();
   readonly events: unknown[] = [];
   /** The bus methods it serves, undone at stop. */
   readonly registrations: Registration[] = [];
@@ -257,6 +259,7 @@ export class Conductor {
     };
     if (result.state === 'succeeded') {
       try {
+        await this.#loadArtifacts([melody.outputs], scope);
         result.outputs = resolveValue(melody.outputs, scope) as Record<string, unknown>;
       } catch (err) {
         result.state = 'failed';
@@ -332,7 +335,7 @@ export class Conductor {
     spend: (cost: number) => void,
     signal: AbortSignal | undefined,
   ): Promise<{ output: unknown; note?: string; skipped?: boolean }> {
-    await this.#loadArtifacts(step, scope);
+    await this.#loadArtifacts([step.with, step.when, step.foreach, step.fallback?.with], scope);
     if (step.when !== undefined && !isFallback) {
       const ok = parseExpression(step.when.trim().slice(2, -1)).evaluate(scope);
       if (!ok) return { output: null, note: `skipped: ${step.when} is false`, skipped: true };
@@ -379,33 +382,76 @@ export class Conductor {
       output = await call(resolveValue(params, scope));
     }
     if (step.store && this.bus.serves('artifacts.put')) {
+      this.#forgetArtifact(scope, step.store);
       await this.bus.request('artifacts.put', { name: step.store, data: JSON.stringify(output), metadata: { melody: melody.melody, run, step: id, contentType: 'application/json' }, tags: ['melody-output'] });
     }
     return { output, note: isFallback ? `ran its fallback '${method}'` : undefined };
   }
 
-  /** `${artifacts.name}`: the latest version of each artifact a step reads, as JSON when it parses. */
-  async #loadArtifacts(step: MelodyStep, scope: Record<string, unknown>): Promise<void> {
-    const text = JSON.stringify([step.with, step.when, step.foreach, step.fallback?.with]);
-    const names = new Set([...text.matchAll(/artifacts\.([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)/g)].map((m) => m[1]!));
+  /**
+   * `${artifacts.<name>…}`: the latest version of each artifact the given settings read, parsed as
+   * JSON when it is, kept in the scope for the rest of the run (until a step stores a new version).
+   * A name may contain dots (`melody.x.run`): of `artifacts.a.b.c`, the longest prefix that names an
+   * existing artifact is the name (`a.b` if it exists, else `a`), the rest a path into its content;
+   * `artifacts["a.b"].c` says it outright.
+   */
+  async #loadArtifacts(values: unknown[], scope: Record<string, unknown>): Promise<void> {
     const store = scope.artifacts as Record<string, unknown>;
-    for (const name of names) {
-      if (Object.hasOwn(store, name)) continue;
-      if (!this.bus.serves('artifacts.read')) throw new MethodNotFoundError('artifacts.read');
-      let content = '';
-      for (let offset = 0; ; ) {
-        const chunk = (await this.bus.request('artifacts.read', { name, offset, length: 512 * 1024 })) as { dataBase64: string; eof: boolean };
-        const bytes = Buffer.from(chunk.dataBase64, 'base64');
-        content += bytes.toString('utf8');
-        offset += bytes.length;
-        if (chunk.eof || bytes.length === 0) break;
-      }
-      try {
-        store[name] = JSON.parse(content);
-      } catch {
-        store[name] = content;
+    let absent = this.#absentArtifacts.get(store);
+    if (!absent) this.#absentArtifacts.set(store, (absent = new Set()));
+    for (const e of expressionsIn(values)) {
+      for (const ref of e.refs) {
+        if (ref[0] !== 'artifacts' || ref.length < 2) continue;
+        const candidates = ref.slice(1).map((_, i) => ref.slice(1, ref.length - i).join('.'));
+        let found = false;
+        for (const name of candidates) {
+          if (Object.hasOwn(store, name)) {
+            found = true;
+            break;
+          }
+          if (absent.has(name)) continue;
+          const content = await this.#readArtifact(name);
+          if (content === undefined) {
+            absent.add(name);
+            continue;
+          }
+          try {
+            store[name] = JSON.parse(content);
+          } catch {
+            store[name] = content;
+          }
+          found = true;
+          break;
+        }
+        if (!found) throw new BusError(ErrorCode.InvalidParams, `\${${e.source}}: no artifact named ${candidates.map((c) => `'${c}'`).join(' or ')}`, { reason: 'not-found', name: ref[1] });
       }
     }
+  }
+
+  /** An artifact's latest version as text; undefined when there is no such artifact. */
+  async #readArtifact(name: string): Promise<string | undefined> {
+    if (!this.bus.serves('artifacts.read')) throw new MethodNotFoundError('artifacts.read');
+    const chunks: Buffer[] = [];
+    for (let offset = 0; ; ) {
+      let chunk: { dataBase64: string; eof: boolean };
+      try {
+        chunk = (await this.bus.request('artifacts.read', { name, offset, length: 512 * 1024 })) as typeof chunk;
+      } catch (err) {
+        if (offset === 0 && err instanceof BusError && (err.data as { reason?: unknown } | undefined)?.reason === 'not-found') return undefined;
+        throw err;
+      }
+      const bytes = Buffer.from(chunk.dataBase64, 'base64');
+      chunks.push(bytes);
+      offset += bytes.length;
+      if (chunk.eof || bytes.length === 0) break;
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** A step stored a new version of `name`: what the run read of it before is stale. */
+  #forgetArtifact(scope: Record<string, unknown>, name: string): void {
+    delete (scope.artifacts as Record<string, unknown>)[name];
+    this.#absentArtifacts.get(scope.artifacts as object)?.delete(name);
   }
 
   /** Saga-style: the compensations of the steps that succeeded, newest first. */
@@ -415,6 +461,7 @@ export class Conductor {
       const c = Object.hasOwn(melody.steps, id) ? melody.steps[id]!.compensate : undefined;
       if (!c) continue;
       try {
+        await this.#loadArtifacts([c.with], scope);
         await this.bus.request(c.call, resolveValue(c.with, scope), { timeout: 30_000 });
         done.push(id);
       } catch (err) {

@@ -138,7 +138,21 @@ export function parseExpression(source: string): Expression {
 
 function lookup(scope: Record<string, unknown>, path: string[], source: string): unknown {
   let cur: unknown = scope;
-  for (const seg of path) {
+  let rest = path;
+  const artifacts = scope.artifacts;
+  if (path[0] === 'artifacts' && path.length > 1 && artifacts && typeof artifacts === 'object') {
+    // Artifact names may contain dots: the longest prefix of the path that names a loaded artifact
+    // is its name, the rest a path into its content (see the Conductor's #loadArtifacts).
+    for (let end = path.length; end > 1; end--) {
+      const name = path.slice(1, end).join('.');
+      if (Object.hasOwn(artifacts, name)) {
+        cur = (artifacts as Record<string, unknown>)[name];
+        rest = path.slice(end);
+        break;
+      }
+    }
+  }
+  for (const seg of rest) {
     if (cur === null || cur === undefined) return undefined;
     if (typeof cur !== 'object') throw new ExpressionError(`\${${source}}: '${seg}' is read from a ${typeof cur}`);
     // Own properties only: `constructor`, `toString` and the like are not values of the scope.

@@ -169,6 +169,49 @@ describe('the Conductor with the builtin policy', () => {
     await calls(bus);
   });
 
+  it('reads fields of artifacts, dotted artifact names (the longest existing name wins), in steps, outputs and compensations', async () => {
+    const stored = await run(bus, {
+      melody: 'art-store',
+      steps: {
+        a: { call: 'probe.echo', with: { words: 42, nested: { k: 'v' } }, store: 'probe-out' },
+        c: { call: 'probe.echo', with: { v1: { x: 'short' } }, store: 'cfg' },
+        d: { call: 'probe.echo', with: { x: 'long' }, store: 'cfg.v1' },
+      },
+    });
+    expect(stored.state).toBe('succeeded');
+    const r = await run(bus, {
+      melody: 'art-read',
+      steps: {
+        b: {
+          call: 'probe.echo',
+          with: { whole: '${artifacts.probe-out}', words: '${artifacts.probe-out.words}', long: '${artifacts.cfg.v1.x}', bracket: '${artifacts["cfg.v1"].x}', short: '${artifacts.cfg.v1}' },
+          compensate: { call: 'probe.log', with: { undo: '${artifacts.probe-out.nested.k}' } },
+        },
+        f: { call: 'probe.fail', needs: ['b'], optional: true },
+      },
+      outputs: { b: '${steps.b.output}', k: '${artifacts.probe-out.nested.k}', text: 'n=${artifacts.probe-out.words}', cfg: '${artifacts.cfg}' },
+    });
+    expect(r.state).toBe('succeeded');
+    expect(r.outputs).toEqual({ b: { whole: { words: 42, nested: { k: 'v' } }, words: 42, long: 'long', bracket: 'long', short: { x: 'long' } }, k: 'v', text: 'n=42', cfg: { v1: { x: 'short' } } });
+    // A step that stores a new version: later steps read it, not what the run read before.
+    const again = await run(bus, {
+      melody: 'art-again',
+      steps: {
+        a: { call: 'probe.echo', with: { w: '${artifacts.probe-out.words}' } },
+        b: { call: 'probe.echo', needs: ['a'], with: { words: 7 }, store: 'probe-out', compensate: { call: 'probe.log', with: { undo: '${artifacts.probe-out.words}', cfg: '${artifacts.cfg.v1.x}' } } },
+        c: { call: 'probe.echo', needs: ['b'], with: { w: '${artifacts.probe-out.words}' } },
+        d: { call: 'probe.fail', needs: ['c'] },
+      },
+    });
+    expect(again.state).toBe('failed');
+    expect(again.steps.a!.output).toEqual({ w: 42 });
+    expect(again.steps.c!.output).toEqual({ w: 7 });
+    expect(again.compensated).toEqual(['b']);
+    expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 7, cfg: 'long' }]);
+    const missing = await run(bus, { melody: 'art-missing', steps: { a: { call: 'probe.echo', with: { w: '${artifacts.nosuch.field}' } } } });
+    expect(missing.steps.a!.error).toMatch(/no artifact named 'nosuch.field' or 'nosuch'/);
+  });
+
   it('retries a failed foreach only after its first attempt ended: never more than 8 calls at a time', async () => {
     const list = Array.from({ length: 10 }, (_, i) => ({ i, ms: i === 0 ? 10 : 150, fail: i === 0 }));
     const r = await run(bus, { melody: 'fan-retry', inputs: { list: { type: 'array', default: list } }, steps: { fan: { call: 'probe.sleep', foreach: '${inputs.list}', with: '${item}', retry: { max: 1, delay: '10ms' } } } });
