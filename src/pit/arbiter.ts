@@ -1,4 +1,4 @@
-import { BusError, ErrorCode, TimeoutError } from '../bus/index.js';
+import { BusError, ErrorCode, RequestCancelledError, TimeoutError, type HandlerContext } from '../bus/index.js';
 import type { HealthResult } from '../bootstrap/index.js';
 import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
@@ -25,7 +25,12 @@ interface Pending {
   resolve(g: Grant): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+/** setTimeout's ceiling: a longer timeout would fire at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 export interface Grant {
   grant: string;
@@ -68,10 +73,10 @@ const RequestSchema = v.object({
   requester: v.pipe(v.string(), v.minLength(1)),
   priority: v.optional(PrioritySchema, 'NORMAL'),
   weight: v.optional(v.pipe(v.number(), v.minValue(0.001)), 1),
-  timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0)), 30_000),
+  timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(MAX_TIMEOUT_MS)), 30_000),
 });
 const ReleaseSchema = v.object({ grant: v.string() });
-const ResourceOnly = v.object({ resource: v.string(), limit: v.optional(v.number(), 50) });
+const ResourceOnly = v.object({ resource: v.string(), limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1)), 50) });
 
 /**
  * Arbitration Engine: contended resources granted by strategy — priority (CRITICAL 1000, HIGH 100,
@@ -88,9 +93,10 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
 
   readonly methods = {
     'arbiter.define': (p: unknown) => this.define(parseParams('arbiter.define', DefineSchema, p)),
-    'arbiter.request': (p: unknown) => {
+    'arbiter.request': (p: unknown, ctx?: HandlerContext) => {
       const r = parseParams('arbiter.request', RequestSchema, p);
-      return this.request(r.resource, r.requester, { priority: r.priority, weight: r.weight, timeoutMs: r.timeoutMs });
+      // A caller that gives up (its deadline, a cancel) leaves the line: no grant to a caller who is gone.
+      return this.request(r.resource, r.requester, { priority: r.priority, weight: r.weight, timeoutMs: ctx ? Math.min(r.timeoutMs, ctx.remainingMs()) : r.timeoutMs, signal: ctx?.signal });
     },
     'arbiter.release': (p: unknown) => this.release(parseParams('arbiter.release', ReleaseSchema, p).grant),
     'arbiter.decisions': (p: unknown) => {
@@ -122,7 +128,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
   async shutdown(): Promise<void> {
     for (const r of this.#resources.values()) {
       for (const p of r.waiting.splice(0)) {
-        clearTimeout(p.timer);
+        this.#unwait(p);
         p.reject(new BusError(ErrorCode.PeerGone, 'the Arbitration Engine is stopping'));
       }
     }
@@ -130,13 +136,15 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
 
   define(spec: ResourceSpec): { resource: string } {
     const existing = this.#resources.get(spec.resource);
-    if (existing) existing.spec = spec;
-    else this.#resources.set(spec.resource, this.#state(spec));
+    if (existing) {
+      existing.spec = spec;
+      this.#decide(existing); // more capacity: waiters may go now
+    } else this.#resources.set(spec.resource, this.#state(spec));
     return { resource: spec.resource };
   }
 
   /** Waits for a grant on `resource`; resolves with it and the rationale of the decision. */
-  request(resource: string, requester: string, options: { priority?: keyof typeof PRIORITY | number; weight?: number; timeoutMs?: number } = {}): Promise<Grant> {
+  request(resource: string, requester: string, options: { priority?: keyof typeof PRIORITY | number; weight?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Grant> {
     const r = this.#resource(resource);
     const priority = typeof options.priority === 'number' ? options.priority : PRIORITY[options.priority ?? 'NORMAL'];
     const weight = options.weight ?? 1;
@@ -145,16 +153,33 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
     if (s) s.weight = weight;
     else r.served.set(requester, { grants: 0, waitMs: 0, weight });
     return new Promise<Grant>((resolve, reject) => {
-      const p: Pending = { id: ++this.#seq, requester, priority, weight, at: performance.now(), resolve, reject, timer: undefined };
+      const signal = options.signal;
+      if (signal?.aborted) return reject(new RequestCancelledError(`arbiter.request of '${requester}' was cancelled`));
+      const p: Pending = { id: ++this.#seq, requester, priority, weight, at: performance.now(), resolve, reject, timer: undefined, signal, onAbort: undefined };
       r.waiting.push(p);
       this.#decide(r);
-      if (r.waiting.includes(p) && options.timeoutMs !== undefined) {
-        p.timer = setTimeout(() => {
-          r.waiting.splice(r.waiting.indexOf(p), 1);
-          reject(new TimeoutError(`'${requester}' got no grant on '${resource}' within ${options.timeoutMs}ms (${r.held.size}/${r.spec.capacity} held, ${r.waiting.length} waiting)`, { resource, requester }));
-        }, options.timeoutMs);
+      if (!r.waiting.includes(p)) return;
+      const leave = (err: Error) => {
+        const i = r.waiting.indexOf(p);
+        if (i < 0) return;
+        r.waiting.splice(i, 1);
+        this.#unwait(p);
+        reject(err);
+      };
+      if (options.timeoutMs !== undefined) {
+        const ms = Math.min(options.timeoutMs, MAX_TIMEOUT_MS);
+        p.timer = setTimeout(() => leave(new TimeoutError(`'${requester}' got no grant on '${resource}' within ${Math.round(ms)}ms (${r.held.size}/${r.spec.capacity} held, ${r.waiting.length - 1} waiting)`, { resource, requester })), ms);
+      }
+      if (signal) {
+        p.onAbort = () => leave(new RequestCancelledError(`arbiter.request of '${requester}' was cancelled`));
+        signal.addEventListener('abort', p.onAbort, { once: true });
       }
     });
+  }
+
+  #unwait(p: Pending): void {
+    clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
   }
 
   release(grant: string): { released: boolean } {
@@ -199,7 +224,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
     while (r.held.size < r.spec.capacity && r.waiting.length) {
       const { index, rationale } = this.#choose(r);
       const p = r.waiting.splice(index, 1)[0]!;
-      clearTimeout(p.timer);
+      this.#unwait(p);
       const waitedMs = performance.now() - p.at;
       const grant = `${r.spec.resource}:${p.id}`;
       r.held.set(grant, p.requester);

@@ -1,4 +1,4 @@
-import { BusError, ErrorCode, TimeoutError } from '../bus/index.js';
+import { BusError, ErrorCode, RequestCancelledError, TimeoutError, type HandlerContext } from '../bus/index.js';
 import type { HealthResult } from '../bootstrap/index.js';
 import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
@@ -35,6 +35,8 @@ interface Item {
   probedAt: number;
   handle: unknown;
   ready: Promise<void> | undefined;
+  /** Leases promised to waiters while it warms (they count against concurrency; it is not idle). */
+  pending: number;
   history: { from: ItemState; to: ItemState; reason: string; at: number }[];
 }
 
@@ -44,8 +46,17 @@ interface Waiter {
   holder: string;
   resolve(lease: Lease): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
+  /** Answered, timed out or cancelled: nothing more is handed to it. */
+  settled: boolean;
+  /** True while allocate() first tries to serve it: then it did not wait. */
+  immediate: boolean;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
+
+/** setTimeout's ceiling: a longer timeout would fire at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 export interface Lease {
   lease: string;
@@ -72,7 +83,7 @@ const AllocateSchema = v.object({
   pool: v.string(),
   key: v.pipe(v.string(), v.minLength(1)),
   holder: v.optional(v.string()),
-  timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0)), 30_000),
+  timeoutMs: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(MAX_TIMEOUT_MS)), 30_000),
 });
 const ReleaseSchema = v.object({ lease: v.string() });
 const PoolOnly = v.object({ pool: v.optional(v.string()) });
@@ -95,15 +106,20 @@ export class PoolManager implements PitExtension<Snapshot> {
   readonly #items = new Map<string, Item>();
   readonly #leases = new Map<string, Item>();
   readonly #queue: Waiter[] = [];
+  readonly #serving = new Set<string>();
+  readonly #again = new Set<string>();
+  /** Per pool: rooms being freed by an eviction for a waiter (counted as active until it cools). */
+  readonly #evicting = new Map<string, number>();
   #timer: NodeJS.Timeout | undefined;
   #seq = 0;
   #stats = { allocations: 0, fromHot: 0, warmed: 0, queued: 0, evictions: 0, failures: 0, timeouts: 0 };
 
   readonly methods = {
     'pool.define': (p: unknown) => this.define(parseParams('pool.define', DefineSchema, p)),
-    'pool.allocate': (p: unknown) => {
+    'pool.allocate': (p: unknown, ctx?: HandlerContext) => {
       const a = parseParams('pool.allocate', AllocateSchema, p);
-      return this.allocate(a.pool, a.key, a.holder ?? 'anonymous', a.timeoutMs);
+      // A caller that gives up (its deadline, a cancel) stops waiting here too: nothing is leased to a caller who is gone.
+      return this.allocate(a.pool, a.key, a.holder ?? 'anonymous', ctx ? Math.min(a.timeoutMs, ctx.remainingMs()) : a.timeoutMs, ctx?.signal);
     },
     'pool.release': (p: unknown) => this.release(parseParams('pool.release', ReleaseSchema, p).lease),
     'pool.status': (p: unknown) => this.status(parseParams('pool.status', PoolOnly, p).pool),
@@ -135,60 +151,66 @@ export class PoolManager implements PitExtension<Snapshot> {
 
   async shutdown(): Promise<void> {
     clearInterval(this.#timer);
-    for (const w of this.#queue.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new BusError(ErrorCode.PeerGone, 'the Pool Manager is stopping'));
-    }
+    for (const w of this.#queue.splice(0)) this.#giveUp(w, new BusError(ErrorCode.PeerGone, 'the Pool Manager is stopping'));
     await Promise.all([...this.#items.values()].filter((i) => i.state === 'hot').map((i) => this.#cool(i, 'the Pit is stopping')));
   }
 
   define(spec: PoolSpec): { pool: string } {
     const existing = this.#pools.get(spec.pool);
     this.#pools.set(spec.pool, { ...existing, ...spec });
+    this.#serveQueue(spec.pool); // more capacity or concurrency: waiters may go now
     return { pool: spec.pool };
   }
 
-  /** Leases an item for `key`: a hot one with room, else warms one (evicting the LRU idle item if full), else waits. */
-  async allocate(pool: string, key: string, holder: string, timeoutMs = 30_000): Promise<Lease> {
+  /**
+   * Leases an item for `key`: a hot one with room, else one warming for it, else warms one (evicting
+   * the least recently used idle item if the pool is full), else waits in line (FIFO per pool,
+   * within `timeoutMs`; a cancel through `signal` leaves the line).
+   */
+  allocate(pool: string, key: string, holder: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<Lease> {
     const spec = this.#spec(pool);
     this.#stats.allocations++;
-    const hot = this.#find(pool, key, (i) => i.state === 'hot' && i.leases.size < spec.concurrency);
-    if (hot) {
-      this.#stats.fromHot++;
-      return this.#lease(hot, holder, 'hot');
-    }
-    const warming = this.#find(pool, key, (i) => i.state === 'warming');
-    if (warming) {
-      await warming.ready;
-      if (warming.state === 'hot' && warming.leases.size < spec.concurrency) return this.#lease(warming, holder, 'warmed');
-    }
-    if (this.#active(pool) >= spec.capacity) {
-      const victim = this.#lruIdle(pool);
-      if (victim) await this.#cool(victim, `evicted (least recently used) to make room for '${key}'`);
-    }
-    if (this.#active(pool) < spec.capacity) {
-      const item = this.#newItem(pool, key);
-      await this.#warm(item, spec, `requested by '${holder}'`);
-      if (item.state !== 'hot') throw new BusError(ErrorCode.InternalError, `'${key}' in pool '${pool}' failed to warm: ${item.reason}`, { pool, key });
-      this.#stats.warmed++;
-      return this.#lease(item, holder, 'warmed');
-    }
-    this.#stats.queued++;
     return new Promise<Lease>((resolve, reject) => {
-      const waiter: Waiter = {
-        pool,
-        key,
-        holder,
-        resolve,
-        reject,
-        timer: setTimeout(() => {
-          this.#queue.splice(this.#queue.indexOf(waiter), 1);
-          this.#stats.timeouts++;
-          reject(new TimeoutError(`no '${key}' in pool '${pool}' became free within ${timeoutMs}ms (capacity ${spec.capacity}, all busy)`, { pool, key }));
-        }, timeoutMs),
-      };
-      this.#queue.push(waiter);
+      const w: Waiter = { pool, key, holder, resolve, reject, timer: undefined, settled: false, immediate: true, signal, onAbort: undefined };
+      if (signal?.aborted) return reject(new RequestCancelledError(`pool.allocate of '${key}' was cancelled`));
+      this.#queue.push(w);
+      this.#serveQueue(pool);
+      w.immediate = false;
+      if (w.settled || !this.#queue.includes(w)) return; // served (or being warmed for) at once
+      this.#stats.queued++;
+      const ms = Math.min(timeoutMs, MAX_TIMEOUT_MS);
+      w.timer = setTimeout(() => {
+        this.#stats.timeouts++;
+        this.#giveUp(w, new TimeoutError(`no '${key}' in pool '${pool}' became free within ${Math.round(ms)}ms (capacity ${this.#pools.get(pool)?.capacity ?? spec.capacity}, all busy)`, { pool, key }));
+      }, ms);
+      if (signal) {
+        w.onAbort = () => this.#giveUp(w, new RequestCancelledError(`pool.allocate of '${key}' was cancelled`));
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
     });
+  }
+
+  /** The waiter leaves the line with `err` (timeout, cancel, shutdown). */
+  #giveUp(w: Waiter, err: Error): void {
+    if (w.settled) return;
+    this.#settle(w);
+    const i = this.#queue.indexOf(w);
+    if (i >= 0) this.#queue.splice(i, 1);
+    w.reject(err);
+  }
+
+  #settle(w: Waiter): void {
+    w.settled = true;
+    clearTimeout(w.timer);
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+  }
+
+  /** Hands `item` to the waiter, or back to the pool if the waiter is gone. */
+  #grant(w: Waiter, item: Item, served: Lease['served']): void {
+    if (w.settled) return this.#serveQueue(item.pool);
+    this.#settle(w);
+    if (served === 'hot') this.#stats.fromHot++;
+    w.resolve(this.#lease(item, w.holder, served));
   }
 
   release(lease: string): { released: boolean } {
@@ -197,7 +219,7 @@ export class PoolManager implements PitExtension<Snapshot> {
     this.#leases.delete(lease);
     item.leases.delete(lease);
     item.lastUsed = performance.now();
-    queueMicrotask(() => this.#serveQueue(item.pool));
+    this.#serveQueue(item.pool); // now, before any new request: the line goes first
     return { released: true };
   }
 
@@ -243,20 +265,20 @@ export class PoolManager implements PitExtension<Snapshot> {
 
   #active(pool: string): number {
     let n = 0;
-    for (const i of this.#items.values()) if (i.pool === pool && (i.state === 'hot' || i.state === 'warming')) n++;
-    return n;
+    for (const i of this.#items.values()) if (i.pool === pool && (i.state === 'hot' || i.state === 'warming' || i.state === 'cooling')) n++;
+    return n + (this.#evicting.get(pool) ?? 0);
   }
 
   #lruIdle(pool: string): Item | undefined {
     let victim: Item | undefined;
     for (const i of this.#items.values()) {
-      if (i.pool === pool && i.state === 'hot' && i.leases.size === 0 && (!victim || i.lastUsed < victim.lastUsed)) victim = i;
+      if (i.pool === pool && i.state === 'hot' && i.leases.size === 0 && i.pending === 0 && (!victim || i.lastUsed < victim.lastUsed)) victim = i;
     }
     return victim;
   }
 
   #newItem(pool: string, key: string): Item {
-    const item: Item = { id: `${pool}/${key}#${++this.#seq}`, pool, key, state: 'cold', reason: 'created', since: Date.now(), leases: new Set(), lastUsed: performance.now(), probedAt: performance.now(), handle: undefined, ready: undefined, history: [] };
+    const item: Item = { id: `${pool}/${key}#${++this.#seq}`, pool, key, state: 'cold', reason: 'created', since: Date.now(), leases: new Set(), lastUsed: performance.now(), probedAt: performance.now(), handle: undefined, ready: undefined, pending: 0, history: [] };
     this.#items.set(item.id, item);
     return item;
   }
@@ -310,27 +332,89 @@ export class PoolManager implements PitExtension<Snapshot> {
     this.#serveQueue(item.pool);
   }
 
-  /** Hands freed capacity to the oldest waiter that can use it. */
+  /**
+   * Serves the line of `pool` in order: each waiter gets a hot item with room, a share of one
+   * warming, a new one (capacity permitting, or after evicting the least recently used idle item),
+   * or keeps its place. Never re-entered: a call while it runs makes it go round again.
+   */
   #serveQueue(pool: string): void {
-    const spec = this.#pools.get(pool);
-    if (!spec) return;
-    for (let i = 0; i < this.#queue.length; i++) {
-      const w = this.#queue[i]!;
-      if (w.pool !== pool) continue;
-      const hot = this.#find(pool, w.key, (it) => it.state === 'hot' && it.leases.size < spec.concurrency);
-      const canWarm = this.#active(pool) < spec.capacity || this.#lruIdle(pool) !== undefined;
-      if (!hot && !canWarm) continue;
-      this.#queue.splice(i--, 1);
-      clearTimeout(w.timer);
-      if (hot) {
-        w.resolve(this.#lease(hot, w.holder, 'queued'));
-        continue;
+    if (this.#serving.has(pool)) {
+      this.#again.add(pool);
+      return;
+    }
+    this.#serving.add(pool);
+    try {
+      do {
+        this.#again.delete(pool);
+        const spec = this.#pools.get(pool);
+        if (!spec) return;
+        for (let i = 0; i < this.#queue.length; i++) {
+          const w = this.#queue[i]!;
+          if (w.pool !== pool) continue;
+          if (w.settled) {
+            this.#queue.splice(i--, 1);
+            continue;
+          }
+          const served: Lease['served'] = w.immediate ? 'hot' : 'queued';
+          const hot = this.#find(pool, w.key, (it) => it.state === 'hot' && it.leases.size + it.pending < spec.concurrency);
+          if (hot) {
+            this.#queue.splice(i--, 1);
+            this.#grant(w, hot, served);
+            continue;
+          }
+          const warming = this.#find(pool, w.key, (it) => it.state === 'warming' && it.leases.size + it.pending < spec.concurrency);
+          if (warming) {
+            this.#queue.splice(i--, 1);
+            this.#await(w, warming, w.immediate ? 'warmed' : 'queued');
+            continue;
+          }
+          if (this.#active(pool) < spec.capacity) {
+            this.#queue.splice(i--, 1);
+            this.#warmFor(w, spec, w.immediate ? 'warmed' : 'queued');
+            continue;
+          }
+          const victim = this.#lruIdle(pool);
+          if (victim) {
+            this.#queue.splice(i--, 1);
+            // The victim's room is this waiter's: held (counted active) until it has cooled.
+            this.#evicting.set(pool, (this.#evicting.get(pool) ?? 0) + 1);
+            const label = w.immediate ? 'warmed' : 'queued';
+            void this.#cool(victim, `evicted (least recently used) to make room for '${w.key}'`).then(() => {
+              this.#evicting.set(pool, this.#evicting.get(pool)! - 1);
+              this.#warmFor(w, spec, label);
+            });
+          }
+          // Otherwise it keeps its place; a later waiter for another key may still fit.
+        }
+      } while (this.#again.has(pool));
+    } finally {
+      this.#serving.delete(pool);
+    }
+  }
+
+  /** A waiter sharing an item that is warming: its lease is promised (pending) until the item is hot. */
+  #await(w: Waiter, item: Item, served: Lease['served']): void {
+    item.pending++;
+    void item.ready!.then(() => {
+      item.pending--;
+      if (item.state === 'hot') return this.#grant(w, item, served);
+      if (!w.settled) {
+        this.#settle(w);
+        w.reject(new BusError(ErrorCode.InternalError, `'${w.key}' in pool '${w.pool}' failed to warm: ${item.reason}`, { pool: w.pool, key: w.key }));
       }
-      // Warm one for it (evicting an idle item if need be); failures reach the waiter.
-      this.allocate(pool, w.key, w.holder, 30_000).then(
-        (lease) => w.resolve({ ...lease, served: 'queued' }),
-        (err: Error) => w.reject(err),
-      );
+      this.#serveQueue(w.pool);
+    });
+  }
+
+  /** Warms a new item for the waiter (who may give up meanwhile: the item then stays hot for the next). */
+  #warmFor(w: Waiter, spec: PoolSpec, served: Lease['served']): void {
+    if (w.settled) return this.#serveQueue(w.pool);
+    const item = this.#newItem(w.pool, w.key);
+    void this.#warm(item, spec, `requested by '${w.holder}'`);
+    if (item.state === 'hot' || item.state === 'warming') {
+      if (item.state === 'hot') this.#stats.warmed++;
+      else void item.ready!.then(() => item.state === 'hot' && this.#stats.warmed++);
+      this.#await(w, item, served);
     }
   }
 
@@ -340,7 +424,7 @@ export class PoolManager implements PitExtension<Snapshot> {
     for (const item of this.#items.values()) {
       const spec = this.#pools.get(item.pool);
       if (!spec || item.state !== 'hot') continue;
-      if (spec.idleMs > 0 && item.leases.size === 0 && now - item.lastUsed > spec.idleMs) void this.#cool(item, `idle for ${Math.round(now - item.lastUsed)}ms`);
+      if (spec.idleMs > 0 && item.leases.size === 0 && item.pending === 0 && now - item.lastUsed > spec.idleMs) void this.#cool(item, `idle for ${Math.round(now - item.lastUsed)}ms`);
       else if (spec.probe && spec.probeEveryMs > 0 && now - item.probedAt > spec.probeEveryMs) void this.#probe(item, spec);
     }
   }

@@ -1,5 +1,5 @@
 import type { HealthResult } from '../bootstrap/index.js';
-import { InvalidParamsError, subjectMatches } from '../bus/index.js';
+import { assertPattern, InvalidParamsError, subjectMatches } from '../bus/index.js';
 import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
 
@@ -21,10 +21,19 @@ export interface CatalogEntry {
   accessCount: number;
 }
 
+function validPattern(pattern: string): boolean {
+  try {
+    assertPattern(pattern);
+    return true;
+  } catch {
+    return false; // a pattern that could match nothing would make its rule silently never apply
+  }
+}
+
 const RuleSchema = v.object({
   id: v.pipe(v.string(), v.minLength(1)),
   /** Artifact names this rule covers: a dot-separated pattern (`reports.*`, `>`), default all. */
-  match: v.optional(v.string(), '>'),
+  match: v.optional(v.pipe(v.string(), v.check(validPattern, "must be a name pattern: dot-separated words, '*' for one word, '>' (last) for the rest")), '>'),
   /** Older than this (since creation) is stale, unless accessed at least minAccessCount times. */
   maxAgeMs: v.optional(v.pipe(v.number(), v.minValue(0))),
   minAccessCount: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0)), 0),

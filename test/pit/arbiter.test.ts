@@ -93,4 +93,28 @@ describe('Arbitration Engine', () => {
     await expect(bus.request('arbiter.request', { resource: 'q', requester: 'z', timeoutMs: 20 })).rejects.toMatchObject({ code: -32003 });
     await bus.close();
   });
+
+  it('a caller that timed out or cancelled gets no grant later; more capacity wakes waiters; bad limits and timeouts are -32602', async () => {
+    const { bus } = await setup();
+    await bus.request('arbiter.define', { resource: 'r', capacity: 1 });
+    const g = (await bus.request('arbiter.request', { resource: 'r', requester: 'x' })) as Grant;
+    const timedOut = bus.request('arbiter.request', { resource: 'r', requester: 'y' }, { timeout: 50 }).catch((e: { code: number }) => e.code);
+    const ac = new AbortController();
+    const cancelled = bus.request('arbiter.request', { resource: 'r', requester: 'z' }, { signal: ac.signal }).catch((e: { code: number }) => e.code);
+    ac.abort();
+    expect(await timedOut).toBe(-32003);
+    expect(await cancelled).toBe(-32800);
+    await bus.request('arbiter.release', { grant: g.grant });
+    expect(await bus.request('arbiter.stats', { resource: 'r' })).toMatchObject({ held: 0, waiting: 0 });
+
+    const a = (await bus.request('arbiter.request', { resource: 'r', requester: 'a' })) as Grant;
+    const waiting = bus.request('arbiter.request', { resource: 'r', requester: 'b', timeoutMs: 1000 });
+    await bus.request('arbiter.define', { resource: 'r', capacity: 2 });
+    expect(await waiting).toMatchObject({ requester: 'b' });
+    await bus.request('arbiter.release', { grant: a.grant });
+
+    await expect(bus.request('arbiter.decisions', { resource: 'r', limit: 0 })).rejects.toMatchObject({ code: -32602 });
+    await expect(bus.request('arbiter.request', { resource: 'r', requester: 'c', timeoutMs: 3e9 })).rejects.toMatchObject({ code: -32602 });
+    await bus.close();
+  });
 });

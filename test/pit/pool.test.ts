@@ -86,4 +86,71 @@ describe('Pool Manager', () => {
     await pool.shutdown();
     await bus.close();
   });
+
+  describe('the line of waiters', () => {
+    type R = { lease?: string; key?: string; served?: string; code?: number };
+    const call = (bus: Bus, p: Record<string, unknown>, opts?: { timeout?: number; signal?: AbortSignal }): Promise<R> =>
+      bus.request('pool.allocate', p, opts).then(
+        (l) => l as R,
+        (e: { code: number }) => ({ code: e.code }),
+      );
+
+    it('serves waiters in order, each within its own timeout; none gets an internal error when items are evicted for them', async () => {
+      const { bus } = await setup();
+      await bus.request('pool.define', { pool: 'p', capacity: 2, warmupMs: 20, idleMs: 0 });
+      const a = (await call(bus, { pool: 'p', key: 'a' })).lease!;
+      await call(bus, { pool: 'p', key: 'b' });
+      const w1 = call(bus, { pool: 'p', key: 'c', timeoutMs: 2000 });
+      const w2 = call(bus, { pool: 'p', key: 'd', timeoutMs: 300 });
+      const w3 = call(bus, { pool: 'p', key: 'a', timeoutMs: 300 });
+      await delay(20);
+      await bus.request('pool.release', { lease: a }); // room for one: the first in line, W1
+      expect(await w1).toMatchObject({ key: 'c', served: 'queued' });
+      expect((await w2).code).toBe(-32003);
+      expect((await w3).code).toBe(-32003);
+      await bus.close();
+    });
+
+    it('a caller that timed out or cancelled is not handed a lease later, and leaks nothing', async () => {
+      const { bus } = await setup();
+      await bus.request('pool.define', { pool: 'p', capacity: 1, idleMs: 0 });
+      const held = (await call(bus, { pool: 'p', key: 'a' })).lease!;
+      const timedOut = call(bus, { pool: 'p', key: 'a' }, { timeout: 50 });
+      const ac = new AbortController();
+      const cancelled = call(bus, { pool: 'p', key: 'a' }, { signal: ac.signal });
+      ac.abort();
+      expect((await timedOut).code).toBe(-32003);
+      expect((await cancelled).code).toBe(-32800);
+      await bus.request('pool.release', { lease: held });
+      const status = (await bus.request('pool.status', { pool: 'p' })) as { pools: { items: { leases: number }[] }[]; waiting: number };
+      expect(status.waiting).toBe(0);
+      expect(status.pools[0]!.items.map((i) => i.leases)).toEqual([0]);
+      expect(await call(bus, { pool: 'p', key: 'a', timeoutMs: 100 })).toMatchObject({ served: 'hot' });
+      await bus.close();
+    });
+
+    it('a release serves the line before a new request made in the same turn; more capacity wakes waiters', async () => {
+      const { bus } = await setup();
+      await bus.request('pool.define', { pool: 'p', capacity: 1, idleMs: 0 });
+      const held = (await call(bus, { pool: 'p', key: 'k' })).lease!;
+      const first = call(bus, { pool: 'p', key: 'k', timeoutMs: 500 });
+      await delay(10);
+      void bus.request('pool.release', { lease: held });
+      const later = call(bus, { pool: 'p', key: 'k', timeoutMs: 200 });
+      expect(await first).toMatchObject({ served: 'queued' });
+      expect((await later).code).toBe(-32003);
+      const waiting = call(bus, { pool: 'p', key: 'other', timeoutMs: 1000 });
+      await delay(10);
+      await bus.request('pool.define', { pool: 'p', capacity: 2 });
+      expect(await waiting).toMatchObject({ key: 'other' });
+      await bus.close();
+    });
+
+    it('refuses a timeout setTimeout cannot hold (it would fire at once) with -32602', async () => {
+      const { bus } = await setup();
+      await bus.request('pool.define', { pool: 'p' });
+      expect((await call(bus, { pool: 'p', key: 'k', timeoutMs: 3e9 })).code).toBe(-32602);
+      await bus.close();
+    });
+  });
 });

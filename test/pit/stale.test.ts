@@ -72,6 +72,7 @@ describe('Stale Manager', () => {
     expect(real.deleted).toBe(2);
     expect(c.entries.map((e) => e.name)).toEqual(['keep.me']);
     await expect(bus.request('stale.rules.set', { rules: [{ id: 'x', action: 'shred' }] })).rejects.toMatchObject({ code: -32602 });
+    await expect(bus.request('stale.rules.set', { rules: [{ id: 'x', match: 'logs*' }] })).rejects.toMatchObject({ code: -32602, data: { field: 'rules.0.match' } });
     await expect(bus.request('stale.rules.set', { rules: [{ id: 'x' }, { id: 'x' }] })).rejects.toMatchObject({
       code: -32602,
       message: "stale.rules.set: rules[1].id: 'x' is used twice (rule ids must be unique)",
