@@ -270,6 +270,41 @@ describe('health endpoints', () => {
   }, 20_000);
 });
 
+describe('http.listen problems', () => {
+  it('a bad http.listen (no port, a port above 65535, an address in use) exits 2 naming the file and the value', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const { createServer } = await import('node:net');
+    const config = (name: string, listen: string) => {
+      const file = join(tmp, name);
+      writeFileSync(file, [`http: { listen: "${listen}" }`, 'components:', `  a: { use: ${fx('noop.mjs')} }`].join('\n'));
+      return file;
+    };
+    const noPort = config('listen-noport.yaml', 'localhost');
+    let r = await run(['up', '--once', '-c', noPort]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${noPort}: http.listen must be HOST:PORT`);
+    expect(r.stderr).toContain("'localhost'");
+    expect(r.stderr).not.toContain('internal error');
+    const big = config('listen-big.yaml', '127.0.0.1:99999');
+    r = await run(['up', '--once', '-c', big]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${big}: http.listen port must be 0 to 65535 (got '127.0.0.1:99999')`);
+    expect(r.stdout).not.toContain('starting'); // nothing booted
+    const server = createServer();
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const busy = config('listen-busy.yaml', `127.0.0.1:${port}`);
+      r = await run(['up', '--once', '-c', busy]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${busy}: http.listen '127.0.0.1:${port}': cannot listen: address in use (EADDRINUSE)`);
+      expect(r.stderr).not.toContain('internal error');
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe('the whole system from the command line', () => {
   it('boots the embedded default system with up --once (what npm start boots)', async () => {
     const file = join(tmp, 'default.json');

@@ -7,9 +7,7 @@ import type { Kernel } from '../bootstrap/index.js';
  * `/status` (JSON: system, components, bus statistics).
  */
 export async function serveHealth(k: Kernel, listen: string, optional: ReadonlySet<string>): Promise<{ url: string; close(): Promise<void> }> {
-  const m = /^(.*):(\d+)$/.exec(listen);
-  if (!m) throw new Error(`http.listen must be HOST:PORT (got '${listen}')`);
-  const [, host, port] = m;
+  const { host, port } = parseListen(listen);
   const server: Server = createServer((req, res) => {
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'cache-control': 'no-store' });
@@ -39,8 +37,12 @@ export async function serveHealth(k: Kernel, listen: string, optional: ReadonlyS
     send(404, 'not found: try /livez, /readyz or /status');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(port), host, () => resolve());
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(listen, err)));
+    try {
+      server.listen(port, host, () => resolve());
+    } catch (err) {
+      reject(new ListenError(listen, err as NodeJS.ErrnoException));
+    }
   });
   server.unref();
   const address = server.address() as { address: string; port: number };
@@ -48,4 +50,31 @@ export async function serveHealth(k: Kernel, listen: string, optional: ReadonlyS
     url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
     close: () => new Promise((r) => server.close(() => r())),
   };
+}
+
+/** `http.listen` could not be served (bad host, address in use, no permission): a config problem. */
+export class ListenError extends Error {
+  constructor(
+    readonly listen: string,
+    readonly reason: NodeJS.ErrnoException,
+  ) {
+    const why: Record<string, string> = {
+      EADDRINUSE: 'address in use',
+      EADDRNOTAVAIL: 'address not available on this machine',
+      EACCES: 'permission denied',
+      ENOTFOUND: 'unknown host',
+      EAI_AGAIN: 'unknown host',
+    };
+    super(`http.listen '${listen}': cannot listen: ${(reason.code && why[reason.code]) || reason.message}${reason.code ? ` (${reason.code})` : ''}`);
+  }
+}
+
+/** HOST:PORT (the host may be a bracketed IPv6 address, the port 0-65535; 0 picks a free port). Throws with what is wrong. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = typeof listen === 'string' ? /^(?:\[([^\]\s]+)\]|([^\s[\]]+)):(\d+)$/.exec(listen) : null;
+  if (!m) throw new Error(`http.listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got '${listen}')`);
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port > 65535) throw new Error(`http.listen port must be 0 to 65535 (got '${listen}')`);
+  return { host, port };
 }

@@ -141,6 +141,15 @@ async function up(values: Values): Promise<number> {
   const log = (values.log ?? (process.stdout.isTTY ? 'pretty' : 'plain')) as LogFormat;
   if (!['pretty', 'plain', 'json'].includes(log)) throw new UsageError(`--log must be pretty or json (got '${values.log}')`);
   const system = await load(values);
+  // A bad http.listen is a config problem: said before anything boots.
+  const { parseListen, ListenError, serveHealth } = await import('./health.js');
+  if (system.http) {
+    try {
+      parseListen(system.http.listen);
+    } catch (err) {
+      throw new UsageError(`${system.file}: ${(err as Error).message}`);
+    }
+  }
   const { kernelOptions } = await import('../config/index.js');
   let k: Kernel;
   try {
@@ -153,9 +162,13 @@ async function up(values: Values): Promise<number> {
   printer.attach(k);
   let health: { url: string; close(): Promise<void> } | undefined;
   if (system.http) {
-    const { serveHealth } = await import('./health.js');
     const optional = new Set(Object.entries(system.components).filter(([, c]) => c.optional).map(([n]) => n));
-    health = await serveHealth(k, system.http.listen, optional);
+    try {
+      health = await serveHealth(k, system.http.listen, optional);
+    } catch (err) {
+      if (err instanceof ListenError) throw new UsageError(`${system.file}: ${err.message}`);
+      throw err;
+    }
     process.stdout.write(`symphony: health endpoints on ${health.url} (/livez /readyz /status)\n`);
   }
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
