@@ -231,6 +231,56 @@ describe('symphony graph and report', () => {
   });
 });
 
+describe('symphony report on a bad input or output', () => {
+  it('a JSON that is not a boot report exits 2 naming the file and the first thing wrong', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const noStage = join(tmp, 'not-a-report.json');
+    writeFileSync(noStage, '{"components":[{"name":"x"}],"readyMs":5}');
+    let r = await run(['report', noStage, '-o', join(tmp, 'not-a-report.html')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${noStage}: not a boot report: components[0].stage must be a number`);
+    expect(r.stderr).not.toContain('internal error');
+    const nullEntry = join(tmp, 'null-entry.json');
+    writeFileSync(nullEntry, '{"components":[null],"readyMs":5}');
+    r = await run(['report', nullEntry, '-o', join(tmp, 'null-entry.html')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${nullEntry}: not a boot report: components[0] must be an object (got null)`);
+    expect(existsSync(join(tmp, 'null-entry.html'))).toBe(false);
+  });
+
+  it('an output it cannot write exits 2 naming the path', async () => {
+    const file = join(tmp, 'for-bad-out.json');
+    await run(['up', '--once', '-c', fx('system.yaml'), '--report', file]);
+    const out = join(tmp, 'no/such/dir/x.html');
+    const r = await run(['report', file, '-o', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${out}: cannot write the HTML report: no such directory (ENOENT)`);
+    expect(r.stderr).not.toContain('internal error');
+  });
+
+  it('escapes every field of the report in the HTML', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const file = join(tmp, 'xss.json');
+    await run(['up', '--once', '-c', fx('system.yaml'), '--report', file]);
+    const report = readReport(file);
+    const evil = '<script>alert(1)</script>';
+    report.components[0]!.state = evil as never;
+    report.components[1]!.state = evil as never;
+    report.components[1]!.startMs = null;
+    report.components[2]!.name = `<img src=x onerror=alert(1)>`;
+    report.components[2]!.error = evil;
+    report.system = evil as never;
+    report.failure = { component: evil, phase: evil as never, message: evil };
+    writeFileSync(file, JSON.stringify(report));
+    const out = join(tmp, 'xss.html');
+    const r = await run(['report', file, '-o', out]);
+    expect(r.code).toBe(0);
+    const html = readFileSync(out, 'utf8');
+    expect(html).not.toMatch(/<script|<img/);
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+});
+
 describe('health endpoints', () => {
   it('serves /livez, /readyz (not ready during the boot, nor while a required component restarts) and /status', async () => {
     const { writeFileSync } = await import('node:fs');

@@ -129,10 +129,16 @@ async function report(values: Values, positionals: string[]): Promise<number> {
   } catch (err) {
     throw new UsageError(`${file}: cannot read a boot report: ${(err as Error).message}`);
   }
-  if (!Array.isArray(data?.components) || typeof data.readyMs !== 'number') throw new UsageError(`${file}: not a boot report (no components or readyMs)`);
-  const { renderReportHtml } = await import('./report-html.js');
+  const { renderReportHtml, reportProblem } = await import('./report-html.js');
+  const problem = reportProblem(data);
+  if (problem) throw new UsageError(`${file}: not a boot report: ${problem.replace(/^not a boot report: /, '')}`);
   const out = values.output ?? file.replace(/\.json$/i, '') + '.html';
-  await writeFile(out, renderReportHtml(data, `Symphony boot report — ${file}`));
+  try {
+    await writeFile(out, renderReportHtml(data, `Symphony boot report — ${file}`));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new UsageError(`${out}: cannot write the HTML report: ${e.code === 'ENOENT' ? 'no such directory' : e.code === 'EISDIR' ? 'is a directory' : e.code === 'EACCES' ? 'permission denied' : e.message}${e.code ? ` (${e.code})` : ''}`);
+  }
   process.stdout.write(`${out}\n`);
   return 0;
 }

@@ -32,12 +32,12 @@ export function renderReportHtml(report: BootReport, title = 'Symphony boot repo
   // Stage boundaries: where each stage became ready.
   for (const s of report.stages) {
     if (s.readyMs === null) continue;
-    svg.push(`<line x1="${x(s.readyMs)}" y1="${top}" x2="${x(s.readyMs)}" y2="${height - 24}" stroke="#9aa" stroke-dasharray="4 3"><title>stage ${s.index} ready at ${fmt(s.readyMs)}</title></line>`);
+    svg.push(`<line x1="${x(s.readyMs)}" y1="${top}" x2="${x(s.readyMs)}" y2="${height - 24}" stroke="#9aa" stroke-dasharray="4 3"><title>stage ${esc(s.index)} ready at ${fmt(s.readyMs)}</title></line>`);
   }
   rows.forEach((c, i) => {
     const y = top + i * rowH;
     const onPath = critical.has(c.name);
-    svg.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" fill="${onPath ? '#b00020' : '#222'}" font-weight="${onPath ? 'bold' : 'normal'}">${esc(c.name)} <tspan fill="#999">s${c.stage}</tspan></text>`);
+    svg.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" fill="${onPath ? '#b00020' : '#222'}" font-weight="${onPath ? 'bold' : 'normal'}">${esc(c.name)} <tspan fill="#999">s${esc(c.stage)}</tspan></text>`);
     if (c.queuedMs !== null && c.startMs !== null && c.startMs > c.queuedMs) {
       svg.push(`<rect x="${x(c.queuedMs)}" y="${y + 8}" width="${Math.max(0.5, x(c.startMs) - x(c.queuedMs))}" height="6" fill="#dde3ea"><title>${esc(c.name)} waited ${fmt(c.waitMs ?? 0)} for earlier stages</title></rect>`);
     }
@@ -47,9 +47,9 @@ export function renderReportHtml(report: BootReport, title = 'Symphony boot repo
       svg.push(
         `<rect x="${x(c.startMs)}" y="${y + 4}" width="${Math.max(1.5, x(endMs) - x(c.startMs))}" height="14" rx="2" fill="${fill}"><title>${esc(tooltip(c))}</title></rect>`,
       );
-      svg.push(`<text x="${x(endMs) + 4}" y="${y + 15}" fill="#555">${fmt(c.ownMs ?? 0)}${c.attempts > 1 ? ` ×${c.attempts}` : ''}${c.state !== 'ready' ? ` ${c.state}` : ''}</text>`);
+      svg.push(`<text x="${x(endMs) + 4}" y="${y + 15}" fill="#555">${fmt(c.ownMs ?? 0)}${c.attempts > 1 ? ` ×${esc(c.attempts)}` : ''}${c.state !== 'ready' ? ` ${esc(c.state)}` : ''}</text>`);
     } else {
-      svg.push(`<text x="${labelW + 4}" y="${y + 15}" fill="#999">${c.state}</text>`);
+      svg.push(`<text x="${labelW + 4}" y="${y + 15}" fill="#999">${esc(c.state)}</text>`);
     }
   });
   svg.push(`<text x="${labelW}" y="${height - 8}" fill="#555">■ own start time   <tspan fill="#b00020">■ critical path</tspan>   <tspan fill="#9aa">┆ stage ready</tspan>   <tspan fill="#aab">▬ waiting on earlier stages</tspan></text>`);
@@ -63,7 +63,7 @@ export function renderReportHtml(report: BootReport, title = 'Symphony boot repo
   const table = report.components
     .map(
       (c) =>
-        `<tr class="${critical.has(c.name) ? 'crit' : ''}"><td>${esc(c.name)}</td><td>${c.stage}</td><td>${esc(c.state)}</td><td>${c.attempts}</td><td>${fmt(c.waitMs)}</td><td>${fmt(c.ownMs)}</td><td>${fmt(c.readyMs)}</td><td>${esc(c.error ?? '')}</td></tr>`,
+        `<tr class="${critical.has(c.name) ? 'crit' : ''}"><td>${esc(c.name)}</td><td>${esc(c.stage)}</td><td>${esc(c.state)}</td><td>${esc(c.attempts)}</td><td>${fmt(c.waitMs)}</td><td>${fmt(c.ownMs)}</td><td>${fmt(c.readyMs)}</td><td>${esc(c.error ?? '')}</td></tr>`,
     )
     .join('\n');
   return `<!doctype html>
@@ -77,7 +77,7 @@ td, th { border-bottom: 1px solid #eee; padding: 4px 10px; text-align: left; } t
 </style></head><body>
 <h1>${esc(title)} <span class="badge">${esc(state)}</span></h1>
 <p>Ready in <b>${fmt(report.readyMs)}</b> after the kernel was created (process start to kernel: ${fmt(report.processMs)}); kernel overhead ${fmt(report.kernelOverheadMs)};
-${report.components.length} components in ${report.stages.length} stages; RSS ${(report.memory.rssBytes / 1048576).toFixed(1)} MiB.</p>
+${report.components.length} components in ${report.stages.length} stages; RSS ${esc((report.memory.rssBytes / 1048576).toFixed(1))} MiB.</p>
 <p>Critical path: ${report.criticalPath.map(esc).join(' → ') || '<span class="muted">none</span>'}</p>
 ${failure}
 ${svg.join('\n')}
@@ -93,13 +93,66 @@ function tooltip(c: ComponentReport): string {
   return `${c.name}: stage ${c.stage}, ${c.state}, started ${fmt(c.startMs)}, ready ${fmt(c.readyMs)}, own ${fmt(c.ownMs)}, waited ${fmt(c.waitMs)}, attempts ${c.attempts}${c.error ? `, error: ${c.error}` : ''}`;
 }
 
-function fmt(ms: number | null): string {
-  if (ms === null) return '–';
+function fmt(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
   if (ms < 10) return `${ms.toFixed(2)}ms`;
   if (ms < 1000) return `${ms.toFixed(1)}ms`;
   return `${(ms / 1000).toFixed(2)}s`;
 }
 
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+function esc(v: string | number): string {
+  return String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/**
+ * What is wrong with a parsed JSON as a boot report (the first problem, e.g. `components[0].stage
+ * must be a number`), or undefined when it has every field the HTML page reads.
+ */
+export function reportProblem(data: unknown): string | undefined {
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  const numOrNull = (v: unknown) => v === null || num(v);
+  const str = (v: unknown) => typeof v === 'string';
+  const check = (o: Record<string, unknown>, at: string, fields: Record<string, [(v: unknown) => boolean, string]>): string | undefined => {
+    for (const [key, [ok, what]] of Object.entries(fields)) if (!ok(o[key])) return `${at}${key} must be ${what} (got ${JSON.stringify(o[key]) ?? 'nothing'})`;
+    return undefined;
+  };
+  if (!isObj(data)) return 'not a boot report: expected a JSON object';
+  if (!Array.isArray(data.components)) return `components must be a list (got ${JSON.stringify(data.components) ?? 'nothing'})`;
+  const top = check(data, '', {
+    stages: [Array.isArray, 'a list'],
+    criticalPath: [(v) => Array.isArray(v) && v.every(str), 'a list of names'],
+    system: [str, 'a string'],
+    readyMs: [num, 'a number'],
+    processMs: [num, 'a number'],
+    kernelOverheadMs: [num, 'a number'],
+    memory: [(v) => isObj(v) && num(v.rssBytes), 'an object with rssBytes'],
+    failure: [(v) => v === undefined || v === null || (isObj(v) && str(v.component) && str(v.phase) && str(v.message)), 'null or { component, phase, message }'],
+  });
+  for (const [i, c] of (data.components as unknown[]).entries()) {
+    const at = `components[${i}]`;
+    if (!isObj(c)) return `${at} must be an object (got ${JSON.stringify(c)})`;
+    const bad = check(c, `${at}.`, {
+      name: [str, 'a string'],
+      stage: [num, 'a number'],
+      state: [str, 'a string'],
+      attempts: [num, 'a number'],
+      queuedMs: [numOrNull, 'a number or null'],
+      startMs: [numOrNull, 'a number or null'],
+      readyMs: [numOrNull, 'a number or null'],
+      ownMs: [numOrNull, 'a number or null'],
+      waitMs: [numOrNull, 'a number or null'],
+      error: [(v) => v === undefined || v === null || str(v), 'a string or null'],
+      parts: [(v) => v === undefined || (Array.isArray(v) && v.every((p) => isObj(p) && str(p.name) && num(p.startMs) && numOrNull(p.readyMs))), 'a list of { name, startMs, readyMs }'],
+    });
+    if (bad) return bad;
+  }
+  if (top) return top;
+  for (const [i, st] of (data.stages as unknown[]).entries()) {
+    const at = `stages[${i}]`;
+    if (!isObj(st)) return `${at} must be an object (got ${JSON.stringify(st)})`;
+    const bad = check(st, `${at}.`, { index: [num, 'a number'], readyMs: [numOrNull, 'a number or null'] });
+    if (bad) return bad;
+  }
+  return undefined;
 }
