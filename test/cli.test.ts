@@ -196,6 +196,28 @@ describe('symphony up', () => {
   });
 });
 
+describe('the boot summary', () => {
+  it('labels a failed component (optional) only when it is optional', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const config = join(tmp, 'two-fail.yaml');
+    writeFileSync(config, ['components:', `  a: { use: ${fx('throws.mjs')} }`, `  b: { use: ${fx('throws.mjs')} }`, `  o: { use: ${fx('throws.mjs')}, optional: true }`].join('\n'));
+    const file = join(tmp, 'two-fail.json');
+    const r = await run(['up', '--once', '-c', config, '--report', file]);
+    expect(r.code).toBe(1);
+    const report = readReport(file);
+    const failed = report.components.filter((c) => c.state === 'failed' && c.name !== report.failure!.component);
+    expect(failed.map((c) => c.name)).toContain('o');
+    for (const c of failed) {
+      if (c.optional) expect(r.stdout).toContain(`  ${c.name}: failed (optional): Error: broken on purpose`);
+      else {
+        expect(r.stdout).toContain(`  ${c.name}: failed: Error: broken on purpose`);
+        expect(r.stdout).not.toContain(`  ${c.name}: failed (optional)`);
+      }
+    }
+    expect(failed.some((c) => !c.optional)).toBe(true); // a and b both fail at once: one is the failure, the other is required too
+  });
+});
+
 describe('symphony graph and report', () => {
   it('prints the plan as mermaid, dot and json, late edges dashed', async () => {
     const mermaid = await run(['graph', '-c', shared('late.yaml')]);

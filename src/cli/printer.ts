@@ -53,7 +53,10 @@ export class EventPrinter {
     }
     for (const l of report.late) lines.push(`  late: ${l.from} -> ${l.to} ${l.boundMs === null ? p.yellow('unbound') : p.dim(`bound at ${formatMs(l.boundMs)}`)}`);
     if (report.failure) lines.push(p.red(`  failed: '${report.failure.component}' (${report.failure.phase}): ${report.failure.message}`));
-    for (const c of report.components) if (c.state === 'failed' && c.name !== report.failure?.component) lines.push(p.yellow(`  ${c.name}: failed (optional): ${c.error}`));
+    for (const c of report.components) {
+      if (c.state !== 'failed' || c.name === report.failure?.component) continue;
+      lines.push(c.optional === true ? p.yellow(`  ${c.name}: failed (optional): ${c.error}`) : p.red(`  ${c.name}: failed: ${c.error}`));
+    }
     this.#out.write(`${lines.join('\n')}\n`);
   }
 
