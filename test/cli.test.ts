@@ -377,6 +377,25 @@ describe('http.listen problems', () => {
   });
 });
 
+describe('/status and the bus', () => {
+  it('reports the statistics of the builtin:bus component whatever its name', async () => {
+    const { writeFileSync } = await import('node:fs');
+    const config = join(tmp, 'named-bus.yaml');
+    writeFileSync(config, ['http: { listen: 127.0.0.1:0 }', 'components:', '  mq: { use: builtin:bus, with: { listen: none } }', `  bus: { use: ${fx('noop.mjs')} }`].join('\n'));
+    const p = start(['up', '-c', config]);
+    try {
+      await p.waitFor('system ready');
+      const base = /health endpoints on (http:\/\/\S+)/.exec(p.output())![1]!;
+      const status = JSON.parse(await (await fetch(`${base}/status`)).text());
+      expect(status.bus).not.toBeNull();
+      expect(status.bus).toMatchObject({ methods: expect.any(Number), inflight: 0 });
+    } finally {
+      p.child.kill('SIGTERM');
+    }
+    expect((await p.result).code).toBe(0);
+  }, 20_000);
+});
+
 describe('the whole system from the command line', () => {
   it('boots the embedded default system with up --once (what npm start boots)', async () => {
     const file = join(tmp, 'default.json');

@@ -4,9 +4,10 @@ import type { Kernel } from '../bootstrap/index.js';
 /**
  * Health endpoints (Kubernetes conventions) on a loopback port: `/livez` (the kernel process is
  * alive and not stopped), `/readyz` (the boot is done and no required component is down) and
- * `/status` (JSON: system, components, bus statistics).
+ * `/status` (JSON: system, components, and the statistics of the bus: `busName`, the component
+ * running builtin:bus).
  */
-export async function serveHealth(k: Kernel, listen: string, optional: ReadonlySet<string>): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveHealth(k: Kernel, listen: string, optional: ReadonlySet<string>, busName?: string): Promise<{ url: string; close(): Promise<void> }> {
   const { host, port } = parseListen(listen);
   const server: Server = createServer((req, res) => {
     const send = (code: number, body: unknown) => {
@@ -23,11 +24,12 @@ export async function serveHealth(k: Kernel, listen: string, optional: ReadonlyS
       return send(200, { ready: true, system: k.system });
     }
     if (path === '/status') {
+      // The bus is the component running builtin:bus, whatever its name.
       let bus: unknown;
-      for (const c of k.states()) {
+      if (busName !== undefined) {
         try {
-          const instance = k.get(c.name) as { stats?: () => unknown };
-          if (typeof instance?.stats === 'function' && c.name === 'bus') bus = instance.stats();
+          const instance = k.get(busName) as { stats?: () => unknown };
+          if (typeof instance?.stats === 'function') bus = instance.stats();
         } catch {
           // not running
         }

@@ -170,7 +170,7 @@ async function up(values: Values): Promise<number> {
   if (system.http) {
     const optional = new Set(Object.entries(system.components).filter(([, c]) => c.optional).map(([n]) => n));
     try {
-      health = await serveHealth(k, system.http.listen, optional);
+      health = await serveHealth(k, system.http.listen, optional, system.busName);
     } catch (err) {
       if (err instanceof ListenError) throw new UsageError(`${system.file}: ${err.message}`);
       throw err;
