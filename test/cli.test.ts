@@ -253,6 +253,41 @@ describe('symphony graph and report', () => {
   });
 });
 
+describe('symphony graph with unusual names', () => {
+  const names = async () => {
+    const { writeFileSync } = await import('node:fs');
+    const config = join(tmp, 'names.yaml');
+    const use = fx('noop.mjs');
+    writeFileSync(config, ['components:', `  a-b: { use: ${use} }`, `  a_b: { use: ${use}, needs: [a-b] }`, `  'x"y': { use: ${use} }`, `  'p\\': { use: ${use} }`, `  end: { use: ${use}, needs: [a_b] }`, `  node: { use: ${use} }`].join('\n'));
+    return config;
+  };
+
+  it('mermaid: one node per name (a-b and a_b stay apart), labels escaped', async () => {
+    const r = await run(['graph', '-c', await names()]);
+    expect(r.code).toBe(0);
+    const nodes = [...r.stdout.matchAll(/^ {4}(\S+)\["([^"]*)"\]$/gm)].map((m) => ({ id: m[1]!, label: m[2]! }));
+    expect(nodes.map((n) => n.label).sort()).toEqual(['a-b', 'a_b', 'end', 'node', 'p#92;', 'x#34;y']);
+    const ids = nodes.map((n) => n.id);
+    expect(new Set(ids).size).toBe(6);
+    expect(ids).not.toContain('end');
+    const idOf = (label: string) => nodes.find((n) => n.label === label)!.id;
+    expect(r.stdout).toContain(`  ${idOf('a-b')} --> ${idOf('a_b')}\n`);
+    expect(r.stdout).toContain(`  ${idOf('a_b')} --> ${idOf('end')}`);
+    expect(idOf('a-b')).not.toBe(idOf('a_b'));
+  });
+
+  it('dot: names with \\ and " are quoted and escaped, keywords quoted', async () => {
+    const r = await run(['graph', '-c', await names(), '--format', 'dot']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('    "x\\"y";\n');
+    expect(r.stdout).toContain('    "p\\\\";\n');
+    expect(r.stdout).toContain('    "node";\n');
+    expect(r.stdout).toContain('  "a-b" -> a_b;\n');
+    // Every node statement is one well-formed ID.
+    for (const line of r.stdout.split('\n').filter((l) => /^ {4}[^ ]/.test(l) && !/^ {4}(label|style)=/.test(l))) expect(line).toMatch(/^ {4}("(?:[^"\\]|\\.)*"|[A-Za-z_]\w*)( \[[^\]]*\])?;$/);
+  });
+});
+
 describe('symphony report on a bad input or output', () => {
   it('a JSON that is not a boot report exits 2 naming the file and the first thing wrong', async () => {
     const { writeFileSync } = await import('node:fs');

@@ -34,7 +34,8 @@ export function renderGraph(plan: BootPlan, components: Record<string, Component
       2,
     );
   }
-  const id = (n: string) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(n) ? n : `"${n.replace(/"/g, '\\"')}"`);
+  // DOT: a plain name stays bare unless it is a keyword; any other is quoted with \ and " escaped.
+  const id = (n: string) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(n) && !DOT_KEYWORDS.has(n.toLowerCase()) ? n : `"${n.replace(/[\\"]/g, (c) => `\\${c}`)}"`);
   if (format === 'dot') {
     const lines = ['digraph symphony {', '  rankdir=LR;', '  node [shape=box, style=rounded];'];
     plan.stages.forEach((names, i) => {
@@ -49,11 +50,11 @@ export function renderGraph(plan: BootPlan, components: Record<string, Component
     lines.push('}');
     return lines.join('\n');
   }
-  const mid = (n: string) => n.replace(/[^A-Za-z0-9_]/g, '_');
+  const mid = mermaidIds([...plan.order, ...edges.flatMap((e) => [e.from, e.to])], plan.stages.map((_, i) => `stage_${i}`));
   const lines = ['flowchart LR'];
   plan.stages.forEach((names, i) => {
     lines.push(`  subgraph stage_${i}["stage ${i}"]`);
-    for (const n of names) lines.push(`    ${mid(n)}["${n}${components[n]!.optional ? ' (optional)' : ''}"]`);
+    for (const n of names) lines.push(`    ${mid(n)}["${mermaidLabel(n)}${components[n]!.optional ? ' (optional)' : ''}"]`);
     lines.push('  end');
   });
   for (const e of edges) {
@@ -61,4 +62,34 @@ export function renderGraph(plan: BootPlan, components: Record<string, Component
     lines.push(`  ${mid(e.from)} ${arrow} ${mid(e.to)}`);
   }
   return lines.join('\n');
+}
+
+const DOT_KEYWORDS = new Set(['node', 'edge', 'graph', 'digraph', 'subgraph', 'strict']);
+const MERMAID_RESERVED = new Set(['end', 'graph', 'flowchart', 'subgraph', 'style', 'class', 'classdef', 'click', 'linkstyle', 'direction', 'default']);
+
+/**
+ * A distinct mermaid node id per component name: a plain name (letters, digits, _) is its own id;
+ * any other (or a reserved word) becomes a sanitized id with a suffix when that is taken, so `a-b`
+ * and `a_b` stay two nodes.
+ */
+function mermaidIds(names: readonly string[], taken: readonly string[]): (n: string) => string {
+  const plain = (n: string) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(n) && !MERMAID_RESERVED.has(n.toLowerCase());
+  const ids = new Map<string, string>();
+  const used = new Set(taken.map((t) => t.toLowerCase()));
+  for (const n of names) if (plain(n)) (ids.set(n, n), used.add(n.toLowerCase()));
+  const assign = (n: string) => {
+    const base = `${/^[A-Za-z_]/.test(n) ? '' : 'n_'}${n.replace(/[^A-Za-z0-9_]/g, '_')}`;
+    let id = base;
+    for (let k = 2; used.has(id.toLowerCase()) || MERMAID_RESERVED.has(id.toLowerCase()); k++) id = `${base}_${k}`;
+    used.add(id.toLowerCase());
+    ids.set(n, id);
+    return id;
+  };
+  for (const n of names) if (!ids.has(n)) assign(n);
+  return (n) => ids.get(n) ?? assign(n);
+}
+
+/** Text inside a mermaid ["..."] label: quotes, # and angle brackets as entity codes. */
+function mermaidLabel(n: string): string {
+  return n.replace(/[#"<>&\\]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, ' ');
 }
