@@ -30,6 +30,18 @@ describe('config: YAML', () => {
     ]);
   });
 
+  it("refuses component and profile names a JavaScript object would lose ('constructor', 'prototype', '__proto__'), at their key; and profiles are its own, not inherited", async () => {
+    expect(await problems('r.yaml', 'components:\n  constructor: { use: ./noop.mjs }\n  b: { use: ./noop.mjs, needs: [constructor] }\n')).toEqual([
+      "r.yaml:2:3: component name 'constructor' is a reserved name (it would be lost as a JavaScript object key): rename it",
+    ]);
+    expect(await problems('r2.yaml', 'components:\n  a: { use: ./noop.mjs }\nprofiles:\n  prototype: {}\n')).toEqual([
+      "r2.yaml:4:3: profile name 'prototype' is a reserved name (it would be lost as a JavaScript object key): rename it",
+    ]);
+    expect(await problems('r3.yaml', 'components:\n  a: { use: ./noop.mjs }\nprofiles:\n  dev: {}\n', { profile: 'toString' })).toEqual([
+      "r3.yaml:1:1: profile 'toString' is not defined here (defined: dev)",
+    ]);
+  });
+
   it('reports a missing key as missing, not unknown', async () => {
     expect(await problems('m.yaml', 'stages: [infra]\n')).toEqual(["m.yaml:1:1: missing key 'components'"]);
   });

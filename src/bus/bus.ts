@@ -713,6 +713,7 @@ export class Bus implements BusApi {
   }
 
   handleAs(ep: Endpoint, method: string, handler: Handler | undefined): Registration {
+    if (ep.state === 'closed') throw new PeerGoneError(`'${ep.name}' is closed: it cannot serve '${method}'`, { method, peer: ep.name });
     if (isPattern(method)) assertPattern(method, 'method');
     else if (typeof method !== 'string' || !method) throw new TypeError('method must be a non-empty string');
     if (method.startsWith('symphony.') || method.startsWith('$/')) throw new ForbiddenError(`'${method}' is reserved for the protocol`, { method });

@@ -84,11 +84,35 @@ function asDiagnostic(file: string, err: unknown): Diagnostic {
   return { file, line: 1, col: 1, severity: 'error', message };
 }
 
+const RESERVED = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Component and profile names `__proto__`, `constructor`, `prototype`: each refused at its key. */
+function reservedNames(source: ConfigSource, at: (pos: Position, message: string) => void): void {
+  const value = source.value as { components?: unknown; profiles?: unknown } | null;
+  if (!value || typeof value !== 'object') return;
+  const check = (record: unknown, path: PathSegment[], what: string) => {
+    if (!record || typeof record !== 'object' || Array.isArray(record)) return;
+    for (const key of Object.keys(record)) {
+      if (RESERVED.has(key)) at(source.locate([...path, key], 'key'), `${what} '${key}' is a reserved name (it would be lost as a JavaScript object key): rename it`);
+    }
+  };
+  check(value.components, ['components'], 'component name');
+  check(value.profiles, ['profiles'], 'profile name');
+  if (value.profiles && typeof value.profiles === 'object') {
+    for (const [name, profile] of Object.entries(value.profiles as Record<string, unknown>)) {
+      if (profile && typeof profile === 'object') check((profile as { components?: unknown }).components, ['profiles', name, 'components'], 'component name');
+    }
+  }
+}
+
 async function validateSource(source: ConfigSource, options: LoadOptions): Promise<LoadedSystem> {
   const file = source.file;
   const diagnostics: Diagnostic[] = [];
   const at = (pos: Position, message: string, severity: Diagnostic['severity'] = 'error') => diagnostics.push({ file, ...pos, severity, message });
 
+  // Names the schema's records would silently drop (or that would reach Object.prototype): refused where they are written.
+  reservedNames(source, at);
+  if (diagnostics.length) throw new ConfigError(sortDiagnostics(diagnostics));
   const parsed = v.safeParse(ConfigSchema, source.value);
   if (!parsed.success) {
     for (const issue of parsed.issues) {
@@ -102,7 +126,7 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
 
   let profileConfig: NonNullable<SystemConfig['profiles']>[string] | undefined;
   if (options.profile !== undefined) {
-    profileConfig = config.profiles?.[options.profile];
+    profileConfig = config.profiles && Object.hasOwn(config.profiles, options.profile) ? config.profiles[options.profile] : undefined;
     if (!profileConfig) {
       const known = Object.keys(config.profiles ?? {});
       at({ line: 1, col: 1 }, `profile '${options.profile}' is not defined here (${known.length ? `defined: ${known.join(', ')}` : 'no profiles are defined'})${suggest(options.profile, known)}`);

@@ -91,6 +91,10 @@ export class ExtensionRuntime {
         this.#module = undefined;
       }
     }
+    // An in-process activation that passed its deadline has no module yet, but its endpoint may
+    // already serve what it registered: closed too (and a late registration on it fails).
+    this.#endpoint?.close('deactivated');
+    this.#endpoint = undefined;
     this.state = 'stopped';
   }
 
@@ -113,7 +117,7 @@ export class ExtensionRuntime {
     if (!mod.default || typeof mod.default.activate !== 'function') {
       throw new BusError(ErrorCode.InternalError, `extension '${m.name}': ${m.main} has no default export with an activate(ctx) function`, { extension: m.name });
     }
-    this.#endpoint = this.options.bus.endpoint(m.name, rightsOf(m), { supersede: true });
+    const endpoint = (this.#endpoint = this.options.bus.endpoint(m.name, rightsOf(m), { supersede: true }));
     const ctx: ExtensionContext = { name: m.name, version: m.version, dir: m.dir, bus: this.#endpoint, config: this.options.config, log: prefixed(this.options.log, m.name) };
     try {
       await mod.default.activate(ctx);
@@ -121,6 +125,11 @@ export class ExtensionRuntime {
       this.#endpoint.close('activation failed');
       this.#endpoint = undefined;
       throw new BusError(ErrorCode.InternalError, `extension '${m.name}': activate failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, { extension: m.name });
+    }
+    if (this.#endpoint !== endpoint) {
+      // Deactivated while it activated (its deadline passed): it does not come alive late.
+      await mod.default.deactivate?.();
+      throw new BusError(ErrorCode.InternalError, `extension '${m.name}' finished activating after it was stopped`, { extension: m.name });
     }
     this.#module = mod.default;
   }

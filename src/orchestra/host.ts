@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { connect } from '../bus/client.js';
 import { installGuard } from './guard.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
+import type { BusApi } from '../bus/index.js'; // types only: erased, costs no start time
 
 const dir = process.argv[2];
 if (!dir) {
@@ -32,11 +33,27 @@ async function main(): Promise<void> {
     log('error')(`cannot load the extension: ${(err as Error).message}`);
     process.exit(3);
   }
+  // The extension's registrations, awaited before ready: a method the bus refuses (another
+  // extension serves it, or the manifest does not provide it) fails the activation, named.
+  const registrations: { method: string; ready: Promise<void> }[] = [];
+  const extensionBus: BusApi = {
+    name: bus.name,
+    request: (method, params, options) => bus.request(method, params, options),
+    handle: (method, handler) => {
+      const r = bus.handle(method, handler);
+      registrations.push({ method, ready: r.ready });
+      return r;
+    },
+    notify: (method, params) => bus.notify(method, params),
+    publish: (topic, data) => bus.publish(topic, data),
+    subscribe: (pattern, listener, options) => bus.subscribe(pattern, listener, options),
+    stats: () => bus.stats(),
+  };
   const ctx: ExtensionContext = {
     name: pkg.name,
     version: pkg.version,
     dir: dir!,
-    bus,
+    bus: extensionBus,
     config: JSON.parse(process.env.SYMPHONY_EXTENSION_CONFIG ?? 'null') as unknown,
     log: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
   };
@@ -57,6 +74,12 @@ async function main(): Promise<void> {
     await ext.activate(ctx);
   } catch (err) {
     log('error')(`activate failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    process.exit(4);
+  }
+  const outcomes = await Promise.allSettled(registrations.map((r) => r.ready));
+  const refused = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [`'${registrations[i]!.method}': ${(o.reason as Error)?.message ?? String(o.reason)}`] : []));
+  if (refused.length) {
+    log('error')(`activate failed: the bus refused ${refused.join('; ')}`);
     process.exit(4);
   }
   bus.ready();

@@ -167,6 +167,13 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
   const pkg = parsed.output;
   const s = pkg.symphony;
   const found: { path: PathSegment[]; message: string }[] = [];
+  // The schema's record drops these keys without a word: a dependency on 'constructor' would vanish.
+  const rawDeps = (value as { symphony?: { dependencies?: unknown } }).symphony?.dependencies;
+  if (rawDeps && typeof rawDeps === 'object') {
+    for (const key of Object.keys(rawDeps)) {
+      if (key === '__proto__' || key === 'constructor' || key === 'prototype') found.push({ path: ['symphony', 'dependencies', key], message: `dependency name '${key}' is a reserved name: no extension can be called that` });
+    }
+  }
   const main = resolve(dir, pkg.main);
   const realDir = await realpath(dir);
   try {

@@ -131,11 +131,11 @@ describe('Bus.hold', () => {
 
 describe('a stdio peer whose connection is lost but whose process lives on', () => {
   it('is killed, so its exit tells its supervisor (a hung peer would otherwise hold its methods forever)', async () => {
-    bus = new Bus({ heartbeat: 100 });
+    bus = new Bus({ heartbeat: 1000 }); // long enough for a node process to start on a busy machine: 2 missed beats drop a peer
     const peer = bus.spawnPeer({ name: 'hung', command: process.execPath, args: [resolve(import.meta.dirname, '../fixtures/bus/node-peer.mjs')] });
     await peer.ready(10_000);
     process.kill(peer.pid!, 'SIGSTOP'); // hung: answers no ping, reads nothing
-    const exit = await Promise.race([peer.exited, delay(8000).then(() => 'still running')]);
+    const exit = await Promise.race([peer.exited, delay(15_000).then(() => 'still running')]);
     expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
-  }, 15_000);
+  }, 25_000);
 });

@@ -5,7 +5,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel, type LogEvent } from '../../src/index.js';
-import { Bus, ForbiddenError, PeerGoneError } from '../../src/bus/index.js';
+import { Bus, ForbiddenError, MethodNotFoundError, PeerGoneError } from '../../src/bus/index.js';
 import type { Orchestra } from '../../src/orchestra/index.js';
 import { delay, until } from '../helpers.js';
 
@@ -258,7 +258,7 @@ describe('Orchestra Kit: supervision and reload', () => {
 
 describe('Orchestra Kit: bad extensions are named and contained', () => {
   it('names an extension whose activate throws or hangs, or whose main is missing, and runs the rest', async () => {
-    const k = system(['activate-throws', 'activate-hangs', 'no-main', 'word-count']);
+    const k = system(['activate-throws', 'activate-hangs', 'no-main', 'word-count', 'hangs-in-process', 'same-method']);
     await k.start();
     const orchestra = k.get('orchestra') as Orchestra;
     const bus = k.get('bus') as Bus;
@@ -269,6 +269,11 @@ describe('Orchestra Kit: bad extensions are named and contained', () => {
     expect(orchestra.problems.find((p) => p.extension === 'no-main')).toMatchObject({ line: 1, col: expect.any(Number) });
     expect(state['word-count']!.state).toBe('active');
     expect(((await bus.request('text.wordCount', { text: 'still here' })) as { words: number }).words).toBe(2);
+    // An in-process activation past its deadline leaves nothing serving.
+    expect(state['hangs-in-process']!.error).toMatch(/activation of extension 'hangs-in-process' did not complete within 400ms/);
+    await expect(bus.request('hangin.x')).rejects.toBeInstanceOf(MethodNotFoundError);
+    // A method another extension serves is refused at activation, named (it used to start and serve nothing).
+    expect(state['same-method']!.error).toMatch(/the bus refused 'text.wordCount': 'text.wordCount' is already served by 'word-count'/);
     expect(k.states().find((s) => s.name === 'orchestra')!.state).toBe('degraded');
     await k.stop();
   }, 30_000);
