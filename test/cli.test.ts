@@ -141,6 +141,16 @@ describe('symphony up', () => {
     expect(lines.find((l) => l.type === 'report')).toMatchObject({ report: { system: 'ready' } });
   });
 
+  it('--log accepts plain, and its error and the help name pretty, plain and json', async () => {
+    const bad = await run(['up', '--once', '-c', fx('system.yaml'), '--log', 'fancy']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--log must be pretty, plain or json (got 'fancy')");
+    expect((await run(['--help'])).stdout).toContain('--log pretty|plain|json');
+    const plain = await run(['up', '--once', '-c', fx('system.yaml'), '--log', 'plain']);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/stage 0 +a +starting/);
+  });
+
   it('boots part of the graph with --until', async () => {
     const file = join(tmp, 'until.json');
     const r = await run(['up', '--once', '-c', fx('system.yaml'), '--until', 'b', '--report', file]);

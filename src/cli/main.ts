@@ -11,7 +11,7 @@ import { EventPrinter, type LogFormat } from './printer.js';
 const HELP = `symphony — boot and run a Symphony system
 
 Usage:
-  symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|json]
+  symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|plain|json]
   symphony check [-c FILE] [--profile P]
   symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
   symphony report FILE.json [-o OUT.html]
@@ -145,7 +145,7 @@ async function report(values: Values, positionals: string[]): Promise<number> {
 
 async function up(values: Values): Promise<number> {
   const log = (values.log ?? (process.stdout.isTTY ? 'pretty' : 'plain')) as LogFormat;
-  if (!['pretty', 'plain', 'json'].includes(log)) throw new UsageError(`--log must be pretty or json (got '${values.log}')`);
+  if (!['pretty', 'plain', 'json'].includes(log)) throw new UsageError(`--log must be pretty, plain or json (got '${values.log}')`);
   const system = await load(values);
   // A bad http.listen is a config problem: said before anything boots.
   const { parseListen, ListenError, serveHealth } = await import('./health.js');
