@@ -96,7 +96,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
     'arbiter.request': (p: unknown, ctx?: HandlerContext) => {
       const r = parseParams('arbiter.request', RequestSchema, p);
       // A caller that gives up (its deadline, a cancel) leaves the line: no grant to a caller who is gone.
-      return this.request(r.resource, r.requester, { priority: r.priority, weight: r.weight, timeoutMs: ctx ? Math.min(r.timeoutMs, ctx.remainingMs()) : r.timeoutMs, signal: ctx?.signal });
+      return this.request(r.resource, r.requester, { priority: r.priority, weight: r.weight, timeoutMs: ctx ? Math.min(r.timeoutMs, ctx.remainingMs()) : r.timeoutMs, caller: ctx });
     },
     'arbiter.release': (p: unknown) => this.release(parseParams('arbiter.release', ReleaseSchema, p).grant),
     'arbiter.decisions': (p: unknown) => {
@@ -144,7 +144,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
   }
 
   /** Waits for a grant on `resource`; resolves with it and the rationale of the decision. */
-  request(resource: string, requester: string, options: { priority?: keyof typeof PRIORITY | number; weight?: number; timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Grant> {
+  request(resource: string, requester: string, options: { priority?: keyof typeof PRIORITY | number; weight?: number; timeoutMs?: number; caller?: { readonly signal: AbortSignal } | undefined } = {}): Promise<Grant> {
     const r = this.#resource(resource);
     const priority = typeof options.priority === 'number' ? options.priority : PRIORITY[options.priority ?? 'NORMAL'];
     const weight = options.weight ?? 1;
@@ -153,9 +153,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
     if (s) s.weight = weight;
     else r.served.set(requester, { grants: 0, waitMs: 0, weight });
     return new Promise<Grant>((resolve, reject) => {
-      const signal = options.signal;
-      if (signal?.aborted) return reject(new RequestCancelledError(`arbiter.request of '${requester}' was cancelled`));
-      const p: Pending = { id: ++this.#seq, requester, priority, weight, at: performance.now(), resolve, reject, timer: undefined, signal, onAbort: undefined };
+      const p: Pending = { id: ++this.#seq, requester, priority, weight, at: performance.now(), resolve, reject, timer: undefined, signal: undefined, onAbort: undefined };
       r.waiting.push(p);
       this.#decide(r);
       if (!r.waiting.includes(p)) return;
@@ -170,9 +168,13 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
         const ms = Math.min(options.timeoutMs, MAX_TIMEOUT_MS);
         p.timer = setTimeout(() => leave(new TimeoutError(`'${requester}' got no grant on '${resource}' within ${Math.round(ms)}ms (${r.held.size}/${r.spec.capacity} held, ${r.waiting.length - 1} waiting)`, { resource, requester })), ms);
       }
+      // The caller's signal is read only by a request that waits (making one costs an AbortController).
+      const signal = options.caller?.signal;
       if (signal) {
+        p.signal = signal;
         p.onAbort = () => leave(new RequestCancelledError(`arbiter.request of '${requester}' was cancelled`));
-        signal.addEventListener('abort', p.onAbort, { once: true });
+        if (signal.aborted) p.onAbort();
+        else signal.addEventListener('abort', p.onAbort, { once: true });
       }
     });
   }

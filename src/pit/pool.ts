@@ -119,7 +119,7 @@ export class PoolManager implements PitExtension<Snapshot> {
     'pool.allocate': (p: unknown, ctx?: HandlerContext) => {
       const a = parseParams('pool.allocate', AllocateSchema, p);
       // A caller that gives up (its deadline, a cancel) stops waiting here too: nothing is leased to a caller who is gone.
-      return this.allocate(a.pool, a.key, a.holder ?? 'anonymous', ctx ? Math.min(a.timeoutMs, ctx.remainingMs()) : a.timeoutMs, ctx?.signal);
+      return this.allocate(a.pool, a.key, a.holder ?? 'anonymous', ctx ? Math.min(a.timeoutMs, ctx.remainingMs()) : a.timeoutMs, ctx);
     },
     'pool.release': (p: unknown) => this.release(parseParams('pool.release', ReleaseSchema, p).lease),
     'pool.status': (p: unknown) => this.status(parseParams('pool.status', PoolOnly, p).pool),
@@ -167,12 +167,11 @@ export class PoolManager implements PitExtension<Snapshot> {
    * the least recently used idle item if the pool is full), else waits in line (FIFO per pool,
    * within `timeoutMs`; a cancel through `signal` leaves the line).
    */
-  allocate(pool: string, key: string, holder: string, timeoutMs = 30_000, signal?: AbortSignal): Promise<Lease> {
+  allocate(pool: string, key: string, holder: string, timeoutMs = 30_000, caller?: { readonly signal: AbortSignal }): Promise<Lease> {
     const spec = this.#spec(pool);
     this.#stats.allocations++;
     return new Promise<Lease>((resolve, reject) => {
-      const w: Waiter = { pool, key, holder, resolve, reject, timer: undefined, settled: false, immediate: true, signal, onAbort: undefined };
-      if (signal?.aborted) return reject(new RequestCancelledError(`pool.allocate of '${key}' was cancelled`));
+      const w: Waiter = { pool, key, holder, resolve, reject, timer: undefined, settled: false, immediate: true, signal: undefined, onAbort: undefined };
       this.#queue.push(w);
       this.#serveQueue(pool);
       w.immediate = false;
@@ -183,9 +182,13 @@ export class PoolManager implements PitExtension<Snapshot> {
         this.#stats.timeouts++;
         this.#giveUp(w, new TimeoutError(`no '${key}' in pool '${pool}' became free within ${Math.round(ms)}ms (capacity ${this.#pools.get(pool)?.capacity ?? spec.capacity}, all busy)`, { pool, key }));
       }, ms);
+      // The caller's signal is read only by a request that waits (making one costs an AbortController).
+      const signal = caller?.signal;
       if (signal) {
+        w.signal = signal;
         w.onAbort = () => this.#giveUp(w, new RequestCancelledError(`pool.allocate of '${key}' was cancelled`));
-        signal.addEventListener('abort', w.onAbort, { once: true });
+        if (signal.aborted) w.onAbort();
+        else signal.addEventListener('abort', w.onAbort, { once: true });
       }
     });
   }
