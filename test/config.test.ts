@@ -42,6 +42,17 @@ describe('config: YAML', () => {
     ]);
   });
 
+  it('loads a package that only exports for import (ESM-only), as import() would', async () => {
+    const pkg = join(dir, 'node_modules', 'esm-only-component');
+    mkdirSync(join(pkg, 'lib'), { recursive: true });
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'esm-only-component', type: 'module', exports: { '.': { import: './lib/index.js' } } }));
+    writeFileSync(join(pkg, 'lib', 'index.js'), 'export default { async start() { return { esm: true }; } };\n');
+    expect(await problems('esm.yaml', 'components:\n  a: { use: esm-only-component }\n', { checkModules: true })).toEqual([]);
+    expect(await problems('esm2.yaml', 'components:\n  a: { use: not-installed-anywhere }\n', { checkModules: true })).toEqual([
+      expect.stringMatching(/^esm2.yaml:2:13: component 'a': package 'not-installed-anywhere' is not installed/),
+    ]);
+  });
+
   it('reports a missing key as missing, not unknown', async () => {
     expect(await problems('m.yaml', 'stages: [infra]\n')).toEqual(["m.yaml:1:1: missing key 'components'"]);
   });

@@ -1,6 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isComponentDefinition, type AnyComponentDefinition } from '../bootstrap/index.js';
 import { builtinNames, loadBuiltin } from './builtins.js';
@@ -41,8 +41,63 @@ export function resolveUse(use: string, baseDir: string): ResolvedUse {
     const file = createRequire(resolve(baseDir, 'symphony.config')).resolve(specifier);
     return { kind: 'module', specifier, url: pathToFileURL(file).href, exportName };
   } catch {
-    throw new ModuleLoadError(`package '${specifier}' is not installed where ${baseDir} can find it (npm install ${specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/')})`);
+    // require's resolution misses packages that only export for `import` (ESM-only): look again with import's conditions.
+    const file = resolveForImport(specifier, baseDir);
+    if (file) return { kind: 'module', specifier, url: pathToFileURL(file).href, exportName };
+    throw new ModuleLoadError(`package '${specifier}' is not installed where ${baseDir} can find it (npm install ${packageName(specifier)})`);
   }
+}
+
+function packageName(specifier: string): string {
+  return specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+}
+
+/** The file `import(specifier)` would load from `baseDir`, by the package's `exports` (import, node, default) or its main. */
+function resolveForImport(specifier: string, baseDir: string): string | undefined {
+  const name = packageName(specifier);
+  const subpath = `.${specifier.slice(name.length)}`;
+  for (let dir = resolve(baseDir); ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', name);
+    const pkgFile = join(pkgDir, 'package.json');
+    if (existsSync(pkgFile)) {
+      let pkg: { exports?: unknown; main?: string; module?: string };
+      try {
+        pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as typeof pkg;
+      } catch {
+        return undefined;
+      }
+      const target = pkg.exports !== undefined ? exportTarget(pkg.exports, subpath) : subpath === '.' ? (pkg.main ?? 'index.js') : subpath;
+      const file = target === undefined ? undefined : resolve(pkgDir, target);
+      return file && existsSync(file) ? file : undefined;
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+function exportTarget(exports: unknown, subpath: string): string | undefined {
+  const isSubpathMap = exports !== null && typeof exports === 'object' && !Array.isArray(exports) && Object.keys(exports).some((k) => k.startsWith('.'));
+  const entry = isSubpathMap ? (exports as Record<string, unknown>)[subpath] : subpath === '.' ? exports : undefined;
+  return conditional(entry);
+}
+
+function conditional(entry: unknown): string | undefined {
+  if (typeof entry === 'string') return entry;
+  if (Array.isArray(entry)) {
+    for (const e of entry) {
+      const t = conditional(e);
+      if (t) return t;
+    }
+    return undefined;
+  }
+  if (entry && typeof entry === 'object') {
+    for (const [condition, value] of Object.entries(entry)) {
+      if (condition === 'import' || condition === 'node' || condition === 'default') {
+        const t = conditional(value);
+        if (t) return t;
+      }
+    }
+  }
+  return undefined;
 }
 
 /** Imports what `use` points at and checks it is a component definition. */
