@@ -53,6 +53,14 @@ describe('config: YAML', () => {
     ]);
   });
 
+  it('checks http.listen: HOST:PORT with a port 0 to 65535', async () => {
+    expect(await problems('h.yaml', 'http: { listen: localhost }\ncomponents:\n  a: { use: ./noop.mjs }\n')).toEqual([
+      'h.yaml:1:17: http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one) (got "localhost")',
+    ]);
+    expect(await problems('h2.yaml', 'http: { listen: "127.0.0.1:65536" }\ncomponents:\n  a: { use: ./noop.mjs }\n')).toHaveLength(1);
+    expect(await problems('h3.yaml', 'http: { listen: "[::1]:0" }\ncomponents:\n  a: { use: ./noop.mjs }\n')).toEqual([]);
+  });
+
   it('reports a missing key as missing, not unknown', async () => {
     expect(await problems('m.yaml', 'stages: [infra]\n')).toEqual(["m.yaml:1:1: missing key 'components'"]);
   });

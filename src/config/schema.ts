@@ -54,7 +54,13 @@ export const componentEntries = {
 export const ComponentSchema = v.strictObject(componentEntries, 'each component must be a table of settings');
 
 const HttpSchema = v.strictObject(
-  { listen: v.pipe(v.string('http.listen must be HOST:PORT'), v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).')) },
+  {
+    listen: v.pipe(
+      v.string('http.listen must be HOST:PORT'),
+      v.regex(/^(?:\[[^\]\s]+\]|[^\s[\]:]+):(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]?\d{1,4})$/, 'http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)'),
+      v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).'),
+    ),
+  },
   'http must be a table { listen }',
 );
 
