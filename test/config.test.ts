@@ -61,6 +61,20 @@ describe('config: YAML', () => {
     expect(await problems('h3.yaml', 'http: { listen: "[::1]:0" }\ncomponents:\n  a: { use: ./noop.mjs }\n')).toEqual([]);
   });
 
+  it("checks the builtins' settings: unknown keys with a suggestion, wrong types, at their position", async () => {
+    expect(
+      await problems(
+        'bw.yaml',
+        'components:\n  bus: { use: builtin:bus, with: { maxFrameBytes: big, listne: none } }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: ./ext, watch: "no" } }\n',
+      ),
+    ).toEqual([
+      'bw.yaml:2:51: in component \'bus\' (builtin:bus): maxFrameBytes must be a number (got "big")',
+      "bw.yaml:2:56: unknown key 'listne' in the settings of builtin:bus (component 'bus') (did you mean 'listen'?) (known keys: listen, token, maxFrameBytes, maxInFlight, maxOutputBytes, heartbeat, defaultTimeout)",
+      'bw.yaml:3:69: in component \'orchestra\' (builtin:orchestra): paths must be a list of folders (got "./ext")',
+      'bw.yaml:3:83: in component \'orchestra\' (builtin:orchestra): watch must be true or false (got "no")',
+    ]);
+  });
+
   it('reports a missing key as missing, not unknown', async () => {
     expect(await problems('m.yaml', 'stages: [infra]\n')).toEqual(["m.yaml:1:1: missing key 'components'"]);
   });

@@ -1,7 +1,7 @@
 import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
 import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions, type ModeAdapter } from '../bootstrap/index.js';
-import { COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
+import { BuiltinSettingsSchemas, COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
 import { ConfigSyntaxError, parseConfigSource, readConfigSource, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
 
@@ -154,6 +154,25 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
     components[name] = merged as ComponentOptions;
   }
   const stages = profileConfig?.stages ?? config.stages;
+
+  // The builtins' settings: unknown keys (with a suggestion) and wrong types, where they are written.
+  for (const [name, c] of Object.entries(components)) {
+    const builtin = typeof c.use === 'string' && c.use.startsWith('builtin:') ? c.use.slice('builtin:'.length) : undefined;
+    const schema = builtin ? BuiltinSettingsSchemas[builtin] : undefined;
+    if (!schema || c.with === undefined) continue;
+    const checked = v.safeParse(schema, c.with);
+    if (checked.success) continue;
+    for (const issue of checked.issues) {
+      const segs = (issue.path ?? []).map((p) => p.key as PathSegment);
+      const isKey = issue.path?.at(-1)?.origin === 'key';
+      const key = String(segs.at(-1));
+      const known = isKey ? Object.keys((segs.length === 1 ? (schema as unknown as { entries: Record<string, unknown> }).entries : {}) ?? {}) : [];
+      const message = isKey
+        ? `unknown key '${segs.join('.')}' in the settings of builtin:${builtin} (component '${name}')${suggest(key, known)}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`
+        : `in component '${name}' (builtin:${builtin}): ${segs.length && !issue.message.startsWith(segs.join('.')) ? `${segs.join('.')}: ` : ''}${issue.message}${issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : ''}`;
+      at(locate(name, ['with', ...segs], isKey ? 'key' : 'value'), message);
+    }
+  }
 
   // Components outside the kernel process (worker, process, command) reach everything through the bus.
   const busName = Object.entries(components).find(([, c]) => c.use === 'builtin:bus')?.[0];

@@ -92,3 +92,55 @@ export type ComponentConfig = v.InferOutput<typeof ComponentSchema>;
 export type SystemConfig = v.InferOutput<typeof ConfigSchema>;
 export const COMPONENT_KEYS = Object.keys(componentEntries);
 export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'profiles'];
+
+// ---- settings of the builtins (their `with:`), checked where they are written -----------------
+
+const positive = (what: string) => v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be >= 1`));
+const table = (what: string) => v.record(v.string(), v.unknown(), `${what} must be a table`);
+
+/** `with:` of each builtin: the keys the README documents, so a typo or a wrong type is named at its position. */
+export const BuiltinSettingsSchemas: Record<string, v.GenericSchema> = {
+  bus: v.strictObject(
+    {
+      listen: v.optional(v.string('listen must be auto, none or a socket path')),
+      token: v.optional(v.string('token must be auto, env:NAME or file:PATH')),
+      maxFrameBytes: v.optional(positive('maxFrameBytes')),
+      maxInFlight: v.optional(positive('maxInFlight')),
+      maxOutputBytes: v.optional(positive('maxOutputBytes')),
+      heartbeat: v.optional(duration),
+      defaultTimeout: v.optional(duration),
+    },
+    'the settings of builtin:bus must be a table',
+  ),
+  orchestra: v.strictObject(
+    {
+      paths: v.optional(v.array(v.string('each entry of paths must be a folder'), 'paths must be a list of folders')),
+      watch: v.optional(v.boolean('watch must be true or false')),
+      restart: v.optional(v.strictObject({ max: v.optional(count('restart.max')), within: v.optional(duration) }, 'restart must be a table { max, within }')),
+      backoff: v.optional(v.strictObject({ initial: v.optional(duration), max: v.optional(duration) }, 'backoff must be a table { initial, max }')),
+      config: v.optional(table('config')),
+    },
+    'the settings of builtin:orchestra must be a table',
+  ),
+  conductor: v.strictObject(
+    {
+      policy: v.optional(v.string('policy must be builtin, remote or a bus method')),
+      policyTimeoutMs: v.optional(v.pipe(v.number('policyTimeoutMs must be a number of milliseconds'), v.minValue(0, 'policyTimeoutMs must be >= 0'))),
+    },
+    'the settings of builtin:conductor must be a table',
+  ),
+  pit: v.strictObject(
+    {
+      dataDir: v.optional(v.string('dataDir must be a folder')),
+      bufferEvents: v.optional(count('bufferEvents')),
+      // Each extension checks its own table when the Pit starts (with the field named).
+      pool: v.optional(table('pool')),
+      dag: v.optional(table('dag')),
+      artifacts: v.optional(table('artifacts')),
+      arbiter: v.optional(table('arbiter')),
+      stale: v.optional(table('stale')),
+    },
+    'the settings of builtin:pit must be a table',
+  ),
+};
+
