@@ -75,6 +75,11 @@ describe('config: YAML', () => {
     ]);
   });
 
+  it('reads a TOML or YAML file that starts with a byte order mark', async () => {
+    expect(await problems('bom.toml', '\ufeff[components.a]\nuse = "./noop.mjs"\n')).toEqual([]);
+    expect(await problems('bom.yaml', '\ufeffcomponents:\n  a: { use: ./noop.mjs }\n')).toEqual([]);
+  });
+
   it('reports a missing key as missing, not unknown', async () => {
     expect(await problems('m.yaml', 'stages: [infra]\n')).toEqual(["m.yaml:1:1: missing key 'components'"]);
   });

@@ -44,7 +44,9 @@ export async function readConfigSource(file: string): Promise<ConfigSource> {
 }
 
 export async function parseConfigSource(file: string, text: string): Promise<ConfigSource> {
-  return extname(file).toLowerCase() === '.toml' ? parseToml(file, text) : parseYaml(file, text);
+  // A byte order mark (editors on Windows write one) is not part of the text: the TOML parser refused it.
+  const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+  return extname(file).toLowerCase() === '.toml' ? parseToml(file, body) : parseYaml(file, body);
 }
 
 async function parseYaml(file: string, text: string): Promise<ConfigSource> {
