@@ -79,7 +79,7 @@ const SymphonyField = v.strictObject(
     limits: v.optional(
       v.strictObject(
         {
-          memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(16, 'limits.memoryMb must be at least 16'))),
+          memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(64, 'limits.memoryMb must be at least 64 (an extension process uses about 45 MB before it does anything: less could never start)'))),
           activationMs: v.optional(v.pipe(v.number(), v.minValue(1)), 10_000),
         },
         'limits must be an object { memoryMb, activationMs }',

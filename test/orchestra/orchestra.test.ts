@@ -278,3 +278,19 @@ describe('Orchestra Kit: bad extensions are named and contained', () => {
     await k.stop();
   }, 30_000);
 });
+
+describe('Orchestra Kit: manifest limits', () => {
+  it('refuses limits.memoryMb too small for any extension process to start, at its position', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readManifest } = await import('../../src/orchestra/manifest.js');
+    const dir = mkdtempSync(join(tmpdir(), 'symphony-manifest-'));
+    writeFileSync(join(dir, 'index.js'), 'export default { activate() {} };\n');
+    writeFileSync(join(dir, 'package.json'), '{ "name": "tiny", "version": "1.0.0", "main": "index.js",\n  "symphony": { "provides": ["tiny.x"], "limits": { "memoryMb": 16 } } }\n');
+    const { manifest, problems } = await readManifest(dir);
+    expect(manifest).toBeUndefined();
+    expect(problems.map((p) => `${p.line}:${p.col} ${p.message}`)).toEqual([expect.stringMatching(/^2:\d+ limits.memoryMb must be at least 64 \(an extension process uses about 45 MB/)]);
+  });
+});
+
