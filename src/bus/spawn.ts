@@ -33,6 +33,8 @@ export class PeerProcess {
   #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   #stopping = false;
+  /** Why the program could not be run at all (ENOENT, EACCES): what ready() reports. */
+  #spawnError: Error | undefined;
 
   constructor(
     readonly name: string,
@@ -63,6 +65,7 @@ export class PeerProcess {
         resolve(this.#exit);
       });
       child.once('error', (err) => {
+        this.#spawnError = err;
         this.#exit = { code: null, signal: null };
         this.#connection?.close(`the process could not run: ${err.message}`);
         resolve(this.#exit);
@@ -85,8 +88,14 @@ export class PeerProcess {
     const exitedFirst = this.exited.then((e) => {
       throw new PeerGoneError(`'${this.name}' ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`} before it was ready`);
     });
-    const connection = await Promise.race([this.#connected, exitedFirst]);
-    await Promise.race([connection.ready(ms), exitedFirst]);
+    try {
+      const connection = await Promise.race([this.#connected, exitedFirst]);
+      await Promise.race([connection.ready(ms), exitedFirst]);
+    } catch (err) {
+      const e = this.#spawnError as (Error & { code?: string; path?: string }) | undefined;
+      if (e) throw new PeerGoneError(`'${this.name}' could not be started: ${e.code === 'ENOENT' ? `no program '${e.path ?? this.child.spawnfile}' (ENOENT)` : e.message}`, { peer: this.name });
+      throw err;
+    }
   }
 
   kill(signal: NodeJS.Signals = 'SIGTERM'): void {

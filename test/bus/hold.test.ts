@@ -139,3 +139,12 @@ describe('a stdio peer whose connection is lost but whose process lives on', () 
     expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
   }, 25_000);
 });
+
+describe('a peer program that cannot be run', () => {
+  it('is named with the reason (ENOENT), not "closed before it was ready"', async () => {
+    bus = new Bus();
+    const peer = bus.spawnPeer({ name: 'ghost', command: '/nonexistent/program' });
+    await expect(peer.ready(5000)).rejects.toThrow("'ghost' could not be started: no program '/nonexistent/program' (ENOENT)");
+  });
+});
+
