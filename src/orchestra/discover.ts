@@ -144,7 +144,9 @@ export function resolveExtensions(found: readonly ExtensionManifest[], symphonyV
   const graph = analyzeGraph(load.map((m) => ({ name: m.name, needs: Object.keys(m.dependencies), wants: [], late: [] })));
   for (const p of graph.problems) {
     const m = chosen.get(p.component)!;
-    problems.push({ extension: m.name, file: m.file, line: 1, col: 1, message: `dependency ${p.message}` });
+    // Extensions have no late edges: a cycle among them is broken by removing a dependency.
+    const message = p.cycle ? `dependency cycle: ${p.cycle.join(' -> ')}; extensions cannot depend on each other in a circle: remove one of these dependencies` : `dependency ${p.message}`;
+    problems.push({ extension: m.name, file: m.file, line: 1, col: 1, message });
   }
   const cyclic = new Set(graph.problems.flatMap((p) => p.cycle ?? []));
   return { load: load.filter((m) => !cyclic.has(m.name)), problems };

@@ -150,6 +150,19 @@ describe('Orchestra Kit: dependency resolution', () => {
   });
 });
 
+describe('Orchestra Kit: a dependency cycle between extensions', () => {
+  it('is reported as a path to break by removing a dependency (extensions have no late edges), and neither loads', async () => {
+    const k = system(['cyc-a', 'cyc-b', 'word-count']);
+    await k.start();
+    const orchestra = k.get('orchestra') as Orchestra;
+    expect(orchestra.problems.map((p) => p.message)).toContainEqual(expect.stringMatching(/^dependency cycle: cyc-(a|b) -> cyc-(a|b) -> cyc-(a|b); extensions cannot depend on each other in a circle: remove one of these dependencies$/));
+    const states = Object.fromEntries(orchestra.status().map((s) => [s.name, s.state]));
+    expect(states['word-count']).toBe('active');
+    expect(states['cyc-a']).not.toBe('active');
+    await k.stop();
+  });
+});
+
 describe('Orchestra Kit: supervision and reload', () => {
   it('quarantines an extension that keeps crashing: its methods then answer -32004 naming the quarantine', async () => {
     const k = createKernel({
