@@ -180,8 +180,9 @@ export class Conductor {
           let output: unknown;
           let note: string | undefined;
           let skipped = false;
+          let provider: string | undefined;
           try {
-            ({ output, note, skipped = false } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c), options.signal));
+            ({ output, note, skipped = false, provider } = await this.#execute(melody, id, step, isFallback, scope, run, attempt, decide, () => spent, (c) => (spent += c), options.signal));
           } catch (err) {
             const e = err instanceof Error ? err : new Error(String(err));
             const code = err instanceof BusError ? err.code : undefined;
@@ -219,6 +220,7 @@ export class Conductor {
           stepScope[id] = { output, state: skipped ? 'skipped' : 'succeeded' };
           steps[id]!.state = skipped ? 'skipped' : isFallback ? 'succeeded (fallback)' : 'succeeded';
           steps[id]!.output = output;
+          if (provider) steps[id]!.provider = provider; // the method that served it (the policy's pick among alternatives, or the fallback)
           if (note) steps[id]!.note = note;
           if (!skipped) completed.push(id);
           const r = (await this.bus.request('dag.complete', { run, node, output: output === undefined ? null : output })) as Progress;
@@ -334,7 +336,7 @@ export class Conductor {
     spent: () => number,
     spend: (cost: number) => void,
     signal: AbortSignal | undefined,
-  ): Promise<{ output: unknown; note?: string; skipped?: boolean }> {
+  ): Promise<{ output: unknown; note?: string; skipped?: boolean; provider?: string }> {
     await this.#loadArtifacts([step.with, step.when, step.foreach, step.fallback?.with], scope);
     if (step.when !== undefined && !isFallback) {
       const ok = parseExpression(step.when.trim().slice(2, -1)).evaluate(scope);
@@ -385,7 +387,7 @@ export class Conductor {
       this.#forgetArtifact(scope, step.store);
       await this.bus.request('artifacts.put', { name: step.store, data: JSON.stringify(output), metadata: { melody: melody.melody, run, step: id, contentType: 'application/json' }, tags: ['melody-output'] });
     }
-    return { output, note: isFallback ? `ran its fallback '${method}'` : undefined };
+    return { output, note: isFallback ? `ran its fallback '${method}'` : undefined, provider: method };
   }
 
   /**

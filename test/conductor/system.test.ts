@@ -108,6 +108,7 @@ describe('a provider that crashes mid-run', () => {
       expect(r.state).toBe('succeeded');
       expect(r.outputs).toEqual({ doubled: 42 });
       expect(r.steps.work!.attempts).toBeGreaterThanOrEqual(2);
+      expect(r.steps.work!.provider).toBe('flaky.work');
       expect(r.decisions.filter((d) => d.kind === 'failure')[0]).toMatchObject({ choice: 'accept', by: 'builtin', rationale: expect.stringMatching(/^following the recovery rule: .*retry/) });
     } finally {
       await k.stop();
