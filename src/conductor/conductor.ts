@@ -186,7 +186,9 @@ export class Conductor {
           } catch (err) {
             const e = err instanceof Error ? err : new Error(String(err));
             const code = err instanceof BusError ? err.code : undefined;
-            const r = (await this.bus.request('dag.fail', { run, node, error: e.message })) as Progress & { decision: DagDecision };
+            // A refusal by the budget cannot change on a new attempt: not retried (its onFailure applies).
+            const final = err instanceof BusError && (err.data as { final?: boolean } | undefined)?.final === true;
+            const r = (await this.bus.request('dag.fail', { run, node, error: e.message, final })) as Progress & { decision: DagDecision };
             const verdict = await decide({ kind: 'failure', melody: melody.melody, run, step: id, attempt, error: { code, message: e.message }, proposed: { action: r.decision.action, rationale: r.decision.rationale } });
             steps[id]!.error = e.message;
             if (verdict.choice === 'fail' && r.decision.action !== 'fail' && r.state === 'running') {
@@ -343,7 +345,7 @@ export class Conductor {
       if (!ok) return { output: null, note: `skipped: ${step.when} is false`, skipped: true };
     }
     const budget = await decide({ kind: 'budget', melody: melody.melody, run, step: id, cost: step.cost, spent: spent(), budget: melody.budget ?? null });
-    if (budget.choice === 'refuse') throw new BusError(ErrorCode.Overloaded, `step '${id}' refused: ${budget.rationale}`);
+    if (budget.choice === 'refuse') throw new BusError(ErrorCode.Overloaded, `step '${id}' refused: ${budget.rationale}`, { final: true });
     spend(step.cost);
     let method: string;
     let params: unknown;

@@ -167,7 +167,13 @@ const CreateSchema = v.object({ workflow: v.unknown(), run: v.optional(RunId) })
 const RunOnly = v.object({ run: v.string() });
 const NodeOnly = v.object({ run: v.string(), node: v.string() });
 const CompleteSchema = v.object({ run: v.string(), node: v.string(), output: v.optional(v.unknown()) });
-const FailSchema = v.object({ run: v.string(), node: v.string(), error: v.union([v.string(), v.looseObject({ message: v.string() })]) });
+const FailSchema = v.object({
+  run: v.string(),
+  node: v.string(),
+  error: v.union([v.string(), v.looseObject({ message: v.string() })]),
+  /** The failure cannot change on a new attempt (a refusal, invalid input): its retries are skipped, its `then` applies. */
+  final: v.optional(v.boolean(), false),
+});
 const RunsSchema = v.object({
   state: v.optional(v.picklist(['running', 'succeeded', 'failed', 'cancelled'])),
   limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(10_000)), 100),
@@ -260,7 +266,7 @@ export class DagTracker implements PitExtension<Snapshot> {
      */
     'dag.fail': (p: unknown): FailResult => {
       const a = parseParams('dag.fail', FailSchema, p);
-      return this.fail(a.run, a.node, a.error);
+      return this.fail(a.run, a.node, a.error, a.final);
     },
     /**
      * `dag.status { run }` -> `{ run, workflow, state, reason, createdAt, updatedAt, ready,
@@ -411,7 +417,7 @@ export class DagTracker implements PitExtension<Snapshot> {
   }
 
   /** A running node failed: applies its recovery and returns the decision with its rationale. */
-  fail(runId: string, nodeId: string, error: unknown): FailResult {
+  fail(runId: string, nodeId: string, error: unknown, final = false): FailResult {
     const run = this.#run('dag.fail', runId);
     const n = this.#node('dag.fail', run, nodeId);
     if (n.state === 'cancelled') {
@@ -423,7 +429,7 @@ export class DagTracker implements PitExtension<Snapshot> {
     n.failures++;
     n.error = msg;
     const released: string[] = [];
-    const decision = this.#recover(n, msg, released);
+    const decision = this.#recover(n, msg, released, final);
     this.#checkDone(run);
     this.#changed();
     return { decision, ready: this.#readyIds(run), released, state: run.state };
@@ -597,13 +603,13 @@ export class DagTracker implements PitExtension<Snapshot> {
     }
   }
 
-  #recover(n: NodeRec, msg: string, released: string[]): Decision {
+  #recover(n: NodeRec, msg: string, released: string[], final = false): Decision {
     const r = n.spec.recovery;
     const what = `attempt ${n.attempts} of '${n.id}' failed (${msg})`;
     let strategy = r.strategy;
     let why = `strategy '${strategy}'`;
     if (strategy === 'retry') {
-      if (n.failures <= r.retries) {
+      if (!final && n.failures <= r.retries) {
         const delayMs = backoffDelay(r, n.failures);
         const attempt = n.attempts + 1;
         const rationale = `${what}; retry ${n.failures} of ${r.retries} in ${delayMs}ms (${backoffFormula(r, n.failures)}), as attempt ${attempt}`;
@@ -618,7 +624,7 @@ export class DagTracker implements PitExtension<Snapshot> {
         return { action: 'retry', delayMs, attempt, rationale };
       }
       strategy = r.then;
-      why = `retries exhausted (${r.retries}), then '${strategy}'`;
+      why = final ? `not retried (the failure cannot change on a new attempt), then '${strategy}'` : `retries exhausted (${r.retries}), then '${strategy}'`;
     }
     if (strategy === 'fallback') {
       const f = n.fallback!;

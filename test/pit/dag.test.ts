@@ -264,6 +264,14 @@ describe('DagTracker: recovery', () => {
     expect(r.state).toBe('failed');
   });
 
+  it('a final failure (a new attempt cannot change it) skips the retries: its `then` applies at once', async () => {
+    const { t } = await tracker();
+    const { run } = t.create({ nodes: [{ id: 'x', recovery: { strategy: 'retry', retries: 3, delayMs: 0, then: 'skip' } }] });
+    t.start(run, 'x');
+    const r = t.fail(run, 'x', 'refused by the budget', true);
+    expect(r.decision).toMatchObject({ action: 'skip', rationale: expect.stringContaining("not retried (the failure cannot change on a new attempt), then 'skip'") });
+  });
+
   it('fallback: the fallback stands by, runs in the failed node\'s place, and its dependents follow it', async () => {
     const { t } = await tracker();
     const wf: Workflow = {
