@@ -462,7 +462,7 @@ describe('the whole system from the command line', () => {
     expect(JSON.parse(ok.stdout)).toMatchObject({ state: 'succeeded', outputs: { words: 4 } });
     const bad = await run(['run', join(root, 'test/fixtures/conductor/unknown-method.yaml')], tmp);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("step 'a' calls 'text.nonsense', which nobody serves (unknown method)");
+    expect(bad.stderr).toContain("unknown-method.yaml:3:14: step 'a' calls 'text.nonsense', which nobody serves (unknown method)");
     const missing = await run(['run', join(root, 'examples/melodies/word-stats.yaml')], tmp);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("missing input 'text' of melody 'word-stats'");

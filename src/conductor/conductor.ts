@@ -2,7 +2,7 @@ import type { Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, MethodNotFoundError, type Bus, type Registration } from '../bus/index.js';
 import { parseDuration } from '../util/duration.js';
 import { expressionsIn, parseExpression, resolveValue } from './expressions.js';
-import { bindInputs, checkMelody, MelodyError, type Melody, type MelodyProblem, type MelodyStep } from './melody.js';
+import { bindInputs, checkMelody, MELODY_SOURCE, MelodyError, type Melody, type MelodyProblem, type MelodyStep } from './melody.js';
 import { builtinPolicy, type Decision, type DecisionPolicy, type Question } from './policy.js';
 
 export type ConductorStatus = 'Stopped' | 'Starting' | 'Running' | 'Stopping' | 'Failed';
@@ -96,14 +96,16 @@ export class Conductor {
    * inputs, and that every method it calls is served (or reserved for activation on first call).
    */
   validate(value: unknown, inputs: Record<string, unknown> = {}): { melody: Melody; inputs: Record<string, unknown> } {
-    const melody = checkMelody(value);
+    const source = (value as { [MELODY_SOURCE]?: { file: string; locate: NonNullable<Parameters<typeof checkMelody>[1]>['locate'] } } | null)?.[MELODY_SOURCE];
+    const melody = checkMelody(value, source ?? {});
     const bound = bindInputs(melody, inputs);
     const problems: MelodyProblem[] = [];
+    const at = (path: (string | number)[]) => ({ file: source?.file, ...(source?.locate?.(path, 'value') ?? { line: 1, col: 1 }) });
     for (const [id, step] of Object.entries(melody.steps)) {
       const calls = typeof step.call === 'string' ? [step.call] : step.call;
-      if (!calls.some((c) => this.bus.serves(c))) problems.push({ file: undefined, line: 1, col: 1, message: `step '${id}' calls ${calls.map((c) => `'${c}'`).join(' or ')}, which nobody serves (unknown method)` });
-      for (const extra of [step.fallback, step.compensate]) {
-        if (extra && !this.bus.serves(extra.call)) problems.push({ file: undefined, line: 1, col: 1, message: `step '${id}' names '${extra.call}' (fallback or compensate), which nobody serves (unknown method)` });
+      if (!calls.some((c) => this.bus.serves(c))) problems.push({ ...at(['steps', id, 'call']), message: `step '${id}' calls ${calls.map((c) => `'${c}'`).join(' or ')}, which nobody serves (unknown method)` });
+      for (const [field, extra] of [['fallback', step.fallback], ['compensate', step.compensate]] as const) {
+        if (extra && !this.bus.serves(extra.call)) problems.push({ ...at(['steps', id, field, 'call']), message: `step '${id}' names '${extra.call}' (${field}), which nobody serves (unknown method)` });
       }
     }
     if (problems.length) throw new MelodyError(problems);

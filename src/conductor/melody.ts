@@ -107,8 +107,14 @@ export async function readMelody(file: string): Promise<Melody> {
     const pos = err instanceof ConfigSyntaxError ? err.position : { line: 1, col: 1 };
     throw new MelodyError([{ file: path, ...pos, message: (err as Error).message }]);
   }
-  return checkMelody(source.value, { file: path, locate: source.locate });
+  const melody = checkMelody(source.value, { file: path, locate: source.locate });
+  // Where it was read from, for the checks that need the system (methods nobody serves): not enumerable, not sent anywhere.
+  Object.defineProperty(melody, MELODY_SOURCE, { value: { file: path, locate: source.locate } });
+  return melody;
 }
+
+/** On a melody read from a file: `{ file, locate }`, so later checks can point into it. */
+export const MELODY_SOURCE = Symbol('melody source');
 
 /**
  * Checks a melody's shape and its graph before anything runs: unknown keys, wrong types, steps
