@@ -465,7 +465,7 @@ describe('the whole system from the command line', () => {
     expect(bad.stderr).toContain("unknown-method.yaml:3:14: step 'a' calls 'text.nonsense', which nobody serves (unknown method)");
     const missing = await run(['run', join(root, 'examples/melodies/word-stats.yaml')], tmp);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain("missing input 'text' of melody 'word-stats'");
+    expect(missing.stderr).toContain("word-stats.yaml:5:3: missing input 'text' of melody 'word-stats'"); // at its declaration
   }, 30_000);
 
   it('python3 -m symphony_conductor up --once starts the same system the other way round', async () => {

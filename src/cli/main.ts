@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -339,7 +339,10 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
 async function writeReport(file: string | undefined, data: BootReport | Record<string, unknown>): Promise<void> {
   if (!file) return;
   await mkdir(dirname(resolve(file)), { recursive: true });
-  await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+  // Written beside it and renamed into place: whoever watches the file never reads half a report.
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(data, null, 2)}\n`);
+  await rename(tmp, file);
 }
 
 main(process.argv.slice(2)).then(

@@ -98,7 +98,7 @@ export class Conductor {
   validate(value: unknown, inputs: Record<string, unknown> = {}): { melody: Melody; inputs: Record<string, unknown> } {
     const source = (value as { [MELODY_SOURCE]?: { file: string; locate: NonNullable<Parameters<typeof checkMelody>[1]>['locate'] } } | null)?.[MELODY_SOURCE];
     const melody = checkMelody(value, source ?? {});
-    const bound = bindInputs(melody, inputs);
+    const bound = bindInputs(melody, inputs, source ?? {});
     const problems: MelodyProblem[] = [];
     const at = (path: (string | number)[]) => ({ file: source?.file, ...(source?.locate?.(path, 'value') ?? { line: 1, col: 1 }) });
     for (const [id, step] of Object.entries(melody.steps)) {

@@ -230,20 +230,22 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
 }
 
 /** Checks run-time inputs against the declared ones (types, missing without default) and applies defaults. */
-export function bindInputs(melody: Melody, given: Record<string, unknown> = {}): Record<string, unknown> {
+export function bindInputs(melody: Melody, given: Record<string, unknown> = {}, where: { file?: string; locate?: ConfigSource['locate'] } = {}): Record<string, unknown> {
   const problems: MelodyProblem[] = [];
+  // Positions in the melody file when it was read from one: the input's declaration.
+  const at = (path: PathSegment[]) => ({ file: where.file, ...(where.locate?.(path, 'key') ?? { line: 1, col: 1 }) });
   const out: Record<string, unknown> = Object.create(null);
   for (const name of Object.keys(given)) {
-    if (!Object.hasOwn(melody.inputs, name)) problems.push({ file: undefined, line: 1, col: 1, message: `input '${name}' is not declared by melody '${melody.melody}'${suggest(name, Object.keys(melody.inputs))}` });
+    if (!Object.hasOwn(melody.inputs, name)) problems.push({ ...at(['inputs']), message: `input '${name}' is not declared by melody '${melody.melody}'${suggest(name, Object.keys(melody.inputs))}` });
   }
   for (const [name, spec] of Object.entries(melody.inputs)) {
     const value = Object.hasOwn(given, name) ? given[name] : spec.default;
     if (value === undefined) {
-      problems.push({ file: undefined, line: 1, col: 1, message: `missing input '${name}' of melody '${melody.melody}'${spec.description ? ` (${spec.description})` : ''}` });
+      problems.push({ ...at(['inputs', name]), message: `missing input '${name}' of melody '${melody.melody}'${spec.description ? ` (${spec.description})` : ''}` });
       continue;
     }
     const type = Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value;
-    if (spec.type !== 'any' && type !== spec.type) problems.push({ file: undefined, line: 1, col: 1, message: `input '${name}' must be a ${spec.type}, not a ${type} (${JSON.stringify(value)})` });
+    if (spec.type !== 'any' && type !== spec.type) problems.push({ ...at(['inputs', name]), message: `input '${name}' must be a ${spec.type}, not a ${type} (${JSON.stringify(value)})` });
     out[name] = value;
   }
   if (problems.length) throw new MelodyError(problems);
