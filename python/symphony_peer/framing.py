@@ -71,6 +71,9 @@ class FrameError:
     message: str
     id: int | str | None = None
     size: int | None = None
+    #: For an oversize frame: ``"request"`` or ``"response"`` when its head says (a ``method``
+    #: member, or ``result``/``error``, whichever comes first), else None.
+    kind: str | None = None
 
 
 class _Nothing:
@@ -104,6 +107,20 @@ def _parse(data: bytes | bytearray) -> Any:
         return json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return FrameError(PARSE_ERROR, f"parse error: not JSON ({exc})")
+
+
+_METHOD_KEY: Final = re.compile(rb'"method"\s*:')
+_ANSWER_KEY: Final = re.compile(rb'"(?:result|error)"\s*:')
+
+
+def _probe_kind(head: bytes) -> str | None:
+    method = _METHOD_KEY.search(head)
+    answer = _ANSWER_KEY.search(head)
+    if method is None and answer is None:
+        return None
+    if answer is None or (method is not None and method.start() < answer.start()):
+        return "request"
+    return "response"
 
 
 def _probe_id(head: bytes) -> int | str | None:
@@ -326,13 +343,14 @@ class FrameDecoder:
             self._probe += self._buf[start : min(end, start + room)]
 
     def _too_large(self, size: int) -> FrameError:
-        frame_id = _probe_id(bytes(self._probe))
+        head = bytes(self._probe)
         self._probe.clear()
         return FrameError(
             MESSAGE_TOO_LARGE,
             f"message too large: {size} bytes, the limit is {self.max_frame_bytes}",
-            frame_id,
+            _probe_id(head),
             size,
+            _probe_kind(head),
         )
 
     def _compact(self) -> None:

@@ -145,7 +145,8 @@ class Peer:
         """Connects and says hello; raises ``Unauthorized``, ``OSError`` or ``Timeout`` on failure."""
         if self._started:
             if self._closing:
-                raise PeerGone("peer is closed")
+                # A refused reconnect closed it: say why (run() promises Unauthorized), not just "closed".
+                raise self._fatal if self._fatal is not None else PeerGone("peer is closed")
             return self
         self._started = True
         self._session_changed = asyncio.Event()
@@ -266,7 +267,12 @@ class Peer:
         except TimeoutError:
             raise Timeout(f"{method}: not connected to the bus within {timeout}s", {"method": method}) from None
         if conn.transport is not None:
-            await conn.transport.drain()  # backpressure: the bus is not reading fast enough
+            try:
+                # Backpressure (the bus is not reading fast enough), within the call's own timeout.
+                async with asyncio.timeout_at(loop_deadline):
+                    await conn.transport.drain()
+            except TimeoutError:
+                raise Timeout(f"{method}: the bus did not read what this peer sent within {timeout}s", {"method": method}) from None
         return await self._call(conn, method, params, deadline_ms, loop_deadline)
 
     def notify(self, method: str, params: Any = None) -> None:
@@ -609,12 +615,17 @@ class Peer:
     def _on_frame_error(self, conn: Connection, error: FrameError) -> None:
         log.warning("symphony peer %s: bad frame from the bus: %s", self.name, error.message)
         if error.code == MESSAGE_TOO_LARGE and error.id is not None:
-            entry = self._pending.get(error.id)
-            if entry is not None and entry[0] is conn:
-                # The answer to one of our calls: fail that call only.
-                if not entry[1].done():
-                    entry[1].set_exception(MessageTooLarge(error.message, {"size": error.size}))
-                return
+            # Ids are per direction: the bus's request 3 is not our call 3. What the frame's head
+            # says it is decides; only when it does not say is an id we wait for taken as an answer.
+            if error.kind != "request":
+                entry = self._pending.get(error.id)
+                if entry is not None and entry[0] is conn:
+                    # The answer to one of our calls: fail that call only.
+                    if not entry[1].done():
+                        entry[1].set_exception(MessageTooLarge(error.message, {"size": error.size}))
+                    return
+                if error.kind == "response":
+                    return  # an answer to nothing we wait for: answering it could only confuse
             conn.send_error(error.id, MessageTooLarge(error.message))
         elif error.code == PARSE_ERROR:
             conn.send_error(None, BusError(PARSE_ERROR, error.message))

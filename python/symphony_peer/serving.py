@@ -233,7 +233,9 @@ class Handlers:
             log.exception("%s: handler of %s failed", self._label, ctx.method)
             conn.send_error(ctx.id, InternalError(str(exc) or type(exc).__name__, {"method": ctx.method}))  # type: ignore[arg-type]
         except asyncio.CancelledError:
-            pass  # as a task ending cancelled: no answer
+            # Run inline, so nothing cancelled it: the handler awaited something that was cancelled.
+            # The caller gets an answer now instead of waiting out its deadline.
+            conn.send_error(ctx.id, InternalError(f"the handler of {ctx.method} raised CancelledError without being cancelled", {"method": ctx.method}))  # type: ignore[arg-type]
         else:
             conn.send_result(ctx.id, result)  # type: ignore[arg-type]
 
@@ -277,6 +279,13 @@ class Handlers:
             if not call.answered:
                 log.exception("%s: handler of %s failed", self._label, ctx.method)
                 conn.send_error(ctx.id, InternalError(str(exc) or type(exc).__name__, {"method": ctx.method}))  # type: ignore[arg-type]
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if call.answered or (task is not None and task.cancelling()):
+                raise  # stopped by the bus (cancel, deadline, a lost connection) or from outside: no answer
+            # Not cancelled, yet it raised CancelledError (it awaited something cancelled elsewhere):
+            # answer now rather than leave the caller waiting out its deadline.
+            conn.send_error(ctx.id, InternalError(f"the handler of {ctx.method} raised CancelledError without being cancelled", {"method": ctx.method}))  # type: ignore[arg-type]
         else:
             if not call.answered:
                 conn.send_result(ctx.id, result)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -256,6 +257,31 @@ class Calls(BusTestCase):
             await caller.request("fail.later.params")
         self.assertEqual(await caller.ping() >= 0, True)  # the session survived all of it
 
+    async def test_a_handler_raising_cancelled_error_unasked_is_answered_at_once(self) -> None:
+        caller, server = await self.two_peers()
+
+        def cancelled_future() -> asyncio.Future[None]:
+            f: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            f.cancel()
+            return f
+
+        @server.handle("self.cancel.now")
+        async def now(params: Any, ctx: RequestContext) -> None:
+            await cancelled_future()  # runs inline: nothing cancelled it
+
+        @server.handle("self.cancel.later")
+        async def later(params: Any, ctx: RequestContext) -> None:
+            await asyncio.sleep(0)
+            await cancelled_future()  # in its task: the task itself was not cancelled
+
+        await server.register()
+        for method in ("self.cancel.now", "self.cancel.later"):
+            started = time.monotonic()
+            with self.assertRaises(InternalError) as raised:
+                await caller.request(method, timeout=10)
+            self.assertIn("raised CancelledError without being cancelled", raised.exception.message)
+            self.assertLess(time.monotonic() - started, 2.0)  # not the 10 s deadline
+
     async def test_method_not_found(self) -> None:
         caller = await self.peer()
         with self.assertRaises(MethodNotFound) as caught:
@@ -488,6 +514,28 @@ class Calls(BusTestCase):
             with self.assertRaises(MessageTooLarge):
                 await caller.request("bus.big")
         self.assertEqual(await caller.request("bus.echo", "still in sync"), "still in sync")
+
+    async def test_an_oversize_request_from_the_bus_is_answered_even_with_an_id_we_wait_on(self) -> None:
+        caller = await self.peer(max_frame_bytes=4096)
+        release = asyncio.Event()
+
+        async def slow(params: Any) -> str:
+            await release.wait()
+            return "slow done"
+
+        self.bus.handlers["bus.slow"] = slow
+        pending = asyncio.ensure_future(caller.request("bus.slow"))
+        [call] = await self.bus.wait_message("bus.slow")
+        ours = call["id"]
+        # Ids are per direction: the bus's request with the same id is not the answer to ours.
+        big = json.dumps({"jsonrpc": "2.0", "id": ours, "method": "alpha.echo", "params": "y" * 10_000}).encode() + b"\n"
+        with self.assertLogs("symphony_peer", "WARNING"):
+            self.bus.conn("alpha").send_raw(big)
+            await self.bus.wait_for(lambda: [r for r in self.bus.received if r.message.get("id") == ours and "error" in r.message])
+        [answer] = [r.message for r in self.bus.received if r.message.get("id") == ours and "error" in r.message]
+        self.assertEqual(answer["error"]["code"], -32006)
+        release.set()
+        self.assertEqual(await pending, "slow done")  # our own call was not failed in its place
 
     async def test_garbage_from_the_bus_is_answered_not_fatal(self) -> None:
         caller = await self.peer()
