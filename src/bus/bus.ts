@@ -29,6 +29,8 @@ export interface HandlerContext {
   readonly peer: string;
   /** Aborts when the caller cancels, the deadline passes, or the caller goes away. */
   readonly signal: AbortSignal;
+  /** True once the call is over (answered, cancelled, past its deadline, its caller gone): a cheap check, no AbortSignal made. */
+  readonly done: boolean;
   /** Epoch milliseconds by which the caller wants the answer. */
   readonly deadline: number;
   remainingMs(): number;
@@ -363,6 +365,9 @@ class LocalHandlerContext implements HandlerContext {
   }
   get peer(): string {
     return this.call.from.name;
+  }
+  get done(): boolean {
+    return this.call.settled;
   }
   get signal(): AbortSignal {
     const call = this.call;

@@ -55,6 +55,9 @@ class RemoteHandlerContext implements HandlerContext, CancelListener {
   get method(): string {
     return this.request.method;
   }
+  get done(): boolean {
+    return this.request.cancelled || this.request.answered || Date.now() >= this.#deadlineEpoch;
+  }
   get peer(): string {
     return this.request.peer ?? 'bus';
   }

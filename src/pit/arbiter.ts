@@ -25,8 +25,8 @@ interface Pending {
   resolve(g: Grant): void;
   reject(e: Error): void;
   timer: NodeJS.Timeout | undefined;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  /** The bus call it answers: once that is over (cancelled, its caller gone), it gets no grant. */
+  caller: { readonly done: boolean } | undefined;
 }
 
 /** setTimeout's ceiling: a longer timeout would fire at once. */
@@ -144,7 +144,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
   }
 
   /** Waits for a grant on `resource`; resolves with it and the rationale of the decision. */
-  request(resource: string, requester: string, options: { priority?: keyof typeof PRIORITY | number; weight?: number; timeoutMs?: number; caller?: { readonly signal: AbortSignal } | undefined } = {}): Promise<Grant> {
+  request(resource: string, requester: string, options: { priority?: keyof typeof PRIORITY | number; weight?: number; timeoutMs?: number; caller?: { readonly done: boolean } | undefined } = {}): Promise<Grant> {
     const r = this.#resource(resource);
     const priority = typeof options.priority === 'number' ? options.priority : PRIORITY[options.priority ?? 'NORMAL'];
     const weight = options.weight ?? 1;
@@ -153,7 +153,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
     if (s) s.weight = weight;
     else r.served.set(requester, { grants: 0, waitMs: 0, weight });
     return new Promise<Grant>((resolve, reject) => {
-      const p: Pending = { id: ++this.#seq, requester, priority, weight, at: performance.now(), resolve, reject, timer: undefined, signal: undefined, onAbort: undefined };
+      const p: Pending = { id: ++this.#seq, requester, priority, weight, at: performance.now(), resolve, reject, timer: undefined, caller: options.caller };
       r.waiting.push(p);
       this.#decide(r);
       if (!r.waiting.includes(p)) return;
@@ -168,20 +168,11 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
         const ms = Math.min(options.timeoutMs, MAX_TIMEOUT_MS);
         p.timer = setTimeout(() => leave(new TimeoutError(`'${requester}' got no grant on '${resource}' within ${Math.round(ms)}ms (${r.held.size}/${r.spec.capacity} held, ${r.waiting.length - 1} waiting)`, { resource, requester })), ms);
       }
-      // The caller's signal is read only by a request that waits (making one costs an AbortController).
-      const signal = options.caller?.signal;
-      if (signal) {
-        p.signal = signal;
-        p.onAbort = () => leave(new RequestCancelledError(`arbiter.request of '${requester}' was cancelled`));
-        if (signal.aborted) p.onAbort();
-        else signal.addEventListener('abort', p.onAbort, { once: true });
-      }
     });
   }
 
   #unwait(p: Pending): void {
     clearTimeout(p.timer);
-    if (p.onAbort) p.signal?.removeEventListener('abort', p.onAbort);
   }
 
   release(grant: string): { released: boolean } {
@@ -223,6 +214,14 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
 
   /** Grants while there is capacity and someone waits. */
   #decide(r: ResourceState): void {
+    // Waiters whose bus call is over (cancelled, their caller gone) leave the line first: no grant to nobody.
+    for (let i = r.waiting.length - 1; i >= 0; i--) {
+      const p = r.waiting[i]!;
+      if (!p.caller?.done) continue;
+      r.waiting.splice(i, 1);
+      this.#unwait(p);
+      p.reject(new RequestCancelledError(`arbiter.request of '${p.requester}' is over`));
+    }
     while (r.held.size < r.spec.capacity && r.waiting.length) {
       const { index, rationale } = this.#choose(r);
       const p = r.waiting.splice(index, 1)[0]!;

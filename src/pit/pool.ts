@@ -51,8 +51,8 @@ interface Waiter {
   settled: boolean;
   /** True while allocate() first tries to serve it: then it did not wait. */
   immediate: boolean;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  /** The bus call it answers: once that is over (cancelled, its caller gone), nothing is leased to it. */
+  caller: { readonly done: boolean } | undefined;
 }
 
 /** setTimeout's ceiling: a longer timeout would fire at once. */
@@ -167,11 +167,11 @@ export class PoolManager implements PitExtension<Snapshot> {
    * the least recently used idle item if the pool is full), else waits in line (FIFO per pool,
    * within `timeoutMs`; a cancel through `signal` leaves the line).
    */
-  allocate(pool: string, key: string, holder: string, timeoutMs = 30_000, caller?: { readonly signal: AbortSignal }): Promise<Lease> {
+  allocate(pool: string, key: string, holder: string, timeoutMs = 30_000, caller?: { readonly done: boolean }): Promise<Lease> {
     const spec = this.#spec(pool);
     this.#stats.allocations++;
     return new Promise<Lease>((resolve, reject) => {
-      const w: Waiter = { pool, key, holder, resolve, reject, timer: undefined, settled: false, immediate: true, signal: undefined, onAbort: undefined };
+      const w: Waiter = { pool, key, holder, resolve, reject, timer: undefined, settled: false, immediate: true, caller };
       this.#queue.push(w);
       this.#serveQueue(pool);
       w.immediate = false;
@@ -182,14 +182,6 @@ export class PoolManager implements PitExtension<Snapshot> {
         this.#stats.timeouts++;
         this.#giveUp(w, new TimeoutError(`no '${key}' in pool '${pool}' became free within ${Math.round(ms)}ms (capacity ${this.#pools.get(pool)?.capacity ?? spec.capacity}, all busy)`, { pool, key }));
       }, ms);
-      // The caller's signal is read only by a request that waits (making one costs an AbortController).
-      const signal = caller?.signal;
-      if (signal) {
-        w.signal = signal;
-        w.onAbort = () => this.#giveUp(w, new RequestCancelledError(`pool.allocate of '${key}' was cancelled`));
-        if (signal.aborted) w.onAbort();
-        else signal.addEventListener('abort', w.onAbort, { once: true });
-      }
     });
   }
 
@@ -205,12 +197,19 @@ export class PoolManager implements PitExtension<Snapshot> {
   #settle(w: Waiter): void {
     w.settled = true;
     clearTimeout(w.timer);
-    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+  }
+
+  /** Its bus call is over (cancelled, its caller gone): it leaves the line instead of taking a lease. */
+  #gone(w: Waiter): boolean {
+    if (w.settled) return true;
+    if (!w.caller?.done) return false;
+    this.#giveUp(w, new RequestCancelledError(`pool.allocate of '${w.key}' is over`));
+    return true;
   }
 
   /** Hands `item` to the waiter, or back to the pool if the waiter is gone. */
   #grant(w: Waiter, item: Item, served: Lease['served']): void {
-    if (w.settled) return this.#serveQueue(item.pool);
+    if (this.#gone(w)) return this.#serveQueue(item.pool);
     this.#settle(w);
     if (served === 'hot') this.#stats.fromHot++;
     w.resolve(this.#lease(item, w.holder, served));
@@ -354,8 +353,10 @@ export class PoolManager implements PitExtension<Snapshot> {
         for (let i = 0; i < this.#queue.length; i++) {
           const w = this.#queue[i]!;
           if (w.pool !== pool) continue;
-          if (w.settled) {
-            this.#queue.splice(i--, 1);
+          if (this.#gone(w)) {
+            const at = this.#queue.indexOf(w);
+            if (at >= 0) this.#queue.splice(at, 1);
+            i--;
             continue;
           }
           const served: Lease['served'] = w.immediate ? 'hot' : 'queued';
@@ -411,7 +412,7 @@ export class PoolManager implements PitExtension<Snapshot> {
 
   /** Warms a new item for the waiter (who may give up meanwhile: the item then stays hot for the next). */
   #warmFor(w: Waiter, spec: PoolSpec, served: Lease['served']): void {
-    if (w.settled) return this.#serveQueue(w.pool);
+    if (this.#gone(w)) return this.#serveQueue(w.pool);
     const item = this.#newItem(w.pool, w.key);
     void this.#warm(item, spec, `requested by '${w.holder}'`);
     if (item.state === 'hot' || item.state === 'warming') {
