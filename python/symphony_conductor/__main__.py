@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -77,8 +78,20 @@ def up(args: list[str]) -> int:
     return child.wait()
 
 
+def _log_level() -> str:
+    """``LOG_LEVEL``, else the component's ``with: { logLevel }`` (SYMPHONY_CONFIG), else INFO."""
+    if os.environ.get("LOG_LEVEL"):
+        return os.environ["LOG_LEVEL"]
+    try:
+        config = json.loads(os.environ.get("SYMPHONY_CONFIG") or "null")
+    except ValueError:
+        config = None
+    level = config.get("logLevel") if isinstance(config, dict) else None
+    return level.upper() if isinstance(level, str) and level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+
+
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=_log_level(), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
     if argv and argv[0] == "up":
         return up(argv[1:])
     if argv:

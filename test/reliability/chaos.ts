@@ -35,7 +35,8 @@ export async function chaos(options: { durationMs: number; seed: number; killEve
   delete (system as { http?: unknown }).http;
   system.components.pit = { ...system.components.pit, with: { dataDir: mkdtempSync(join(tmpdir(), 'symphony-chaos-')) } };
   // Supervision: the Python Conductor restarts; extensions are never quarantined during the storm.
-  system.components.conductor = { ...system.components.conductor, restart: { strategy: 'one_for_one', max: 10_000, within: '1m' }, backoff: { initial: '20ms', max: '200ms' } };
+  // logLevel WARNING: the Python Conductor logs each start at INFO, one line per kill on the inherited stderr.
+  system.components.conductor = { ...system.components.conductor, with: { logLevel: 'warning' }, restart: { strategy: 'one_for_one', max: 10_000, within: '1m' }, backoff: { initial: '20ms', max: '200ms' } };
   system.components.orchestra = { ...system.components.orchestra, with: { ...(system.components.orchestra!.with as object), restart: { max: 10_000, within: '1m' }, backoff: { initial: '20ms', max: '200ms' } } };
   const k = new Kernel(kernelOptions(system));
   await k.start();

@@ -20,8 +20,6 @@ import { hostilePeers } from './hostile.js';
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, seed: { type: 'string' } }, allowPositionals: true });
 const scale = values.quick ? 0.1 : 1;
 const seed = Number(values.seed ?? 20261124);
-// The Python Conductor logs each start at INFO on the inherited stderr: one line per chaos kill, noise in the summary.
-process.env.LOG_LEVEL ??= 'WARNING';
 const only = new Set((values.only ?? 'boot,processes,chaos,fuzz,hostile').split(','));
 const rows: string[][] = [];
 let failed = false;
