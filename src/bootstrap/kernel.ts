@@ -734,7 +734,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       if (down) throw new DependencyFailedError(name, down.name);
       const failed = await this.#restart(slot, strategy ?? (slot.spec.restart.strategy === 'rest_for_one' ? 'rest_for_one' : 'one_for_one'), 'restart requested');
       if (failed) {
-        if (failed.slot !== slot || this.#phase === 'running') this.#supervise(failed.slot, failed.slot.generation, failed.error);
+        this.#supervise(failed.slot, failed.slot.generation, failed.error);
         throw new KernelError(`'${failed.slot.name}' did not restart: ${describeError(failed.error)}`, { cause: failed.error });
       }
     });
@@ -1232,18 +1232,19 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     const reason = strategy === 'rest_for_one' && group.length > 1 ? `${strategy} after '${slot.name}' failed: ${why}` : `${strategy}: ${why}`;
     this.#log('kernel', 'warn', `restarting ${group.map((s) => `'${s.name}'`).join(', ')} (${reason})`);
     await this.#teardown(group.filter((s) => s.hasInstance), 'restart');
-    const failed = await this.#startGroup(group, reason, undefined, true);
+    const failed = await this.#startGroup(group, reason, slot);
     this.#updateSystem();
     return failed;
   }
 
   /**
    * Starts slots in dependency order (concurrently within a stage). Strict (a swap): returns the
-   * first failure. Supervised (`restart`): a member whose needs are not running is not started
-   * (failed with DependencyFailedError; it comes back with them); an optional member that fails is
-   * supervised on its own; the first required one that fails is returned.
+   * first failure. For the restart of `restarted`: a member whose needs are not running is not
+   * started (failed with DependencyFailedError; it comes back with them); another optional member
+   * that fails is supervised on its own; the first required one that fails is returned.
    */
-  async #startGroup(group: Slot[], reason: string, replace?: Map<Slot, AnyComponentDefinition>, supervised = false): Promise<{ slot: Slot; error: Error } | undefined> {
+  async #startGroup(group: Slot[], reason: string, restarted?: Slot): Promise<{ slot: Slot; error: Error } | undefined> {
+    const supervised = restarted !== undefined;
     const byStage = new Map<number, Slot[]>();
     for (const s of group) (byStage.get(s.stageIndex) ?? byStage.set(s.stageIndex, []).get(s.stageIndex)!).push(s);
     const op = new Operation();
@@ -1258,16 +1259,14 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
               return s.spec.optional ? undefined : { slot: s, error: s.error! };
             }
           }
-          const def = replace?.get(s) ?? s.definition!;
-          const outcome = await this.#startWithRetries(s, def, op, { reason });
+          const outcome = await this.#startWithRetries(s, s.definition!, op, { reason });
           if (outcome.ok) {
-            s.definition = def;
             this.#becomeRunning(s, outcome);
             this.#watch(s);
             return undefined;
           }
           this.#failed(s, outcome.error, outcome.phase);
-          if (supervised && s.spec.optional && s !== group[0]) {
+          if (supervised && s.spec.optional && s !== restarted) {
             this.#supervise(s, s.generation, outcome.error);
             return undefined;
           }

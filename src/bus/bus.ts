@@ -827,7 +827,8 @@ export class Bus implements BusApi {
     try {
       this.#holds.set(name, { settle, reservation: this.reserve(methods, () => back) });
     } catch {
-      // Another party serves one of them by now: the gap has nothing to hold.
+      // Not expected (these were the dropped peer's own routes, just removed), but #drop runs in
+      // close paths and must not throw: without a gap, calls fail -32601 as they would unheld.
     }
   }
 

@@ -90,6 +90,11 @@ function endHold(bus: Bus, component: string, why: string): void {
   bus.hold(component).release(new PeerGoneError(`'${component}' ${why}`, { peer: component }));
 }
 
+/** A start that failed: its calls held since a crash fail now, with the reason. */
+function startFailed(bus: Bus, component: string, err: unknown): void {
+  endHold(bus, component, `did not start: ${err instanceof Error ? err.message : String(err)}`);
+}
+
 interface Hosted {
   stop(): Promise<void>;
   unexpose: (() => void)[];
@@ -137,7 +142,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
           // Nothing of a start that failed stays behind: its host, the dependencies it was given, its hold.
           await stop().catch(() => {});
           for (const u of unexpose) u();
-          endHold(bus, component, `did not start: ${err instanceof Error ? err.message : String(err)}`);
+          startFailed(bus, component, err);
           throw err;
         }
         const proxy = remoteProxy(bus, `component.${component}`, true);
@@ -200,7 +205,7 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
           await p.ready(ctx.remainingMs());
         } catch (err) {
           await p.stop(1000);
-          endHold(bus, component, `did not start: ${err instanceof Error ? err.message : String(err)}`);
+          startFailed(bus, component, err);
           throw err;
         }
         void p.exited.then((e) => {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { Kernel } from '../bootstrap/index.js';
+import { parseListen } from '../config/index.js';
 
 /**
  * Health endpoints (Kubernetes conventions) on a loopback port: `/livez` (the kernel process is
@@ -8,7 +9,7 @@ import type { Kernel } from '../bootstrap/index.js';
  * running builtin:bus).
  */
 export async function serveHealth(k: Kernel, listen: string, optional: ReadonlySet<string>, busName?: string): Promise<{ url: string; close(): Promise<void> }> {
-  const { host, port } = parseListen(listen);
+  const { host, port } = parseListen(listen)!; // checked with the config (FILE:LINE:COL)
   const server: Server = createServer((req, res) => {
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'cache-control': 'no-store' });
@@ -71,12 +72,3 @@ export class ListenError extends Error {
   }
 }
 
-/** HOST:PORT (the host may be a bracketed IPv6 address, the port 0-65535; 0 picks a free port). Throws with what is wrong. */
-export function parseListen(listen: string): { host: string; port: number } {
-  const m = typeof listen === 'string' ? /^(?:\[([^\]\s]+)\]|([^\s[\]]+)):(\d+)$/.exec(listen) : null;
-  if (!m) throw new Error(`http.listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got '${listen}')`);
-  const host = m[1] ?? m[2]!;
-  const port = Number(m[3]);
-  if (!Number.isInteger(port) || port > 65535) throw new Error(`http.listen port must be 0 to 65535 (got '${listen}')`);
-  return { host, port };
-}

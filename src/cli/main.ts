@@ -147,15 +147,8 @@ async function up(values: Values): Promise<number> {
   const log = (values.log ?? (process.stdout.isTTY ? 'pretty' : 'plain')) as LogFormat;
   if (!['pretty', 'plain', 'json'].includes(log)) throw new UsageError(`--log must be pretty, plain or json (got '${values.log}')`);
   const system = await load(values);
-  // A bad http.listen is a config problem: said before anything boots.
-  const { parseListen, ListenError, serveHealth } = await import('./health.js');
-  if (system.http) {
-    try {
-      parseListen(system.http.listen);
-    } catch (err) {
-      throw new UsageError(`${system.file}: ${(err as Error).message}`);
-    }
-  }
+  // http.listen's form is checked with the config; whether it can be listened on, when it is.
+  const { ListenError, serveHealth } = await import('./health.js');
   const { kernelOptions } = await import('../config/index.js');
   let k: Kernel;
   try {

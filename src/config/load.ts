@@ -166,7 +166,7 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
       const segs = (issue.path ?? []).map((p) => p.key as PathSegment);
       const isKey = issue.path?.at(-1)?.origin === 'key';
       const key = String(segs.at(-1));
-      const known = isKey ? Object.keys((segs.length === 1 ? (schema as unknown as { entries: Record<string, unknown> }).entries : {}) ?? {}) : [];
+      const known = isKey && segs.length === 1 ? Object.keys(schema.entries) : [];
       const message = isKey
         ? `unknown key '${segs.join('.')}' in the settings of builtin:${builtin} (component '${name}')${suggest(key, known)}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`
         : `in component '${name}' (builtin:${builtin}): ${segs.length && !issue.message.startsWith(segs.join('.')) ? `${segs.join('.')}: ` : ''}${issue.message}${issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : ''}`;

@@ -7,6 +7,13 @@ import { parseDuration } from '../util/duration.js';
  * kernel never disagree.
  */
 
+/** `http.listen`: HOST:PORT (the host may be a bracketed IPv6 address; port 0-65535, 0 picks a free one), or undefined. */
+export function parseListen(listen: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]\s]+)\]|([^\s[\]:]+)):(\d{1,5})$/.exec(listen);
+  const port = m ? Number(m[3]) : Number.NaN;
+  return m && port <= 65535 ? { host: m[1] ?? m[2]!, port } : undefined;
+}
+
 const duration = v.pipe(
   v.union([v.number(), v.string()], 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
   v.check((x) => parseDuration(x) !== undefined, 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
@@ -57,7 +64,7 @@ const HttpSchema = v.strictObject(
   {
     listen: v.pipe(
       v.string('http.listen must be HOST:PORT'),
-      v.regex(/^(?:\[[^\]\s]+\]|[^\s[\]:]+):(?:6553[0-5]|655[0-2]\d|65[0-4]\d\d|6[0-4]\d{3}|[1-5]?\d{1,4})$/, 'http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)'),
+      v.check((x) => parseListen(x) !== undefined, 'http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)'),
       v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).'),
     ),
   },
@@ -99,7 +106,7 @@ const positive = (what: string) => v.pipe(v.number(`${what} must be a number`), 
 const table = (what: string) => v.record(v.string(), v.unknown(), `${what} must be a table`);
 
 /** `with:` of each builtin: the keys the README documents, so a typo or a wrong type is named at its position. */
-export const BuiltinSettingsSchemas: Record<string, v.GenericSchema> = {
+export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.ObjectEntries, string>> = {
   bus: v.strictObject(
     {
       listen: v.optional(v.string('listen must be auto, none or a socket path')),
