@@ -13,7 +13,7 @@ import { until } from './helpers.js';
 const root = resolve(import.meta.dirname, '..');
 const bin = join(root, 'dist/cli/main.js');
 const fx = (name: string) => join(root, 'test/fixtures/cli', name);
-const shared = (name: string) => join(root, '../shared/checks/fixtures', name);
+const basic = (name: string) => join(root, 'test/fixtures/cli/basic', name);
 const tmp = mkdtempSync(join(tmpdir(), 'symphony-cli-'));
 
 interface Run {
@@ -60,19 +60,19 @@ describe('symphony check', () => {
   });
 
   it('rejects a cycle with exit 2 and prints its path', async () => {
-    const r = await run(['check', '-c', shared('cycle.yaml')]);
+    const r = await run(['check', '-c', basic('cycle.yaml')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/cycle\.yaml:2:33: cycle: a -> c -> b -> a/);
   });
 
   it('reports an unknown key at FILE:LINE:COL', async () => {
-    const r = await run(['check', '-c', shared('unknown-key.yaml')]);
+    const r = await run(['check', '-c', basic('unknown-key.yaml')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown-key\.yaml:3:25: unknown key 'needz' in component 'b'/);
   });
 
   it('accepts the seed cycle closed by a late edge', async () => {
-    expect((await run(['check', '-c', shared('late.yaml')])).code).toBe(0);
+    expect((await run(['check', '-c', basic('late.yaml')])).code).toBe(0);
   });
 
   it('exits 2 on usage errors', async () => {
@@ -117,7 +117,7 @@ describe('symphony up', () => {
 
   it('fails with exit 1 and names the component at fault in the report', async () => {
     const file = join(tmp, 'fails.json');
-    const r = await run(['up', '--once', '-c', shared('fails.yaml'), '--report', file]);
+    const r = await run(['up', '--once', '-c', basic('fails.yaml'), '--report', file]);
     expect(r.code).toBe(1);
     const report = readReport(file);
     expect(report).toMatchObject({ ok: false, system: 'failed', failure: { component: 'broken', phase: 'start', message: 'Error: broken on purpose' } });
@@ -230,15 +230,15 @@ describe('the boot summary', () => {
 
 describe('symphony graph and report', () => {
   it('prints the plan as mermaid, dot and json, late edges dashed', async () => {
-    const mermaid = await run(['graph', '-c', shared('late.yaml')]);
+    const mermaid = await run(['graph', '-c', basic('late.yaml')]);
     expect(mermaid.code).toBe(0);
     expect(mermaid.stdout).toContain('flowchart LR');
     expect(mermaid.stdout).toContain('pit -. late .-> conductor');
     expect(mermaid.stdout).toContain('bus --> pit');
-    const dot = await run(['graph', '-c', shared('late.yaml'), '--format', 'dot']);
+    const dot = await run(['graph', '-c', basic('late.yaml'), '--format', 'dot']);
     expect(dot.stdout).toContain('digraph symphony');
     expect(dot.stdout).toContain('pit -> conductor [style=dashed');
-    const json = JSON.parse((await run(['graph', '-c', shared('late.yaml'), '--format', 'json'])).stdout);
+    const json = JSON.parse((await run(['graph', '-c', basic('late.yaml'), '--format', 'json'])).stdout);
     expect(json.stages).toEqual([
       { index: 0, components: ['bus'] },
       { index: 1, components: ['pit'] },
@@ -246,7 +246,7 @@ describe('symphony graph and report', () => {
       { index: 3, components: ['conductor'] },
     ]);
     expect(json.edges).toContainEqual({ from: 'pit', to: 'conductor', kind: 'late' });
-    expect((await run(['graph', '-c', shared('cycle.yaml')])).code).toBe(2);
+    expect((await run(['graph', '-c', basic('cycle.yaml')])).code).toBe(2);
   });
 
   it('renders a report as a self-contained HTML timeline with the critical path', async () => {
