@@ -2,7 +2,7 @@
  * The compile-time checks must read well: each fixture under fixtures/types states the message
  * its error must carry (`// expect-error: …`), and the compiler is run on it for real.
  */
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import ts from 'typescript';
@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 const fixtures = resolve(import.meta.dirname, 'fixtures/types');
+const typeTests = resolve(import.meta.dirname, 'types');
 
 function compilerOptions(): ts.CompilerOptions {
   const config = ts.readConfigFile(join(root, 'tsconfig.json'), ts.sys.readFile);
@@ -41,6 +42,41 @@ describe('compile-time graph errors', () => {
         expect(errors[0]).toContain(expected);
       }
     });
+  }
+
+  // `@ts-expect-error` passes for any error: each directive in the type tests says the message it
+  // expects, and the file is compiled here without the directives to check that message is the one.
+  for (const file of readdirSync(typeTests).filter((f) => f.endsWith('.test-d.ts'))) {
+    it(`${file}: every @ts-expect-error fails with the message it names`, () => {
+      const text = readFileSync(join(typeTests, file), 'utf8');
+      const expected = new Map<number, string>();
+      text.split('\n').forEach((line, i) => {
+        const m = /\/\/ @ts-expect-error: (.*)$/.exec(line);
+        if (m) expected.set(i + 2, m[1]!.trim()); // the directive covers the next line (1-based)
+      });
+      expect(expected.size).toBeGreaterThan(0);
+      const dir = mkdtempSync(join(typeTests, '.probe-'));
+      try {
+        const probe = join(dir, file.replace('.test-d.ts', '.ts'));
+        writeFileSync(probe, text.replaceAll('// @ts-expect-error:', '// expected:').replaceAll("'../../src/", "'../../../src/"));
+        const program = ts.createProgram([probe], compilerOptions());
+        const byLine = new Map<number, string[]>();
+        for (const d of ts.getPreEmitDiagnostics(program)) {
+          if (d.file?.fileName !== probe || d.start === undefined) continue;
+          const line = d.file.getLineAndCharacterOfPosition(d.start).line + 1;
+          byLine.set(line, [...(byLine.get(line) ?? []), ts.flattenDiagnosticMessageText(d.messageText, ' ')]);
+        }
+        for (const [line, message] of expected) {
+          const got = byLine.get(line) ?? [];
+          expect(got, `line ${line} should fail with: ${message}`).toHaveLength(1);
+          expect(got[0], `line ${line}`).toContain(message);
+        }
+        const stray = [...byLine.keys()].filter((l) => !expected.has(l));
+        expect(stray, 'errors on lines without a directive').toEqual([]);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, 60_000);
   }
 
   it('type-checks a 200-component builder chain without TS2589', () => {

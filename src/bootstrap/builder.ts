@@ -93,8 +93,9 @@ export class KernelBuilder<Added extends Record<string, unknown> = {}, Edges = n
     const Wants extends Names = [],
     const Late extends Names = [],
   >(
-    name: N & (N extends keyof Added ? `component '${N}' is already added` : unknown),
-    definition: ComponentDefinition<I, D, L, C> & DefinitionCheck<N, Added, D, L, Needs, Wants, Late>,
+    name: N,
+    // On the definition, not the name: `N & message` would collapse to never and lose the message.
+    definition: ComponentDefinition<I, D, L, C> & (N extends keyof Added ? `component '${N}' is already added` : DefinitionCheck<N, Added, D, L, Needs, Wants, Late>),
     options?: BuilderOptions<Needs, Wants, Late> & OptionsCheck<N, Added, Needs, Wants>,
   ): KernelBuilder<Added & { [K in N]: I }, Edges | LateEdgesOf<N, L, Late>> {
     if (Object.hasOwn(this.#components, name)) throw new TypeError(`component '${name}' is already added`);

@@ -24,7 +24,7 @@ describe('typed builder', () => {
     const k = kernel().add('cache', cache).add('users', users, { needs: ['cache'] }).build();
     expectTypeOf(k).toEqualTypeOf<Kernel<{ cache: Cache; users: Users }>>();
     expectTypeOf(k.get('users')).toEqualTypeOf<Users>();
-    // @ts-expect-error: no component named 'nope'
+    // @ts-expect-error: Argument of type '"nope"' is not assignable to parameter of type '"cache" | "users"'
     k.get('nope');
   });
 
@@ -55,7 +55,7 @@ describe('typed builder', () => {
     const missing = kernel().add('pit', pit, { late: ['conductor'] });
     // @ts-expect-error: late target 'conductor' of 'pit' was never added
     missing.build();
-    // @ts-expect-error: 'pit' uses ctx.late.conductor but does not list it in late
+    // @ts-expect-error: 'pit' uses ctx.late.conductor but does not list 'conductor' in late
     kernel().add('pit', pit);
   });
 
@@ -91,10 +91,10 @@ describe('typed container', () => {
     expectTypeOf(await c.resolve(T)).toEqualTypeOf<Cache>();
     expectTypeOf(c.get(T)).toEqualTypeOf<Cache>();
     c.override(T, { value: { get: () => 'fake' } });
-    // @ts-expect-error: a number is not a Cache
+    // @ts-expect-error: Type 'number' is not assignable to type 'Cache'
     c.override(T, { value: 42 });
     const N = token<number>('n');
-    // @ts-expect-error: the factory gets the dependency types in order (Cache, not number)
+    // @ts-expect-error: Type 'Cache' is not assignable to type 'number'
     c.register(N, { deps: [T], factory: (x: number) => x });
   });
 });
