@@ -26,7 +26,7 @@ describe('staged boot', () => {
         journal.add(`start:${name}`);
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
-        await delay(30);
+        await delay(200);
         inFlight--;
         journal.add(`ready:${name}`);
         return { name };
@@ -47,9 +47,9 @@ describe('staged boot', () => {
     expect(journal.entries.indexOf('start:d')).toBeGreaterThan(Math.max(journal.entries.indexOf('ready:b'), journal.entries.indexOf('ready:c')));
     expect(report.system).toBe('ready');
     expect(report.stages.map((s) => s.components)).toEqual([['a'], ['b', 'c'], ['d']]);
-    // The stage of b/c took ~30ms, not ~60ms: they ran side by side.
+    // The stage of b/c took ~200ms, not the ~400ms of one after the other: they ran side by side.
     const stage1 = report.stages[1]!;
-    expect(stage1.readyMs! - stage1.startMs!).toBeLessThan(55);
+    expect(stage1.readyMs! - stage1.startMs!).toBeLessThan(360);
     await k.stop();
   });
 

@@ -27,7 +27,7 @@ describe('in-process bus', () => {
     const bus = new Bus();
     const t0 = performance.now();
     const err = await bus.request('nobody.home').catch((e: unknown) => e);
-    expect(performance.now() - t0).toBeLessThan(20);
+    expect(performance.now() - t0).toBeLessThan(1000); // waiting for an answer would take the 30s default deadline
     expect(err).toBeInstanceOf(MethodNotFoundError);
     expect((err as MethodNotFoundError).code).toBe(-32601);
     expect((err as Error).message).toBe("nobody serves 'nobody.home'");
@@ -174,7 +174,7 @@ describe('in-process bus', () => {
     const t0 = performance.now();
     ext.close('deactivated');
     const errors = await Promise.all(pending.map((p) => p.catch((e: unknown) => e)));
-    expect(performance.now() - t0).toBeLessThan(20);
+    expect(performance.now() - t0).toBeLessThan(1000); // not their 30s deadline
     for (const e of errors) {
       expect(e).toBeInstanceOf(PeerGoneError);
       expect((e as PeerGoneError).message).toBe("'ext' is gone (deactivated) with 'ext.hang' unanswered");

@@ -284,7 +284,7 @@ describe('negotiation and protection', () => {
     for (let i = 0; i < 5; i++) await expect(bus.request('stuck.work', {}, { timeout: 20 })).rejects.toMatchObject({ code: -32003 });
     const t0 = performance.now();
     await expect(bus.request('stuck.work', {}, { timeout: 5000 })).rejects.toMatchObject({ code: -32005 });
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(performance.now() - t0).toBeLessThan(1000); // refused at once, not after its 5s deadline
     expect(bus.stats().peers.find((p) => p.name === 'stuck')).toMatchObject({ breaker: 'open', timeouts: 5 });
     r.socket.destroy();
   });
