@@ -51,7 +51,7 @@ export {
 export { ConfigError, formatDiagnostic, kernelOptions, loadSystem, type Diagnostic, type LoadedSystem } from './config/index.js';
 
 /**
- * Creates a kernel from the config shape (CONTRACT section 4). `use` may be a definition object or
+ * Creates a kernel from the config shape (docs/components.md). `use` may be a definition object or
  * a string (`builtin:NAME`, a module path relative to `baseDir`, default the working directory, or
  * a package name); strings are imported when the boot starts.
  */

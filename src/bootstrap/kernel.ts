@@ -1643,7 +1643,7 @@ function detailText(detail: unknown): string {
   return typeof detail === 'string' ? detail : JSON.stringify(detail);
 }
 
-/** Creates a kernel from the config shape (CONTRACT section 4). */
+/** Creates a kernel from the config shape (docs/components.md). */
 export function createKernel<Instances extends Record<string, unknown> = Record<string, unknown>>(options: KernelOptions): Kernel<Instances> {
   return new Kernel<Instances>(options);
 }

@@ -1,6 +1,6 @@
 import type { ComponentState, ExecutionMode } from './definition.js';
 
-/** The boot report (CONTRACT section 3). Times are milliseconds since the kernel was created. */
+/** The boot report (docs/components.md). Times are milliseconds since the kernel was created. */
 export interface BootReport {
   ok: boolean;
   system: 'ready' | 'degraded' | 'failed';

@@ -3,7 +3,7 @@ import { toMs } from '../util/duration.js';
 import type { AnyComponentDefinition, ComponentOptions, ExecutionMode, RestartStrategy } from './definition.js';
 import type { GraphNode } from './graph.js';
 
-/** Defaults (CONTRACT section 2). */
+/** Defaults (docs/configuration.md). */
 export const DEFAULTS = {
   timeoutMs: 10_000,
   stopTimeoutMs: 5_000,

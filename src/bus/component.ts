@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { defineComponent } from '../bootstrap/index.js';
 import { Bus, type BusEvent } from './bus.js';
 
-/** `with:` of `builtin:bus` (CONTRACT section 5). */
+/** `with:` of `builtin:bus` (docs/bus.md). */
 export interface BusSettings {
   /** `auto` (a private directory under the temp dir), a socket path, or `none` (in-process only). Default auto. */
   listen?: 'auto' | 'none' | string;

@@ -3,7 +3,7 @@ import type { Bus } from '../bus/index.js';
 import { Orchestra, type OrchestraSettings } from './orchestra.js';
 
 /**
- * `builtin:orchestra`: loads, isolates and supervises extensions (CONTRACT section 6). Needs the
+ * `builtin:orchestra`: loads, isolates and supervises extensions (docs/extensions.md). Needs the
  * bus (a component named `bus`). `with: { paths, watch, restart, backoff, config }`.
  */
 export const orchestraComponent = defineComponent({
