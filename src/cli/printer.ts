@@ -64,19 +64,27 @@ export class EventPrinter {
     this.#live?.finish();
   }
 
+  /** Components whose last start failed, for the stage lines. */
+  readonly #failed = new Set<string>();
+
   #line(e: KernelEvent): string | undefined {
     const p = this.#paint;
     const t = p.dim(formatMs(e.elapsedMs).padStart(8));
     switch (e.type) {
       case 'component': {
+        if (e.state === 'failed') this.#failed.add(e.component);
+        else if (e.state === 'starting' || e.state === 'ready') this.#failed.delete(e.component);
         const state = e.state === 'failed' ? p.red(e.state) : e.state === 'ready' ? p.green(e.state) : e.state === 'degraded' ? p.yellow(e.state) : e.state;
         const attempt = e.state === 'starting' && !e.reason && e.attempt > 1 ? ` attempt ${e.attempt}` : '';
         const reason = e.reason ? p.dim(` (${e.reason})`) : '';
         const error = e.error ? `: ${p.red(`${e.error.name}: ${e.error.message}`)}` : '';
         return `${t}  stage ${e.stage}  ${e.component.padEnd(14)} ${state}${attempt}${reason}${error}`;
       }
-      case 'stage':
-        return `${t}  stage ${e.stage}  ${p.bold(e.state)} ${p.dim(`[${e.components.join(', ')}]`)}`;
+      case 'stage': {
+        // A stage is ready when its required members are: say which of the others did not make it.
+        const members = e.components.map((c) => (this.#failed.has(c) ? p.red(`${c} (failed)`) : c));
+        return `${t}  stage ${e.stage}  ${p.bold(e.state)} ${p.dim('[')}${members.join(p.dim(', '))}${p.dim(']')}`;
+      }
       case 'system':
         return `${t}  system ${p.bold(e.state)}${e.reason ? p.dim(` (${e.reason})`) : ''}`;
       case 'log': {
