@@ -12,7 +12,7 @@ export type Decoded =
   | {
       kind: 'message';
       message: unknown;
-      /** The frame's size (its share of one, for a batch's elements): what holding it costs. */
+      /** The frame's size, when over SMALL_FRAME (a smaller one counts as SMALL_FRAME): what holding it costs. */
       bytes?: number;
       /** The id's text as sent, when JSON.parse would not give it back (12345678901234567890, 1e3, "\u0041"). */
       rawId?: string;
@@ -40,6 +40,8 @@ const CONTENT_LENGTH = /^content-length:/i;
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
 /** A declared body length past this many times the frame limit is not a frame: resync at once instead of skipping it. */
 const SKIP_FACTOR = 64;
+/** Frames up to this size are not measured: each counts as this much against its sender's budget. */
+export const SMALL_FRAME = 1024;
 /** The start of the envelope every Symphony client writes: an id right after it needs no scan. */
 const HEAD = '{"jsonrpc":"2.0","id":';
 /** A pending-bytes buffer grown past this is dropped when a read leaves nothing pending (an idle connection keeps little). */
@@ -233,7 +235,8 @@ export class FrameDecoder {
       if (!blank(text)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
       return;
     }
-    const d: Decoded & { kind: 'message' } = { kind: 'message', message, bytes: text.length };
+    const d: Decoded & { kind: 'message' } = { kind: 'message', message };
+    if (text.length > SMALL_FRAME) d.bytes = text.length;
     if (message !== null && typeof message === 'object') {
       if (!Array.isArray(message)) {
         const id = (message as { id?: unknown }).id;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
-import type { Decoded } from './framing.js';
+import { SMALL_FRAME, type Decoded } from './framing.js';
 import type { DeadlineEntry, DeadlineWheel } from './deadlines.js';
 import {
   BusError,
@@ -469,8 +469,8 @@ export class RpcSession {
     this.lastSeen = performance.now();
     if (d.kind === 'error') return this.#refused(d);
     const m = d.message;
-    if (Array.isArray(m)) return this.#batch(m, d.rawIds, d.bytes ?? 0);
-    this.#one(m, d.rawId, d.bytes ?? 0, undefined);
+    if (Array.isArray(m)) return this.#batch(m, d.rawIds, d.bytes ?? SMALL_FRAME);
+    this.#one(m, d.rawId, d.bytes ?? SMALL_FRAME, undefined);
   }
 
   /** A frame refused before (or instead of) parsing it: too large, too deep, not JSON, a bad header. */
