@@ -38,6 +38,7 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /^content-length:/i;
 /** One header line, `Name: value` (RFC 9110 token characters in the name). */
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+const TOKEN_START = /[!#$%&'*+.^_`|~0-9A-Za-z\r-]/;
 /** A declared body length past this many times the frame limit is not a frame: resync at once instead of skipping it. */
 const SKIP_FACTOR = 64;
 /** Frames up to this size are not measured: each counts as this much against its sender's budget. */
@@ -490,7 +491,8 @@ function contentLength(headers: string): number | string {
   return length ?? `no Content-Length header in ${JSON.stringify(headers.slice(0, 80))}`;
 }
 
-const malformed = (line: string) => `malformed header line ${JSON.stringify(line.slice(0, 80))} (a header is \`Name: value\`; a blank line ends them)`;
+/** Names the line by its first character only: the same error however the stream was cut (a line may be judged before it ends). */
+const malformed = (line: string) => `malformed header line starting ${JSON.stringify(line.slice(0, 1))} (a header is \`Name: value\`; a blank line ends them, then the body)`;
 
 /** Header bytes not ended yet that hold a complete line that is no header (a body with no blank line before it): what is wrong. */
 function badHeaderLine(text: string): string | undefined {
@@ -500,6 +502,8 @@ function badHeaderLine(text: string): string | undefined {
     if (nl > start && !HEADER_LINE.test(line)) return malformed(line);
     start = nl + 2;
   }
+  // The line begun: a header name starts with a token character (a body's `{` or `[` does not).
+  if (start < text.length && !TOKEN_START.test(text[start]!)) return malformed(text.slice(start));
   return undefined;
 }
 
