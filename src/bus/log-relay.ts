@@ -40,6 +40,7 @@ const LEVELS = new Map<string, RelayLevel>([
 ]);
 
 const DATA_DEPTH = 16;
+const ENTRY_DEPTH = 64;
 const NL = 0x0a;
 
 /** Reads `stream` to its end, relaying each line; never throws, whatever the stream carries. */
@@ -117,6 +118,10 @@ interface Entry {
 }
 
 function parseEntry(text: string): Entry | undefined {
+  // Nested past what a log entry needs: plain text (the reviver below recurses).
+  const scan = new JsonScanner(ENTRY_DEPTH);
+  scan.pushText(text);
+  if (scan.tooDeep) return undefined;
   try {
     // `__proto__` keys are dropped as they are read: nothing downstream can be handed one.
     const v = JSON.parse(text, (k, value: unknown) => (k === '__proto__' ? undefined : value)) as unknown;
