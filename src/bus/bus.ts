@@ -153,7 +153,7 @@ export interface BusOptions {
   maxPeerBytes?: number;
   /** Socket connections that have not said hello yet, at most (64): one more closes the oldest. */
   maxPendingHellos?: number;
-  /** Time a socket connection has to say hello (5s). */
+  /** Time a socket connection has to say hello (twice the heartbeat: 10s). */
   helloTimeout?: Duration;
 }
 
@@ -474,7 +474,8 @@ export class Bus implements BusApi {
     this.maxOutputBytes = options.maxOutputBytes ?? 16 * 1024 * 1024;
     this.maxPeerBytes = options.maxPeerBytes ?? 64 * 1024 * 1024;
     this.maxPendingHellos = options.maxPendingHellos ?? 64;
-    this.#helloTimeoutMs = options.helloTimeout === undefined ? 5_000 : toMs(options.helloTimeout, 'helloTimeout');
+    // Twice the heartbeat by default (10 s), as a connection was always given.
+    this.#helloTimeoutMs = options.helloTimeout === undefined ? Math.max(2 * this.#heartbeatMs, 0) || 10_000 : toMs(options.helloTimeout, 'helloTimeout');
     this.#self = new Endpoint(this.name, ALL, 'local');
     this.#endpoints.set(this.name, this.#self);
   }

@@ -18,7 +18,7 @@ export interface BusSettings {
   maxPeerBytes?: number;
   /** Socket connections waiting to say hello, at most (default 64); one more closes the oldest. */
   maxPendingHellos?: number;
-  /** Time a socket connection has to say hello (default 5s). */
+  /** Time a socket connection has to say hello (default twice the heartbeat, 10s). */
   helloTimeout?: string | number;
 }
 

@@ -39,7 +39,12 @@ const CONTENT_LENGTH = /^content-length:/i;
 /** One header line, `Name: value` (RFC 9110 token characters in the name). */
 const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
 const TOKEN_START = /[!#$%&'*+.^_`|~0-9A-Za-z\r-]/;
-/** A declared body length past this many times the frame limit is not a frame: resync at once instead of skipping it. */
+/**
+ * A declared body length past this (1 GiB, or 64 times the frame limit if more) is not a frame:
+ * an error at once and a resync, instead of skipping bytes that will never all come. A length up
+ * to it is skipped, scanned for the frame's id, so its error can name the request.
+ */
+const SKIP_BYTES = 1024 * 1024 * 1024;
 const SKIP_FACTOR = 64;
 /** Frames up to this size are not measured: each counts as this much against its sender's budget. */
 export const SMALL_FRAME = 1024;
@@ -342,9 +347,9 @@ export class FrameDecoder {
           continue;
         }
         if (length > this.#max) {
-          if (length > this.#max * SKIP_FACTOR) {
+          if (length > Math.max(SKIP_BYTES, this.#max * SKIP_FACTOR)) {
             // Not a frame anyone could send: skipping it would swallow the rest of the stream.
-            out.push({ kind: 'error', error: 'too-large', detail: `Content-Length ${length} is far over the frame limit of ${this.#max} bytes: skipped to the next Content-Length header` });
+            out.push({ kind: 'error', error: 'too-large', detail: `Content-Length ${Number.isFinite(length) ? length : 'of more than 15 digits'} is far over the frame limit of ${this.#max} bytes: skipped to the next Content-Length header` });
             this.#seeking = true;
             this.#seekSkipped = 0;
             continue;
@@ -457,9 +462,10 @@ function refusal(error: 'too-large' | 'too-deep', detail: string, found: Scanned
   if (bytes) raw = Buffer.from(raw, 'latin1').toString('utf8');
   try {
     const id = JSON.parse(raw) as unknown;
-    if (typeof id === 'string' || typeof id === 'number' || id === null) {
+    // `null` is no id: the error about the frame has id null either way.
+    if (typeof id === 'string' || typeof id === 'number') {
       d.id = id;
-      if (typeof id !== 'object' && raw !== JSON.stringify(id)) d.rawId = raw;
+      if (raw !== JSON.stringify(id)) d.rawId = raw;
     }
   } catch {
     // not a JSON value (007, a raw tab in a string): no id
@@ -485,8 +491,9 @@ function contentLength(headers: string): number | string {
     if (!m) return malformed(line);
     if (m[1]!.toLowerCase() !== 'content-length') continue;
     if (length !== undefined) return 'more than one Content-Length header';
-    if (!/^\d{1,15}$/.test(m[2]!)) return `Content-Length must be a non-negative integer, got ${JSON.stringify(m[2]!.slice(0, 40))}`;
-    length = Number(m[2]);
+    if (!/^\d+$/.test(m[2]!)) return `Content-Length must be a non-negative integer, got ${JSON.stringify(m[2]!.slice(0, 40))}`;
+    // Past 15 digits no frame could have it: Infinity, refused as far over the limit.
+    length = m[2]!.length > 15 ? Infinity : Number(m[2]);
   }
   return length ?? `no Content-Length header in ${JSON.stringify(headers.slice(0, 80))}`;
 }
