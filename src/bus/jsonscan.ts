@@ -71,12 +71,51 @@ export class JsonScanner {
     return this.objects[0];
   }
 
-  pushBytes(buf: Uint8Array, start: number, end: number): void {
-    for (let i = start; i < end; i++) this.#step(buf[i]!);
+  pushBytes(buf: Buffer, start: number, end: number): void {
+    let i = start;
+    while (i < end) {
+      // Inside a string nobody keeps (the bulk of a big frame): jump to its next quote natively.
+      if (this.#inString && !this.#keyOpen && !this.#capturing && !this.#escape) {
+        const q = buf.indexOf(QUOTE, i);
+        const stop = q === -1 || q >= end ? end : q;
+        let n = 0;
+        for (let j = stop - 1; j >= i && buf[j] === BACKSLASH; j--) n++;
+        if (stop === end) {
+          this.#escape = n % 2 === 1;
+          return;
+        }
+        if (n % 2 === 1) {
+          i = q + 1; // an escaped quote: still in the string
+          continue;
+        }
+        i = q;
+      }
+      this.#step(buf[i]!);
+      i++;
+    }
   }
 
   pushText(text: string, start = 0, end = text.length): void {
-    for (let i = start; i < end; i++) this.#step(text.charCodeAt(i));
+    let i = start;
+    while (i < end) {
+      if (this.#inString && !this.#keyOpen && !this.#capturing && !this.#escape) {
+        const q = text.indexOf('"', i);
+        const stop = q === -1 || q >= end ? end : q;
+        let n = 0;
+        for (let j = stop - 1; j >= i && text.charCodeAt(j) === BACKSLASH; j--) n++;
+        if (stop === end) {
+          this.#escape = n % 2 === 1;
+          return;
+        }
+        if (n % 2 === 1) {
+          i = q + 1;
+          continue;
+        }
+        i = q;
+      }
+      this.#step(text.charCodeAt(i));
+      i++;
+    }
   }
 
   #step(c: number): void {
