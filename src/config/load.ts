@@ -168,7 +168,9 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
       const isKey = issue.path?.at(-1)?.origin === 'key';
       const key = String(segs.at(-1));
       const known = isKey && segs.length === 1 ? Object.keys(schema.entries) : isKey && builtin === 'orchestra' && segs[0] === 'grants' && segs.length === 3 ? GRANT_KEYS : [];
-      const message = isKey
+      const message = isKey && issue.received === 'undefined' && issue.expected !== 'never'
+        ? `in component '${name}' (builtin:${builtin}): missing key '${segs.join('.')}'${builtin === 'orchestra' && segs[0] === 'grants' && segs.at(-1) === 'manifest' ? ': a grant is pinned to the manifest it was given for (symphony grant PATH prints the pin)' : ''}`
+        : isKey
         ? `unknown key '${segs.join('.')}' in the settings of builtin:${builtin} (component '${name}')${suggest(key, known)}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`
         : `in component '${name}' (builtin:${builtin}): ${segs.length && !issue.message.startsWith(segs.join('.')) ? `${segs.join('.')}: ` : ''}${issue.message}${issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : ''}`;
       at(locate(name, ['with', ...segs], isKey ? 'key' : 'value'), message);

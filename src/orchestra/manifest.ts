@@ -247,6 +247,15 @@ async function rawChecks(dir: string, value: unknown): Promise<{ path: PathSegme
   return found;
 }
 
+/** Where a field of a manifest is written (1:1 when the file cannot be read or parsed). */
+export async function locateInManifest(file: string, path: PathSegment[]): Promise<Position> {
+  try {
+    return (await parseConfigSource(file, await readFile(file, 'utf8'))).locate(path, 'value');
+  } catch {
+    return { line: 1, col: 1 };
+  }
+}
+
 export function isInside(dir: string, path: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { discover, resolveExtensions } from './discover.js';
 import { grantsOf, refuseDuplicates, reviewGrant, settingsSource, unusedGrants, type GrantReview } from './grants.js';
-import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
+import { locateInManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
 /** What the Orchestra would load, and why not the rest: the boot's plan and what `symphony check` prints. */
 export interface ExtensionPlan {
@@ -36,6 +36,12 @@ export async function planExtensions(settings: { paths?: string[]; grants?: unkn
   });
   const accepted = reviews.flatMap((r) => (r.effective ? [r.effective] : []));
   const { keep, problems: duplicates } = refuseDuplicates(accepted);
+  // Each at the refused one's provides entry.
+  for (const p of duplicates) {
+    const m = accepted.find((x) => x.name === p.extension && x.file === p.file);
+    const i = m ? m.provides.findIndex((x) => p.message.includes(`provides '${x}'`)) : -1;
+    if (m && i >= 0) Object.assign(p, await locateInManifest(m.file, ['symphony', 'provides', i]));
+  }
   const { load, problems: resolution } = resolveExtensions(keep, symphonyVersion);
   const problems = [...d.problems, ...reviews.flatMap((r) => r.problems), // With no paths (a profile without extensions) the grants are idle by design, not typos.
     ...(paths.length ? unusedGrants([...d.found, ...d.drafts], grants, options) : []), ...duplicates, ...resolution];
