@@ -325,6 +325,40 @@ describe('a grant written wrong', () => {
   });
 });
 
+describe("a manifest's problems and its grant's", () => {
+  it('come in one run of symphony check: the reserved provides, the missing main and the ungranted call together', async () => {
+    const dir = join(tmp, 'mixed');
+    mkdirSync(join(dir, 'mixed'), { recursive: true });
+    const manifest = '{ "name": "mixed", "version": "1.0.0", "main": "gone.js",\n  "symphony": { "provides": ["mixed.hello", "pit.status"], "calls": ["kernel.secret"] } }\n';
+    writeFileSync(join(dir, 'mixed', 'package.json'), manifest);
+    const config = `components:
+  bus: { use: builtin:bus }
+  orchestra:
+    use: builtin:orchestra
+    needs: [bus]
+    with:
+      paths: [./mixed]
+      grants:
+        mixed: { manifest: sha256:0000000000000000000000000000000000000000000000000000000000000000, provides: [mixed.hello] }
+`;
+    writeFileSync(join(dir, 'system.yaml'), config);
+    const r = await cli(['check', '-c', join(dir, 'system.yaml')], dir);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.trim().split('\n');
+    const prefixes = [
+        `mixed/package.json:${at(manifest, '"gone.js"')}: main 'gone.js' does not exist`,
+        `mixed/package.json:${at(manifest, '"pit.status"')}: provides 'pit.status' is in the reserved namespace 'pit.'`,
+        `system.yaml:${at(config, 'manifest: sha256')}: extension 'mixed': its manifest`,
+        `system.yaml:${at(config, 'provides: [mixed.hello]')}: extension 'mixed' refused: it asks provides "pit.status", which its grant does not give: add it`,
+        `system.yaml:${at(config, 'mixed: {')}: extension 'mixed' refused: it asks calls "kernel.secret", which its grant does not give: add it`,
+    ];
+    expect(lines).toHaveLength(prefixes.length + 1);
+    prefixes.forEach((p, i) => expect(lines[i]!.startsWith(p), `${lines[i]} starts with ${p}`).toBe(true));
+    expect(lines.at(-1)).toBe('symphony check: 5 problems with extensions or their grants');
+    expect(r.stdout).toMatch(/mixed 1\.0\.0 \(mixed\) sha256:[0-9a-f]{64}: REFUSED\n/);
+  }, 20_000);
+});
+
 describe('symphony grant', () => {
   it('prints a ready-to-paste grant, pinned, that the Orchestra then accepts', async () => {
     const r = await cli(['grant', join(tmp, 'ext', 'honest')], tmp);
