@@ -378,3 +378,39 @@ function cli(args: string[], cwd: string): Promise<{ code: number | null; stdout
     p.on('exit', (code) => done({ code, stdout, stderr }));
   });
 }
+
+describe('the rules a grant is checked by', () => {
+  it('covers an asked pattern only with a granted one at least as wide', async () => {
+    const { patternCovers } = await import('../../src/orchestra/grants.js');
+    const yes: [string, string][] = [['text.>', 'text.stats'], ['text.>', 'text.*'], ['text.>', 'text.a.>'], ['text.*', 'text.stats'], ['text.*', 'text.*'], ['>', '>'], ['>', 'a.b'], ['a.b', 'a.b']];
+    const no: [string, string][] = [['text.*', 'text.>'], ['text.stats', 'text.*'], ['text.*', 'text.a.b'], ['text.>', 'text'], ['kernel.ran', '>'], ['a.*', '*.b'], ['a.b', 'a.b.c'], ['a.b.c', 'a.b']];
+    for (const [g, a] of yes) expect(patternCovers(g, a), `${g} covers ${a}`).toBe(true);
+    for (const [g, a] of no) expect(patternCovers(g, a), `${g} does not cover ${a}`).toBe(false);
+  });
+
+  it('finds overlapping provides (some name matches both)', async () => {
+    const { patternsOverlap } = await import('../../src/orchestra/grants.js');
+    const yes: [string, string][] = [['dup.*', 'dup.hello'], ['>', 'a'], ['a.>', 'a.b.c'], ['*.b', 'a.*'], ['a.b', 'a.b']];
+    const no: [string, string][] = [['a.>', 'a'], ['a.*', 'a.b.c'], ['a.b', 'a.c'], ['*', 'a.b']];
+    for (const [a, b] of yes) expect(patternsOverlap(a, b) && patternsOverlap(b, a), `${a} overlaps ${b}`).toBe(true);
+    for (const [a, b] of no) expect(patternsOverlap(a, b) || patternsOverlap(b, a), `${a} does not overlap ${b}`).toBe(false);
+  });
+
+  it('refuses every pattern that reaches a reserved namespace, and only those', async () => {
+    const { reservedNamespace } = await import('../../src/orchestra/grants.js');
+    for (const p of ['melody.run', 'melody.>', '*.run', '>', '*', 'conductor.report', 'kernel.x', 'symphony.hello', '$/cancelRequest', 'artifacts.*', 'pool.define', 'stale.>', 'orchestra.status', 'bus.stats', 'pit.x', 'dag.x', 'arbiter.x']) {
+      expect(reservedNamespace(p), p).toBeDefined();
+    }
+    for (const p of ['text.stats', 'melodyx.run', 'report.text', 'files.>', 'my.melody.run', 'kernel']) expect(reservedNamespace(p), p).toBeUndefined();
+  });
+
+  it('pins the meaning of a manifest, not its formatting: sorted keys, no whitespace', async () => {
+    const { canonicalJson, manifestPin } = await import('../../src/orchestra/grants.js');
+    expect(canonicalJson({ b: [2, { d: 1, c: 'x' }], a: null })).toBe('{"a":null,"b":[2,{"c":"x","d":1}]}');
+    const one = JSON.parse(M.honest);
+    const reordered = JSON.parse('{ "type": "module", "symphony": { "calls": ["kernel.ran"], "provides": ["honest.hello"] }, "main": "index.js", "version": "1.0.0", "name": "honest" }');
+    expect(manifestPin(reordered)).toBe(`sha256:${PINS.honest}`);
+    expect(manifestPin(one)).toBe(`sha256:${PINS.honest}`);
+    expect(manifestPin({ ...one, symphony: { ...one.symphony, calls: ['kernel.ran', 'kernel.upper'] } })).not.toBe(`sha256:${PINS.honest}`);
+  });
+});
