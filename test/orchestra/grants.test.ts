@@ -414,3 +414,14 @@ describe('the rules a grant is checked by', () => {
     expect(manifestPin({ ...one, symphony: { ...one.symphony, calls: ['kernel.ran', 'kernel.upper'] } })).not.toBe(`sha256:${PINS.honest}`);
   });
 });
+
+describe('the bundled systems', () => {
+  it('ship the grants their extensions need: symphony check passes on each, with every extension loading', async () => {
+    for (const args of [['check'], ['check', '-c', join(root, 'examples/symphony.yaml')], ['check', '-c', join(root, 'examples/python-conductor.yaml')]]) {
+      const r = await cli(args, tmp);
+      expect(r.stderr, args.join(' ')).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain('orchestra (builtin:orchestra): 3 extensions found, 3 would load');
+    }
+  }, 30_000);
+});
