@@ -206,14 +206,13 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
     );
   }
   for (const a of asks.filter((x) => !x.granted)) {
-    const key = a.right === 'limits' ? 'limits' : a.right;
     const why =
       a.right === 'execution'
-        ? `it asks to run in-process, which is full trust (no sandbox): grant it with ${`grants.${m.name}.execution: in-process`}, or make it isolated`
+        ? `it asks to run in-process, which is full trust (no sandbox): grant it with grants.${m.name}.execution: in-process, or make it isolated`
         : a.right === 'limits'
           ? `it asks limits.memoryMb ${a.value}, over the grant's ceiling of ${ceiling}: raise grants.${m.name}.limits.memoryMb or lower the manifest's`
           : `it asks ${a.right} ${JSON.stringify(a.value)}, which its grant does not give: add it to grants.${m.name}.${a.right} if you trust it with that`;
-    at(key, `extension '${m.name}' refused: ${why}`);
+    at(a.right, `extension '${m.name}' refused: ${why}`);
   }
   if (problems.length) return { name: m.name, version: m.version, dir: m.dir, pin: m.pin, asks, grant, effective: undefined, problems };
   const effective: ExtensionManifest = {

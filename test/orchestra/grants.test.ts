@@ -425,3 +425,27 @@ describe('the bundled systems', () => {
     }
   }, 30_000);
 });
+
+describe('effective rights', () => {
+  it("are what the manifest asks, with the operator's memory ceiling where it asks none; asking over the ceiling is refused", async () => {
+    const { readManifest } = await import('../../src/orchestra/manifest.js');
+    const { reviewGrant } = await import('../../src/orchestra/grants.js');
+    const dir = join(tmp, 'ceiling');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'index.js'), 'export default { activate() {} };\n');
+    const write = (limits: string) => writeFileSync(join(dir, 'package.json'), `{ "name": "ceiling", "version": "1.0.0", "symphony": { "provides": ["c.x"]${limits} } }`);
+    write('');
+    const quiet = (await readManifest(dir)).manifest!;
+    const grant = { ceiling: { manifest: 'any', provides: ['c.>', 'more.x'], calls: ['kernel.ran'], net: true, limits: { memoryMb: 128 } } };
+    const r = reviewGrant(quiet, grant, { baseDir: tmp });
+    expect(r.problems).toEqual([]);
+    // Granted more than asked: it still gets only what it asked.
+    expect(r.effective).toMatchObject({ provides: ['c.x'], calls: [], permissions: { net: false }, limits: { memoryMb: 128 } });
+    write(', "limits": { "memoryMb": 96 }');
+    expect(reviewGrant((await readManifest(dir)).manifest!, grant, { baseDir: tmp }).effective!.limits.memoryMb).toBe(96);
+    write(', "limits": { "memoryMb": 512 }');
+    const over = reviewGrant((await readManifest(dir)).manifest!, grant, { baseDir: tmp });
+    expect(over.effective).toBeUndefined();
+    expect(over.problems.map((p) => p.message)).toEqual(["extension 'ceiling' refused: it asks limits.memoryMb 512, over the grant's ceiling of 128: raise grants.ceiling.limits.memoryMb or lower the manifest's"]);
+  });
+});
