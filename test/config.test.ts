@@ -69,7 +69,7 @@ describe('config: YAML', () => {
       ),
     ).toEqual([
       'bw.yaml:2:51: in component \'bus\' (builtin:bus): maxFrameBytes must be a number (got "big")',
-      "bw.yaml:2:56: unknown key 'listne' in the settings of builtin:bus (component 'bus') (did you mean 'listen'?) (known keys: listen, token, maxFrameBytes, maxInFlight, maxOutputBytes, heartbeat, defaultTimeout)",
+      "bw.yaml:2:56: unknown key 'listne' in the settings of builtin:bus (component 'bus') (did you mean 'listen'?) (known keys: listen, token, maxFrameBytes, maxInFlight, maxOutputBytes, heartbeat, defaultTimeout, maxPeerBytes, maxPendingHellos, helloTimeout)",
       'bw.yaml:3:69: in component \'orchestra\' (builtin:orchestra): paths must be a list of folders (got "./ext")',
       'bw.yaml:3:83: in component \'orchestra\' (builtin:orchestra): watch must be true or false (got "no")',
     ]);

@@ -46,6 +46,13 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** W3C trace context to continue (one is created otherwise). */
   traceparent?: string;
+  /**
+   * The identity this call is made for (a handler's `ctx.peer`): a deputy such as the Conductor
+   * or the Pool Manager calls with its caller's rights, not its own. Admitted only when both may
+   * call the method; the served handler sees this identity as its caller. Only the kernel's own
+   * parts (full rights) may name another identity.
+   */
+  onBehalfOf?: string;
 }
 
 export type SlowConsumerPolicy = 'drop-oldest' | 'drop-newest' | 'unsubscribe';
@@ -327,9 +334,11 @@ class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   requestCancelled(): void {
     this.cancel(`the caller '${this.from.name}' cancelled '${this.method}'`);
   }
-  /** The caller's identity, sent along when a peer serves the call (`meta.peer`). */
+  /** Whom the call is for, when a deputy makes it (RequestOptions.onBehalfOf). */
+  principal: string | undefined = undefined;
+  /** The caller's identity, sent along when a peer serves the call (`meta.peer`): whom it is for. */
   get peer(): string {
-    return this.from.name;
+    return this.principal ?? this.from.name;
   }
   /** The serving peer answered (the call is its session's ResponseSink). */
   answered(result: unknown): void {
@@ -377,7 +386,7 @@ class LocalHandlerContext implements HandlerContext {
     return this.call.method;
   }
   get peer(): string {
-    return this.call.from.name;
+    return this.call.peer;
   }
   get done(): boolean {
     return this.call.settled;
@@ -708,9 +717,11 @@ export class Bus implements BusApi {
     return new Promise((resolve, reject) => {
       const now = performance.now();
       const timeoutMs = options?.timeout === undefined ? this.#defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
-      const route = this.#admit(from, method);
+      const principal = options?.onBehalfOf;
+      const route = principal === undefined || principal === from.name ? this.#admit(from, method) : this.#admitFor(from, principal, method);
       if (route instanceof BusError) return reject(route);
       const call = new Call(this, from, route.endpoint, method, now, now + timeoutMs, options?.traceparent);
+      if (principal !== undefined && principal !== from.name) call.principal = principal;
       call.resolve = resolve;
       call.reject = reject;
       this.#start(call, route, params);
@@ -740,6 +751,33 @@ export class Bus implements BusApi {
       return new OverloadedError(`'${target.name}' is failing (circuit open): '${method}' refused`, { method, peer: target.name });
     }
     return route;
+  }
+
+  /**
+   * A deputy's call for `principal`: refused unless the deputy is one of the kernel's own parts and
+   * the principal's own rights allow the method (an identity the bus does not know has none).
+   */
+  #admitFor(from: Endpoint, principal: string, method: string): Route | BusError {
+    if (!from.grants.all) {
+      this.#deny(from, 'calls', method);
+      return new ForbiddenError(`'${from.name}' may not call on behalf of '${principal}': only the kernel's own parts act for another identity`, { method, peer: from.name });
+    }
+    const grants = this.#grantsOf(principal);
+    if (!grants || (!grants.all && !grants.allows('calls', method))) {
+      this.#denied++;
+      this.#emit({ type: 'denied', peer: principal, action: 'calls', subject: method });
+      const why = grants ? 'not in its calls' : 'an identity the bus does not know has no rights';
+      return new ForbiddenError(`'${principal}' may not call '${method}' (asked through '${from.name}': ${why})`, { method, peer: principal });
+    }
+    return this.#admit(from, method);
+  }
+
+  /** The rights of an identity by name: a connected or in-process endpoint, else a token the kernel issued. */
+  #grantsOf(name: string): Grants | undefined {
+    const ep = this.#endpoints.get(name);
+    if (ep) return ep.grants;
+    for (const identity of this.#tokens.values()) if (identity.name === name && !identity.operator) return identity.grants;
+    return undefined;
   }
 
   /** Starts an admitted call: runs the in-process handler, or forwards it to the serving peer. */

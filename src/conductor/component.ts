@@ -1,6 +1,7 @@
+import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
-import { InvalidParamsError, type Bus, type HandlerContext } from '../bus/index.js';
+import { ForbiddenError, InvalidParamsError, type Bus, type HandlerContext } from '../bus/index.js';
 import { Conductor } from './conductor.js';
 import { MelodyError, readMelody } from './melody.js';
 import { builtinPolicy, remotePolicy } from './policy.js';
@@ -10,6 +11,12 @@ export interface ConductorSettings {
   policy?: string;
   /** How long the remote policy may take before the built-in answer is used (ms, default 1000). */
   policyTimeoutMs?: number;
+  /**
+   * Folders (relative to the config file) whose melody files a caller may name in `melody.run` /
+   * `melody.validate { file }` (default: `melodies` beside the config). The kernel itself (the
+   * CLI's `symphony run FILE`) may name any file the operator gives it.
+   */
+  melodies?: string[];
 }
 
 /**
@@ -30,8 +37,14 @@ export const conductorComponent = defineComponent({
     const conductor = new Conductor(bus, policy, ctx.log);
     conductor.status = 'Starting';
     const serve = (method: string, fn: (p: any, ctx: HandlerContext) => unknown) => conductor.registrations.push(bus.handle(method, fn));
-    const melodyOf = async (p: { melody?: unknown; file?: string }) => {
-      if (p?.file) return readMelody(resolve(ctx.baseDir, p.file));
+    const folders = (settings.melodies ?? ['melodies']).map((f) => resolve(ctx.baseDir, f));
+    const melodyOf = async (p: { melody?: unknown; file?: string }, caller: string) => {
+      if (p?.file !== undefined) {
+        if (typeof p.file !== 'string' || !p.file) throw new InvalidParamsError('file must be a path to a melody file');
+        const path = resolve(ctx.baseDir, p.file);
+        if (caller !== bus.name) await allowedMelodyFile(path, folders, caller);
+        return readMelody(path);
+      }
       if (p?.melody === undefined) throw new InvalidParamsError('give { melody } (the melody itself) or { file } (a melody file)');
       return p.melody;
     };
@@ -41,11 +54,12 @@ export const conductorComponent = defineComponent({
     };
     // Cancelling the request (the caller's AbortSignal, $/cancelRequest, the caller gone) cancels the run.
     serve('melody.run', async (p, hctx) => {
-      const melody = await melodyOf(p).catch(asParamsError);
-      return conductor.run(melody, p?.inputs ?? {}, { signal: hctx.signal }).catch(asParamsError);
+      const melody = await melodyOf(p, hctx.peer).catch(asParamsError);
+      // The run carries its caller's rights: a step can do no more than the caller could itself.
+      return conductor.run(melody, p?.inputs ?? {}, { signal: hctx.signal, principal: hctx.peer === bus.name ? undefined : hctx.peer }).catch(asParamsError);
     });
-    serve('melody.validate', async (p) => {
-      const melody = await melodyOf(p).catch(asParamsError);
+    serve('melody.validate', async (p, hctx) => {
+      const melody = await melodyOf(p, hctx.peer).catch(asParamsError);
       try {
         conductor.validate(melody, p?.inputs ?? {});
       } catch (err) {
@@ -71,3 +85,19 @@ export const conductorComponent = defineComponent({
     conductor.status = 'Stopped';
   },
 });
+
+/**
+ * A melody file a caller other than the kernel may name: inside one of the configured folders once
+ * every symlink is resolved (a link leading out is refused like a path outside), checked before a
+ * byte of it is read, so no error can carry the content of a file the caller may not read.
+ */
+async function allowedMelodyFile(path: string, folders: string[], caller: string): Promise<void> {
+  const inside = (dir: string, p: string) => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+  const real = await realpath(path).catch(() => undefined);
+  const realFolders = await Promise.all(folders.map((f) => realpath(f).catch(() => f)));
+  if (real !== undefined && realFolders.some((f) => inside(f, real))) return;
+  throw new ForbiddenError(
+    `'${caller}' may not read melody file ${path}: melody files must be inside ${folders.join(' or ')} (builtin:conductor with: { melodies: [...] } lists the folders)`,
+    { peer: caller, file: path },
+  );
+}

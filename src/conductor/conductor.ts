@@ -64,6 +64,8 @@ export class Conductor {
   readonly #runs = new Map<string, MelodyResult>();
   /** Per run (its scope's artifacts): the artifact names known not to exist. */
   readonly #absentArtifacts = new WeakMap<object, Set<string>>();
+  /** Who asked for each run (its scope): the identity whose rights its calls carry. */
+  readonly #principals = new WeakMap<object, string>();
   readonly events: unknown[] = [];
   /** The bus methods it serves, undone at stop. */
   readonly registrations: Registration[] = [];
@@ -112,8 +114,12 @@ export class Conductor {
     return { melody, inputs: bound };
   }
 
-  /** Runs a melody to its end; resolves with the result (a failed melody is a result, not an exception). */
-  async run(value: unknown, givenInputs: Record<string, unknown> = {}, options: { signal?: AbortSignal } = {}): Promise<MelodyResult> {
+  /**
+   * Runs a melody to its end; resolves with the result (a failed melody is a result, not an exception).
+   * `principal` is who asked (a handler's ctx.peer): every step, compensation and artifact the run
+   * reads or stores is called with that identity's rights, never the Conductor's own.
+   */
+  async run(value: unknown, givenInputs: Record<string, unknown> = {}, options: { signal?: AbortSignal; principal?: string } = {}): Promise<MelodyResult> {
     const { melody, inputs } = this.validate(value, givenInputs);
     const chambering = await this.#register(melody);
     const t0 = performance.now();
@@ -123,6 +129,7 @@ export class Conductor {
     for (const id of Object.keys(melody.steps)) steps[id] = { state: 'pending', attempts: 0, provider: null };
     const scope: Record<string, unknown> = { inputs, steps: Object.create(null) as Record<string, { output: unknown }>, melody: { name: melody.melody }, artifacts: Object.create(null) };
     const stepScope = scope.steps as Record<string, { output: unknown; state: string }>;
+    if (options.principal !== undefined) this.#principals.set(scope, options.principal);
     let spent = 0;
 
     const created = (await this.bus.request('dag.create', { workflow: toWorkflow(melody) })) as { run: string; ready: string[] };
@@ -372,7 +379,7 @@ export class Conductor {
     const timeout = step.timeout === undefined ? 30_000 : parseDuration(step.timeout)!;
     const call = async (p: unknown) => {
       const t = performance.now();
-      const out = await this.bus.request(method, p, { timeout, signal });
+      const out = await this.bus.request(method, p, { timeout, signal, onBehalfOf: this.#principals.get(scope) });
       const l = this.#latency.get(method) ?? { total: 0, n: 0 };
       l.total += performance.now() - t;
       l.n++;
@@ -389,7 +396,7 @@ export class Conductor {
     }
     if (step.store && this.bus.serves('artifacts.put')) {
       this.#forgetArtifact(scope, step.store);
-      await this.bus.request('artifacts.put', { name: step.store, data: JSON.stringify(output), metadata: { melody: melody.melody, run, step: id, contentType: 'application/json' }, tags: ['melody-output'] });
+      await this.bus.request('artifacts.put', { name: step.store, data: JSON.stringify(output), metadata: { melody: melody.melody, run, step: id, contentType: 'application/json' }, tags: ['melody-output'] }, { onBehalfOf: this.#principals.get(scope) });
     }
     return { output, note: isFallback ? `ran its fallback '${method}'` : undefined, provider: method };
   }
@@ -416,7 +423,7 @@ export class Conductor {
             break;
           }
           if (absent.has(name)) continue;
-          const content = await this.#readArtifact(name);
+          const content = await this.#readArtifact(name, this.#principals.get(scope));
           if (content === undefined) {
             absent.add(name);
             continue;
@@ -435,13 +442,13 @@ export class Conductor {
   }
 
   /** An artifact's latest version as text; undefined when there is no such artifact. */
-  async #readArtifact(name: string): Promise<string | undefined> {
+  async #readArtifact(name: string, principal: string | undefined): Promise<string | undefined> {
     if (!this.bus.serves('artifacts.read')) throw new MethodNotFoundError('artifacts.read');
     const chunks: Buffer[] = [];
     for (let offset = 0; ; ) {
       let chunk: { dataBase64: string; eof: boolean };
       try {
-        chunk = (await this.bus.request('artifacts.read', { name, offset, length: 512 * 1024 })) as typeof chunk;
+        chunk = (await this.bus.request('artifacts.read', { name, offset, length: 512 * 1024 }, { onBehalfOf: principal })) as typeof chunk;
       } catch (err) {
         if (offset === 0 && err instanceof BusError && (err.data as { reason?: unknown } | undefined)?.reason === 'not-found') return undefined;
         throw err;
@@ -468,7 +475,7 @@ export class Conductor {
       if (!c) continue;
       try {
         await this.#loadArtifacts([c.with], scope);
-        await this.bus.request(c.call, resolveValue(c.with, scope), { timeout: 30_000 });
+        await this.bus.request(c.call, resolveValue(c.with, scope), { timeout: 30_000, onBehalfOf: this.#principals.get(scope) });
         done.push(id);
       } catch (err) {
         this.log.warn(`compensation of '${id}' (${c.call}) failed: ${(err as Error).message}`);

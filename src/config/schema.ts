@@ -170,6 +170,7 @@ export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.Objec
     {
       policy: v.optional(v.string('policy must be builtin, remote or a bus method')),
       policyTimeoutMs: v.optional(v.pipe(v.number('policyTimeoutMs must be a number of milliseconds'), v.minValue(0, 'policyTimeoutMs must be >= 0'))),
+      melodies: v.optional(v.array(v.string('each entry of melodies must be a folder'), 'melodies must be a list of folders (relative to this file) whose melody files callers may name')),
     },
     'the settings of builtin:conductor must be a table',
   ),

@@ -1,4 +1,4 @@
-import { BusError, ErrorCode, RequestCancelledError, TimeoutError, type HandlerContext } from '../bus/index.js';
+import { BusError, ErrorCode, ForbiddenError, RequestCancelledError, TimeoutError, type HandlerContext } from '../bus/index.js';
 import type { HealthResult } from '../bootstrap/index.js';
 import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
@@ -19,6 +19,11 @@ interface PoolSpec {
   warmupMs: number;
   /** A hot item idle this long cools down (0: never). */
   idleMs: number;
+  /**
+   * Who defined it, when not the kernel: warm, cool and probe are called with that identity's
+   * rights (a pool cannot be used to call what its definer may not), and only it may redefine it.
+   */
+  definedBy?: string | undefined;
   /** Liveness probes of hot items (0: none). */
   probeEveryMs: number;
 }
@@ -115,7 +120,15 @@ export class PoolManager implements PitExtension<Snapshot> {
   #stats = { allocations: 0, fromHot: 0, warmed: 0, queued: 0, evictions: 0, failures: 0, timeouts: 0 };
 
   readonly methods = {
-    'pool.define': (p: unknown) => this.define(parseParams('pool.define', DefineSchema, p)),
+    'pool.define': (p: unknown, ctx?: HandlerContext) => {
+      const spec = parseParams('pool.define', DefineSchema, p);
+      const by = ctx && ctx.peer !== this.#ctx.bus.name ? ctx.peer : undefined;
+      const existing = this.#pools.get(spec.pool);
+      if (existing && by !== undefined && existing.definedBy !== by) {
+        throw new ForbiddenError(`'${by}' may not redefine pool '${spec.pool}': it was defined by ${existing.definedBy ? `'${existing.definedBy}'` : 'the system'}`, { pool: spec.pool, peer: by });
+      }
+      return this.define({ ...spec, definedBy: by });
+    },
     'pool.allocate': (p: unknown, ctx?: HandlerContext) => {
       const a = parseParams('pool.allocate', AllocateSchema, p);
       // A caller that gives up (its deadline, a cancel) stops waiting here too: nothing is leased to a caller who is gone.
@@ -307,7 +320,7 @@ export class PoolManager implements PitExtension<Snapshot> {
     this.#move(item, 'warming', reason);
     item.ready = (async () => {
       try {
-        if (spec.warm) item.handle = await this.#ctx.bus.request(spec.warm, { pool: item.pool, key: item.key, item: item.id }, { timeout: 60_000 });
+        if (spec.warm) item.handle = await this.#ctx.bus.request(spec.warm, { pool: item.pool, key: item.key, item: item.id }, { timeout: 60_000, onBehalfOf: spec.definedBy });
         else if (spec.warmupMs) await new Promise((r) => setTimeout(r, spec.warmupMs));
         this.#move(item, 'hot', 'warmed up');
       } catch (err) {
@@ -325,7 +338,7 @@ export class PoolManager implements PitExtension<Snapshot> {
     this.#move(item, 'cooling', reason);
     const spec = this.#pools.get(item.pool);
     try {
-      if (spec?.cool) await this.#ctx.bus.request(spec.cool, { pool: item.pool, key: item.key, item: item.id, handle: item.handle }, { timeout: 30_000 });
+      if (spec?.cool) await this.#ctx.bus.request(spec.cool, { pool: item.pool, key: item.key, item: item.id, handle: item.handle }, { timeout: 30_000, onBehalfOf: spec.definedBy });
       this.#move(item, 'cold', 'cooled down');
     } catch (err) {
       this.#move(item, 'failed', `cooling failed: ${(err as Error).message}`);
@@ -436,7 +449,7 @@ export class PoolManager implements PitExtension<Snapshot> {
   async #probe(item: Item, spec: PoolSpec): Promise<void> {
     item.probedAt = performance.now();
     try {
-      const ok = await this.#ctx.bus.request(spec.probe!, { pool: item.pool, key: item.key, item: item.id, handle: item.handle }, { timeout: 5_000 });
+      const ok = await this.#ctx.bus.request(spec.probe!, { pool: item.pool, key: item.key, item: item.id, handle: item.handle }, { timeout: 5_000, onBehalfOf: spec.definedBy });
       if (ok === false) throw new Error('probe returned false');
     } catch (err) {
       this.#stats.failures++;
