@@ -3,7 +3,8 @@ import { pathToFileURL } from 'node:url';
 import type { AnyComponentDefinition, ComponentContext, Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, type Bus, type BusApi, type PeerProcess, type Rights } from '../bus/index.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
-import type { IsolationLevel, IsolationPolicy } from '../sandbox/index.js';
+import { ISOLATION } from '../bootstrap/index.js';
+import { probeSandbox, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
 import { isolatedCommand, watchMemory } from './isolation.js';
 import type { ExtensionManifest } from './manifest.js';
 
@@ -64,6 +65,16 @@ export class ExtensionRuntime {
     return this.#process?.isolation ?? this.#lastIsolation ?? 'none';
   }
   #lastIsolation: IsolationLevel | undefined;
+
+  /** Its isolation, or for an isolated one not started yet, what it will be (the sandbox probed). */
+  expectedIsolation(): IsolationLevel {
+    if (this.manifest.execution !== 'isolated') return 'none';
+    return this.#process?.isolation ?? this.#lastIsolation ?? expectedIsolation();
+  }
+
+  [ISOLATION](): IsolationLevel {
+    return this.expectedIsolation();
+  }
 
   /** Starts the extension (once; concurrent calls share it) and resolves when it is ready, within limits.activationMs. */
   activate(): Promise<void> {
@@ -224,6 +235,11 @@ export class ExtensionRuntime {
       (log[level] ?? log.info).call(log, `extension '${name}': ${message}`, entry?.data);
     });
   }
+}
+
+/** What an isolated extension started now would run as: confined where the sandbox works here, else degraded. */
+export function expectedIsolation(): IsolationLevel {
+  return probeSandbox().available ? 'sandboxed' : 'degraded';
 }
 
 function prefixed(log: Logger, name: string): Logger {
