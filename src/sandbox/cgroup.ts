@@ -146,6 +146,15 @@ export function createCgroup(name: string, limits: CgroupLimits): Cgroup | { una
 }
 
 function group(version: 1 | 2, paths: string[], oomCount: () => string): Cgroup {
+  const killed = () => {
+    try {
+      return Number(oomCount()) > 0;
+    } catch {
+      return false;
+    }
+  };
+  /** Read before the group is removed: asked after, the answer is still there. */
+  let killedAtRemoval: boolean | undefined;
   return {
     version,
     paths,
@@ -153,13 +162,10 @@ function group(version: 1 | 2, paths: string[], oomCount: () => string): Cgroup 
       for (const p of paths) writeFileSync(join(p, 'cgroup.procs'), String(pid));
     },
     oomKilled() {
-      try {
-        return Number(oomCount()) > 0;
-      } catch {
-        return false;
-      }
+      return killedAtRemoval ?? killed();
     },
     remove() {
+      killedAtRemoval ??= killed();
       // The group empties as the kernel reaps its last task; a few tries cover that.
       const pending = [...paths];
       const attempt = (n: number) => {
