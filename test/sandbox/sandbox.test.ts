@@ -124,7 +124,7 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     expect(seen.etc).toBe(false);
     expect(seen.root).toEqual(expect.arrayContaining(['dev', 'proc', 'tmp', 'usr']));
     expect((seen.root as string[]).filter((d) => !['dev', 'proc', 'tmp', 'usr', 'lib', 'lib64', 'bin', 'sbin', 'lib32', 'libx32'].includes(d))).toEqual([]);
-    expect((seen.env as string[]).filter((k) => k !== 'PWD')).toEqual(['HOME', 'SYMPHONY_TOKEN_FD', 'TMPDIR']);
+    expect((seen.env as string[]).filter((k) => k !== 'PWD')).toEqual(['HOME', 'PATH', 'SYMPHONY_TOKEN_FD', 'TMPDIR']);
     expect(seen.environ).not.toContain('secret-token-for-test');
     expect(seen.tokenLength).toBe('secret-token-for-test'.length);
     expect(seen.again).toBe('ENOENT'); // read once, closed: not readable after start
@@ -296,7 +296,9 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     const ext = join(dir, 'orphan-ext');
     mkdirSync(ext, { recursive: true });
     writeFileSync(join(ext, 'package.json'), JSON.stringify({ name: 'orphan-probe', version: '1.0.0', main: 'index.js', type: 'module', symphony: { kind: 'instrument', execution: 'isolated', activation: ['onStartup'], provides: ['orphan.ping'] } }));
-    writeFileSync(join(ext, 'index.js'), `export default { async activate(ctx) { ctx.bus.handle('orphan.ping', () => 'pong'); process.on('SIGTERM', () => {}); } };`);
+    // It ignores SIGTERM and, once up, spins without ever reading its stdin again: only the
+    // sandbox (--die-with-parent, its pid namespace) can end it when the kernel dies.
+    writeFileSync(join(ext, 'index.js'), `export default { async activate(ctx) { ctx.bus.handle('orphan.ping', () => 'pong'); process.on('SIGTERM', () => {}); setTimeout(() => { for (;;) {} }, 300); } };`);
     const config = join(dir, 'orphans.yaml');
     writeFileSync(config, `components:\n  bus: { use: builtin:bus }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: [${ext}] } }\n`);
     const kernel = spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'up', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -315,6 +317,7 @@ describe.skipIf(!probe.available)('the sandbox', () => {
           }
         });
     expect(mine().length).toBeGreaterThanOrEqual(2); // bwrap's and the extension's
+    await delay(500); // spinning now
     kernel.kill('SIGKILL');
     await delay(2000);
     expect(mine()).toEqual([]);
