@@ -277,7 +277,7 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     const bus = new Bus();
     await bus.listen();
     try {
-      const p = bus.spawnPeer({ name: 'probe', command: process.execPath, args: [script], rights: { provides: ['probe.look'] }, stderr: 'pipe', sandbox: { ...request(), runtime: [dist, dir] } });
+      const p = bus.spawnPeer({ name: 'probe', command: process.execPath, args: [script], rights: { provides: ['probe.look'], calls: [], publishes: [], subscribes: [] }, stderr: 'pipe', sandbox: { ...request(), runtime: [dist, dir] } });
       await p.ready(10_000);
       expect(p.isolation).toBe('sandboxed');
       const seen = (await bus.request('probe.look')) as { environ: string; sockets: string[]; env: string[]; pid: number };
