@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Bus } from '../src/bus/index.js';
 import { Orchestra } from '../src/orchestra/index.js';
+import { probeSandbox, resetSandboxProbe } from '../src/sandbox/index.js';
 import { ArbitrationEngine, ArtifactStore, DagTracker, Pit, PoolManager, StaleManager } from '../src/pit/index.js';
 import { fmtMs, fmtRatio, header, median, percentile, printTable, ROOT, writeJson } from './lib.js';
 import { grantsFor } from '../test/helpers.js';
@@ -154,7 +155,24 @@ export async function pitBench(): Promise<void> {
 
   header('PIT / Orchestra: activation latency of an isolated extension, cold (spawn to ready), vs a bare node start', 'npm run bench -- pit');
   const cold: number[] = [];
+  const unconfined: number[] = [];
   const bare: number[] = [];
+  const coldStart = async (sandbox: boolean): Promise<number> => {
+    // The same activation without the OS sandbox (what a machine without bubblewrap runs, degraded).
+    if (!sandbox) process.env.SYMPHONY_SANDBOX = 'off';
+    resetSandboxProbe();
+    probeSandbox(); // probed once per kernel process, not per start: kept out of the figure
+    const b = new Bus();
+    const o = new Orchestra(b, { paths: [resolve(ROOT, 'examples/extensions/text-stats')], grants: grantsFor([resolve(ROOT, 'examples/extensions/text-stats')]) }, silent, ROOT);
+    const t = performance.now();
+    await o.start();
+    const ms = performance.now() - t;
+    await o.stop();
+    await b.close();
+    delete process.env.SYMPHONY_SANDBOX;
+    resetSandboxProbe();
+    return ms;
+  };
   for (let i = 0; i < 8; i++) {
     bare.push(
       await new Promise<number>((resolveTime) => {
@@ -162,21 +180,18 @@ export async function pitBench(): Promise<void> {
         spawn(process.execPath, ['-e', ''], { stdio: 'ignore' }).on('exit', () => resolveTime(performance.now() - t));
       }),
     );
-    const b = new Bus();
-    const o = new Orchestra(b, { paths: [resolve(ROOT, 'examples/extensions/text-stats')], grants: grantsFor([resolve(ROOT, 'examples/extensions/text-stats')]) }, silent, ROOT);
-    const t = performance.now();
-    await o.start();
-    cold.push(performance.now() - t);
-    await o.stop();
-    await b.close();
+    cold.push(await coldStart(true));
+    unconfined.push(await coldStart(false));
   }
   printTable(
     ['case', 'p50', 'p90', 'vs bare node'],
     [
       ['bare `node -e ""` (spawn to exit)', fmtMs(median(bare)), fmtMs(percentile(bare, 90)), '1.00x'],
-      ['isolated extension: discover + spawn (permission model, netns) + hello + activate + ready', fmtMs(median(cold)), fmtMs(percentile(cold, 90)), fmtRatio(median(cold) / median(bare))],
+      ['isolated extension, sandboxed: discover + spawn (bwrap, seccomp, cgroup; permission model inside) + hello + activate + ready', fmtMs(median(cold)), fmtMs(percentile(cold, 90)), fmtRatio(median(cold) / median(bare))],
+      ['isolated extension, without the OS sandbox (degraded: permission model, netns)', fmtMs(median(unconfined)), fmtMs(percentile(unconfined, 90)), fmtRatio(median(unconfined) / median(bare))],
     ],
   );
+  console.log(`   the sandbox's cost per start: ${fmtMs(median(cold) - median(unconfined))} (median difference).`);
   console.log('   warm start: not built (no pool of pre-started processes yet); cold start is what an onCall first call pays.');
-  writeJson('pit', { results, rates, cold, bare });
+  writeJson('pit', { results, rates, cold, unconfined, bare });
 }

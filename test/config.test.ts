@@ -26,7 +26,7 @@ async function problems(name: string, text: string, options: { profile?: string;
 describe('config: YAML', () => {
   it('reports an unknown key at its line and column, with a suggestion', async () => {
     expect(await problems('u.yaml', 'components:\n  a: { use: ./noop.mjs }\n  b: { use: ./noop.mjs, needz: [a] }\n')).toEqual([
-      "u.yaml:3:25: unknown key 'needz' in component 'b' (did you mean 'needs'?) (known keys: use, command, needs, wants, late, mode, optional, timeout, stopTimeout, retries, backoff, health, restart, stage, with)",
+      "u.yaml:3:25: unknown key 'needz' in component 'b' (did you mean 'needs'?) (known keys: use, command, needs, wants, late, mode, optional, timeout, stopTimeout, retries, backoff, health, restart, stage, with, sandbox)",
     ]);
   });
 
@@ -149,7 +149,7 @@ describe('config: TOML', () => {
   it('is the same schema, with positions in tables and inline tables', async () => {
     const text = ['[components.a]', 'use = "./noop.mjs"', '', '[components.b]', 'use = "./noop.mjs"', 'needz = ["a"]', 'health = { timeout = "soon" }'].join('\n');
     expect(await problems('u.toml', text)).toEqual([
-      `u.toml:6:1: unknown key 'needz' in component 'b' (did you mean 'needs'?) (known keys: use, command, needs, wants, late, mode, optional, timeout, stopTimeout, retries, backoff, health, restart, stage, with)`,
+      `u.toml:6:1: unknown key 'needz' in component 'b' (did you mean 'needs'?) (known keys: use, command, needs, wants, late, mode, optional, timeout, stopTimeout, retries, backoff, health, restart, stage, with, sandbox)`,
       `u.toml:7:22: in component 'b': must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m" (got "soon")`,
     ]);
   });
@@ -231,7 +231,7 @@ describe('JSON Schema', () => {
   it('ships, generated from the same schema, with every component key described', () => {
     const schema = JSON.parse(readFileSync(resolve(import.meta.dirname, '../schema/symphony.schema.json'), 'utf8'));
     const component = schema.properties.components.additionalProperties;
-    expect(Object.keys(component.properties)).toEqual(['use', 'command', 'needs', 'wants', 'late', 'mode', 'optional', 'timeout', 'stopTimeout', 'retries', 'backoff', 'health', 'restart', 'stage', 'with']);
+    expect(Object.keys(component.properties)).toEqual(['use', 'command', 'needs', 'wants', 'late', 'mode', 'optional', 'timeout', 'stopTimeout', 'retries', 'backoff', 'health', 'restart', 'stage', 'with', 'sandbox']);
     expect(component.additionalProperties).toBe(false);
     expect(component.properties.needs.description).toMatch(/Hard dependencies/);
     expect(schema.properties.profiles).toBeDefined();

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
-import { extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
+import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
 import { grantsOf, patternsOverlap, reviewGrant, settingsSource, type Grant, type GrantReview } from './grants.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 import { planExtensions } from './plan.js';
@@ -19,6 +19,8 @@ export interface OrchestraSettings {
   backoff?: { initial?: string | number; max?: string | number };
   /** Settings handed to each extension as ctx.config, by name. */
   config?: Record<string, unknown>;
+  /** `strict`: isolated extensions the OS sandbox cannot confine are refused (the config's top-level `isolation`). */
+  isolation?: 'auto' | 'strict';
   /** What the operator grants each extension, by name (see docs/grants.md): a manifest only asks. */
   grants?: Record<string, Grant>;
 }
@@ -31,6 +33,8 @@ export interface ExtensionStatus {
   state: string;
   restarts: number;
   pid: number | undefined;
+  /** `sandboxed`, `degraded` (isolated without the OS sandbox) or `none` (in process). */
+  isolation: 'sandboxed' | 'degraded' | 'none';
   error: string | null;
 }
 
@@ -193,12 +197,13 @@ export class Orchestra {
         state: this.#quarantine.has(m.name) ? 'quarantined' : s?.state === 'ready' ? (runtime?.state ?? 'ready') : (s?.state ?? 'pending'),
         restarts: s?.restarts ?? 0,
         pid: runtime?.pid,
+        isolation: m.execution === 'isolated' ? (runtime?.expectedIsolation() ?? expectedIsolation()) : 'none',
         error: report.get(m.name)?.error ?? null,
       });
     }
     for (const p of this.#problems) {
       if (p.severity !== 'warning' && !this.#manifests.has(p.extension) && !out.some((o) => o.name === p.extension)) {
-        out.push({ name: p.extension, version: '?', execution: 'isolated', activation: [], state: 'rejected', restarts: 0, pid: undefined, error: p.message });
+        out.push({ name: p.extension, version: '?', execution: 'isolated', activation: [], state: 'rejected', restarts: 0, pid: undefined, isolation: 'none', error: p.message });
       }
     }
     return out;
@@ -238,7 +243,7 @@ export class Orchestra {
   }
 
   #definition(m: ExtensionManifest, generation = 0) {
-    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation });
+    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation, isolation: this.settings.isolation });
   }
 
   #onEvent(e: Parameters<Parameters<Kernel['on']>[1]>[0]): void {

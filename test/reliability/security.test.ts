@@ -41,17 +41,20 @@ describe('an isolated extension trying to escape', () => {
     expect(r).toEqual({
       readOutside: 'ERR_ACCESS_DENIED',
       readOutsideAsync: 'ERR_ACCESS_DENIED',
-      readOperatorToken: 'ERR_ACCESS_DENIED',
+      // ENOENT: the operator's token file is not in the sandbox's view at all.
+      readOperatorToken: expect.stringMatching(/^(ENOENT|ERR_ACCESS_DENIED)$/),
       writeOutside: 'ERR_ACCESS_DENIED',
       writeOwnScratch: 'allowed',
       spawn: 'ERR_ACCESS_DENIED',
       worker: 'ERR_ACCESS_DENIED',
       nativeAddon: 'ERR_DLOPEN_DISABLED',
-      network: expect.stringMatching(/^(ENETUNREACH|ERR_ACCESS_DENIED)$/),
+      // EACCES: the sandbox's seccomp filter refuses the socket (ENETUNREACH without the sandbox).
+      network: expect.stringMatching(/^(EACCES|ENETUNREACH|ERR_ACCESS_DENIED)$/),
       callUndeclared: 'bus -32002',
-      impersonateWithOwnToken: 'bus -32001',
-      guessedToken: 'bus -32001',
-    });
+      // A stdio peer is no longer told the kernel's socket path (and could not reach it anyway).
+      impersonateWithOwnToken: expect.stringMatching(/^(no SYMPHONY_BUS|bus -32001)$/),
+      guessedToken: expect.stringMatching(/^(no SYMPHONY_BUS|bus -32001)$/),
+    } as never);
     expect(existsSync('/tmp/escape-artist-was-here')).toBe(false);
   });
 
@@ -63,10 +66,9 @@ describe('an isolated extension trying to escape', () => {
       /extension 'escape-artist': denied: child process .*\(ERR_ACCESS_DENIED\)/,
       /extension 'escape-artist': denied: worker thread \(ERR_ACCESS_DENIED\)/,
       /extension 'escape-artist': denied: native addon .*libc\.so\.6 \(ERR_DLOPEN_DISABLED\)/,
-      /extension 'escape-artist': denied: network connect .*1\.1\.1\.1.*\((ENETUNREACH|ERR_ACCESS_DENIED)\)/,
+      /extension 'escape-artist': denied: network connect .*1\.1\.1\.1.*\((EACCES|ENETUNREACH|ERR_ACCESS_DENIED)\)/,
       /bus: denied: 'escape-artist' calls 'kernel\.secret'/,
-      /bus: denied: hello from 'socket peer': 'escape-artist' is already connected/,
-      /bus: denied: hello from 'socket peer': bad token/,
+      // (No hello from a socket is logged any more: a stdio peer is not told the socket's path.)
     ];
     await until(() => expected.every((re) => log.some((l) => re.test(l))), 5000, 'all denials to be logged').catch((err: Error) => {
       const missing = expected.filter((re) => !log.some((l) => re.test(l)));
@@ -86,12 +88,11 @@ describe('an isolated extension trying to escape', () => {
   it('never writes a token to the logs or the report', async () => {
     const orchestra = k.get('orchestra') as Orchestra;
     const pid = orchestra.status().find((s) => s.name === 'escape-artist')!.pid!;
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-    const extensionToken = environ.find((e) => e.startsWith('SYMPHONY_TOKEN='))!.slice('SYMPHONY_TOKEN='.length);
+    // Its token reached it on a descriptor: not in the environment of its process (nor of bwrap's).
+    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+    expect(environ).not.toContain('SYMPHONY_TOKEN=');
     const operatorToken = readFileSync(`${bus.socketPath}.token`, 'utf8').trim();
-    expect(extensionToken.length).toBeGreaterThan(20);
     const everything = `${events}\n${JSON.stringify(k.report)}\n${JSON.stringify(bus.stats())}`;
-    expect(everything).not.toContain(extensionToken);
     expect(everything).not.toContain(operatorToken);
   });
 });
