@@ -300,7 +300,7 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     // sandbox (--die-with-parent, its pid namespace) can end it when the kernel dies.
     writeFileSync(join(ext, 'index.js'), `export default { async activate(ctx) { ctx.bus.handle('orphan.ping', () => 'pong'); process.on('SIGTERM', () => {}); setTimeout(() => { for (;;) {} }, 300); } };`);
     const config = join(dir, 'orphans.yaml');
-    writeFileSync(config, `components:\n  bus: { use: builtin:bus }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: [${ext}] } }\n`);
+    writeFileSync(config, `components:\n  bus: { use: builtin:bus }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: [${ext}], grants: { orphan-probe: { manifest: any, provides: [orphan.ping] } } } }\n`);
     const kernel = spawn(process.execPath, [join(dist, 'cli', 'main.js'), 'up', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     kernel.stdout!.on('data', (d) => (out += d));
