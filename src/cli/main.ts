@@ -175,8 +175,9 @@ async function up(values: Values): Promise<number> {
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
 
   // First signal: an orderly stop (a boot under way is rolled back). Second: exit at once.
-  // With http.drain, a running system first drains: /readyz answers 503 (so a load balancer or
-  // Kubernetes stops sending traffic) while everything, the listener included, keeps serving.
+  // With http.drain, SIGTERM (what Kubernetes sends) first drains a running system: /readyz answers
+  // 503, so load balancers stop sending traffic, while everything, the listener included, keeps
+  // serving. Ctrl-C (SIGINT) does not wait.
   const drainMs = system.http?.drain !== undefined ? parseDuration(system.http.drain)! : 0;
   let drained: Promise<void> = Promise.resolve();
   const interrupt = new AbortController();
@@ -192,7 +193,7 @@ async function up(values: Values): Promise<number> {
     if (k.phase === 'booting') {
       process.stderr.write(`symphony: ${sig} received, stopping (send it again to exit at once)\n`);
       interrupt.abort({ signal: sig });
-    } else if (drainMs > 0 && health && k.phase === 'running') {
+    } else if (sig === 'SIGTERM' && drainMs > 0 && health && k.phase === 'running') {
       process.stderr.write(`symphony: ${sig} received, draining for ${formatMs(drainMs)} (/readyz answers 503), then stopping (send it again to exit at once)\n`);
       drained = new Promise((r) => setTimeout(r, drainMs));
       void drained.then(() => k.stop(`${sig} received`)).catch(() => {});

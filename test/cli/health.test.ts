@@ -304,6 +304,8 @@ describe('health endpoints: no client holds them', () => {
       if (rand() < 0.1) head += `Transfer-Encoding: ${pick(['chunked', 'gzip, chunked', 'identity'])}\r\n`;
       if (rand() < 0.1) head += `X-${'h'.repeat(Math.floor(rand() * 20_000))}: 1\r\n`;
       if (rand() < 0.1) head += 'Bad Header Line\r\n';
+      if (rand() < 0.05) head += 'Connection: Upgrade\r\nUpgrade: websocket\r\n';
+      if (rand() < 0.05) head += 'Expect: 100-continue\r\n';
       head += rand() < 0.1 ? '\n' : '\r\n';
       return head + (rand() < 0.3 ? 'hello' : '');
     };
@@ -447,6 +449,18 @@ describe('draining on SIGTERM (symphony up)', () => {
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(143);
     expect(performance.now() - t0).toBeLessThan(2000);
+  }, 20_000);
+
+  it('Ctrl-C (SIGINT) does not wait for the drain', async () => {
+    const config = join(tmp, 'drain-int.yaml');
+    writeFileSync(config, `http: { listen: 127.0.0.1:0, drain: 30s }\ncomponents:\n  a: { use: ${noop} }\n`);
+    const p = up(config);
+    await p.ready;
+    const t0 = performance.now();
+    p.child.kill('SIGINT');
+    expect(await p.exited).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(p.output()).not.toContain('draining');
   }, 20_000);
 
   it('without http.drain, stops at once; /status never carries the bus token', async () => {
