@@ -180,6 +180,7 @@ async function up(values: Values): Promise<number> {
   // serving. Ctrl-C (SIGINT) does not wait.
   const drainMs = system.http?.drain !== undefined ? parseDuration(system.http.drain)! : 0;
   let drained: Promise<void> = Promise.resolve();
+  let drainTimer: NodeJS.Timeout | undefined;
   const interrupt = new AbortController();
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -195,7 +196,7 @@ async function up(values: Values): Promise<number> {
       interrupt.abort({ signal: sig });
     } else if (sig === 'SIGTERM' && drainMs > 0 && health && k.phase === 'running') {
       process.stderr.write(`symphony: ${sig} received, draining for ${formatMs(drainMs)} (/readyz answers 503), then stopping (send it again to exit at once)\n`);
-      drained = new Promise((r) => setTimeout(r, drainMs));
+      drained = new Promise((r) => (drainTimer = setTimeout(r, drainMs)));
       void drained.then(() => k.stop(`${sig} received`)).catch(() => {});
     } else {
       process.stderr.write(`symphony: ${sig} received, stopping (send it again to exit at once)\n`);
@@ -241,6 +242,7 @@ async function up(values: Values): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   const exit = await k.done;
   clearInterval(keepAlive);
+  clearTimeout(drainTimer); // stopped during the drain (an escalation): nothing left to wait for
   const stopErrors: string[] = [];
   await k.stop().catch((err: Error) => {
     stopErrors.push(err.message);

@@ -104,7 +104,7 @@ describe('health endpoints: HTTP conventions', () => {
     expect(await (await fetch(`${base}/readyz`)).json()).toEqual({ ready: true, system: 'degraded' });
     const status = await (await fetch(`${base}/status`)).json();
     expect(status).toMatchObject({ phase: 'running', system: 'degraded', bus: null });
-    expect(status.components.map((c: { name: string }) => c.name)).toEqual(NAMES);
+    expect((status as { components: { name: string }[] }).components.map((c: { name: string }) => c.name)).toEqual(NAMES);
   });
 
   it('other methods get 405 with Allow: GET, HEAD; an unknown path 404 as JSON; an unparsable method 400', async () => {
@@ -152,7 +152,7 @@ describe('health endpoints: HTTP conventions', () => {
     expect(await (await fetch(`${base}/livez/ping`)).text()).toBe('ok\n');
     const none = await fetch(`${base}/readyz/no-such-check`);
     expect(none.status).toBe(404);
-    expect((await none.json()).checks).toContain('shutdown');
+    expect(((await none.json()) as { checks: string[] }).checks).toContain('shutdown');
   });
 
   it('answers only under a Host that cannot be rebound: loopback names, IP literals and http.hosts; anything else gets 421 and no data', async () => {
