@@ -15,6 +15,7 @@ import { HostAllowList } from '../../src/cli/http-hosts.js';
 import { ConfigError, formatDiagnostic, loadSystemText } from '../../src/config/index.js';
 import { createKernel, type Kernel } from '../../src/index.js';
 import { mulberry32 } from '../random.mjs';
+import { until } from '../helpers.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const cli = join(root, 'dist/cli/main.js');
@@ -450,6 +451,34 @@ describe('draining on SIGTERM (symphony up)', () => {
     expect(await p.exited).toBe(143);
     expect(performance.now() - t0).toBeLessThan(2000);
   }, 20_000);
+
+  it('a connection flood at the descriptor limit does not take symphony up down; it serves once the flood ends', async () => {
+    const config = join(tmp, 'emfile.yaml');
+    writeFileSync(config, `http: { listen: 127.0.0.1:0 }\ncomponents:\n  a: { use: ${noop} }\n`);
+    const child = spawn('sh', ['-c', `ulimit -n 60 && exec "${process.execPath}" "${cli}" up -c "${config}"`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await until(() => out.includes('system ready'), 15_000, 'the system to be ready');
+    const base = /health endpoints on (http:\/\/\S+)/.exec(out)![1]!;
+    const port = Number(new URL(base).port);
+    const flood = Array.from({ length: 150 }, () => {
+      const c = connect(port, '127.0.0.1');
+      c.on('error', () => {});
+      c.resume();
+      return c;
+    });
+    await until(() => readdirSync(`/proc/${child.pid}/fd`).length >= 58, 5000, 'the descriptors to run out');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(child.exitCode).toBeNull();
+    for (const c of flood) c.destroy();
+    await until(async () => (await probe(`${base}/livez`)) === 200, 5000, '/livez to answer after the flood');
+    expect(await probe(`${base}/readyz`)).toBe(200);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).not.toContain('internal error');
+  }, 30_000);
 
   it('Ctrl-C (SIGINT) does not wait for the drain', async () => {
     const config = join(tmp, 'drain-int.yaml');
