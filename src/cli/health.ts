@@ -1,44 +1,220 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Kernel } from '../bootstrap/index.js';
 import { parseListen } from '../config/index.js';
+import { HostAllowList } from './http-hosts.js';
 
 /**
  * Health endpoints (Kubernetes conventions) on a loopback port: `/livez` (the kernel process is
- * alive and not stopped), `/readyz` (the boot is done and no required component is down) and
- * `/status` (JSON: system, components, and the statistics of the bus: `busName`, the component
- * running builtin:bus).
+ * alive and not stopped; `/healthz` is its alias), `/readyz` (the boot is done, the system is not
+ * draining and no required component is down) and `/status` (JSON: system, components, and the
+ * statistics of the bus: `busName`, the component running builtin:bus). GET and HEAD only; readable
+ * without a token (they change nothing), but only under a Host that cannot be rebound (http-hosts.ts).
+ * `?verbose` lists the checks as the Kubernetes API server does, `?exclude=NAME` skips one, and
+ * `/readyz/NAME` (`/livez/NAME`) answers for one check.
  */
-export async function serveHealth(k: Kernel, listen: string, optional: ReadonlySet<string>, busName?: string): Promise<{ url: string; close(): Promise<void> }> {
+
+/** What one client can hold of the server; the defaults suit probes and a dashboard. */
+export interface HttpLimits {
+  /** Request line and headers together (431 past it). */
+  maxHeaderBytes: number;
+  /** Time to send the whole head; a slowloris connection is dropped past it (408). */
+  headersTimeoutMs: number;
+  /** Time to send the whole request. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after it. */
+  keepAliveTimeoutMs: number;
+  /** A socket with no traffic at all (half-open, stalled) is destroyed after it. */
+  idleTimeoutMs: number;
+  /** Open connections; one more is closed as soon as it is accepted. */
+  maxConnections: number;
+  /** A declared request body larger than this, or a chunked one, gets 413 and the connection is closed. */
+  maxBodyBytes: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: Readonly<HttpLimits> = Object.freeze({
+  maxHeaderBytes: 16 * 1024,
+  headersTimeoutMs: 5000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5000,
+  idleTimeoutMs: 15_000,
+  maxConnections: 128,
+  maxBodyBytes: 1024,
+});
+
+export interface HealthOptions {
+  listen: string;
+  /** `http.hosts`: names answered for besides the loopback names and IP literals. */
+  hosts?: readonly string[];
+  /** Components whose failure does not make the system unready. */
+  optional: ReadonlySet<string>;
+  /** The component running builtin:bus, for /status. */
+  busName?: string;
+  limits?: Partial<HttpLimits>;
+}
+
+export interface HealthServer {
+  url: string;
+  /** From now on `/readyz` fails its `shutdown` check (503) while everything keeps serving. */
+  drain(reason: string): void;
+  /** Stops accepting, ends idle connections at once and busy ones within a second. */
+  close(): Promise<void>;
+}
+
+/** One named check of /livez or /readyz. */
+interface Check {
+  name: string;
+  ok: boolean;
+  /** Why it failed, or a remark on a passing one (an optional component that is down). */
+  detail?: string;
+}
+
+const ALLOW = 'GET, HEAD';
+const PATHS = ['/livez', '/readyz', '/status', '/healthz'];
+const READY_STATES = new Set(['ready', 'degraded', 'skipped']);
+
+export async function serveHealth(k: Kernel, options: HealthOptions): Promise<HealthServer> {
+  const { listen, optional, busName } = options;
+  const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const { host, port } = parseListen(listen)!; // checked with the config (FILE:LINE:COL)
-  const server: Server = createServer((req, res) => {
-    const send = (code: number, body: unknown) => {
-      res.writeHead(code, { 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', 'cache-control': 'no-store' });
-      res.end(typeof body === 'string' ? `${body}\n` : `${JSON.stringify(body, null, 2)}\n`);
-    };
-    const path = (req.url ?? '/').split('?')[0];
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'method not allowed');
-    if (path === '/livez') return k.phase === 'stopped' ? send(503, 'stopped') : send(200, 'ok');
-    if (path === '/readyz') {
-      const down = k.states().filter((c) => !optional.has(c.name) && c.state !== 'ready' && c.state !== 'degraded' && c.state !== 'skipped');
-      if (k.phase !== 'running') return send(503, { ready: false, reason: `the system is ${k.phase}` });
-      if (down.length) return send(503, { ready: false, reason: 'required components are down', components: down.map((c) => `${c.name}: ${c.state}`) });
-      return send(200, { ready: true, system: k.system });
-    }
-    if (path === '/status') {
-      // The bus is the component running builtin:bus, whatever its name.
-      let bus: unknown;
-      if (busName !== undefined) {
-        try {
-          const instance = k.get(busName) as { stats?: () => unknown };
-          if (typeof instance?.stats === 'function') bus = instance.stats();
-        } catch {
-          // not running
-        }
+  const hosts = new HostAllowList(options.hosts);
+  let draining: string | undefined;
+
+  const livez = (): Check[] => [
+    { name: 'ping', ok: true },
+    { name: 'kernel', ok: k.phase !== 'stopped', detail: 'the kernel has stopped' },
+  ];
+  const readyz = (): Check[] => [
+    { name: 'ping', ok: true },
+    { name: 'phase', ok: k.phase === 'running', detail: `the system is ${k.phase}` },
+    { name: 'shutdown', ok: draining === undefined, detail: `draining (${draining})` },
+    ...k.states().map((c) => {
+      const up = READY_STATES.has(c.state);
+      return optional.has(c.name)
+        ? { name: `component/${c.name}`, ok: true, ...(up ? {} : { detail: `optional, ${c.state}` }) }
+        : { name: `component/${c.name}`, ok: up, detail: c.state };
+    }),
+  ];
+
+  const status = () => {
+    // The bus is the component running builtin:bus, whatever its name.
+    let bus: unknown;
+    if (busName !== undefined) {
+      try {
+        const instance = k.get(busName) as { stats?: () => unknown };
+        if (typeof instance?.stats === 'function') bus = instance.stats();
+      } catch {
+        // not running
       }
-      return send(200, { isolation: k.isolation(), phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null });
     }
-    send(404, 'not found: try /livez, /readyz or /status');
-  });
+    return { isolation: k.isolation(), phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null };
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    const head = req.method === 'HEAD';
+    const send = (code: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = typeof body === 'string' ? `${body}\n` : `${JSON.stringify(body, null, 2)}\n`;
+      res.writeHead(code, {
+        'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+        'content-length': String(Buffer.byteLength(text)),
+        'cache-control': 'no-store',
+        'x-content-type-options': 'nosniff',
+        // While draining, clients reconnect (to another replica) instead of keeping this connection.
+        ...(draining !== undefined ? { connection: 'close' } : {}),
+        ...headers,
+      });
+      res.end(head ? undefined : text);
+    };
+
+    // The target: origin-form (/path?query), or absolute-form (http://host/path), whose authority
+    // then stands for Host (RFC 9112 section 3.2.2).
+    const raw = req.url ?? '';
+    let target: URL;
+    let authority = req.headers.host;
+    try {
+      if (raw.startsWith('/')) target = new URL(`http://origin${raw}`);
+      else {
+        target = new URL(raw);
+        if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error('scheme');
+        authority = target.host;
+      }
+    } catch {
+      return send(400, { error: 'bad request target: use /livez, /readyz or /status (or http://HOST:PORT/livez)' }, { connection: 'close' });
+    }
+    // Nothing about the system reaches a name that is not ours: the answer carries no data.
+    if (!hosts.allows(authority)) return send(421, { error: 'misdirected request: this server does not answer for that Host; list the name in http.hosts to allow it' }, { connection: 'close' });
+    // The endpoints take no body; a large or open-ended one is not read (nor its connection kept).
+    const length = Number(req.headers['content-length'] ?? 0);
+    if (req.headers['transfer-encoding'] !== undefined || !(length <= limits.maxBodyBytes)) {
+      return send(413, { error: `request body not accepted (the endpoints take none; at most ${limits.maxBodyBytes} bytes are ignored)` }, { connection: 'close' });
+    }
+
+    const path = target.pathname;
+    const [base, ...rest] = path.split('/').slice(1);
+    const endpoint = `/${base ?? ''}`;
+    if (!PATHS.includes(endpoint) || (rest.length > 0 && (endpoint === '/status' || rest.join('') === ''))) {
+      return send(404, { error: `not found: ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`, paths: PATHS });
+    }
+    if (req.method !== 'GET' && !head) return send(405, { error: `method not allowed: ${endpoint} answers GET and HEAD` }, { allow: ALLOW });
+
+    if (endpoint === '/status') return send(200, status());
+    const kind = endpoint === '/readyz' ? 'readyz' : 'livez';
+    let checks = kind === 'readyz' ? readyz() : livez();
+    if (rest.length > 0) {
+      // One check, as /readyz/NAME does in Kubernetes.
+      const name = rest.join('/');
+      const one = checks.find((c) => c.name === name);
+      if (!one) return send(404, { error: `no ${kind} check named '${name.length > 100 ? `${name.slice(0, 100)}...` : name}'`, checks: checks.map((c) => c.name) });
+      return send(one.ok ? 200 : 503, one.ok ? 'ok' : `${one.name} failed: ${one.detail}`);
+    }
+    const exclude = new Set(target.searchParams.getAll('exclude'));
+    const unknown = [...exclude].filter((n) => !checks.some((c) => c.name === n));
+    const counted = checks.filter((c) => !exclude.has(c.name));
+    const ok = counted.every((c) => c.ok);
+    if (target.searchParams.has('verbose')) {
+      const lines = checks.map((c) => (exclude.has(c.name) ? `[+]${c.name} excluded: ok` : c.ok ? `[+]${c.name} ok${c.detail && kind === 'readyz' && c.name.startsWith('component/') ? ` (${c.detail})` : ''}` : `[-]${c.name} failed: ${c.detail}`));
+      if (unknown.length) lines.push(`warn: some health checks cannot be excluded: no matches for ${unknown.map((n) => JSON.stringify(n.slice(0, 100))).join(',')}`);
+      lines.push(`${kind} check ${ok ? 'passed' : 'failed'}`);
+      return send(ok ? 200 : 503, lines.join('\n'));
+    }
+    if (kind === 'livez') return ok ? send(200, 'ok') : send(503, 'stopped');
+    if (ok) return send(200, { ready: true, system: k.system });
+    const failed = counted.filter((c) => !c.ok);
+    const down = failed.filter((c) => c.name.startsWith('component/'));
+    const first = failed.find((c) => !c.name.startsWith('component/'));
+    return send(503, {
+      ready: false,
+      reason: first ? first.detail : 'required components are down',
+      ...(down.length ? { components: down.map((c) => `${c.name.slice('component/'.length)}: ${c.detail}`) } : {}),
+    });
+  };
+
+  const server: Server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      // How often the two timeouts above are enforced (Node's default, 30s, would let a slowloris
+      // connection live long past them).
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 4)),
+      requireHostHeader: true,
+    },
+    (req, res) => {
+      try {
+        handle(req, res);
+      } catch (err) {
+        // A bug here answers 500; it never takes the kernel down.
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+          res.end('internal error\n');
+        } else res.destroy();
+        process.stderr.write(`symphony: health endpoint error: ${(err as Error).message}\n`);
+      }
+    },
+  );
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxConnections = limits.maxConnections;
+  server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(listen, err)));
     try {
@@ -47,11 +223,29 @@ export async function serveHealth(k: Kernel, listen: string, optional: ReadonlyS
       reject(new ListenError(listen, err as NodeJS.ErrnoException));
     }
   });
+  // Once listening, an accept failure (EMFILE when the process is out of descriptors) is said,
+  // at most once a second, and the server goes on.
+  server.removeAllListeners('error');
+  let saidAt = 0;
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (Date.now() - saidAt < 1000) return;
+    saidAt = Date.now();
+    process.stderr.write(`symphony: health endpoints: ${err.code ?? err.message} (the listener goes on)\n`);
+  });
   server.unref();
   const address = server.address() as { address: string; port: number };
   return {
     url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
-    close: () => new Promise((r) => server.close(() => r())),
+    drain(reason) {
+      draining ??= reason;
+    },
+    close: () =>
+      new Promise((r) => {
+        if (!server.listening) return r();
+        server.close(() => r());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      }),
   };
 }
 
@@ -71,4 +265,3 @@ export class ListenError extends Error {
     super(`http.listen '${listen}': cannot listen: ${(reason.code && why[reason.code]) || reason.message}${reason.code ? ` (${reason.code})` : ''}`);
   }
 }
-

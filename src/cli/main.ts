@@ -6,7 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BootError, GraphError, Kernel, type BootReport } from '../bootstrap/index.js';
 import type { LoadedSystem } from '../config/index.js';
+import type { HealthServer } from './health.js';
 import { EventPrinter, type LogFormat } from './printer.js';
+import { formatMs, parseDuration } from '../util/duration.js';
 
 const HELP = `symphony — boot and run a Symphony system
 
@@ -184,11 +186,11 @@ async function up(values: Values): Promise<number> {
   }
   const printer = new EventPrinter(process.stdout, log === 'plain' ? 'plain' : log);
   printer.attach(k);
-  let health: { url: string; close(): Promise<void> } | undefined;
+  let health: HealthServer | undefined;
   if (system.http) {
     const optional = new Set(Object.entries(system.components).filter(([, c]) => c.optional).map(([n]) => n));
     try {
-      health = await serveHealth(k, system.http.listen, optional, system.busName);
+      health = await serveHealth(k, { listen: system.http.listen, hosts: system.http.hosts ?? [], optional, ...(system.busName !== undefined ? { busName: system.busName } : {}) });
     } catch (err) {
       if (err instanceof ListenError) throw new UsageError(`${system.file}: ${err.message}`);
       throw err;
@@ -198,6 +200,12 @@ async function up(values: Values): Promise<number> {
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
 
   // First signal: an orderly stop (a boot under way is rolled back). Second: exit at once.
+  // With http.drain, SIGTERM (what Kubernetes sends) first drains a running system: /readyz answers
+  // 503, so load balancers stop sending traffic, while everything, the listener included, keeps
+  // serving. Ctrl-C (SIGINT) does not wait.
+  const drainMs = system.http?.drain !== undefined ? parseDuration(system.http.drain)! : 0;
+  let drained: Promise<void> = Promise.resolve();
+  let drainTimer: NodeJS.Timeout | undefined;
   const interrupt = new AbortController();
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -207,9 +215,18 @@ async function up(values: Values): Promise<number> {
       process.exit(code);
     }
     signalled = sig;
-    process.stderr.write(`symphony: ${sig} received, stopping (send it again to exit at once)\n`);
-    if (k.phase === 'booting') interrupt.abort({ signal: sig });
-    else void k.stop(`${sig} received`).catch(() => {});
+    health?.drain(`${sig} received`);
+    if (k.phase === 'booting') {
+      process.stderr.write(`symphony: ${sig} received, stopping (send it again to exit at once)\n`);
+      interrupt.abort({ signal: sig });
+    } else if (sig === 'SIGTERM' && drainMs > 0 && health && k.phase === 'running') {
+      process.stderr.write(`symphony: ${sig} received, draining for ${formatMs(drainMs)} (/readyz answers 503), then stopping (send it again to exit at once)\n`);
+      drained = new Promise((r) => (drainTimer = setTimeout(r, drainMs)));
+      void drained.then(() => k.stop(`${sig} received`)).catch(() => {});
+    } else {
+      process.stderr.write(`symphony: ${sig} received, stopping (send it again to exit at once)\n`);
+      void k.stop(`${sig} received`).catch(() => {});
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -236,6 +253,7 @@ async function up(values: Values): Promise<number> {
 
   if (values.once || signalled) {
     try {
+      await drained;
       await k.stop(values.once ? 'up --once' : `${signalled} received`);
     } catch (err) {
       process.stderr.write(`symphony: ${(err as Error).message}\n`);
@@ -249,6 +267,7 @@ async function up(values: Values): Promise<number> {
   const keepAlive = setInterval(() => {}, 1 << 30);
   const exit = await k.done;
   clearInterval(keepAlive);
+  clearTimeout(drainTimer); // stopped during the drain (an escalation): nothing left to wait for
   const stopErrors: string[] = [];
   await k.stop().catch((err: Error) => {
     stopErrors.push(err.message);

@@ -2,7 +2,7 @@ import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
 import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions, type ModeAdapter } from '../bootstrap/index.js';
 import { SETTINGS_SOURCE } from '../orchestra/grants.js';
-import { BuiltinSettingsSchemas, COMPONENT_KEYS, GRANT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
+import { BuiltinSettingsSchemas, COMPONENT_KEYS, GRANT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type HttpConfig, type SystemConfig } from './schema.js';
 import { ConfigSyntaxError, parseConfigSource, readConfigSource, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
 
@@ -37,7 +37,7 @@ export interface LoadedSystem {
   profile: string | undefined;
   components: Record<string, ComponentOptions>;
   stages: string[] | undefined;
-  http: { listen: string } | undefined;
+  http: HttpConfig | undefined;
   warnings: Diagnostic[];
   source: ConfigSource | undefined;
   /** The component running builtin:bus, if any (worker, process and command components go through it). */

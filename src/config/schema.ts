@@ -95,6 +95,13 @@ export const componentEntries = {
 
 export const ComponentSchema = v.strictObject(componentEntries, 'each component must be a table of settings');
 
+/**
+ * An entry of `http.hosts`: a host name the health endpoints answer for besides the loopback names
+ * and IP literals, `*.DOMAIN` for its subdomains, either with `:PORT` to allow only that port; or
+ * `*` alone, any Host (turns the DNS-rebinding guard off: for a proxy that rewrites Host).
+ */
+export const HOST_PATTERN = /^(?:\*|(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.?(?::\d{1,5})?)$/i;
+
 const HttpSchema = v.strictObject(
   {
     listen: v.pipe(
@@ -102,9 +109,25 @@ const HttpSchema = v.strictObject(
       v.check((x) => parseListen(x) !== undefined, 'http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)'),
       v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).'),
     ),
+    hosts: v.optional(
+      v.pipe(
+        v.array(
+          v.pipe(
+            v.string('each entry of http.hosts must be a host name'),
+            v.check((x) => HOST_PATTERN.test(x), 'each entry of http.hosts must be a host name, *.DOMAIN or *, optionally with :PORT, e.g. symphony.internal or *.svc.cluster.local'),
+          ),
+          'http.hosts must be a list of host names',
+        ),
+        v.description('Host names the endpoints answer for besides localhost, *.localhost and IP literals (a request naming any other Host gets 421: no DNS rebinding). *.DOMAIN allows subdomains, :PORT one port, * any Host.'),
+      ),
+    ),
+    drain: v.optional(v.pipe(duration, v.description('On SIGTERM, how long /readyz answers 503 while everything keeps serving, before the system stops (default 0: stop at once). Set it to what your load balancer needs to stop sending traffic, e.g. "5s".'))),
   },
-  'http must be a table { listen }',
+  'http must be a table { listen, hosts, drain }',
 );
+
+/** The `http` table as loaded. */
+export type HttpConfig = v.InferOutput<typeof HttpSchema>;
 
 const sections = {
   components: v.record(v.string(), ComponentSchema, 'components must be a table of name: settings'),
