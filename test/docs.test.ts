@@ -82,6 +82,12 @@ describe('the docs', () => {
         }
       } else if (value && typeof value === 'object' && 'steps' in value) {
         expect(() => checkMelody(value)).not.toThrow();
+      } else if (value && typeof value === 'object' && 'readinessProbe' in value) {
+        // A Kubernetes container's probes: each must name an endpoint the health server serves.
+        for (const probe of ['readinessProbe', 'livenessProbe'] as const) {
+          const path = (value[probe] as { httpGet?: { path?: string } } | undefined)?.httpGet?.path;
+          expect(['/livez', '/readyz'], `${b.page}:${b.line}: ${probe}`).toContain(path);
+        }
       } else {
         expect.fail(`${b.page}:${b.line}: a YAML block that is neither a system nor a melody: say which it is`);
       }
