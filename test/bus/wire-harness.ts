@@ -239,6 +239,8 @@ export class RawPeer {
   /** Called for each frame (after it is recorded). */
   onFrame: (f: RawFrame) => void = () => {};
   framing: 'ndjson' | 'content-length' = 'ndjson';
+  /** Keep frames in `frames` (a long-lived peer that only uses onFrame and waiters turns it off). */
+  keepFrames = true;
 
   private constructor(readonly socket: Socket) {
     socket.on('error', () => {});
@@ -340,7 +342,7 @@ export class RawPeer {
         this.write(this.framing === 'ndjson' ? `${JSON.stringify({ jsonrpc: '2.0', id: json.id, result: {} })}\n` : lspFrame({ jsonrpc: '2.0', id: json.id, result: {} }));
         continue;
       }
-      this.frames.push(f);
+      if (this.keepFrames) this.frames.push(f);
       this.onFrame(f);
       for (const w of [...this.#waiters]) {
         if (w.test(f)) {

@@ -3,24 +3,26 @@
  *
  *   npm run soak                       # everything at full size (about an hour on 2 cores)
  *   npm run soak -- --quick            # every part at a tenth of the size
- *   npm run soak -- --only boot,chaos  # some parts (boot, processes, chaos, fuzz, hostile)
+ *   npm run soak -- --only boot,chaos  # some parts (boot, processes, chaos, fuzz, kernel, hostile)
  *   npm run soak -- --seed 42
  *
  * Full size: 10,000 boot/stop cycles of the default system in one process and 500 as separate
  * `symphony up --once` processes (seeded faults injected), 3 minutes of chaos, the wire decoder
- * fuzzed with 1,000,000 frames, the config loader and the manifest validator fuzzed, and the
+ * fuzzed with 1,000,000 frames, the config loader and the manifest validator fuzzed, a real kernel
+ * fuzzed over its socket, an extension's stdio and callee answers (200,000 inputs), and the
  * hostile peers. Exits 1 if any cycle failed, anything leaked, or any request hung.
  */
 import { parseArgs } from 'node:util';
 import { bootSoakInProcess, bootSoakProcesses, type SoakResult } from './boot-soak.js';
 import { chaos, type ChaosResult } from './chaos.js';
 import { fuzzConfig, fuzzDecoder, fuzzManifests } from './fuzz.js';
+import { describeKernelFuzz, fuzzKernel } from './fuzz-kernel.js';
 import { hostilePeers } from './hostile.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, seed: { type: 'string' } }, allowPositionals: true });
 const scale = values.quick ? 0.1 : 1;
 const seed = Number(values.seed ?? 20261124);
-const only = new Set((values.only ?? 'boot,processes,chaos,fuzz,hostile').split(','));
+const only = new Set((values.only ?? 'boot,processes,chaos,fuzz,kernel,hostile').split(','));
 const rows: string[][] = [];
 let failed = false;
 
@@ -100,6 +102,16 @@ if (only.has('fuzz')) {
       ['manifest validator', String(m.runs), String(m.failures), `${m.accepted} accepted, ${m.rejected} rejected with positions`],
     ],
   );
+}
+
+if (only.has('kernel')) {
+  const inputs = Math.round(200_000 * scale);
+  process.stderr.write(`kernel fuzz: ${inputs} inputs into a real kernel\n`);
+  const k = await fuzzKernel({ seed, inputs });
+  const bad = k.crashes + k.hung + k.alteredIds + k.probeFailures + k.forgedLines + k.rssViolations;
+  if (bad) failed = true;
+  console.log('\n== Reliability: a real kernel fuzzed (socket frames, answers, stdio, stderr) ==');
+  console.log(describeKernelFuzz(k));
 }
 
 if (only.has('hostile')) {
