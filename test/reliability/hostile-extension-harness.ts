@@ -260,7 +260,9 @@ export class KernelProcess {
   static async boot(run: Run, instances: Instance[], options: KernelOptions = {}): Promise<KernelProcess> {
     const k = new KernelProcess(run, instances, options);
     const end = Date.now() + 25_000;
-    while (!k.events.some((e) => e.type === 'system' && e.state !== 'booting' && e.state !== 'starting')) {
+    while (!k.events.some((e) => e.type === 'system' && (e.state === 'ready' || e.state === 'degraded'))) {
+      const failed = k.events.find((e) => e.type === 'system' && e.state !== 'booting' && e.state !== 'starting');
+      if (failed) throw new Error(`the kernel did not boot (system ${String(failed.state)}):\n${k.stderr}\n${k.logText().slice(-6000)}`);
       if (k.exited) throw new Error(`the kernel exited while booting (${JSON.stringify(k.exited)}):\n${k.stderr}\n${k.logText()}`);
       if (Date.now() > end) throw new Error(`the kernel did not boot in 25 s:\n${k.stderr}\n${k.logText()}`);
       await delay(20);
