@@ -80,7 +80,10 @@ export interface InstanceSpec {
   calls?: string[];
   publishes?: string[];
   permissions?: { fsRead?: string[]; fsWrite?: string[]; net?: boolean; childProcess?: boolean; workers?: boolean };
+  /** The manifest's limits (memoryMb is the one every version knows). */
   limits?: Record<string, number>;
+  /** Limits only the operator sets, in the grant (CPU, processes, scratch size...). */
+  grantLimits?: Record<string, number>;
   activation?: string[];
   /** What the operator grants; default: what the manifest asks. `false`: no grant at all. */
   grant?: Partial<Grant> | false;
@@ -151,7 +154,7 @@ export function instance(run: Run, spec: InstanceSpec): Instance {
     childProcess: !!s.permissions.childProcess,
     limits: s.limits ?? {},
   };
-  return { spec, name: spec.name, dir, method: provides[0] ?? '', scratch, manifestText, grant: spec.grant === false ? undefined : { ...asked, ...spec.grant } };
+  return { spec, name: spec.name, dir, method: provides[0] ?? '', scratch, manifestText, grant: spec.grant === false ? undefined : { ...asked, ...spec.grant, limits: { ...asked.limits, ...spec.grantLimits, ...spec.grant?.limits } } };
 }
 
 const basenameOf = (p: string) => p.split('/').at(-1)!;

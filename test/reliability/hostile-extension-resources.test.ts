@@ -53,11 +53,11 @@ beforeAll(async () => {
   add(instance(run, { name: 'victim', from: 'victim' }));
   add(instance(run, { name: 'memheap', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
   add(instance(run, { name: 'membuf', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
-  add(instance(run, { name: 'spinner', from: 'attacker', limits: { memoryMb: LIMIT_MB, cpuPercent: 50 } }));
-  add(instance(run, { name: 'forker', from: 'attacker', permissions: { childProcess: true }, limits: { memoryMb: 512, processes: 16 } }));
+  add(instance(run, { name: 'spinner', from: 'attacker', limits: { memoryMb: LIMIT_MB }, grantLimits: { cpuPercent: 50 } }));
+  add(instance(run, { name: 'forker', from: 'attacker', permissions: { childProcess: true }, limits: { memoryMb: 512 }, grantLimits: { processes: 16 } }));
   add(instance(run, { name: 'quota', from: 'attacker', calls: ['artifacts.put'] }));
-  add(instance(run, { name: 'filler', from: 'attacker', limits: { memoryMb: LIMIT_MB, scratchMb: 64 } }));
-  add(instance(run, { name: 'budget', from: 'attacker', provides: ['budget.run', 'budget.sink'], calls: ['budget.sink'], limits: { memoryMb: 512 } }));
+  add(instance(run, { name: 'filler', from: 'attacker', limits: { memoryMb: LIMIT_MB }, grantLimits: { scratchMb: 64 } }));
+  add(instance(run, { name: 'budget', from: 'attacker', provides: ['budget.run', 'budget.sink'], calls: ['budget.sink'], limits: { memoryMb: 1024 } }));
   k = await KernelProcess.boot(run, Object.values(I), { artifactQuotaBytes: QUOTA });
 }, 40_000);
 afterAll(async () => {
@@ -166,7 +166,7 @@ describe("the kernel's memory spent for a peer", () => {
   it('1,000 waiting requests of 1 MB each do not grow the kernel by 1 GB: refused past its budget with a typed error', async () => {
     const base = k.rss();
     const at = k.events.length;
-    const { answer, peak } = await peakDuring(() => k.rss(), attack(k, I.budget!, 'flood-pending', { method: 'budget.sink', count: 1000, sizeMb: 1, timeout: '15s' }, '60s'));
+    const { answer, peak } = await peakDuring(() => k.rss(), attack(k, I.budget!, 'flood-pending', { method: 'budget.sink', count: 1000, sizeBytes: 1_000_000, timeout: '15s' }, '60s'));
     const grown = (peak - base) / MB;
     console.log(`kernel memory for a peer: RSS ${(base / MB).toFixed(0)} -> peak ${(peak / MB).toFixed(0)} MB; the flood's answers ${JSON.stringify(answer.codes ?? answer)}`);
     expect(grown).toBeLessThan(256);
