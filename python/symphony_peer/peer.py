@@ -53,6 +53,37 @@ _CLOSE_GRACE: Final = 2.0
 H = TypeVar("H", bound=Handler)
 
 
+_TOKEN_FROM_FD: str | None = None
+
+
+def inherited_token() -> str | None:
+    """The token on the descriptor ``$SYMPHONY_TOKEN_FD`` the kernel gave this process, read to its
+    end once; the descriptor is closed and the variable dropped so nothing run later reads it."""
+    global _TOKEN_FROM_FD
+    if _TOKEN_FROM_FD is not None:
+        return _TOKEN_FROM_FD
+    raw = os.environ.pop("SYMPHONY_TOKEN_FD", None)
+    if not raw or not raw.isdigit() or int(raw) < 3:
+        return None
+    fd = int(raw)
+    chunks: list[bytes] = []
+    try:
+        while True:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _TOKEN_FROM_FD = b"".join(chunks).decode("utf-8").strip()
+    return _TOKEN_FROM_FD
+
+
 class Peer:
     """A client of the Symphony bus: calls methods, serves methods, publishes and subscribes.
 
@@ -63,8 +94,10 @@ class Peer:
     ``$SYMPHONY_TRANSPORT`` (``stdio`` or ``socket``, set by the kernel for peers it spawns), else
     picks the socket when ``path`` is given or ``$SYMPHONY_BUS`` is set, else stdio.
 
-    Token: ``token``, else ``$SYMPHONY_TOKEN``, else (socket only) the file ``<socket>.token``,
-    re-read at every reconnect because the bus rewrites it when it restarts.
+    Token: ``token``, else the one the kernel handed a peer it spawned on an inherited descriptor
+    (``$SYMPHONY_TOKEN_FD``: read once, then closed), else ``$SYMPHONY_TOKEN`` (for peers started by
+    hand), else (socket only) the file ``<socket>.token``, re-read at every reconnect because the
+    bus rewrites it when it restarts.
     """
 
     def __init__(
@@ -109,7 +142,7 @@ class Peer:
         self.identity: str | None = None
         #: The bus's heartbeat interval in milliseconds, from hello.
         self.heartbeat_ms: int | None = None
-        self._token = token if token is not None else (os.environ.get("SYMPHONY_TOKEN") or None)
+        self._token = token if token is not None else (inherited_token() or os.environ.get("SYMPHONY_TOKEN") or None)
 
         label = f"symphony peer {name}"
         self._handlers = Handlers(label, self._spawn)

@@ -38,5 +38,5 @@ export {
 } from './errors.js';
 export type { ComponentEvent, EventError, KernelEvent, KernelEventType, LogEvent, StageEvent, SystemEvent } from './events.js';
 export { analyzeGraph, dependentsClosure, needsClosure, suggest, type BootPlan, type GraphAnalysis, type GraphNode, type GraphProblem, type GraphWarning } from './graph.js';
-export { criticalPath, type BootFailure, type BootReport, type ComponentReport } from './report.js';
+export { criticalPath, ISOLATION, isolationOf, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationFacts, type IsolationLevel } from './report.js';
 export { DEFAULTS, normalizeSpec, type ComponentSpec } from './spec.js';

@@ -28,7 +28,7 @@ import {
 } from './errors.js';
 import { EventStream, type EventError, type KernelEvent, type KernelEventType, type SystemEvent } from './events.js';
 import { dependentsClosure, needsClosure, planGraph, type BootPlan } from './graph.js';
-import { criticalPathOf, onPathState, type BootFailure, type BootReport, type ComponentReport, type PathFacts } from './report.js';
+import { criticalPathOf, isolationOf, onPathState, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationLevel, type PathFacts } from './report.js';
 import { normalizeSpec, type ComponentSpec } from './spec.js';
 
 type Phase = 'idle' | 'booting' | 'running' | 'stopping' | 'stopped';
@@ -610,8 +610,16 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     return this.#slot(name).handle as Handle<Instances[K]>;
   }
   /** The state of every component, in start order. */
-  states(): { name: string; stage: number; state: ComponentState; health: HealthStatus | null; restarts: number }[] {
-    return this.#order.map((s) => ({ name: s.name, stage: s.stageIndex, state: s.state, health: s.healthStatus ?? null, restarts: s.restarts.length }));
+  states(): { name: string; stage: number; state: ComponentState; health: HealthStatus | null; restarts: number; isolation: IsolationLevel; isolationParts?: Record<string, IsolationLevel> }[] {
+    return this.#order.map((s) => {
+      const iso = isolationOf(s.running ? s.instance : undefined);
+      return { name: s.name, stage: s.stageIndex, state: s.state, health: s.healthStatus ?? null, restarts: s.restarts.length, isolation: iso.level, ...(iso.parts ? { isolationParts: iso.parts } : {}) };
+    });
+  }
+
+  /** The system's isolation now: `degraded` if any running isolated code is not confined by the OS, `sandboxed` if all is, `none` if there is none. */
+  isolation(): IsolationLevel {
+    return overallIsolation(this.#order.map((s) => isolationOf(s.running ? s.instance : undefined).level));
   }
 
   /**
@@ -1493,6 +1501,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
     }
     let components: ComponentReport[] | undefined;
     return {
+      isolation: this.isolation(),
       ok: failure === null,
       system: failure ? 'failed' : order.some((s) => s.selected && s.state !== 'ready') ? 'degraded' : 'ready',
       readyMs: round(readyMs)!,
@@ -1516,6 +1525,11 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
       kernelOverheadMs: round(Math.max(0, readyMs - this.#bootStart - own))!,
     };
   }
+}
+
+function isolationEntries(instance: unknown): Pick<ComponentReport, 'isolation' | 'isolationParts'> {
+  const iso = isolationOf(instance);
+  return iso.parts ? { isolation: iso.level, isolationParts: iso.parts } : { isolation: iso.level };
 }
 
 /** Milliseconds as the report gives them: to the microsecond. */
@@ -1624,6 +1638,7 @@ class BootFacts implements PathFacts {
         wants: [...spec.wants],
         late: [...spec.late],
         health: status === undefined ? null : { status, detail: this.healthDetail[i] },
+        ...isolationEntries(s.running ? s.instance : undefined),
         ...(parts ? { parts } : {}),
         error: this.error[i]!,
       };

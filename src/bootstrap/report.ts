@@ -1,7 +1,50 @@
 import type { ComponentState, ExecutionMode } from './definition.js';
 
+/** How code runs: confined by the OS sandbox, isolated without it (weaker), or trusted in the kernel's process. */
+export type IsolationLevel = 'sandboxed' | 'degraded' | 'none';
+
+/**
+ * The key under which a component's instance says how it is isolated: a function returning a
+ * level, or `{ level, parts }` (parts: the level of each thing it runs, e.g. an Orchestra's
+ * extensions). Read generically, so the kernel knows nothing of sandboxes.
+ */
+export const ISOLATION: unique symbol = Symbol.for('symphony.isolation') as never;
+
+export interface IsolationFacts {
+  level: IsolationLevel;
+  parts?: Record<string, IsolationLevel>;
+}
+
+/** What an instance says of its isolation (`none` when it says nothing: it runs in the kernel). */
+export function isolationOf(instance: unknown): IsolationFacts {
+  if (instance === null || (typeof instance !== 'object' && typeof instance !== 'function')) return { level: 'none' };
+  let said: unknown;
+  try {
+    const f = (instance as Record<symbol, unknown>)[ISOLATION];
+    said = typeof f === 'function' ? (f as () => unknown).call(instance) : f;
+  } catch {
+    return { level: 'none' };
+  }
+  if (said === 'sandboxed' || said === 'degraded' || said === 'none') return { level: said };
+  const facts = said as IsolationFacts | undefined;
+  if (facts && (facts.level === 'sandboxed' || facts.level === 'degraded' || facts.level === 'none')) return facts;
+  return { level: 'none' };
+}
+
+/** The system's level: degraded if any isolated code is not confined, sandboxed if some is and all is, else none. */
+export function overallIsolation(levels: Iterable<IsolationLevel>): IsolationLevel {
+  let out: IsolationLevel = 'none';
+  for (const l of levels) {
+    if (l === 'degraded') return 'degraded';
+    if (l === 'sandboxed') out = 'sandboxed';
+  }
+  return out;
+}
+
 /** The boot report (CONTRACT section 3). Times are milliseconds since the kernel was created. */
 export interface BootReport {
+  /** `sandboxed` when every isolated process is confined by the OS, `degraded` when any is not, `none` when no isolated code runs. */
+  isolation: IsolationLevel;
   ok: boolean;
   system: 'ready' | 'degraded' | 'failed';
   /** From the kernel's creation to the end of the boot (ready, degraded, or failed after rollback). */
@@ -43,6 +86,10 @@ export interface ComponentReport {
   wants: string[];
   late: string[];
   health: unknown;
+  /** How it runs: `sandboxed`, `degraded` (isolated without the OS sandbox) or `none` (in the kernel's process). */
+  isolation: IsolationLevel;
+  /** The isolation of each thing it runs (an Orchestra's extensions), when it runs several. */
+  isolationParts?: Record<string, IsolationLevel>;
   /** Named parts of its start (ctx.part), e.g. the Pit's five extensions, each with its times. */
   parts?: { name: string; startMs: number; readyMs: number | null }[];
   error: string | null;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
@@ -19,7 +19,7 @@ export interface ConnectOptions {
   name?: string;
   /** Unix socket path (default: `SYMPHONY_BUS`). */
   path?: string;
-  /** Secret (default: `SYMPHONY_TOKEN`, else the file `<socket>.token`). */
+  /** Secret (default: read once from the descriptor `SYMPHONY_TOKEN_FD` the kernel gave a peer it spawned, else `SYMPHONY_TOKEN`, else the file `<socket>.token`). */
   token?: string;
   /** `socket`, `stdio`, or `port` (a worker's MessagePort). Default: from `SYMPHONY_TRANSPORT`, the worker's data, or the socket path. */
   transport?: 'socket' | 'stdio' | 'port';
@@ -31,6 +31,30 @@ export interface ConnectOptions {
   reconnect?: boolean | Partial<BackoffPolicy>;
   /** Exit the process when the kernel is gone (stdin EOF or a new parent). Default: on for peers the kernel spawned. */
   exitWithParent?: boolean;
+}
+
+let tokenFromFd: string | undefined;
+
+/**
+ * The token a kernel-spawned peer was handed on an inherited descriptor (`SYMPHONY_TOKEN_FD`):
+ * read to its end once, then the descriptor is closed and the variable dropped, so nothing the
+ * process runs later can read it again (reconnects reuse the copy kept here).
+ */
+function inheritedToken(): string | undefined {
+  if (tokenFromFd !== undefined) return tokenFromFd;
+  const fd = Number(process.env.SYMPHONY_TOKEN_FD);
+  if (!process.env.SYMPHONY_TOKEN_FD || !Number.isInteger(fd) || fd < 3) return undefined;
+  delete process.env.SYMPHONY_TOKEN_FD;
+  try {
+    tokenFromFd = readFileSync(fd, 'utf8').trim();
+  } finally {
+    try {
+      closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+  return tokenFromFd;
 }
 
 interface Setup {
@@ -120,7 +144,8 @@ export class BusClient implements BusApi {
 
   /** Connects per the options and the environment the kernel gave this process. */
   static async connect(options: ConnectOptions = {}): Promise<BusClient> {
-    const spawnedByKernel = process.env.SYMPHONY_TOKEN !== undefined;
+    const inherited = inheritedToken();
+    const spawnedByKernel = inherited !== undefined || process.env.SYMPHONY_TOKEN !== undefined;
     const fromWorker = (workerData as { symphony?: { port: MessagePort; token: string; name: string } } | null)?.symphony;
     const kind = options.transport ?? (options.port || fromWorker ? 'port' : (process.env.SYMPHONY_TRANSPORT as ConnectOptions['transport']) ?? (options.path ?? process.env.SYMPHONY_BUS ? 'socket' : 'stdio'));
     const name = options.name ?? fromWorker?.name ?? process.env.SYMPHONY_PEER ?? `node-${process.pid}`;
@@ -128,15 +153,15 @@ export class BusClient implements BusApi {
     if (kind === 'port') {
       const port = options.port ?? fromWorker?.port;
       if (!port) throw new TypeError('transport "port" needs a MessagePort (or a worker started by the bus)');
-      const token = options.token ?? fromWorker?.token ?? process.env.SYMPHONY_TOKEN ?? '';
+      const token = options.token ?? fromWorker?.token ?? inherited ?? process.env.SYMPHONY_TOKEN ?? '';
       setup = async () => ({ transport: new PortTransport(port), token });
     } else if (kind === 'stdio') {
-      const token = options.token ?? process.env.SYMPHONY_TOKEN ?? '';
+      const token = options.token ?? inherited ?? process.env.SYMPHONY_TOKEN ?? '';
       setup = async () => ({ transport: new StreamTransport(process.stdin, process.stdout, { framing: 'ndjson' }), token });
     } else {
       const path = options.path ?? process.env.SYMPHONY_BUS;
       if (!path) throw new TypeError('no bus socket: pass { path } or set SYMPHONY_BUS');
-      const token = options.token ?? process.env.SYMPHONY_TOKEN ?? readFileSync(`${path}.token`, 'utf8').trim();
+      const token = options.token ?? inherited ?? process.env.SYMPHONY_TOKEN ?? readFileSync(`${path}.token`, 'utf8').trim();
       setup = () =>
         new Promise((resolve, reject) => {
           const socket = netConnect(path);

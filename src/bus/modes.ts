@@ -1,6 +1,8 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AnyComponentDefinition, ComponentContext, ComponentOptions, KernelOptions, ModeAdapter, StopContext } from '../bootstrap/index.js';
+import { ISOLATION, type AnyComponentDefinition, type ComponentContext, type ComponentOptions, type KernelOptions, type ModeAdapter, type StopContext } from '../bootstrap/index.js';
+import { accessSync, constants } from 'node:fs';
+import type { IsolationPolicy, SandboxRequest } from '../sandbox/index.js';
 import { Bus, type PeerConnection, type Registration } from './bus.js';
 import { BusError, ErrorCode, PeerGoneError } from './errors.js';
 
@@ -30,12 +32,14 @@ function methodOf(instance: unknown, name: string): ((...args: unknown[]) => unk
 }
 
 /** A proxy whose every method is a bus request; `then` is undefined so it is not mistaken for a promise. */
-export function remoteProxy(bus: Bus, prefix: string, spread: boolean): object {
+export function remoteProxy(bus: Bus, prefix: string, spread: boolean, isolation?: () => 'sandboxed' | 'degraded' | 'none'): object {
   return new Proxy(
     {},
     {
       get(_t, prop) {
         if (prop === REMOTE) return true;
+        // How its process is confined, for the boot report and /status (read by the kernel, never sent).
+        if (prop === ISOLATION) return isolation;
         if (typeof prop !== 'string' || prop === 'then' || prop === 'toJSON') return undefined;
         return (...args: unknown[]) => bus.request(`${prefix}.${prop}`, spread ? args : args[0]);
       },
@@ -107,8 +111,47 @@ interface Hosted {
   live(): boolean;
 }
 
+/** A component's `sandbox:` setting as the spawn takes it (undefined: not asked for). */
+export interface SandboxSetting {
+  fsRead?: string[];
+  fsWrite?: string[];
+  net?: boolean;
+  childProcess?: boolean;
+  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number };
+}
+
+function sandboxRequest(options: ComponentOptions, baseDir: string, policy: IsolationPolicy, runtime: string[]): SandboxRequest | undefined {
+  const setting = (options as { sandbox?: boolean | SandboxSetting }).sandbox;
+  if (setting === undefined || setting === false) return undefined;
+  const s: SandboxSetting = setting === true ? {} : setting;
+  return {
+    fsRead: (s.fsRead ?? []).map((p) => resolve(baseDir, p)),
+    fsWrite: (s.fsWrite ?? []).map((p) => resolve(baseDir, p)),
+    net: s.net ?? false,
+    childProcess: s.childProcess ?? false,
+    limits: s.limits,
+    policy,
+    runtime,
+  };
+}
+
+/** A command's program as a path (the sandbox binds it and its libraries): as written if it has a slash, else found on PATH. */
+function programPath(program: string, baseDir: string): string {
+  if (program.includes('/')) return resolve(baseDir, program);
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const candidate = join(dir || '.', program);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // next
+    }
+  }
+  return program;
+}
+
 /** `mode: worker` and `mode: process`: the component's module runs in a host that joins the bus. */
-function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string): ModeAdapter {
+function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string, policy: IsolationPolicy = 'auto'): ModeAdapter {
   return (component: string, options: ComponentOptions): AnyComponentDefinition => {
     if (typeof options.use !== 'string') {
       throw new TypeError(`'${component}' runs as a ${kind}: its use: must be a module path or package (a definition object cannot cross into another ${kind === 'worker' ? 'thread' : 'process'})`);
@@ -122,6 +165,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
         const spec = { name: component, use: options.use, baseDir, config: ctx.config ?? null, deps, busName };
         bus.hold(component);
         let stop: () => Promise<void> = async () => {};
+        let level: (() => 'sandboxed' | 'degraded' | 'none') | undefined;
         let exited: Promise<string>;
         let connection: PeerConnection | undefined;
         try {
@@ -132,7 +176,10 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
             await w.connection.ready(ctx.remainingMs());
             exited = w.exited.then((code) => `the worker exited with code ${code}`);
           } else {
-            const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) } });
+            // Sandboxed, its view holds Symphony's code and packages and the config's folder (where its module is), read-only.
+            const sandbox = sandboxRequest(options, baseDir, policy, [join(packageRoot, 'dist'), join(packageRoot, 'node_modules'), baseDir]);
+            const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) }, sandbox });
+            level = () => p.isolation;
             stop = () => p.stop(2000);
             await p.ready(ctx.remainingMs());
             connection = p.connection;
@@ -145,7 +192,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
           startFailed(bus, component, err);
           throw err;
         }
-        const proxy = remoteProxy(bus, `component.${component}`, true);
+        const proxy = remoteProxy(bus, `component.${component}`, true, level);
         let stopping = false;
         const hosted: Hosted = {
           stop: async () => {
@@ -184,7 +231,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
 }
 
 /** `command: [program, args…]`: an external process (any language) that joins the bus over stdio and is ready on `symphony.ready`. */
-function commandMode(busName: string, baseDir: string): ModeAdapter {
+function commandMode(busName: string, baseDir: string, policy: IsolationPolicy = 'auto'): ModeAdapter {
   return (component: string, options: ComponentOptions): AnyComponentDefinition => {
     const command = options.command!;
     const procs = new WeakMap<object, (ctx: StopContext | undefined) => Promise<void>>();
@@ -192,10 +239,14 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
       async start(ctx: ComponentContext) {
         const bus = busOf(ctx, busName, component);
         bus.hold(component);
+        // Sandboxed, its view holds its program's runtime (a Python interpreter's standard library
+        // too), Symphony's Python packages and the config's folder, read-only, plus its grants.
+        const sandbox = sandboxRequest(options, baseDir, policy, [join(packageRoot, 'python'), baseDir]);
         const p = bus.spawnPeer({
           name: component,
-          command: command[0]!,
+          command: sandbox ? programPath(command[0]!, baseDir) : command[0]!,
           args: command.slice(1),
+          sandbox,
           cwd: baseDir,
           // Symphony's own Python packages (symphony_peer, symphony_conductor) are importable by command peers.
           env: { SYMPHONY_CONFIG: JSON.stringify(ctx.config ?? null), PYTHONPATH: [join(packageRoot, 'python'), process.env.PYTHONPATH].filter(Boolean).join(':') },
@@ -211,7 +262,7 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
         void p.exited.then((e) => {
           if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}`));
         });
-        const proxy = remoteProxy(bus, component, false);
+        const proxy = remoteProxy(bus, component, false, () => p.isolation);
         procs.set(proxy, async (stopCtx) => {
           stopping = true;
           if (stopCtx?.reason === 'shutdown') endHold(bus, component, 'stopped with the system');
@@ -227,6 +278,7 @@ function commandMode(busName: string, baseDir: string): ModeAdapter {
 }
 
 /** The adapters for a kernel whose bus is the component `busName`. */
-export function modeAdapters(busName: string, baseDir: string): NonNullable<KernelOptions['modes']> {
-  return { worker: hostedMode('worker', busName, baseDir), process: hostedMode('process', busName, baseDir), command: commandMode(busName, baseDir) };
+export function modeAdapters(busName: string, baseDir: string, policy: IsolationPolicy = 'auto'): NonNullable<KernelOptions['modes']> {
+  return { worker: hostedMode('worker', busName, baseDir, policy), process: hostedMode('process', busName, baseDir, policy), command: commandMode(busName, baseDir, policy) };
 }
+

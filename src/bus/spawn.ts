@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
+import { confine, type Confinement, type SandboxRequest } from '../sandbox/index.js';
 import type { Bus, PeerConnection, Rights } from './bus.js';
 import { PeerGoneError } from './errors.js';
 import { PortTransport, StreamTransport } from './transport.js';
@@ -23,7 +24,16 @@ export interface SpawnPeerOptions {
   stderr?: 'inherit' | 'pipe';
   /** Passed to child_process.spawn (e.g. a `signal`, or `detached`). */
   detached?: boolean;
+  /**
+   * Run it inside the operating-system sandbox with these grants (stdio transport only). Where the
+   * sandbox is unavailable: `fallback` (or the command itself) runs, marked degraded, unless the
+   * policy is strict, which throws instead.
+   */
+  sandbox?: SandboxRequest & { fallback?: { command: string; args: string[] } };
 }
+
+/** The descriptor a spawned peer reads its token from (named by `SYMPHONY_TOKEN_FD`). */
+export const TOKEN_FD = 3;
 
 /** A peer process the kernel started. Its exit is detected at once: pending calls to it fail with -32004. */
 export class PeerProcess {
@@ -41,6 +51,8 @@ export class PeerProcess {
     readonly child: ChildProcess,
     connection: PeerConnection | Promise<PeerConnection>,
     options: { killOnDisconnect?: boolean } = {},
+    /** How it is confined, when it was asked to be. */
+    readonly confinement?: Confinement,
   ) {
     this.#connected = Promise.resolve(connection).then((c) => (this.#connection = c));
     if (options.killOnDisconnect) {
@@ -83,6 +95,11 @@ export class PeerProcess {
     return this.#exit === undefined;
   }
 
+  /** `sandboxed` (the OS confines it), `degraded` (asked to be, but the sandbox is unavailable), `none` (not asked). */
+  get isolation(): 'sandboxed' | 'degraded' | 'none' {
+    return this.confinement?.isolation ?? 'none';
+  }
+
   /** Resolves when the peer has said hello and sent `symphony.ready`; rejects if it exits first or `ms` passes. */
   async ready(ms = 10_000): Promise<void> {
     const exitedFirst = this.exited.then((e) => {
@@ -114,31 +131,53 @@ export class PeerProcess {
   }
 }
 
-/** Starts a peer process with its own token and a scrubbed environment. */
+/**
+ * Starts a peer process with its own token and a scrubbed environment. The token travels on an
+ * inherited pipe (fd 3, read once by the peer and closed), never in the environment, where the
+ * peer's own children and anyone reading /proc/PID/environ would find it.
+ */
 export function spawnPeer(bus: Bus, options: SpawnPeerOptions): PeerProcess {
-  const token = bus.issueToken(options.name, options.rights);
   const transport = options.transport ?? 'stdio';
+  if (transport === 'socket' && !options.socketPath) throw new TypeError(`peer '${options.name}': transport 'socket' needs the bus to listen on a socket`);
+  if (transport === 'socket' && options.sandbox) throw new TypeError(`peer '${options.name}': a sandboxed peer joins the bus over its stdio (transport: stdio); its sandbox refuses Unix sockets`);
   const env: Record<string, string> = {};
   for (const k of INHERITED_ENV) if (process.env[k] !== undefined) env[k] = process.env[k]!;
-  Object.assign(env, options.env, { SYMPHONY_TOKEN: token, SYMPHONY_PEER: options.name, SYMPHONY_TRANSPORT: transport });
-  if (options.socketPath) env.SYMPHONY_BUS = options.socketPath;
-  if (transport === 'socket' && !options.socketPath) throw new TypeError(`peer '${options.name}': transport 'socket' needs the bus to listen on a socket`);
-  const child = spawn(options.command, [...(options.args ?? [])], {
+  Object.assign(env, options.env, { SYMPHONY_TOKEN_FD: String(TOKEN_FD), SYMPHONY_PEER: options.name, SYMPHONY_TRANSPORT: transport });
+  // The kernel's socket path is only for peers that connect to it.
+  if (transport === 'socket') env.SYMPHONY_BUS = options.socketPath!;
+  const { fallback, ...request } = options.sandbox ?? {};
+  const confinement = options.sandbox ? confine(options.name, options.command, options.args ?? [], options.cwd ?? process.cwd(), env, request as SandboxRequest, fallback) : undefined;
+  const token = bus.issueToken(options.name, options.rights);
+  const child = spawn(confinement?.command ?? options.command, confinement?.args ?? [...(options.args ?? [])], {
     cwd: options.cwd,
-    env,
+    env: confinement?.env ?? env,
     // stdin stays a pipe in both modes: its EOF tells the child the kernel is gone.
-    stdio: ['pipe', transport === 'stdio' ? 'pipe' : 'ignore', options.stderr ?? 'inherit'],
+    stdio: ['pipe', transport === 'stdio' ? 'pipe' : 'ignore', options.stderr ?? 'inherit', 'pipe', ...(confinement?.extraStdio ?? [])],
     detached: options.detached,
   });
   child.stdin!.on('error', () => {}); // EPIPE when the child is gone: its exit is handled
+  for (const s of child.stdio.slice(3)) (s as NodeJS.WritableStream | null)?.on?.('error', () => {});
+  if (confinement && child.pid) {
+    try {
+      confinement.started(child);
+    } catch (err) {
+      // Not placed in its cgroup: it never gets its token, and dies before running anything.
+      child.kill('SIGKILL');
+      process.emitWarning(`peer '${options.name}' could not be confined: ${(err as Error).message}`);
+    }
+  }
+  if (child.pid) (child.stdio[TOKEN_FD] as NodeJS.WritableStream | null)?.end(token);
   let connection: PeerConnection | Promise<PeerConnection>;
   if (transport === 'stdio') {
     connection = bus.attach(new StreamTransport(child.stdout!, child.stdin!, { maxFrameBytes: bus.maxFrameBytes, framing: 'ndjson' }), { label: options.name });
   } else {
     connection = bus.connectionFor(options.name);
   }
-  const peer = new PeerProcess(options.name, child, connection, { killOnDisconnect: transport === 'stdio' });
-  void peer.exited.then(() => bus.revokeToken(token));
+  const peer = new PeerProcess(options.name, child, connection, { killOnDisconnect: transport === 'stdio' }, confinement);
+  void peer.exited.then(() => {
+    bus.revokeToken(token);
+    confinement?.exited();
+  });
   return peer;
 }
 

@@ -35,7 +35,7 @@ export async function serveHealth(k: Kernel, listen: string, optional: ReadonlyS
           // not running
         }
       }
-      return send(200, { phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null });
+      return send(200, { isolation: k.isolation(), phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null });
     }
     send(404, 'not found: try /livez, /readyz or /status');
   });

@@ -41,6 +41,8 @@ export interface LoadedSystem {
   source: ConfigSource | undefined;
   /** The component running builtin:bus, if any (worker, process and command components go through it). */
   busName: string | undefined;
+  /** `isolation:` (auto unless the config says strict). */
+  isolation: 'auto' | 'strict';
 }
 
 export interface LoadOptions {
@@ -151,6 +153,14 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
       at(locate(name, ['command'], 'key'), `component '${name}' has both use and command: keep one`);
     }
     if (merged.mode !== undefined && merged.command !== undefined) at(locate(name, ['mode'], 'key'), `component '${name}' is a command, which always runs as its own process: remove mode`);
+    if (merged.sandbox !== undefined && merged.sandbox !== false && merged.command === undefined && merged.mode !== 'process') {
+      at(locate(name, ['sandbox'], 'key'), `component '${name}': sandbox applies to command: and mode: process components (this one runs ${merged.mode === 'worker' ? 'as a worker thread' : 'in the kernel'}): remove sandbox or run it as a process`);
+    }
+    // The system's isolation policy reaches the Orchestra, which starts isolated extensions.
+    if (config.isolation && merged.use === 'builtin:orchestra') {
+      const w = (merged.with ?? {}) as Record<string, unknown>;
+      if (w.isolation === undefined) merged.with = { ...w, isolation: config.isolation };
+    }
     components[name] = merged as ComponentOptions;
   }
   const stages = profileConfig?.stages ?? config.stages;
@@ -217,6 +227,7 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
     warnings,
     source,
     busName,
+    isolation: config.isolation ?? 'auto',
   };
 }
 
@@ -226,7 +237,7 @@ export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, '
   const adapter =
     (kind: 'worker' | 'process' | 'command'): ModeAdapter =>
     async (...args) =>
-      (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir)[kind]!(...args);
+      (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir, system.isolation)[kind]!(...args);
   return {
     loader: (use) => loadDefinition(use, system.baseDir),
     baseDir: system.baseDir,

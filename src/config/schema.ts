@@ -22,6 +22,35 @@ const duration = v.pipe(
 const count = (what: string) => v.pipe(v.number(`${what} must be a whole number`), v.integer(`${what} must be a whole number`), v.minValue(0, `${what} must be >= 0`));
 const names = (what: string) => v.array(v.string(`each entry of ${what} must be a component name`), `${what} must be a list of component names`);
 
+const paths = (what: string) => v.array(v.string(`each entry of sandbox.${what} must be a path`), `sandbox.${what} must be a list of paths`);
+
+/** A `command:` or `mode: process` component's OS sandbox: the grant keys of an isolated extension. */
+const SandboxSchema = v.union(
+  [
+    v.boolean(),
+    v.strictObject(
+      {
+        fsRead: v.optional(paths('fsRead')),
+        fsWrite: v.optional(paths('fsWrite')),
+        net: v.optional(v.boolean('sandbox.net must be true or false')),
+        childProcess: v.optional(v.boolean('sandbox.childProcess must be true or false')),
+        limits: v.optional(
+          v.strictObject(
+            {
+              memoryMb: v.optional(v.pipe(v.number('sandbox.limits.memoryMb must be a number'), v.integer('sandbox.limits.memoryMb must be a whole number'), v.minValue(16, 'sandbox.limits.memoryMb must be at least 16'))),
+              cpuPercent: v.optional(v.pipe(v.number('sandbox.limits.cpuPercent must be a number'), v.minValue(1, 'sandbox.limits.cpuPercent must be at least 1 (percent of one CPU)'))),
+              processes: v.optional(v.pipe(v.number('sandbox.limits.processes must be a number'), v.integer('sandbox.limits.processes must be a whole number'), v.minValue(8, 'sandbox.limits.processes must be at least 8'))),
+            },
+            'sandbox.limits must be a table { memoryMb, cpuPercent, processes }',
+          ),
+        ),
+      },
+      'sandbox must be true, false or a table { fsRead, fsWrite, net, childProcess, limits }',
+    ),
+  ],
+  'sandbox must be true, false or a table { fsRead, fsWrite, net, childProcess, limits }',
+);
+
 export const componentEntries = {
   use: v.optional(v.pipe(v.string('use must be a string: builtin:NAME, a module path, or a package name'), v.description('builtin:NAME, a module path relative to this file (optionally #exportName), or a package name. Its default export is a component definition.'))),
   command: v.optional(v.pipe(v.array(v.string(), 'command must be a list of strings, e.g. [python3, -m, my_peer]'), v.minLength(1, 'command must not be empty'), v.description('Instead of use: an external process (any language) that joins the bus over its stdio.'))),
@@ -56,6 +85,12 @@ export const componentEntries = {
   ),
   stage: v.optional(v.pipe(v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.string()], 'stage must be a stage index or a label from stages'), v.description('Explicit stage: an index, or a label from the top-level stages list.'))),
   with: v.optional(v.pipe(v.unknown(), v.description('Free-form settings handed to the component as ctx.config.'))),
+  sandbox: v.optional(
+    v.pipe(
+      SandboxSchema,
+      v.description("For command: and mode: process components: run inside the operating-system sandbox (true for the defaults: no network, no files beyond the program's runtime and its folder; or a table of grants, the keys of an isolated extension's permissions and limits)."),
+    ),
+  ),
 };
 
 export const ComponentSchema = v.strictObject(componentEntries, 'each component must be a table of settings');
@@ -90,6 +125,12 @@ export const ConfigSchema = v.strictObject(
   {
     $schema: v.optional(v.string()),
     ...sections,
+    isolation: v.optional(
+      v.pipe(
+        v.picklist(['auto', 'strict'], 'isolation must be auto or strict'),
+        v.description('auto (default): where the OS sandbox cannot be set up, isolated code still runs, with a loud warning, reported degraded. strict: it is refused instead.'),
+      ),
+    ),
     profiles: v.optional(v.pipe(v.record(v.string(), ProfileSchema, 'profiles must be a table of name: overrides'), v.description('Named overrides, merged over the base with --profile NAME.'))),
   },
   'a config file must be a table with components (and optionally stages, http, profiles)',
@@ -98,7 +139,7 @@ export const ConfigSchema = v.strictObject(
 export type ComponentConfig = v.InferOutput<typeof ComponentSchema>;
 export type SystemConfig = v.InferOutput<typeof ConfigSchema>;
 export const COMPONENT_KEYS = Object.keys(componentEntries);
-export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'profiles'];
+export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation', 'profiles'];
 
 // ---- settings of the builtins (their `with:`), checked where they are written -----------------
 
@@ -126,6 +167,7 @@ export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.Objec
       restart: v.optional(v.strictObject({ max: v.optional(count('restart.max')), within: v.optional(duration) }, 'restart must be a table { max, within }')),
       backoff: v.optional(v.strictObject({ initial: v.optional(duration), max: v.optional(duration) }, 'backoff must be a table { initial, max }')),
       config: v.optional(table('config')),
+      isolation: v.optional(v.picklist(['auto', 'strict'], 'isolation must be auto or strict')),
     },
     'the settings of builtin:orchestra must be a table',
   ),

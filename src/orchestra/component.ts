@@ -1,4 +1,4 @@
-import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
+import { defineComponent, ISOLATION, overallIsolation, type ComponentContext, type IsolationFacts } from '../bootstrap/index.js';
 import type { Bus } from '../bus/index.js';
 import { Orchestra, type OrchestraSettings } from './orchestra.js';
 
@@ -11,6 +11,13 @@ export const orchestraComponent = defineComponent({
     const bus = ctx.deps.bus;
     if (!bus || typeof bus.spawnPeer !== 'function') throw new TypeError("builtin:orchestra needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
     const orchestra = new Orchestra(bus, (ctx.config ?? {}) as OrchestraSettings, ctx.log, ctx.baseDir);
+    // How its extensions run, for the boot report and /status: each one's level, and the worst.
+    Object.defineProperty(orchestra, ISOLATION, {
+      value: (): IsolationFacts => {
+        const parts = Object.fromEntries(orchestra.status().filter((s) => s.state !== 'rejected').map((s) => [s.name, s.isolation]));
+        return { level: overallIsolation(Object.values(parts)), parts };
+      },
+    });
     await orchestra.start();
     return orchestra;
   },

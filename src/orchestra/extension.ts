@@ -3,6 +3,8 @@ import { pathToFileURL } from 'node:url';
 import type { AnyComponentDefinition, ComponentContext, Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, type Bus, type BusApi, type PeerProcess, type Rights } from '../bus/index.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
+import { ISOLATION } from '../bootstrap/index.js';
+import { probeSandbox, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
 import { isolatedCommand, watchMemory } from './isolation.js';
 import type { ExtensionManifest } from './manifest.js';
 
@@ -20,6 +22,8 @@ export interface RuntimeOptions {
   host: HostFiles;
   log: Logger;
   config: unknown;
+  /** `strict`: an isolated extension the sandbox cannot confine is not started. Default `auto`. */
+  isolation?: IsolationPolicy;
   /** Bumped by a reload: an in-process extension's module is imported afresh (ESM caches by URL). */
   generation?: number;
   /** Called once when the extension dies on its own (crash, memory limit): the supervisor restarts it. */
@@ -53,6 +57,23 @@ export class ExtensionRuntime {
 
   get pid(): number | undefined {
     return this.#process?.pid;
+  }
+
+  /** How it is confined: `none` in process, else its process's (`sandboxed`, or `degraded` without the OS sandbox). */
+  get isolation(): IsolationLevel {
+    if (this.manifest.execution !== 'isolated') return 'none';
+    return this.#process?.isolation ?? this.#lastIsolation ?? 'none';
+  }
+  #lastIsolation: IsolationLevel | undefined;
+
+  /** Its isolation, or for an isolated one not started yet, what it will be (the sandbox probed). */
+  expectedIsolation(): IsolationLevel {
+    if (this.manifest.execution !== 'isolated') return 'none';
+    return this.#process?.isolation ?? this.#lastIsolation ?? expectedIsolation();
+  }
+
+  [ISOLATION](): IsolationLevel {
+    return this.expectedIsolation();
   }
 
   /** Starts the extension (once; concurrent calls share it) and resolves when it is ready, within limits.activationMs. */
@@ -138,19 +159,32 @@ export class ExtensionRuntime {
     const m = this.manifest;
     this.state = 'activating';
     const cmd = isolatedCommand(m, this.options.host);
-    for (const w of cmd.warnings) this.options.log.warn(w);
     const p = this.options.bus.spawnPeer({
       name: m.name,
-      command: cmd.command,
-      args: cmd.args,
+      command: process.execPath,
+      args: cmd.nodeArgs,
       cwd: m.dir,
       rights: rightsOf(m),
       stderr: 'pipe',
       env: { SYMPHONY_EXTENSION_CONFIG: JSON.stringify(this.options.config ?? null) },
+      // The OS sandbox, with the permission model inside it as a second layer; where the sandbox
+      // is unavailable (and the policy allows), the permission model alone, with what it can add.
+      sandbox: {
+        fsRead: m.permissions.fsRead,
+        fsWrite: m.permissions.fsWrite,
+        net: m.permissions.net,
+        childProcess: m.permissions.childProcess,
+        limits: m.limits,
+        policy: this.options.isolation,
+        runtime: [this.options.host.codeDir, m.dir],
+        fallback: { command: cmd.command, args: cmd.args },
+      },
     });
     this.#process = p;
+    this.#lastIsolation = p.isolation;
+    for (const w of [...(p.confinement?.warnings ?? []), ...(p.isolation === 'degraded' ? cmd.warnings : [])]) this.options.log.warn(w);
     this.#relayStderr(p);
-    if (m.limits.memoryMb && p.pid) {
+    if (m.limits.memoryMb && p.pid && p.confinement?.limitsBy !== 'cgroup') {
       const limit = m.limits.memoryMb * 1024 * 1024;
       this.#unwatch = watchMemory(p.pid, limit, (rss) => {
         this.exit = { code: null, signal: 'SIGKILL', reason: `killed: it used ${Math.round(rss / 1048576)} MB, over its limit of ${m.limits.memoryMb} MB` };
@@ -161,6 +195,10 @@ export class ExtensionRuntime {
     void p.exited.then((e) => {
       this.#unwatch?.();
       if (this.#stopping) return;
+      if (!this.exit && p.confinement?.memoryKilled()) {
+        this.exit = { code: e.code, signal: e.signal, reason: `killed: over its memory limit of ${m.limits.memoryMb} MB (cgroup)` };
+        this.options.log.warn(`extension '${m.name}' ${this.exit.reason}`);
+      }
       const reason = this.exit?.reason ?? (e.signal ? `killed by ${e.signal}` : `exited with code ${e.code}`);
       this.exit = { code: e.code, signal: e.signal, reason };
       const wasActive = this.state === 'active';
@@ -199,6 +237,11 @@ export class ExtensionRuntime {
   }
 }
 
+/** What an isolated extension started now would run as: confined where the sandbox works here, else degraded. */
+export function expectedIsolation(): IsolationLevel {
+  return probeSandbox().available ? 'sandboxed' : 'degraded';
+}
+
 function prefixed(log: Logger, name: string): Logger {
   return {
     debug: (m, d) => log.debug(`extension '${name}': ${m}`, d),
@@ -228,7 +271,7 @@ export function extensionComponent(manifest: ExtensionManifest, options: Omit<Ru
     },
     health(runtime: ExtensionRuntime) {
       if (runtime.state === 'crashed') return { status: 'unhealthy', detail: runtime.exit?.reason ?? 'crashed' };
-      return { status: 'healthy', detail: { state: runtime.state, pid: runtime.pid } };
+      return { status: 'healthy', detail: { state: runtime.state, pid: runtime.pid, isolation: runtime.isolation } };
     },
     async stop(runtime: ExtensionRuntime) {
       reservations.get(runtime)?.dispose();

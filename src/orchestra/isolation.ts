@@ -19,6 +19,9 @@ export function permissionFlag(): string {
 }
 
 export interface IsolatedCommand {
+  /** Node's own flags and the host script: what runs inside the OS sandbox. */
+  nodeArgs: string[];
+  /** Without the OS sandbox: the command line that adds what it can (an empty network namespace, or the preload). */
   command: string;
   args: string[];
   /** What could not be enforced here (e.g. no network namespaces), for the log. */
@@ -42,21 +45,26 @@ export function isolatedCommand(m: ExtensionManifest, host: { script: string; co
   if (m.permissions.workers) node.push('--allow-worker');
   if (m.limits.memoryMb) node.push(`--max-old-space-size=${Math.max(8, Math.floor(m.limits.memoryMb * 0.75))}`);
   node.push('--no-warnings');
-  if (!m.permissions.net && !networkIsolationAvailable()) {
-    node.push(`--import=${host.noNetPreload}`);
-    warnings.push(`'${m.name}': network namespaces are not available here: its network is blocked inside Node only (weaker)`);
-  }
-  node.push(host.script, m.dir);
-  if (!m.permissions.net && networkIsolationAvailable()) return { command: 'unshare', args: ['-rn', process.execPath, ...node], warnings };
-  return { command: process.execPath, args: node, warnings };
+  const nodeArgs = [...node, host.script, m.dir];
+  if (m.permissions.net) return { nodeArgs, command: process.execPath, args: nodeArgs, warnings };
+  if (networkIsolationAvailable()) return { nodeArgs, command: 'unshare', args: ['-rn', process.execPath, ...nodeArgs], warnings };
+  warnings.push(`'${m.name}': network namespaces are not available here: its network is blocked inside Node only (weaker)`);
+  const preloaded = [...node, `--import=${host.noNetPreload}`, host.script, m.dir];
+  return { nodeArgs, command: process.execPath, args: preloaded, warnings };
 }
 
-/** Resident memory of a process in bytes (Linux /proc), or undefined when it cannot be read. */
+/**
+ * Resident memory of a process and its descendants in bytes (Linux /proc), or undefined when it
+ * cannot be read. The tree, because a sandboxed extension runs under bwrap's processes.
+ */
 export async function residentBytes(pid: number): Promise<number | undefined> {
   try {
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
     const kb = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-    return kb === undefined ? undefined : Number(kb) * 1024;
+    let total = kb === undefined ? 0 : Number(kb) * 1024;
+    const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')).trim();
+    for (const c of children ? children.split(' ') : []) total += (await residentBytes(Number(c))) ?? 0;
+    return total;
   } catch {
     return undefined;
   }

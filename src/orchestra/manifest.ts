@@ -33,7 +33,7 @@ export interface ExtensionManifest {
   permissions: { fsRead: string[]; fsWrite: string[]; net: boolean; childProcess: boolean; workers: boolean };
   activation: Activation[];
   dependencies: Record<string, string>;
-  limits: { memoryMb: number | undefined; activationMs: number };
+  limits: { memoryMb: number | undefined; activationMs: number; cpuPercent?: number; processes?: number };
   engine: string | undefined;
 }
 
@@ -81,8 +81,11 @@ const SymphonyField = v.strictObject(
         {
           memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(64, 'limits.memoryMb must be at least 64 (an extension process uses about 45 MB before it does anything: less could never start)'))),
           activationMs: v.optional(v.pipe(v.number(), v.minValue(1)), 10_000),
+          // Bounded by the sandbox's cgroup: percent of one CPU (default 100), tasks incl. threads (default 64).
+          cpuPercent: v.optional(v.pipe(v.number('limits.cpuPercent must be a number'), v.minValue(1, 'limits.cpuPercent must be at least 1 (percent of one CPU)'), v.maxValue(6400, 'limits.cpuPercent must be at most 6400'))),
+          processes: v.optional(v.pipe(v.number('limits.processes must be a number'), v.integer('limits.processes must be a whole number'), v.minValue(16, 'limits.processes must be at least 16 (Node itself runs about a dozen threads)'))),
         },
-        'limits must be an object { memoryMb, activationMs }',
+        'limits must be an object { memoryMb, activationMs, cpuPercent, processes }',
       ),
       {},
     ),
@@ -210,7 +213,7 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
           permissions: { fsRead: s.permissions.fsRead.map(absolute), fsWrite: s.permissions.fsWrite.map(absolute), net: s.permissions.net, childProcess: s.permissions.childProcess, workers: s.permissions.workers },
           activation: s.activation,
           dependencies: s.dependencies,
-          limits: { memoryMb: s.limits.memoryMb, activationMs: s.limits.activationMs },
+          limits: { memoryMb: s.limits.memoryMb, activationMs: s.limits.activationMs, cpuPercent: s.limits.cpuPercent, processes: s.limits.processes },
           engine: s.engine,
         },
   };

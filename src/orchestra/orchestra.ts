@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
 import { discover, resolveExtensions } from './discover.js';
-import { extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
+import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
 export interface OrchestraSettings {
@@ -18,6 +18,8 @@ export interface OrchestraSettings {
   backoff?: { initial?: string | number; max?: string | number };
   /** Settings handed to each extension as ctx.config, by name. */
   config?: Record<string, unknown>;
+  /** `strict`: isolated extensions the OS sandbox cannot confine are refused (the config's top-level `isolation`). */
+  isolation?: 'auto' | 'strict';
 }
 
 export interface ExtensionStatus {
@@ -28,6 +30,8 @@ export interface ExtensionStatus {
   state: string;
   restarts: number;
   pid: number | undefined;
+  /** `sandboxed`, `degraded` (isolated without the OS sandbox) or `none` (in process). */
+  isolation: 'sandboxed' | 'degraded' | 'none';
   error: string | null;
 }
 
@@ -185,12 +189,13 @@ export class Orchestra {
         state: this.#quarantine.has(m.name) ? 'quarantined' : s?.state === 'ready' ? (runtime?.state ?? 'ready') : (s?.state ?? 'pending'),
         restarts: s?.restarts ?? 0,
         pid: runtime?.pid,
+        isolation: m.execution === 'isolated' ? (runtime?.expectedIsolation() ?? expectedIsolation()) : 'none',
         error: report.get(m.name)?.error ?? null,
       });
     }
     for (const p of this.#problems) {
       if (!this.#manifests.has(p.extension) && !out.some((o) => o.name === p.extension)) {
-        out.push({ name: p.extension, version: '?', execution: 'isolated', activation: [], state: 'rejected', restarts: 0, pid: undefined, error: p.message });
+        out.push({ name: p.extension, version: '?', execution: 'isolated', activation: [], state: 'rejected', restarts: 0, pid: undefined, isolation: 'none', error: p.message });
       }
     }
     return out;
@@ -217,7 +222,7 @@ export class Orchestra {
   }
 
   #definition(m: ExtensionManifest, generation = 0) {
-    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation });
+    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation, isolation: this.settings.isolation });
   }
 
   #onEvent(e: Parameters<Parameters<Kernel['on']>[1]>[0]): void {

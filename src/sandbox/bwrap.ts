@@ -1,0 +1,72 @@
+/**
+ * The bubblewrap command line of a confined process: its own user, pid, network (unless granted),
+ * IPC, UTS and cgroup namespaces; a new session (no terminal to inject into); killed with its
+ * parent; a cleared environment; and a filesystem view built from nothing: an empty tmpfs root,
+ * a fresh /proc (only the sandbox's processes), a minimal /dev, the program's runtime, the paths
+ * given read-only or writable, and a private scratch /tmp. Every path keeps its host name, so the
+ * permission flags and the paths an extension is told about mean the same inside.
+ */
+import type { RuntimeView } from './runtime.js';
+
+export const BWRAP = '/usr/bin/bwrap';
+
+export interface BwrapView {
+  runtime: RuntimeView;
+  /** Bound read-only (code, the extension's folder, granted reads). Missing paths are skipped. */
+  readOnly: string[];
+  /** Bound writable (granted writes). */
+  writable: string[];
+  /** Keep the host's network (granted `net`): the resolver's and TLS's files are bound too. */
+  net: boolean;
+  /** Set in the cleared environment. */
+  env: Record<string, string>;
+  cwd: string;
+  /** Size of the private scratch /tmp (tmpfs, charged to the process's memory). */
+  scratchMb: number;
+  /** The descriptor bwrap reads the seccomp program from, if any. */
+  seccompFd?: number;
+}
+
+/** Files a process with the network needs to resolve names and check certificates. */
+const NET_FILES = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/etc/gai.conf'];
+
+export function bwrapArgs(view: BwrapView, program: string, args: readonly string[]): string[] {
+  const a: string[] = [
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    ...(view.net ? [] : ['--unshare-net']),
+    '--disable-userns',
+    '--cap-drop',
+    'ALL',
+    '--die-with-parent',
+    '--new-session',
+    '--clearenv',
+    '--hostname',
+    'sandbox',
+    '--tmpfs',
+    '/',
+    '--proc',
+    '/proc',
+    '--dev',
+    '/dev',
+    '--size',
+    String(view.scratchMb * 1024 * 1024),
+    '--tmpfs',
+    '/tmp',
+  ];
+  for (const s of view.runtime.symlinks) a.push('--symlink', s.target, s.path);
+  for (const b of view.runtime.binds) a.push('--ro-bind', b.from, b.to);
+  if (view.net) for (const f of NET_FILES) a.push('--ro-bind-try', f, f);
+  for (const p of view.readOnly) a.push('--ro-bind-try', p, p);
+  for (const p of view.writable) a.push('--bind-try', p, p);
+  // Nothing is added to the view after this: the root itself becomes read-only.
+  a.push('--remount-ro', '/');
+  for (const [k, v] of Object.entries(view.env)) a.push('--setenv', k, v);
+  a.push('--chdir', view.cwd);
+  if (view.seccompFd !== undefined) a.push('--seccomp', String(view.seccompFd));
+  a.push('--', program, ...args);
+  return a;
+}
