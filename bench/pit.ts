@@ -13,6 +13,7 @@ import { Bus } from '../src/bus/index.js';
 import { Orchestra } from '../src/orchestra/index.js';
 import { ArbitrationEngine, ArtifactStore, DagTracker, Pit, PoolManager, StaleManager } from '../src/pit/index.js';
 import { fmtMs, fmtRatio, header, median, percentile, printTable, ROOT, writeJson } from './lib.js';
+import { grantsFor } from '../test/helpers.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 
@@ -162,7 +163,7 @@ export async function pitBench(): Promise<void> {
       }),
     );
     const b = new Bus();
-    const o = new Orchestra(b, { paths: [resolve(ROOT, 'examples/extensions/text-stats')] }, silent, ROOT);
+    const o = new Orchestra(b, { paths: [resolve(ROOT, 'examples/extensions/text-stats')], grants: grantsFor([resolve(ROOT, 'examples/extensions/text-stats')]) }, silent, ROOT);
     const t = performance.now();
     await o.start();
     cold.push(performance.now() - t);

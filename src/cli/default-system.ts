@@ -11,7 +11,17 @@ http: { listen: 127.0.0.1:0 }
 components:
   bus:       { use: builtin:bus, with: { listen: auto } }
   pit:       { use: builtin:pit, needs: [bus], late: [conductor], with: { dataDir: ../.symphony/pit } }
-  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [./extensions] } }
+  orchestra:
+    use: builtin:orchestra
+    needs: [bus, pit]
+    with:
+      paths: [./extensions]
+      # A manifest only asks; the operator grants (docs/grants.md). Each grant is pinned to the
+      # manifest it was given for; \`symphony grant ./extensions\` prints these for a manifest.
+      grants:
+        files:      { manifest: sha256:438ad2742d899ed6d2e9cb70e0f7478280402887682b1e4302d44290ab261ad4, execution: in-process, provides: [files.list, files.read], publishes: [files.>] }
+        summarizer: { manifest: sha256:3d690b68894de44f9ec4f09c165a1c7fa5bb476724730746642bc286b05a31f5, provides: [report.text] }
+        text-stats: { manifest: sha256:bf499e4a6c4a3969016fc809ab8857b696d040b038071fe282b9f777d20ef8f0, provides: [text.stats, text.merge], publishes: [text.>], limits: { memoryMb: 128 } }
   conductor: { use: builtin:conductor, needs: [orchestra] }
 profiles:
   # No extensions: the infrastructure alone.
@@ -29,7 +39,18 @@ export const DEFAULT_SYSTEM_VALUE = {
   components: {
     bus: { use: 'builtin:bus', with: { listen: 'auto' } },
     pit: { use: 'builtin:pit', needs: ['bus'], late: ['conductor'], with: { dataDir: '../.symphony/pit' } },
-    orchestra: { use: 'builtin:orchestra', needs: ['bus', 'pit'], with: { paths: ['./extensions'] } },
+    orchestra: {
+      use: 'builtin:orchestra',
+      needs: ['bus', 'pit'],
+      with: {
+        paths: ['./extensions'],
+        grants: {
+          files: { manifest: 'sha256:438ad2742d899ed6d2e9cb70e0f7478280402887682b1e4302d44290ab261ad4', execution: 'in-process', provides: ['files.list', 'files.read'], publishes: ['files.>'] },
+          summarizer: { manifest: 'sha256:3d690b68894de44f9ec4f09c165a1c7fa5bb476724730746642bc286b05a31f5', provides: ['report.text'] },
+          'text-stats': { manifest: 'sha256:bf499e4a6c4a3969016fc809ab8857b696d040b038071fe282b9f777d20ef8f0', provides: ['text.stats', 'text.merge'], publishes: ['text.>'], limits: { memoryMb: 128 } },
+        },
+      },
+    },
     conductor: { use: 'builtin:conductor', needs: ['orchestra'] },
   },
   profiles: {

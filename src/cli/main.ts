@@ -12,7 +12,8 @@ const HELP = `symphony — boot and run a Symphony system
 
 Usage:
   symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|plain|json]
-  symphony check [-c FILE] [--profile P]
+  symphony check [-c FILE] [--profile P]      (also: each extension's asks against its grant)
+  symphony grant EXTENSION_FOLDER ...         (prints a grant for what a manifest asks, pinned to it)
   symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
   symphony report FILE.json [-o OUT.html]
   symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json] [--report FILE]
@@ -41,6 +42,8 @@ async function main(argv: string[]): Promise<number> {
       return up(values);
     case 'check':
       return check(values);
+    case 'grant':
+      return grant(positionals);
     case 'graph':
       return graph(values);
     case 'report':
@@ -87,13 +90,17 @@ function configFile(values: Values): string | undefined {
 }
 
 async function load(values: Values, checkModules = false): Promise<LoadedSystem> {
-  const { loadSystem, loadSystemValue, ConfigError, formatDiagnostic } = await import('../config/index.js');
+  const { loadSystem, loadSystemText, loadSystemValue, ConfigError, formatDiagnostic } = await import('../config/index.js');
   try {
     const file = configFile(values);
     const options = { profile: values.profile, checkModules };
+    const builtin = resolve(packageRoot, 'examples', 'symphony.yaml');
+    // check parses the embedded default's text, so its findings have positions; a boot takes the value.
     const system = file
       ? await loadSystem(file, options)
-      : await loadSystemValue(resolve(packageRoot, 'examples', 'symphony.yaml'), (await import('./default-system.js')).DEFAULT_SYSTEM_VALUE, options);
+      : checkModules
+        ? await loadSystemText(builtin, (await import('./default-system.js')).DEFAULT_SYSTEM, options)
+        : await loadSystemValue(builtin, (await import('./default-system.js')).DEFAULT_SYSTEM_VALUE, options);
     for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
     return system;
   } catch (err) {
@@ -106,6 +113,24 @@ async function check(values: Values): Promise<number> {
   const system = await load(values, true);
   const n = Object.keys(system.components).length;
   process.stdout.write(`${system.file}: ok (${n} component${n === 1 ? '' : 's'}${system.profile ? `, profile ${system.profile}` : ''})\n`);
+  // The extensions each Orchestra would load: asked against granted, and every problem at once.
+  const { checkExtensions } = await import('./grants-report.js');
+  const { formatDiagnostic } = await import('../config/index.js');
+  const found = await checkExtensions(system, process.stdout);
+  for (const d of found) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  const errors = found.filter((d) => d.severity === 'error').length;
+  if (errors) process.stderr.write(`symphony check: ${errors} problem${errors === 1 ? '' : 's'} with extensions or their grants\n`);
+  return errors ? 2 : 0;
+}
+
+/** `symphony grant DIR…`: the grant (YAML, for the orchestra's with.grants) of each extension found, pinned to its manifest. */
+async function grant(positionals: string[]): Promise<number> {
+  if (!positionals.length) throw new UsageError('symphony grant needs an extension folder (or a folder of them): symphony grant ./extensions/text-stats');
+  const { discover, grantYaml } = await import('../orchestra/index.js');
+  const { found, problems } = await discover(positionals.map((p) => resolve(p)));
+  if (problems.length) throw new UsageError(problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`).join('\n'));
+  if (!found.length) throw new UsageError(`no extension (a package.json with a symphony field) in ${positionals.join(', ')}`);
+  process.stdout.write(`# Paste under the orchestra's with: grants: — review each right first: these are what the manifests ask.\n${found.map((m) => grantYaml(m)).join('\n')}\n`);
   return 0;
 }
 

@@ -1,7 +1,8 @@
 import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
 import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions, type ModeAdapter } from '../bootstrap/index.js';
-import { BuiltinSettingsSchemas, COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
+import { SETTINGS_SOURCE } from '../orchestra/grants.js';
+import { BuiltinSettingsSchemas, COMPONENT_KEYS, GRANT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type SystemConfig } from './schema.js';
 import { ConfigSyntaxError, parseConfigSource, readConfigSource, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
 
@@ -176,11 +177,21 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
       const segs = (issue.path ?? []).map((p) => p.key as PathSegment);
       const isKey = issue.path?.at(-1)?.origin === 'key';
       const key = String(segs.at(-1));
-      const known = isKey && segs.length === 1 ? Object.keys(schema.entries) : [];
-      const message = isKey
+      const known = isKey && segs.length === 1 ? Object.keys(schema.entries) : isKey && builtin === 'orchestra' && segs[0] === 'grants' && segs.length === 3 ? GRANT_KEYS : [];
+      const message = isKey && issue.received === 'undefined' && issue.expected !== 'never'
+        ? `in component '${name}' (builtin:${builtin}): missing key '${segs.join('.')}'${builtin === 'orchestra' && segs[0] === 'grants' && segs.at(-1) === 'manifest' ? ': a grant is pinned to the manifest it was given for (symphony grant PATH prints the pin)' : ''}`
+        : isKey
         ? `unknown key '${segs.join('.')}' in the settings of builtin:${builtin} (component '${name}')${suggest(key, known)}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`
         : `in component '${name}' (builtin:${builtin}): ${segs.length && !issue.message.startsWith(segs.join('.')) ? `${segs.join('.')}: ` : ''}${issue.message}${issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : ''}`;
       at(locate(name, ['with', ...segs], isKey ? 'key' : 'value'), message);
+    }
+  }
+
+  // The Orchestra names grant problems (found only when it discovers its extensions) at their
+  // position in this file: its settings carry where they were written.
+  for (const [name, c] of Object.entries(components)) {
+    if (c.use === 'builtin:orchestra' && isPlainObject(c.with)) {
+      components[name] = { ...c, with: { ...c.with, [SETTINGS_SOURCE]: { file, locate: (segs: readonly PathSegment[], what?: 'key' | 'value') => locate(name, ['with', ...segs], what) } } };
     }
   }
 

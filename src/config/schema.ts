@@ -143,6 +143,39 @@ export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation',
 
 // ---- settings of the builtins (their `with:`), checked where they are written -----------------
 
+// Bus patterns (as the bus checks them): dot-separated words, `*` for one word, `>` (last) for the rest.
+const PATTERN = /^(?:(?:[^\s.*>]+|\*)\.)*(?:[^\s.*>]+|\*|>)$/;
+const patternList = (what: string) =>
+  v.pipe(
+    v.array(v.string(`each entry of ${what} must be a string`), `${what} must be a list of method or topic patterns`),
+    v.check((xs) => xs.every((x) => PATTERN.test(x)), `${what} entries must be dot-separated names, with * for one segment and > (last) for the rest`),
+  );
+const PIN = /^sha256:[0-9a-f]{64}$/;
+const pin = v.pipe(
+  v.string('manifest must be the pin of the manifest granted: sha256:<64 hex digits> (symphony grant PATH prints it), or any'),
+  v.check((x) => x === 'any' || PIN.test(x), 'manifest must be the pin of the manifest granted: sha256:<64 hex digits> (symphony grant PATH prints it), or any'),
+);
+
+/** One extension's grant (docs/grants.md): what the operator lets it have; its manifest only asks. */
+export const GrantSchema = v.strictObject(
+  {
+    manifest: v.union([pin, v.pipe(v.array(pin, 'manifest must be a pin or a list of pins'), v.minLength(1, 'manifest must not be an empty list'))], 'manifest must be the pin of the manifest granted: sha256:<64 hex digits> (symphony grant PATH prints it), a list of pins, or any'),
+    execution: v.optional(v.picklist(['isolated', 'in-process'], 'execution must be isolated or in-process (in-process is full trust)')),
+    provides: v.optional(patternList('provides')),
+    calls: v.optional(patternList('calls')),
+    publishes: v.optional(patternList('publishes')),
+    subscribes: v.optional(patternList('subscribes')),
+    fsRead: v.optional(v.array(v.string('each entry of fsRead must be a path'), 'fsRead must be a list of paths (relative to this file, or absolute)')),
+    fsWrite: v.optional(v.array(v.string('each entry of fsWrite must be a path'), 'fsWrite must be a list of paths (relative to this file, or absolute)')),
+    net: v.optional(v.boolean('net must be true or false')),
+    childProcess: v.optional(v.boolean('childProcess must be true or false')),
+    workers: v.optional(v.boolean('workers must be true or false')),
+    limits: v.optional(v.strictObject({ memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(64, 'limits.memoryMb must be at least 64'))) }, 'limits must be a table { memoryMb }')),
+  },
+  'each grant must be a table { manifest, execution, provides, calls, publishes, subscribes, fsRead, fsWrite, net, childProcess, workers, limits }',
+);
+export const GRANT_KEYS = Object.keys(GrantSchema.entries);
+
 const positive = (what: string) => v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be >= 1`));
 const table = (what: string) => v.record(v.string(), v.unknown(), `${what} must be a table`);
 
@@ -168,6 +201,7 @@ export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.Objec
       backoff: v.optional(v.strictObject({ initial: v.optional(duration), max: v.optional(duration) }, 'backoff must be a table { initial, max }')),
       config: v.optional(table('config')),
       isolation: v.optional(v.picklist(['auto', 'strict'], 'isolation must be auto or strict')),
+      grants: v.optional(v.record(v.string(), GrantSchema, 'grants must be a table of extension name: grant')),
     },
     'the settings of builtin:orchestra must be a table',
   ),

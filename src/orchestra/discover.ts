@@ -4,13 +4,24 @@ import semver from 'semver';
 import { analyzeGraph } from '../bootstrap/index.js';
 import { isInside, readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
+export interface Discovery {
+  /** Valid manifests, by name and version. */
+  found: ExtensionManifest[];
+  /** Manifests that passed the schema but have problems: never loaded, their grants still reviewed. */
+  drafts: ExtensionManifest[];
+  problems: ExtensionProblem[];
+  /** Extension folders (real paths) in the order of the configured paths, then by folder name: who comes first. */
+  order: string[];
+}
+
 /**
  * Finds extensions in the configured paths: each path is an extension folder (its package.json
  * has a `symphony` field) or a folder of them. Every manifest is validated; a folder holding a
  * symlink that leads out of it is refused.
  */
-export async function discover(paths: readonly string[]): Promise<{ found: ExtensionManifest[]; problems: ExtensionProblem[] }> {
+export async function discover(paths: readonly string[]): Promise<Discovery> {
   const found: ExtensionManifest[] = [];
+  const drafts: ExtensionManifest[] = [];
   const problems: ExtensionProblem[] = [];
   const candidates: string[] = [];
   for (const path of paths) {
@@ -24,7 +35,8 @@ export async function discover(paths: readonly string[]): Promise<{ found: Exten
       candidates.push(path);
       continue;
     }
-    for (const entry of await readdir(path, { withFileTypes: true })) {
+    const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
       const dir = join(path, entry.name);
       if ((entry.isDirectory() || entry.isSymbolicLink()) && (await hasManifest(dir))) candidates.push(dir);
     }
@@ -36,13 +48,19 @@ export async function discover(paths: readonly string[]): Promise<{ found: Exten
         problems.push({ extension: dir.split('/').at(-1)!, file: escape.link, line: 1, col: 1, message: `refused: the symlink ${escape.link} leads out of the extension folder (to ${escape.target})` });
         return;
       }
-      const { manifest, problems: p } = await readManifest(dir);
+      const { manifest, draft, problems: p } = await readManifest(dir);
       problems.push(...p);
       if (manifest) found.push(manifest);
+      if (draft) drafts.push(draft);
     }),
   );
   found.sort((a, b) => a.name.localeCompare(b.name) || semver.compare(a.version, b.version));
-  return { found, problems };
+  const order: string[] = [];
+  for (const dir of candidates) {
+    const real = await realpath(dir).catch(() => dir);
+    if (!order.includes(real)) order.push(real);
+  }
+  return { found, drafts, problems, order };
 }
 
 async function hasManifest(dir: string): Promise<boolean> {

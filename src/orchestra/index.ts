@@ -5,8 +5,10 @@
  */
 export { defineExtension, type ExtensionContext, type ExtensionModule } from './api.js';
 export { orchestraComponent } from './component.js';
-export { discover, resolveExtensions, type Resolution } from './discover.js';
+export { discover, resolveExtensions, type Discovery, type Resolution } from './discover.js';
 export { ExtensionRuntime, extensionComponent, rightsOf, type ExtensionState } from './extension.js';
 export { isolatedCommand, networkIsolationAvailable, permissionFlag, residentBytes } from './isolation.js';
 export { readManifest, type Activation, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
-export { Orchestra, type ExtensionStatus, type OrchestraSettings } from './orchestra.js';
+export { Orchestra, symphonyVersion, type ExtensionStatus, type OrchestraSettings } from './orchestra.js';
+export { canonicalJson, grantFor, grantYaml, manifestPin, patternCovers, patternsOverlap, RESERVED_NAMESPACES, reservedNamespace, reviewGrant, type Grant, type GrantReview } from './grants.js';
+export { planExtensions, type ExtensionPlan } from './plan.js';

@@ -5,6 +5,7 @@ import * as v from 'valibot';
 import { suggest } from '../bootstrap/index.js';
 import { ConfigSyntaxError, parseConfigSource, type ConfigSource, type PathSegment, type Position } from '../config/index.js';
 import { assertPattern } from '../bus/index.js';
+import { manifestPin, reservedNamespace } from './grants.js';
 
 /** A problem with an extension, at its position (`package.json:LINE:COL`) when it has one. */
 export interface ExtensionProblem {
@@ -13,6 +14,8 @@ export interface ExtensionProblem {
   line: number;
   col: number;
   message: string;
+  /** A warning does not keep anything from loading (a grant naming no extension); default error. */
+  severity?: 'error' | 'warning';
 }
 
 export type Activation = 'onStartup' | 'onCall';
@@ -35,6 +38,8 @@ export interface ExtensionManifest {
   dependencies: Record<string, string>;
   limits: { memoryMb: number | undefined; activationMs: number; cpuPercent?: number; processes?: number };
   engine: string | undefined;
+  /** `sha256:<hex>` of the manifest as written (see grants.ts): what an operator's grant is pinned to. */
+  pin: string;
 }
 
 const patterns = (field: string) =>
@@ -116,7 +121,7 @@ function isValidPattern(p: string): boolean {
  * Reads and validates `<dir>/package.json`. Every problem names the file and the field, at its
  * position; a manifest is returned only when there is none.
  */
-export async function readManifest(dir: string): Promise<{ manifest?: ExtensionManifest; problems: ExtensionProblem[] }> {
+export async function readManifest(dir: string): Promise<{ manifest?: ExtensionManifest; draft?: ExtensionManifest; problems: ExtensionProblem[] }> {
   const file = join(dir, 'package.json');
   const fallbackName = dir.split('/').filter(Boolean).at(-1) ?? dir;
   const problem = (pos: Position, message: string): ExtensionProblem => ({ extension: fallbackName, file, ...pos, message });
@@ -145,9 +150,14 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
   const positions = async () =>
     (source ??= await parseConfigSource(file, text).catch(() => ({ file, format: 'yaml' as const, value, locate: () => ({ line: 1, col: 1 }) })));
   const parsed = v.safeParse(PackageJson, value);
+  // What can be checked on the value as written is checked whether or not the schema passed, so a
+  // manifest's problems come in one run, not one round per fix.
+  const found = await rawChecks(dir, value);
+  const problems: ExtensionProblem[] = [];
+  const name = parsed.success ? parsed.output.name : fallbackName;
   if (!parsed.success) {
     const source = await positions();
-    const problems = parsed.issues.map((issue) => {
+    for (const issue of parsed.issues) {
       const path = (issue.path ?? []).map((p) => p.key as PathSegment);
       const isKey = issue.path?.at(-1)?.origin === 'key';
       const field = path.join('.');
@@ -163,42 +173,21 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
       } else {
         message = issue.message.startsWith('Invalid') ? `${field}: ${issue.message}` : issue.message;
       }
-      return problem(source.locate(path, isKey ? 'key' : 'value'), message);
-    });
-    return { problems };
-  }
-  const pkg = parsed.output;
-  const s = pkg.symphony;
-  const found: { path: PathSegment[]; message: string }[] = [];
-  // The schema's record drops these keys without a word: a dependency on 'constructor' would vanish.
-  const rawDeps = (value as { symphony?: { dependencies?: unknown } }).symphony?.dependencies;
-  if (rawDeps && typeof rawDeps === 'object') {
-    for (const key of Object.keys(rawDeps)) {
-      if (key === '__proto__' || key === 'constructor' || key === 'prototype') found.push({ path: ['symphony', 'dependencies', key], message: `dependency name '${key}' is a reserved name: no extension can be called that` });
+      problems.push(problem(source.locate(path, isKey ? 'key' : 'value'), message));
     }
   }
-  const main = resolve(dir, pkg.main);
-  const realDir = await realpath(dir);
-  try {
-    const realMain = await realpath(main);
-    if (!isInside(realDir, realMain)) found.push({ path: ['main'], message: `main '${pkg.main}' leads out of the extension folder (to ${realMain})` });
-  } catch {
-    found.push({ path: ['main'], message: `main '${pkg.main}' does not exist (looked for ${main})` });
-  }
-  if (s.activation.includes('onCall') && s.provides.length === 0) {
-    found.push({ path: ['symphony', 'activation'], message: 'activation onCall needs at least one method in provides (the first call to one of them starts the extension)' });
-  }
-  const problems: ExtensionProblem[] = [];
   if (found.length) {
     const src = await positions();
-    for (const f of found) problems.push({ extension: pkg.name, file, ...src.locate(f.path, 'value'), message: f.message });
+    for (const f of found) problems.push({ extension: name, file, ...src.locate(f.path, 'value'), message: f.message });
   }
+  if (!parsed.success) return { problems: sortProblems(problems) };
+  const pkg = parsed.output;
+  const s = pkg.symphony;
+  const realDir = await realpath(dir);
+  const main = resolve(dir, pkg.main);
   const absolute = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  return {
-    problems,
-    manifest: problems.length
-      ? undefined
-      : {
+  const raw = value as { name: unknown; version: unknown; symphony: unknown };
+  const manifest: ExtensionManifest = {
           name: pkg.name,
           version: pkg.version,
           dir: realDir,
@@ -215,8 +204,59 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
           dependencies: s.dependencies,
           limits: { memoryMb: s.limits.memoryMb, activationMs: s.limits.activationMs, cpuPercent: s.limits.cpuPercent, processes: s.limits.processes },
           engine: s.engine,
-        },
-  };
+          pin: manifestPin(raw),
+        };
+  // A manifest with problems is not loaded; its draft still has its grant reviewed (all problems in one run).
+  return problems.length ? { problems: sortProblems(problems), draft: manifest } : { problems, manifest };
+}
+
+function sortProblems(ps: ExtensionProblem[]): ExtensionProblem[] {
+  return [...ps].sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** Checks on the manifest as written (so they run even when the schema does not pass). */
+async function rawChecks(dir: string, value: unknown): Promise<{ path: PathSegment[]; message: string }[]> {
+  const found: { path: PathSegment[]; message: string }[] = [];
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return found;
+  const pkg = value as { main?: unknown; symphony?: unknown };
+  const sym = pkg.symphony && typeof pkg.symphony === 'object' && !Array.isArray(pkg.symphony) ? (pkg.symphony as Record<string, unknown>) : undefined;
+  // The schema's record drops these keys without a word: a dependency on 'constructor' would vanish.
+  const rawDeps = sym?.dependencies;
+  if (rawDeps && typeof rawDeps === 'object') {
+    for (const key of Object.keys(rawDeps)) {
+      if (key === '__proto__' || key === 'constructor' || key === 'prototype') found.push({ path: ['symphony', 'dependencies', key], message: `dependency name '${key}' is a reserved name: no extension can be called that` });
+    }
+  }
+  const provides = Array.isArray(sym?.provides) ? (sym.provides as unknown[]) : [];
+  provides.forEach((p, i) => {
+    if (typeof p !== 'string') return;
+    const ns = reservedNamespace(p);
+    if (ns) found.push({ path: ['symphony', 'provides', i], message: `provides '${p}' ${p.startsWith(ns) ? 'is in' : 'reaches into'} the reserved namespace '${ns}' (the system's own methods): no extension may provide it, whatever its grant says` });
+  });
+  if (typeof pkg.main === 'string' || pkg.main === undefined) {
+    const rel = (pkg.main as string | undefined) ?? 'index.js';
+    const main = resolve(dir, rel);
+    try {
+      const realMain = await realpath(main);
+      if (!isInside(await realpath(dir), realMain)) found.push({ path: ['main'], message: `main '${rel}' leads out of the extension folder (to ${realMain})` });
+    } catch {
+      found.push({ path: ['main'], message: `main '${rel}' does not exist (looked for ${main})` });
+    }
+  }
+  const activation = Array.isArray(sym?.activation) ? sym.activation : ['onStartup'];
+  if (sym && activation.includes('onCall') && provides.length === 0) {
+    found.push({ path: ['symphony', 'activation'], message: 'activation onCall needs at least one method in provides (the first call to one of them starts the extension)' });
+  }
+  return found;
+}
+
+/** Where a field of a manifest is written (1:1 when the file cannot be read or parsed). */
+export async function locateInManifest(file: string, path: PathSegment[]): Promise<Position> {
+  try {
+    return (await parseConfigSource(file, await readFile(file, 'utf8'))).locate(path, 'value');
+  } catch {
+    return { line: 1, col: 1 };
+  }
 }
 
 export function isInside(dir: string, path: string): boolean {

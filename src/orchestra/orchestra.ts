@@ -3,9 +3,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
-import { discover, resolveExtensions } from './discover.js';
 import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
+import { grantsOf, patternsOverlap, reviewGrant, settingsSource, type Grant, type GrantReview } from './grants.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+import { planExtensions } from './plan.js';
 
 export interface OrchestraSettings {
   /** Folders of extensions (or extension folders), relative to `baseDir`. */
@@ -20,6 +21,8 @@ export interface OrchestraSettings {
   config?: Record<string, unknown>;
   /** `strict`: isolated extensions the OS sandbox cannot confine are refused (the config's top-level `isolation`). */
   isolation?: 'auto' | 'strict';
+  /** What the operator grants each extension, by name (see docs/grants.md): a manifest only asks. */
+  grants?: Record<string, Grant>;
 }
 
 export interface ExtensionStatus {
@@ -44,7 +47,7 @@ export const HOST: HostFiles = {
   noNetPreload: join(codeDir, 'orchestra', 'no-net.js'),
 };
 
-function symphonyVersion(): string {
+export function symphonyVersion(): string {
   try {
     return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
@@ -62,6 +65,7 @@ export class Orchestra {
   #kernel: Kernel | undefined;
   #manifests = new Map<string, ExtensionManifest>();
   #problems: ExtensionProblem[] = [];
+  #reviews: GrantReview[] = [];
   readonly #watchers: FSWatcher[] = [];
   readonly #quarantine = new Map<string, { dispose(): void }>();
   /** Isolated extensions' methods, held by the bus while a crashed extension restarts (Bus.hold). */
@@ -82,16 +86,20 @@ export class Orchestra {
     return this.#problems;
   }
 
+  /** Asked against granted, for every extension found. */
+  get reviews(): readonly GrantReview[] {
+    return this.#reviews;
+  }
+
   get kernel(): Kernel | undefined {
     return this.#kernel;
   }
 
   async start(): Promise<void> {
-    const paths = (this.settings.paths ?? []).map((p) => resolve(this.baseDir, p));
-    const { found, problems } = await discover(paths);
-    const { load, problems: resolution } = resolveExtensions(found, symphonyVersion());
-    this.#problems = [...problems, ...resolution];
-    for (const p of this.#problems) this.log.warn(`${p.file}:${p.line}:${p.col}: ${p.message}`);
+    const { reviews, load, problems } = await planExtensions(this.settings, this.baseDir, symphonyVersion());
+    this.#problems = problems;
+    this.#reviews = reviews;
+    for (const p of this.#problems) this.log.warn(`${p.file}:${p.line}:${p.col}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`);
     for (const m of load) {
       this.#manifests.set(m.name, m);
       this.#hold(m);
@@ -194,7 +202,7 @@ export class Orchestra {
       });
     }
     for (const p of this.#problems) {
-      if (!this.#manifests.has(p.extension) && !out.some((o) => o.name === p.extension)) {
+      if (p.severity !== 'warning' && !this.#manifests.has(p.extension) && !out.some((o) => o.name === p.extension)) {
         out.push({ name: p.extension, version: '?', execution: 'isolated', activation: [], state: 'rejected', restarts: 0, pid: undefined, isolation: 'none', error: p.message });
       }
     }
@@ -210,8 +218,21 @@ export class Orchestra {
   async reload(name: string): Promise<void> {
     const current = this.#manifests.get(name);
     if (!current) throw new BusError(ErrorCode.InvalidParams, `no extension named '${name}' is loaded`);
-    const { manifest, problems } = await readManifest(current.dir);
-    if (!manifest) {
+    const read = await readManifest(current.dir);
+    // The changed manifest is held to its grant as at boot: a reload never gives itself more.
+    const drafted = read.manifest ?? read.draft;
+    const review = drafted ? reviewGrant(drafted, grantsOf(this.settings), { baseDir: this.baseDir, source: settingsSource(this.settings) }) : undefined;
+    const problems = [...read.problems, ...(review?.problems ?? [])];
+    const manifest = read.manifest && review?.effective;
+    if (manifest && drafted?.name !== name) problems.push({ extension: name, file: current.file, line: 1, col: 1, message: `its manifest now names it '${drafted?.name}': an extension keeps its name across a reload` });
+    if (manifest) {
+      for (const other of this.#manifests.values()) {
+        if (other.name === name) continue;
+        const clash = manifest.provides.find((p) => other.provides.some((q) => patternsOverlap(p, q)));
+        if (clash) problems.push({ extension: name, file: current.file, line: 1, col: 1, message: `it now provides '${clash}', which '${other.name}' provides: two extensions cannot serve one method` });
+      }
+    }
+    if (!manifest || problems.length) {
       const why = problems.map((p) => `${p.file}:${p.line}:${p.col}: ${p.message}`).join('; ');
       this.log.warn(`not reloading '${name}': ${why}`);
       throw new BusError(ErrorCode.InvalidParams, `not reloading '${name}': ${why}`);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernel, kernelOptions, loadSystem } from '../../src/index.js';
 import type { Bus } from '../../src/bus/index.js';
 import type { MelodyResult } from '../../src/conductor/index.js';
+import { grantsFor } from '../helpers.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const bin = join(root, 'dist/cli/main.js');
@@ -27,7 +28,7 @@ function config(name: string, conductor: Record<string, unknown> = {}): string {
       'components:',
       '  bus:       { use: builtin:bus }',
       `  pit:       { use: builtin:pit, needs: [bus], late: [conductor], with: { dataDir: ${JSON.stringify(dataDir)} } }`,
-      `  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [${JSON.stringify(extensions)}] } }`,
+      `  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [${JSON.stringify(extensions)}], grants: ${JSON.stringify(grantsFor([extensions]))} } }`,
       `  conductor: { use: builtin:conductor, needs: [orchestra], with: ${JSON.stringify(conductor)} }`,
       '',
     ].join('\n'),

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernel, kernelOptions, loadSystem, type LoadedSystem } from '../../src/index.js';
 import type { Bus } from '../../src/bus/index.js';
 import type { MelodyResult } from '../../src/conductor/index.js';
+import { grantsFor } from '../helpers.js';
 
 const root = resolve(import.meta.dirname, '../..');
 const melodies = join(root, 'examples/melodies');
@@ -101,7 +102,7 @@ describe('a provider that crashes mid-run', () => {
     const dir = mkdtempSync(join(tmpdir(), 'symphony-flaky-'));
     cpSync(join(fixtures, 'flaky'), join(dir, 'flaky'), { recursive: true });
     const { k, bus } = await boot('symphony.yaml', (s) => {
-      s.components.orchestra = { ...s.components.orchestra, with: { paths: [join(dir, 'flaky')], backoff: { initial: '20ms', max: '50ms' } } };
+      s.components.orchestra = { ...s.components.orchestra, with: { paths: [join(dir, 'flaky')], grants: grantsFor([join(dir, 'flaky')]), backoff: { initial: '20ms', max: '50ms' } } };
     });
     try {
       const r = await run(bus, join(fixtures, 'flaky.yaml'));

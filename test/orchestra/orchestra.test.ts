@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel, type LogEvent } from '../../src/index.js';
 import { Bus, ForbiddenError, MethodNotFoundError, PeerGoneError } from '../../src/bus/index.js';
 import type { Orchestra } from '../../src/orchestra/index.js';
-import { delay, until } from '../helpers.js';
+import { delay, grantsFor, until } from '../helpers.js';
 
 const fixtures = resolve(import.meta.dirname, '../fixtures/extensions');
 
@@ -16,7 +16,7 @@ function system(paths: string[], extra: Record<string, unknown> = {}) {
     baseDir: fixtures,
     components: {
       bus: { use: 'builtin:bus', with: { listen: 'none' } },
-      orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths, restart: { max: 3, within: '30s' }, backoff: { initial: '20ms', max: '100ms' }, ...extra } },
+      orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths, grants: grantsFor(paths, fixtures), restart: { max: 3, within: '30s' }, backoff: { initial: '20ms', max: '100ms' }, ...extra } },
     },
   });
 }
@@ -172,7 +172,7 @@ describe('Orchestra Kit: supervision and reload', () => {
       baseDir: fixtures,
       components: {
         bus: { use: 'builtin:bus', with: { listen: 'none' } },
-        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: ['crasher'], restart: { max: 2, within: '30s' }, backoff: { initial: '10ms', max: '20ms' } } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: ['crasher'], grants: grantsFor(['crasher'], fixtures), restart: { max: 2, within: '30s' }, backoff: { initial: '10ms', max: '20ms' } } },
       },
     });
     await k.start();
@@ -201,7 +201,7 @@ describe('Orchestra Kit: supervision and reload', () => {
       baseDir: fixtures,
       components: {
         bus: { use: 'builtin:bus', with: { listen: 'none' } },
-        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: ['lazy-crasher'], backoff: { initial: '10ms', max: '20ms' } } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: ['lazy-crasher'], grants: grantsFor(['lazy-crasher'], fixtures), backoff: { initial: '10ms', max: '20ms' } } },
       },
     });
     await k.start();
@@ -227,7 +227,8 @@ describe('Orchestra Kit: supervision and reload', () => {
     const k = createKernel({
       components: {
         bus: { use: 'builtin:bus', with: { listen: 'none' } },
-        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: [dir], watch: true } },
+        // Not pinned (manifest: any): the reload changes the manifest's version, within the same rights.
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: [dir], watch: true, grants: { hot: { ...grantsFor([dir]).hot, manifest: 'any' } } } },
       },
     });
     await k.start();
@@ -244,7 +245,7 @@ describe('Orchestra Kit: supervision and reload', () => {
     const { mkdtempSync, writeFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(resolve(tmpdir(), 'symphony-orphans-'));
-    writeFileSync(resolve(dir, 'symphony.yaml'), `components:\n  bus: { use: builtin:bus }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: [${fixtures}/word-count, ${fixtures}/crasher] } }\n`);
+    writeFileSync(resolve(dir, 'symphony.yaml'), `components:\n  bus: { use: builtin:bus }\n  orchestra: { use: builtin:orchestra, needs: [bus], with: { paths: [${fixtures}/word-count, ${fixtures}/crasher], grants: ${JSON.stringify(grantsFor([`${fixtures}/word-count`, `${fixtures}/crasher`]))} } }\n`);
     const kernel = spawn(process.execPath, [resolve(import.meta.dirname, '../../dist/cli/main.js'), 'up', '-c', resolve(dir, 'symphony.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     kernel.stdout.on('data', (d) => (out += d));
@@ -304,8 +305,8 @@ describe('Orchestra Kit: bad extensions are named and contained', () => {
     // An in-process activation past its deadline leaves nothing serving.
     expect(state['hangs-in-process']!.error).toMatch(/activation of extension 'hangs-in-process' did not complete within 400ms/);
     await expect(bus.request('hangin.x')).rejects.toBeInstanceOf(MethodNotFoundError);
-    // A method another extension serves is refused at activation, named (it used to start and serve nothing).
-    expect(state['same-method']!.error).toMatch(/the bus refused 'text.wordCount': 'text.wordCount' is already served by 'word-count'/);
+    // A method another extension provides is refused at load, naming both (it used to start and serve nothing).
+    expect(state['same-method']).toMatchObject({ state: 'rejected', error: expect.stringMatching(/extension 'same-method' refused: it provides 'text.wordCount', which overlaps 'text.wordCount' provided by 'word-count'/) });
     expect(k.states().find((s) => s.name === 'orchestra')!.state).toBe('degraded');
     await k.stop();
   }, 30_000);

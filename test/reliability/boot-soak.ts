@@ -13,6 +13,7 @@ import { Kernel, kernelOptions, type BootReport } from '../../src/index.js';
 import { loadSystemText } from '../../src/config/index.js';
 import { FaultInjector, rng, type FaultRates } from './faults.mjs';
 import { childrenOf, settle, settledLeaks, snapshot } from './resources.js';
+import { grantsFor } from '../helpers.js';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -122,7 +123,7 @@ export async function bootSoakProcesses(options: { cycles: number; seed: number;
         'components:',
         `  bus: { use: ./faulty.mjs#bus, with: { listen: auto }, ${common} }`,
         `  pit: { use: ./faulty.mjs#pit, needs: [bus], late: [conductor], with: { dataDir: ./pit-${slot} }, ${common} }`,
-        `  orchestra: { use: ./faulty.mjs#orchestra, needs: [bus, pit], with: { paths: [${join(ROOT, 'examples/extensions')}] }, ${common} }`,
+        `  orchestra: { use: ./faulty.mjs#orchestra, needs: [bus, pit], with: { paths: [${join(ROOT, 'examples/extensions')}], grants: ${JSON.stringify(grantsFor([join(ROOT, 'examples/extensions')]))} }, ${common} }`,
         `  conductor: { use: ./faulty.mjs#conductor, needs: [orchestra], ${common} }`,
       ].join('\n'),
     );

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel, type KernelEvent } from '../../src/index.js';
 import type { Bus } from '../../src/bus/index.js';
 import type { Orchestra } from '../../src/orchestra/index.js';
-import { until } from '../helpers.js';
+import { grantsFor, until } from '../helpers.js';
 
 const fixture = resolve(import.meta.dirname, '../fixtures/security/escape-artist');
 
@@ -23,7 +23,7 @@ describe('an isolated extension trying to escape', () => {
     k = createKernel({
       components: {
         bus: { use: 'builtin:bus', with: { listen: 'auto' } },
-        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: [fixture] } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: [fixture], grants: grantsFor([fixture]) } },
       },
     });
     k.on('event', (e: KernelEvent) => {

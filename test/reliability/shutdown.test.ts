@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { until } from '../helpers.js';
+import { grantsFor, until } from '../helpers.js';
 import { childrenOf } from './resources.js';
 
 const root = resolve(import.meta.dirname, '../..');
@@ -22,7 +22,7 @@ function config(dir: string, extra: string[] = [], extensions = join(root, 'exam
       'components:',
       '  bus:       { use: builtin:bus, with: { listen: auto } }',
       `  pit:       { use: builtin:pit, needs: [bus], late: [conductor], with: { dataDir: ${join(dir, 'pit')} } }`,
-      `  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [${extensions}], watch: ${watch} } }`,
+      `  orchestra: { use: builtin:orchestra, needs: [bus, pit], with: { paths: [${extensions}], watch: ${watch}, grants: ${JSON.stringify(grantsFor([extensions]))} } }`,
       '  conductor: { use: builtin:conductor, needs: [orchestra] }',
       ...extra,
     ].join('\n'),
