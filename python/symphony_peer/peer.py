@@ -588,6 +588,8 @@ class Peer:
         if isinstance(item, FrameError):
             self._on_frame_error(conn, item)
             return
+        if self._malformed_answer(conn, item):
+            return
         if not isinstance(item, dict) or item.get("jsonrpc") != "2.0":
             self._invalid(conn, item, None)
             return
@@ -644,6 +646,31 @@ class Peer:
             future.set_exception(error_from_wire(message["error"]))
         else:
             future.set_result(message["result"])
+
+    def _malformed_answer(self, conn: Connection, item: Any) -> bool:
+        """An answer to one of our calls that is not a well-formed response (neither or both of
+        ``result`` and ``error``, an ``error`` that is no object, a wrong ``jsonrpc``) fails that call
+        at once, rather than leave it waiting for its deadline; it is never answered back."""
+        if not isinstance(item, dict) or "method" in item or not is_id(item.get("id")):
+            return False
+        entry = self._pending.get(item["id"])
+        if entry is None or entry[0] is not conn:
+            return False
+        has_result, has_error = "result" in item, "error" in item
+        if item.get("jsonrpc") != "2.0":
+            wrong = '"jsonrpc" is not "2.0"'
+        elif has_result and has_error:
+            wrong = 'both "result" and "error"'
+        elif not has_result and not has_error:
+            wrong = 'neither "result" nor "error"'
+        elif has_error and not isinstance(item["error"], dict):
+            wrong = '"error" is not an object'
+        else:
+            return False
+        log.warning("symphony peer %s: malformed answer from the bus: %s", self.name, wrong)
+        if not entry[1].done():
+            entry[1].set_exception(InternalError(f"malformed answer from the bus: {wrong}"))
+        return True
 
     def _on_frame_error(self, conn: Connection, error: FrameError) -> None:
         log.warning("symphony peer %s: bad frame from the bus: %s", self.name, error.message)

@@ -548,6 +548,31 @@ class Calls(BusTestCase):
         self.assertEqual(await caller.request("bus.echo", 1), 1)
 
 
+    async def test_a_malformed_answer_fails_its_call_at_once_and_is_not_answered(self) -> None:
+        caller = await self.peer()
+        release = asyncio.Event()
+
+        async def slow(params: Any) -> str:
+            await release.wait()
+            return "late"
+
+        self.bus.handlers["bus.slow"] = slow
+        for malformed in ({"jsonrpc": "2.0"}, {"jsonrpc": "2.0", "result": 1, "error": {"code": 1, "message": "m"}}, {"jsonrpc": "1.0", "result": 1}, {"jsonrpc": "2.0", "error": "no object"}):
+            pending = asyncio.ensure_future(caller.request("bus.slow", timeout=20))
+            [call] = await self.bus.wait_message("bus.slow", count=1)
+            self.bus.received.remove(next(r for r in self.bus.received if r.message is call))
+            sent_before = len(self.bus.received)
+            with self.assertLogs("symphony_peer", "WARNING"):
+                self.bus.conn("alpha").send_raw(json.dumps({**malformed, "id": call["id"]}).encode() + b"\n")
+                with self.assertRaises(InternalError) as caught:
+                    await asyncio.wait_for(pending, 2)
+            self.assertIn("malformed answer", str(caught.exception))
+            await asyncio.sleep(0.05)
+            # Nothing was sent back about it (an answer is never answered).
+            self.assertEqual([r.message for r in self.bus.received[sent_before:] if "error" in r.message], [])
+        release.set()
+
+
 class PubSub(BusTestCase):
     async def test_wildcard_subscriptions_dispatch_locally(self) -> None:
         sub = await self.peer("sub", "tok-a")

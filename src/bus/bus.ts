@@ -105,6 +105,8 @@ export interface PeerStats {
   latency: ReturnType<LatencyHistogram['summary']>;
   breaker: 'closed' | 'open' | 'half-open';
   queuedBytes: number;
+  /** What the kernel holds on its behalf: its requests not answered yet (their frames) and its unsent output (maxPeerBytes bounds it). */
+  heldBytes: number;
   droppedEvents: number;
 }
 
@@ -144,6 +146,15 @@ export interface BusOptions {
   heartbeat?: Duration;
   /** The name the bus itself uses as a caller (`kernel`). */
   name?: string;
+  /**
+   * Memory the kernel may hold on a peer's behalf: its requests waiting for their answers (their
+   * frames) and its unsent output (64 MiB). Past it the peer's new requests get -32005 at once.
+   */
+  maxPeerBytes?: number;
+  /** Socket connections that have not said hello yet, at most (64): one more closes the oldest. */
+  maxPendingHellos?: number;
+  /** Time a socket connection has to say hello (twice the heartbeat: 10s). */
+  helloTimeout?: Duration;
 }
 
 const EVENT_HIGH_WATER = 1024 * 1024;
@@ -238,6 +249,8 @@ class Endpoint {
   dropped = 0;
   pinging = false;
   paused = false;
+  /** A socket connection bounded before hello (maxPendingHellos, helloTimeout): its timer until then. */
+  helloTimer: NodeJS.Timeout | undefined = undefined;
   readonly readyWaiters: (() => void)[] = [];
   constructor(
     public name: string,
@@ -429,6 +442,8 @@ export class Bus implements BusApi {
   readonly #subs = new SubjectIndex<Sub>();
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #connections = new Set<Endpoint>();
+  /** Socket connections not past hello yet, oldest first. */
+  readonly #pendingHellos = new Set<Endpoint>();
   readonly #tokens = new Map<string, Identity>();
   readonly #listeners = new Set<(e: BusEvent) => void>();
   readonly #awaiting = new Map<string, ((c: PeerConnection) => void)[]>();
@@ -440,6 +455,9 @@ export class Bus implements BusApi {
   readonly maxFrameBytes: number;
   readonly maxInFlight: number;
   readonly maxOutputBytes: number;
+  readonly maxPeerBytes: number;
+  readonly maxPendingHellos: number;
+  readonly #helloTimeoutMs: number;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #server: SocketServer | undefined;
   #protocolErrors = 0;
@@ -454,6 +472,10 @@ export class Bus implements BusApi {
     this.maxFrameBytes = options.maxFrameBytes ?? 1024 * 1024;
     this.maxInFlight = options.maxInFlight ?? 1024;
     this.maxOutputBytes = options.maxOutputBytes ?? 16 * 1024 * 1024;
+    this.maxPeerBytes = options.maxPeerBytes ?? 64 * 1024 * 1024;
+    this.maxPendingHellos = options.maxPendingHellos ?? 64;
+    // Twice the heartbeat by default (10 s), as a connection was always given.
+    this.#helloTimeoutMs = options.helloTimeout === undefined ? Math.max(2 * this.#heartbeatMs, 0) || 10_000 : toMs(options.helloTimeout, 'helloTimeout');
     this.#self = new Endpoint(this.name, ALL, 'local');
     this.#endpoints.set(this.name, this.#self);
   }
@@ -523,12 +545,20 @@ export class Bus implements BusApi {
    * Serves a connection: the peer must say `symphony.hello` with a valid token first. Returns a
    * handle to wait for its readiness (`symphony.ready`) or to close it.
    */
-  attach(transport: MessageTransport, options: { label?: string } = {}): PeerConnection {
+  attach(transport: MessageTransport, options: { label?: string; boundedHello?: boolean } = {}): PeerConnection {
     const ep = new Endpoint(options.label ?? 'unauthenticated peer', ALL, 'remote');
     ep.state = 'hello';
     const session = new RpcSession(transport, { wheel: this.wheel, defaultTimeoutMs: this.#defaultTimeoutMs, peerName: ep.name });
     ep.session = session;
     this.#connections.add(ep);
+    if (options.boundedHello) this.#boundHello(ep);
+    session.onBatch = () => {
+      if (ep.state !== 'hello') return true;
+      this.#deny(ep, 'hello', 'a batch before hello');
+      session.notify('symphony.error', new UnauthorizedError('a batch before symphony.hello: say hello with a token first, alone').toJSON());
+      session.close('unauthorized: a batch before hello');
+      return false;
+    };
     const closed = new Promise<string>((resolve) => {
       session.onClose = (reason) => {
         this.#drop(ep, reason);
@@ -554,6 +584,43 @@ export class Bus implements BusApi {
     };
     this.#startHeartbeats();
     return (ep.connection = new PeerConnection(ep, closed, (reason) => session.close(reason)));
+  }
+
+  /**
+   * A socket connection must say hello within helloTimeout, and at most maxPendingHellos may be
+   * waiting to: one more closes the oldest (a peer that means to talk says hello in its first
+   * write; holding the slots open costs an attacker a connection each, and frees them for others).
+   */
+  #boundHello(ep: Endpoint): void {
+    if (this.#pendingHellos.size >= this.maxPendingHellos) {
+      for (const oldest of this.#pendingHellos) {
+        this.#unboundHello(oldest);
+        oldest.session?.notify('symphony.error', new OverloadedError(`more than ${this.maxPendingHellos} connections waiting to say hello (maxPendingHellos): the oldest is closed`).toJSON());
+        oldest.session?.close(`closed before hello: more than ${this.maxPendingHellos} connections waiting to say hello`);
+        break;
+      }
+    }
+    this.#pendingHellos.add(ep);
+    ep.helloTimer = setTimeout(() => {
+      ep.helloTimer = undefined;
+      this.#pendingHellos.delete(ep);
+      if (ep.state !== 'hello') return;
+      ep.session?.notify('symphony.error', new UnauthorizedError(`no symphony.hello within ${this.#helloTimeoutMs}ms (helloTimeout)`).toJSON());
+      ep.session?.close('no hello in time');
+    }, this.#helloTimeoutMs);
+    ep.helloTimer.unref?.();
+  }
+
+  #unboundHello(ep: Endpoint): void {
+    this.#pendingHellos.delete(ep);
+    if (ep.helloTimer) clearTimeout(ep.helloTimer);
+    ep.helloTimer = undefined;
+  }
+
+  /** An error of the socket listener (EMFILE on accept, say): reported, and the listener keeps going. */
+  listenerError(err: Error): void {
+    this.#protocolErrors++;
+    this.#emit({ type: 'protocol-error', peer: 'the socket listener', detail: `${(err as NodeJS.ErrnoException).code ?? 'error'}: ${err.message}` });
   }
 
   /** The connection of the peer that says hello as `name` (a socket peer the kernel spawned). */
@@ -588,6 +655,7 @@ export class Bus implements BusApi {
         latency: ep.latency.summary(),
         breaker: ep.breaker.state,
         queuedBytes: ep.session?.transport.bufferedBytes ?? 0,
+        heldBytes: ep.session ? ep.session.incomingBytes + ep.session.transport.bufferedBytes : 0,
         droppedEvents: droppedHere,
       });
     }
@@ -959,6 +1027,11 @@ export class Bus implements BusApi {
     const session = ep.session!;
     if (ep.state === 'hello') return this.#hello(ep, req);
     if (req.method.startsWith('symphony.')) return this.#protocolRequest(ep, req);
+    // Its budget: what the kernel holds for it (this request included) must stay within maxPeerBytes.
+    const held = session.incomingBytes + session.transport.bufferedBytes;
+    if (held > this.maxPeerBytes) {
+      return session.respondError(req, new OverloadedError(`'${ep.name}' is over its memory budget: the kernel holds ${held} bytes for it (its waiting requests and unsent answers; maxPeerBytes ${this.maxPeerBytes}): wait for answers before sending more`, { method: req.method, peer: ep.name }));
+    }
     const now = performance.now();
     const deadline = now + Math.min(this.#defaultTimeoutMs, req.deadline !== undefined ? req.deadline - Date.now() : Infinity);
     const route = this.#admit(ep, req.method);
@@ -997,6 +1070,7 @@ export class Bus implements BusApi {
     ep.name = name;
     ep.grants = identity.grants;
     ep.state = 'open';
+    this.#unboundHello(ep);
     session.peerName = name;
     this.#endpoints.set(name, ep);
     const framing = p.framing === 'content-length' ? 'content-length' : (session.transport.framing ?? 'ndjson');
@@ -1093,6 +1167,7 @@ export class Bus implements BusApi {
     const held = ep.state === 'ready' && !ep.superseded && this.#holds.get(ep.name) === null ? [...ep.routes].filter((r) => !r.lazy).map((r) => r.method) : undefined;
     ep.state = 'closed';
     this.#connections.delete(ep);
+    this.#unboundHello(ep);
     if (this.#endpoints.get(ep.name) === ep) this.#endpoints.delete(ep.name);
     for (const r of [...ep.routes]) this.#unroute(r);
     if (held) this.#openGap(ep.name, held);

@@ -268,6 +268,7 @@ export class BusClient implements BusApi {
           latency: this.#latency.summary(),
           breaker: 'closed',
           queuedBytes: this.#session.transport.bufferedBytes,
+          heldBytes: this.#session.incomingBytes + this.#session.transport.bufferedBytes,
           droppedEvents: 0,
         },
       ],

@@ -14,6 +14,12 @@ export interface BusSettings {
   maxOutputBytes?: number;
   heartbeat?: string | number;
   defaultTimeout?: string | number;
+  /** Memory the kernel may hold for one peer (its waiting requests, its unsent output); past it, its new requests get -32005. Default 64 MiB. */
+  maxPeerBytes?: number;
+  /** Socket connections waiting to say hello, at most (default 64); one more closes the oldest. */
+  maxPendingHellos?: number;
+  /** Time a socket connection has to say hello (default twice the heartbeat, 10s). */
+  helloTimeout?: string | number;
 }
 
 /**
@@ -29,6 +35,9 @@ export const busComponent = defineComponent({
       maxOutputBytes: settings.maxOutputBytes,
       heartbeat: settings.heartbeat,
       defaultTimeout: settings.defaultTimeout,
+      maxPeerBytes: settings.maxPeerBytes,
+      maxPendingHellos: settings.maxPendingHellos,
+      helloTimeout: settings.helloTimeout,
     });
     bus.onEvent((e: BusEvent) => {
       switch (e.type) {

@@ -1,3 +1,5 @@
+import { JsonScanner, mayNestDeeperThan, MAX_DEPTH, type ScannedObject } from './jsonscan.js';
+
 /**
  * Byte stream <-> JSON messages. NDJSON (one message per line) by default; LSP's Content-Length
  * framing when a connection's first bytes say `Content-Length:` (or hello negotiates it). The
@@ -7,18 +9,47 @@
 export type Framing = 'ndjson' | 'content-length';
 
 export type Decoded =
-  | { kind: 'message'; message: unknown }
-  | { kind: 'error'; error: 'parse' | 'too-large' | 'header'; detail: string; id?: string | number | null };
+  | {
+      kind: 'message';
+      message: unknown;
+      /** The frame's size, when over SMALL_FRAME (a smaller one counts as SMALL_FRAME): what holding it costs. */
+      bytes?: number;
+      /** The id's text as sent, when JSON.parse would not give it back (12345678901234567890, 1e3, "\u0041"). */
+      rawId?: string;
+      /** A batch: each element's rawId (by position), where it differs. */
+      rawIds?: (string | undefined)[];
+    }
+  | {
+      kind: 'error';
+      error: 'parse' | 'too-large' | 'too-deep' | 'header';
+      detail: string;
+      /** The frame's id, found by a scan wherever it is in the frame (too-large, too-deep). */
+      id?: string | number | null;
+      /** Its text as sent. */
+      rawId?: string;
+      /** The frame has `result` or `error` and no `method`: an answer, whose id is in the receiver's own space. */
+      answer?: boolean;
+    };
 
 const NL = 0x0a;
 const CR = 0x0d;
 const HEADER_LIMIT = 8 * 1024;
 const HEADER_END = Buffer.from('\r\n\r\n');
 const CONTENT_LENGTH = /^content-length:/i;
-const LENGTH_LINE = /^content-length:\s*(\d+)\s*$/im;
-/** Enough of an oversize frame's head to find its id, so the error can answer it. */
-const ID_PROBE = /"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,20})/;
-const PROBE_BYTES = 512;
+/** One header line, `Name: value` (RFC 9110 token characters in the name). */
+const HEADER_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$/;
+const TOKEN_START = /[!#$%&'*+.^_`|~0-9A-Za-z\r-]/;
+/**
+ * A declared body length past this (1 GiB, or 64 times the frame limit if more) is not a frame:
+ * an error at once and a resync, instead of skipping bytes that will never all come. A length up
+ * to it is skipped, scanned for the frame's id, so its error can name the request.
+ */
+const SKIP_BYTES = 1024 * 1024 * 1024;
+const SKIP_FACTOR = 64;
+/** Frames up to this size are not measured: each counts as this much against its sender's budget. */
+export const SMALL_FRAME = 1024;
+/** The start of the envelope every Symphony client writes: an id right after it needs no scan. */
+const HEAD = '{"jsonrpc":"2.0","id":';
 /** A pending-bytes buffer grown past this is dropped when a read leaves nothing pending (an idle connection keeps little). */
 const KEEP_BYTES = 16 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -39,9 +70,8 @@ export class FrameDecoder {
   /** Skipping the rest of an oversize NDJSON line, or this many bytes of an oversize LSP body. */
   #skipLine = false;
   #skipBytes = 0;
-  /** The first PROBE_BYTES of the oversize frame being skipped, wherever the reads were cut. */
-  #probe: Buffer = EMPTY;
-  #probeLen = 0;
+  /** Scans the oversize frame being skipped for its id (wherever it is in the frame) and kind. */
+  #scan: JsonScanner | undefined;
   /** LSP: the body length once the headers are read. */
   #bodyLength = -1;
   /** LSP, after a bad header block: skipping to the next `Content-Length:`, and bytes skipped since the last error. */
@@ -121,7 +151,7 @@ export class FrameDecoder {
       const nl = chunk.indexOf(NL, start);
       const end = nl === -1 ? chunk.length : nl;
       if (this.#skipLine) {
-        if (this.#probeLen < PROBE_BYTES) this.#probeAdd(chunk, start, end);
+        this.#scan!.pushBytes(chunk, start, end);
         if (nl === -1) return;
         this.#skipLine = false;
         out.push(this.#tooLarge());
@@ -130,10 +160,10 @@ export class FrameDecoder {
       }
       const len = this.#accLen + (end - start);
       if (len > this.#max) {
-        // The probe is the line's first bytes, completed while skipping: the same whatever the chunking.
-        this.#probeLen = 0;
-        this.#probeAdd(this.#acc, 0, this.#accLen);
-        this.#probeAdd(chunk, start, end);
+        // The whole line is scanned for its id as it is skipped: the same whatever the chunking.
+        this.#scan = new JsonScanner();
+        this.#scan.pushBytes(this.#acc, 0, this.#accLen);
+        this.#scan.pushBytes(chunk, start, end);
         this.#done();
         if (nl === -1) {
           this.#skipLine = true;
@@ -178,14 +208,7 @@ export class FrameDecoder {
       if (e > start && text.charCodeAt(e - 1) === CR) e--;
       let s = start;
       while (s < e && (text.charCodeAt(s) === 0x20 || text.charCodeAt(s) === 0x09)) s++;
-      if (s < e) {
-        const line = text.slice(s, e);
-        try {
-          out.push({ kind: 'message', message: JSON.parse(line) });
-        } catch (err) {
-          if (!blank(line)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
-        }
-      }
+      if (s < e) this.#message(text.slice(s, e), out);
       if (nl === -1) return;
       start = nl + 1;
     }
@@ -197,27 +220,63 @@ export class FrameDecoder {
     let s = start;
     while (s < end && (buf[s] === 0x20 || buf[s] === 0x09)) s++;
     if (s === end) return;
-    const text = buf.toString('utf8', s, end);
+    this.#message(buf.toString('utf8', s, end), out);
+  }
+
+  /**
+   * One frame's text: refused when it nests deeper than MAX_DEPTH (before anything parses or
+   * re-serialises it: JSON.stringify recurses, and a few thousand levels overflow the stack),
+   * parsed, and its id's raw text kept when JSON.parse would not give it back.
+   */
+  #message(text: string, out: Decoded[]): void {
+    if (mayNestDeeperThan(text)) {
+      const scan = new JsonScanner();
+      scan.pushText(text);
+      if (scan.tooDeep) return void out.push(refusal('too-deep', `nested deeper than ${MAX_DEPTH} levels`, scan.top === 0x7b ? scan.first : undefined, false));
+    }
+    let message: unknown;
     try {
-      out.push({ kind: 'message', message: JSON.parse(text) });
+      message = JSON.parse(text);
     } catch (err) {
       if (!blank(text)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
+      return;
     }
+    const d: Decoded & { kind: 'message' } = { kind: 'message', message };
+    if (text.length > SMALL_FRAME) d.bytes = text.length;
+    if (message !== null && typeof message === 'object') {
+      if (!Array.isArray(message)) {
+        const id = (message as { id?: unknown }).id;
+        if ((typeof id === 'number' || typeof id === 'string') && !idAtHead(text, id)) {
+          const scan = new JsonScanner();
+          scan.pushText(text);
+          const raw = scan.first?.id;
+          if (raw !== undefined && raw !== JSON.stringify(id)) d.rawId = raw;
+        }
+      } else if (message.length && text.includes('"id"')) {
+        const scan = new JsonScanner();
+        scan.pushText(text);
+        const rawIds: (string | undefined)[] = [];
+        let any = false;
+        for (let i = 0; i < scan.objects.length; i++) {
+          const el = message[scan.elementOf[i]!] as { id?: unknown } | undefined;
+          const raw = scan.objects[i]!.id;
+          if (raw === undefined || !el || typeof el !== 'object') continue;
+          const id = el.id;
+          if ((typeof id === 'number' || typeof id === 'string') && raw !== JSON.stringify(id)) {
+            rawIds[scan.elementOf[i]!] = raw;
+            any = true;
+          }
+        }
+        if (any) d.rawIds = rawIds;
+      }
+    }
+    out.push(d);
   }
 
   #tooLarge(): Decoded {
-    const m = ID_PROBE.exec(this.#probe.toString('utf8', 0, this.#probeLen));
-    this.#probeLen = 0;
-    let id: string | number | undefined;
-    if (m) {
-      // The probe also matches what JSON refuses (007, "\q", a raw tab): then there is no id.
-      try {
-        id = JSON.parse(m[1]!) as string | number;
-      } catch {
-        id = undefined;
-      }
-    }
-    return { kind: 'error', error: 'too-large', detail: `frame larger than ${this.#max} bytes`, ...(id !== undefined ? { id } : {}) };
+    const scan = this.#scan;
+    this.#scan = undefined;
+    return refusal('too-large', `frame larger than ${this.#max} bytes`, scan && scan.top === 0x7b ? scan.first : undefined, true);
   }
 
   #lsp(chunk: Buffer, out: Decoded[]): void {
@@ -225,7 +284,7 @@ export class FrameDecoder {
     while (buf.length) {
       if (this.#skipBytes) {
         const n = Math.min(this.#skipBytes, buf.length);
-        if (this.#probeLen < PROBE_BYTES) this.#probeAdd(buf, 0, n);
+        this.#scan!.pushBytes(buf, 0, n);
         this.#skipBytes -= n;
         buf = buf.subarray(n);
         if (!this.#skipBytes) out.push(this.#tooLarge());
@@ -243,6 +302,11 @@ export class FrameDecoder {
         if (!this.#accLen) {
           const end = buf.indexOf(HEADER_END);
           if (end === -1 && buf.length < HEADER_LIMIT + 4) {
+            const bad = badHeaderLine(buf.toString('latin1'));
+            if (bad !== undefined) {
+              buf = this.#headersTooLong(buf.subarray(1), out, bad);
+              continue;
+            }
             this.#append(buf, 0, buf.length, HEADER_LIMIT + 4);
             return;
           }
@@ -258,6 +322,13 @@ export class FrameDecoder {
           this.#append(buf, 0, take, HEADER_LIMIT + 4);
           const end = this.#acc.subarray(0, this.#accLen).indexOf(HEADER_END, Math.max(0, had - 3));
           if (end === -1) {
+            const bad = badHeaderLine(this.#acc.toString('latin1', 0, this.#accLen));
+            if (bad !== undefined) {
+              const rest = Buffer.concat([this.#acc.subarray(1, this.#accLen), buf.subarray(take)]);
+              this.#done();
+              buf = this.#headersTooLong(rest, out, bad);
+              continue;
+            }
             if (this.#accLen < HEADER_LIMIT + 4) return;
             const rest = Buffer.concat([this.#acc.subarray(1, this.#accLen), buf.subarray(take)]);
             this.#done();
@@ -268,19 +339,26 @@ export class FrameDecoder {
           buf = buf.subarray(end + 4 - had);
           this.#done();
         }
-        const m = LENGTH_LINE.exec(headers);
-        if (!m) {
-          out.push({ kind: 'error', error: 'header', detail: `no Content-Length header in ${JSON.stringify(headers.slice(0, 80))}` });
+        const length = contentLength(headers);
+        if (typeof length === 'string') {
+          out.push({ kind: 'error', error: 'header', detail: length });
           this.#seeking = true;
           this.#seekSkipped = 0;
           continue;
         }
-        this.#bodyLength = Number(m[1]);
-        if (this.#bodyLength > this.#max) {
-          this.#probeLen = 0;
-          this.#skipBytes = this.#bodyLength;
-          this.#bodyLength = -1;
+        if (length > this.#max) {
+          if (length > Math.max(SKIP_BYTES, this.#max * SKIP_FACTOR)) {
+            // Not a frame anyone could send: skipping it would swallow the rest of the stream.
+            out.push({ kind: 'error', error: 'too-large', detail: `Content-Length ${Number.isFinite(length) ? length : 'of more than 15 digits'} is far over the frame limit of ${this.#max} bytes: skipped to the next Content-Length header` });
+            this.#seeking = true;
+            this.#seekSkipped = 0;
+            continue;
+          }
+          this.#scan = new JsonScanner();
+          this.#skipBytes = length;
+          continue;
         }
+        this.#bodyLength = length;
         continue;
       }
       const need = this.#bodyLength - this.#accLen;
@@ -301,8 +379,8 @@ export class FrameDecoder {
   }
 
   /** No blank line within HEADER_LIMIT bytes: an error, then seek a `Content-Length:` from the block's second byte (`rest`). */
-  #headersTooLong(rest: Buffer, out: Decoded[]): Buffer {
-    out.push({ kind: 'error', error: 'header', detail: 'Content-Length headers too long or missing' });
+  #headersTooLong(rest: Buffer, out: Decoded[], detail = 'Content-Length headers too long or missing'): Buffer {
+    out.push({ kind: 'error', error: 'header', detail });
     this.#seeking = true;
     this.#seekSkipped = 0;
     return rest;
@@ -361,22 +439,79 @@ export class FrameDecoder {
     this.#accLen = 0;
   }
 
-  #probeAdd(src: Buffer, start: number, end: number): void {
-    if (!this.#probe.length) this.#probe = Buffer.allocUnsafeSlow(PROBE_BYTES);
-    const n = Math.min(end - start, PROBE_BYTES - this.#probeLen);
-    if (n > 0) this.#probeLen += src.copy(this.#probe, this.#probeLen, start, start + n);
-  }
-
   #reset(): void {
     this.#acc = EMPTY;
     this.#accLen = 0;
     this.#skipLine = false;
     this.#skipBytes = 0;
     this.#bodyLength = -1;
-    this.#probeLen = 0;
+    this.#scan = undefined;
     this.#seeking = false;
     this.#seekSkipped = 0;
   }
+}
+
+/** An error for a frame refused unparsed, with what its scan found: its id (parsed and raw), and whether it is an answer. */
+function refusal(error: 'too-large' | 'too-deep', detail: string, found: ScannedObject | undefined, bytes: boolean): Decoded {
+  const d: Decoded & { kind: 'error' } = { kind: 'error', error, detail };
+  if (!found) return d;
+  if (!found.method && (found.result || found.error)) d.answer = true;
+  let raw = found.id;
+  if (raw === undefined) return d;
+  // Scanned from bytes: the id's text was read a byte per character.
+  if (bytes) raw = Buffer.from(raw, 'latin1').toString('utf8');
+  try {
+    const id = JSON.parse(raw) as unknown;
+    // `null` is no id: the error about the frame has id null either way.
+    if (typeof id === 'string' || typeof id === 'number') {
+      d.id = id;
+      if (raw !== JSON.stringify(id)) d.rawId = raw;
+    }
+  } catch {
+    // not a JSON value (007, a raw tab in a string): no id
+  }
+  return d;
+}
+
+/** True when `text` starts with the usual envelope and this id, written as JSON.stringify writes it: its raw text is known without a scan. */
+function idAtHead(text: string, id: string | number): boolean {
+  if (!text.startsWith(HEAD)) return false;
+  const written = typeof id === 'number' ? String(id) : JSON.stringify(id);
+  if (!text.startsWith(written, HEAD.length)) return false;
+  const c = text.charCodeAt(HEAD.length + written.length);
+  return c === 0x2c || c === 0x7d;
+}
+
+/** A header block's body length, or what is wrong with it. */
+function contentLength(headers: string): number | string {
+  let length: number | undefined;
+  for (const line of headers.split('\r\n')) {
+    if (line === '') continue; // blank lines between frames
+    const m = HEADER_LINE.exec(line);
+    if (!m) return malformed(line);
+    if (m[1]!.toLowerCase() !== 'content-length') continue;
+    if (length !== undefined) return 'more than one Content-Length header';
+    if (!/^\d+$/.test(m[2]!)) return `Content-Length must be a non-negative integer, got ${JSON.stringify(m[2]!.slice(0, 40))}`;
+    // Past 15 digits no frame could have it: Infinity, refused as far over the limit.
+    length = m[2]!.length > 15 ? Infinity : Number(m[2]);
+  }
+  return length ?? `no Content-Length header in ${JSON.stringify(headers.slice(0, 80))}`;
+}
+
+/** Names the line by its first character only: the same error however the stream was cut (a line may be judged before it ends). */
+const malformed = (line: string) => `malformed header line starting ${JSON.stringify(line.slice(0, 1))} (a header is \`Name: value\`; a blank line ends them, then the body)`;
+
+/** Header bytes not ended yet that hold a complete line that is no header (a body with no blank line before it): what is wrong. */
+function badHeaderLine(text: string): string | undefined {
+  let start = 0;
+  for (let nl = text.indexOf('\r\n'); nl !== -1; nl = text.indexOf('\r\n', start)) {
+    const line = text.slice(start, nl);
+    if (nl > start && !HEADER_LINE.test(line)) return malformed(line);
+    start = nl + 2;
+  }
+  // The line begun: a header name starts with a token character (a body's `{` or `[` does not).
+  if (start < text.length && !TOKEN_START.test(text[start]!)) return malformed(text.slice(start));
+  return undefined;
 }
 
 /** A line that is only JSON whitespace (a CR inside, say) is blank, not an error: empty lines are ignored. */

@@ -42,6 +42,7 @@ export {
   type ErrorCodeValue,
 } from './errors.js';
 export { encodeFrame, FrameDecoder, type Decoded, type Framing } from './framing.js';
+export { escapeLine, relayLog, type LogRelayOptions, type RelayLevel, type RelayLog } from './log-relay.js';
 export { listenUnix, type ListenOptions, type SocketServer } from './server.js';
 export { PeerProcess, spawnPeer, spawnWorker, type SpawnPeerOptions } from './spawn.js';
 export { modeAdapters, remoteProxy, REMOTE } from './modes.js';

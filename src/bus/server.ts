@@ -40,7 +40,7 @@ export async function listenUnix(bus: Bus, options: ListenOptions = {}): Promise
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.setNoDelay?.(true);
-    bus.attach(new StreamTransport(socket, socket, { maxFrameBytes: bus.maxFrameBytes }), { label: 'socket peer' });
+    bus.attach(new StreamTransport(socket, socket, { maxFrameBytes: bus.maxFrameBytes }), { label: 'socket peer', boundedHello: true });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -52,6 +52,9 @@ export async function listenUnix(bus: Bus, options: ListenOptions = {}): Promise
       resolve();
     });
   });
+  // Out of descriptors (EMFILE on accept) and the like: reported, never thrown (an 'error' nobody
+  // listens to ends the process); the listener goes on accepting once descriptors are free.
+  server.on('error', (err) => bus.listenerError(err));
   await chmod(path, 0o600);
   let tokenFile: string | undefined;
   if (options.operatorToken) {

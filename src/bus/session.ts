@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
-import type { Decoded } from './framing.js';
+import { SMALL_FRAME, type Decoded } from './framing.js';
 import type { DeadlineEntry, DeadlineWheel } from './deadlines.js';
 import {
   BusError,
@@ -34,6 +34,12 @@ export interface CancelListener {
 export class IncomingRequest {
   cancelled = false;
   answered = false;
+  /** The id's text as sent, when JSON.stringify(id) would not write it back so (docs/protocol.md: ids come back exactly as sent). */
+  rawId: string | undefined = undefined;
+  /** What holding it costs (its frame's size): counted against its sender's budget until answered. */
+  bytes = 0;
+  /** The batch it came in, whose answer collects its response. */
+  batch: Batch | undefined = undefined;
   /** Set by whoever serves it (an object rather than a callback: no closure per request). */
   onCancel: CancelListener | undefined = undefined;
   /** Its `meta` (docs/protocol.md), each field kept only when well-formed. */
@@ -87,8 +93,53 @@ export function requestJson(id: number, method: string, params: unknown, tracepa
 /** `JSON.stringify({ jsonrpc: '2.0', id, result })`. */
 export function responseJson(id: RequestId, result: unknown): string {
   if (hasToJSON(result)) return JSON.stringify({ jsonrpc: '2.0', id, result });
+  return responseText(typeof id === 'number' ? String(id) : jsonString(id), result);
+}
+
+/** The response with the id's JSON text given (as the request wrote it). */
+function responseText(idText: string, result: unknown): string {
+  if (hasToJSON(result)) return `{"jsonrpc":"2.0","id":${idText},"result":${JSON.stringify({ result }).slice(10, -1)}}`;
   const r = JSON.stringify(result) as string | undefined;
-  return `{"jsonrpc":"2.0","id":${typeof id === 'number' ? id : jsonString(id)}${r === undefined ? '' : `,"result":${r}`}}`;
+  return `{"jsonrpc":"2.0","id":${idText}${r === undefined ? '' : `,"result":${r}`}}`;
+}
+
+/** An error response; data that cannot be encoded (cyclic, a BigInt, too deep) is left out rather than lose the answer. */
+function errorText(idText: string, error: BusError): string {
+  let e: string;
+  try {
+    e = JSON.stringify(error.toJSON());
+  } catch {
+    e = JSON.stringify({ code: error.code, message: error.message });
+  }
+  return `{"jsonrpc":"2.0","id":${idText},"error":${e}}`;
+}
+
+/** The JSON text of a request's id: as it was sent. */
+function idText(request: IncomingRequest): string {
+  if (request.rawId !== undefined) return request.rawId;
+  const id = request.id;
+  return typeof id === 'number' ? String(id) : jsonString(id);
+}
+
+/** An error object's message, for a log line. */
+function describeError(e: unknown): string {
+  const message = e && typeof e === 'object' ? (e as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message.slice(0, 200) : 'an error without a message';
+}
+
+/** Elements a batch may have (docs/protocol.md): each is answered, so this bounds one frame's work and answer. */
+export const MAX_BATCH = 1024;
+
+/** A batch being answered (JSON-RPC 2.0 section 6): the responses of its elements, sent as one array once all are in. */
+export class Batch {
+  /** Requests of it not answered yet. */
+  pending = 0;
+  /** Every element has been read. */
+  sealed = false;
+  sent = false;
+  /** An element was invalid (reported once for the whole batch). */
+  bad = false;
+  readonly out: string[] = [];
 }
 
 /** Who hears the answer to an outgoing request: exactly one of these, once. */
@@ -186,6 +237,8 @@ export class RpcSession {
   #nextId = 0;
   #closed: string | undefined;
   #badFrames = 0;
+  /** The sizes of the other side's requests not answered yet (its budget: what this side holds for it). */
+  #incomingBytes = 0;
   peerName: string;
   /** When the last message arrived (performance.now()), for heartbeats. */
   lastSeen = performance.now();
@@ -197,6 +250,8 @@ export class RpcSession {
   onProtocolError: (detail: string) => void = () => {};
   /** The number of incoming requests not yet answered changed (flow control). */
   onInflight: (count: number) => void = () => {};
+  /** A batch arrived: true to read it (the bus refuses one before hello, and closes the connection). */
+  onBatch: () => boolean = () => true;
 
   constructor(transport: MessageTransport, options: SessionOptions) {
     this.#transport = transport;
@@ -217,6 +272,10 @@ export class RpcSession {
   }
   get incomingCount(): number {
     return this.#incoming.size;
+  }
+  /** Bytes of the other side's requests held until they are answered. */
+  get incomingBytes(): number {
+    return this.#incomingBytes;
   }
 
   request(method: string, params: unknown, options: { timeoutMs?: number; signal?: AbortSignal; meta?: RequestMeta } = {}): Promise<unknown> {
@@ -259,13 +318,23 @@ export class RpcSession {
       return undefined;
     }
     const id = ++this.#nextId;
+    const deadlineEpoch = Date.now() + timeoutMs;
+    const t = this.#transport;
+    let json: string | undefined;
+    if (t.sendJson) {
+      try {
+        json = requestJson(id, method, params, traceparent, deadlineEpoch, peer);
+      } catch (err) {
+        // Cyclic, a BigInt, nested past what JSON.stringify's recursion can take: the caller's error, never the process's.
+        sink.failed(new BusError(ErrorCode.InvalidParams, `the params of '${method}' cannot be sent as JSON: ${err instanceof Error ? err.message : String(err)}`, { method }));
+        return undefined;
+      }
+    }
     const entry = new OutgoingRequest(this, id, method, deadline, timeoutMs, sink);
     this.#pending.add(entry);
     this.#options.wheel.add(entry);
-    const deadlineEpoch = Date.now() + timeoutMs;
-    const t = this.#transport;
-    if (t.sendJson) {
-      t.sendJson(requestJson(id, method, params, traceparent, deadlineEpoch, peer));
+    if (json !== undefined) {
+      t.sendJson!(json);
     } else {
       const meta: RequestMeta = { traceparent, deadline: deadlineEpoch };
       if (peer !== undefined) meta.peer = peer;
@@ -276,19 +345,56 @@ export class RpcSession {
 
   notify(method: string, params?: unknown): void {
     if (this.#closed !== undefined) return;
-    this.#transport.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+    try {
+      this.#transport.send(params === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, params });
+    } catch (err) {
+      // Data that cannot be encoded: a notification has nobody to tell but the log.
+      this.onProtocolError(`notification '${method}' not sent: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   respond(request: IncomingRequest, result: unknown): void {
     if (!this.#finish(request)) return;
     const t = this.#transport;
-    if (t.sendJson) t.sendJson(responseJson(request.id, result === undefined ? null : result));
-    else t.send({ jsonrpc: '2.0', id: request.id, result: result === undefined ? null : result });
+    const value = result === undefined ? null : result;
+    if (!t.sendJson && !request.batch) return t.send({ jsonrpc: '2.0', id: request.id, result: value });
+    let json: string;
+    try {
+      json = request.rawId === undefined ? responseJson(request.id, value) : responseText(request.rawId, value);
+    } catch (err) {
+      json = errorText(idText(request), new BusError(ErrorCode.InternalError, `the result of '${request.method}' cannot be sent as JSON: ${err instanceof Error ? err.message : String(err)}`, { method: request.method }));
+    }
+    this.#out(request.batch, json);
   }
 
   respondError(request: IncomingRequest, error: BusError): void {
     if (!this.#finish(request)) return;
-    this.#transport.send({ jsonrpc: '2.0', id: request.id, error: error.toJSON() });
+    const t = this.#transport;
+    if (!t.sendJson && !request.batch) return t.send({ jsonrpc: '2.0', id: request.id, error: error.toJSON() });
+    this.#out(request.batch, errorText(idText(request), error));
+  }
+
+  /** A response's JSON: sent, or kept for the answer of its batch. */
+  #out(batch: Batch | undefined, json: string): void {
+    if (!batch) {
+      const t = this.#transport;
+      if (t.sendJson) t.sendJson(json);
+      else t.send(JSON.parse(json) as object);
+      return;
+    }
+    batch.out.push(json);
+    this.#flushBatch(batch);
+  }
+
+  #flushBatch(batch: Batch): void {
+    if (!batch.sealed || batch.pending > 0 || batch.sent || this.#closed !== undefined) return;
+    batch.sent = true;
+    // Nothing at all for a batch of notifications (section 6).
+    if (!batch.out.length) return;
+    const json = `[${batch.out.join(',')}]`;
+    const t = this.#transport;
+    if (t.sendJson) t.sendJson(json);
+    else t.send(JSON.parse(json) as object);
   }
 
   /** Settles an outgoing request with an error; with `cancelRemote`, tells the other side to stop. */
@@ -313,6 +419,8 @@ export class RpcSession {
     if (request.answered || request.cancelled || this.#closed !== undefined) return false;
     request.answered = true;
     this.#incoming.delete(request);
+    this.#incomingBytes -= request.bytes;
+    if (request.batch) request.batch.pending--;
     this.onInflight(this.#incoming.size);
     return true;
   }
@@ -336,63 +444,136 @@ export class RpcSession {
       req.onCancel?.requestCancelled();
     }
     this.#incoming.clear();
+    this.#incomingBytes = 0;
     this.onClose(reason);
   }
 
-  #bad(id: RequestId | null, error: BusError): void {
-    this.#transport.send({ jsonrpc: '2.0', id, error: error.toJSON() });
-    this.onProtocolError(error.message);
-    if (++this.#badFrames > (this.#options.maxBadFrames ?? 100)) this.close(`more than ${this.#options.maxBadFrames ?? 100} bad frames in a row`);
+  /** Answers a bad frame (with the id's text, or `null` when it has none), reported; too many in a row close the session. */
+  #bad(id: string, error: BusError, batch?: Batch): void {
+    if (batch) {
+      // Counted once for the whole batch, when it has been read.
+      batch.bad = true;
+      return this.#out(batch, errorText(id, error));
+    }
+    this.#out(undefined, errorText(id, error));
+    this.#reportBad(error.message);
+  }
+
+  #reportBad(detail: string): void {
+    this.onProtocolError(detail);
+    const max = this.#options.maxBadFrames ?? 100;
+    if (++this.#badFrames > max) this.close(`more than ${max} bad frames in a row`);
   }
 
   #receive(d: Decoded): void {
     this.lastSeen = performance.now();
-    if (d.kind === 'error') {
-      if (d.error === 'too-large') {
-        const id = d.id ?? null;
-        const entry = typeof id === 'number' ? this.#pending.get(id) : undefined;
-        if (entry) this.fail(entry, new MessageTooLargeError(`the answer to '${entry.method}' was larger than the frame limit`, { method: entry.method }), false);
-        return this.#bad(id, new MessageTooLargeError(d.detail));
+    if (d.kind === 'error') return this.#refused(d);
+    const m = d.message;
+    if (Array.isArray(m)) return this.#batch(m, d.rawIds, d.bytes ?? SMALL_FRAME);
+    this.#one(m, d.rawId, d.bytes ?? SMALL_FRAME, undefined);
+  }
+
+  /** A frame refused before (or instead of) parsing it: too large, too deep, not JSON, a bad header. */
+  #refused(d: Decoded & { kind: 'error' }): void {
+    if (d.error !== 'too-large' && d.error !== 'too-deep') return this.#bad('null', new BusError(ErrorCode.ParseError, `parse error: ${d.detail}`));
+    const tooLarge = d.error === 'too-large';
+    if (d.answer) {
+      // An answer to one of this side's requests: its id is this side's, never a request of theirs
+      // to answer. The call it answers fails at once; the other side is told by a notification.
+      let entry = typeof d.id === 'number' ? this.#pending.get(d.id) : undefined;
+      if (!entry && d.id === undefined && this.#pending.size === 1) for (const only of this.#pending.values()) entry = only;
+      if (entry) {
+        const why = `the answer from '${this.peerName}' to '${entry.method}' was refused: ${d.detail}`;
+        this.fail(entry, tooLarge ? new MessageTooLargeError(why, { method: entry.method, peer: this.peerName }) : new BusError(ErrorCode.InternalError, `malformed answer: ${why}`, { method: entry.method, peer: this.peerName }), false);
       }
-      return this.#bad(null, new BusError(ErrorCode.ParseError, `parse error: ${d.detail}`));
+      this.notify('symphony.error', { code: tooLarge ? ErrorCode.MessageTooLarge : ErrorCode.InvalidRequest, message: `an answer${d.id !== undefined ? ` (to request ${d.rawId ?? JSON.stringify(d.id)})` : ''} was refused: ${d.detail}` });
+      return this.#reportBad(`answer refused: ${d.detail}`);
     }
-    const m = d.message as Record<string, unknown>;
+    const id = d.id === undefined || d.id === null ? 'null' : (d.rawId ?? JSON.stringify(d.id));
+    this.#bad(id, tooLarge ? new MessageTooLargeError(d.detail) : new BusError(ErrorCode.InvalidRequest, `invalid request: ${d.detail}`));
+  }
+
+  /** A batch (JSON-RPC 2.0 section 6): each element as if alone, the responses as one array. */
+  #batch(list: unknown[], rawIds: (string | undefined)[] | undefined, bytes: number): void {
+    if (!list.length) return this.#bad('null', new BusError(ErrorCode.InvalidRequest, 'invalid request: an empty batch'));
+    if (!this.onBatch()) return;
+    if (list.length > MAX_BATCH) return this.#bad('null', new BusError(ErrorCode.InvalidRequest, `invalid request: a batch of ${list.length} elements (at most ${MAX_BATCH})`));
+    const batch = new Batch();
+    const share = Math.ceil(bytes / list.length);
+    for (let i = 0; i < list.length; i++) {
+      if (this.#closed !== undefined) return;
+      this.#one(list[i], rawIds?.[i], share, batch);
+    }
+    batch.sealed = true;
+    if (batch.bad) this.#reportBad('a batch with invalid elements');
+    this.#flushBatch(batch);
+  }
+
+  #one(message: unknown, rawId: string | undefined, bytes: number, batch: Batch | undefined): void {
+    const m = message as Record<string, unknown>;
     if (m === null || typeof m !== 'object' || Array.isArray(m)) {
-      return this.#bad(null, new BusError(ErrorCode.InvalidRequest, Array.isArray(m) ? 'invalid request: batches are not supported' : 'invalid request: not a JSON-RPC object'));
+      return this.#bad('null', new BusError(ErrorCode.InvalidRequest, 'invalid request: not a JSON-RPC object'), batch);
     }
     const id = m.id;
     const validId = typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id));
-    if (m.jsonrpc !== '2.0') return this.#bad(validId ? (id as RequestId) : null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "jsonrpc" must be "2.0"'));
     const method = m.method;
-    if (method !== undefined) {
-      if (typeof method !== 'string' || method.length === 0) return this.#bad(validId ? (id as RequestId) : null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "method" must be a non-empty string'));
-      if (id === undefined) {
-        this.#badFrames = 0;
-        if (method === '$/cancelRequest') return this.#cancelIncoming((m.params as { id?: RequestId } | undefined)?.id);
-        return this.onNotification(method, m.params);
-      }
-      if (!validId) return this.#bad(null, new BusError(ErrorCode.InvalidRequest, 'invalid request: "id" must be a string or a number'));
-      if (this.#incoming.has(id as RequestId)) return this.#bad(id as RequestId, new BusError(ErrorCode.InvalidRequest, `invalid request: id ${JSON.stringify(id)} is already in use`));
-      this.#badFrames = 0;
-      const req = new IncomingRequest(id as RequestId, method, m.params, m.meta);
-      this.#incoming.add(req);
-      this.onInflight(this.#incoming.size);
-      return this.onRequest(req);
+    if (method === undefined) {
+      // Not a request. An answer (or what was meant as one) is never answered back, whatever is
+      // wrong with it: two sides answering each other's errors would never stop.
+      if ('result' in m || 'error' in m || (typeof id === 'number' && this.#pending.has(id))) return this.#answer(m, id);
+      return this.#bad('null', new BusError(ErrorCode.InvalidRequest, 'invalid request: neither a request, a notification nor a response'), batch);
     }
-    if (validId && ('result' in m || 'error' in m)) {
-      this.#badFrames = 0;
-      const entry = typeof id === 'number' ? this.#pending.get(id) : undefined;
-      if (!entry) return; // an answer after a timeout or a cancel: dropped
-      this.#settle(entry);
-      if ('error' in m) {
-        const e = m.error as Record<string, unknown> | null;
-        entry.sink.failed(e && typeof e === 'object' ? fromWire(e) : new BusError(ErrorCode.InternalError, `'${entry.method}' failed with a malformed error`));
-      } else {
-        entry.sink.answered(m.result);
-      }
+    const idJson = validId ? (rawId ?? (typeof id === 'number' ? String(id) : jsonString(id as string))) : 'null';
+    if (m.jsonrpc !== '2.0') return this.#bad(idJson, new BusError(ErrorCode.InvalidRequest, 'invalid request: "jsonrpc" must be "2.0"'), batch);
+    if (typeof method !== 'string' || method.length === 0) return this.#bad(idJson, new BusError(ErrorCode.InvalidRequest, 'invalid request: "method" must be a non-empty string'), batch);
+    if (id === undefined) {
+      if (!batch) this.#badFrames = 0;
+      if (method === '$/cancelRequest') return this.#cancelIncoming((m.params as { id?: RequestId } | undefined)?.id);
+      return this.onNotification(method, m.params);
+    }
+    if (!validId) return this.#bad('null', new BusError(ErrorCode.InvalidRequest, id === null ? 'invalid request: "id" null is not served (its answer could not be told from an error about an unreadable request): use a string or a number' : 'invalid request: "id" must be a string or a number'), batch);
+    // An integer past 2^53 (and 1e3 beside 1000) is keyed by its text: two such ids never collide.
+    const key: RequestId = rawId !== undefined && typeof id === 'number' ? `\u0000${rawId}` : (id as RequestId);
+    if (this.#incoming.has(key)) return this.#bad(idJson, new BusError(ErrorCode.InvalidRequest, `invalid request: id ${idJson} is already in use`), batch);
+    if (!batch) this.#badFrames = 0;
+    const req = new IncomingRequest(key, method, m.params, m.meta);
+    req.rawId = rawId;
+    req.bytes = bytes;
+    if (batch) {
+      req.batch = batch;
+      batch.pending++;
+    }
+    this.#incoming.add(req);
+    this.#incomingBytes += bytes;
+    this.onInflight(this.#incoming.size);
+    return this.onRequest(req);
+  }
+
+  /** An answer to one of this side's requests: settles it, or fails it at once when it is malformed. */
+  #answer(m: Record<string, unknown>, id: unknown): void {
+    const entry = typeof id === 'number' ? this.#pending.get(id) : undefined;
+    if (!entry) {
+      // Late (after a timeout or a cancel), or an error about a frame of ours it could not read.
+      if (id === null && 'error' in m) this.onProtocolError(`'${this.peerName}' reported: ${describeError(m.error)}`);
       return;
     }
-    this.#bad(validId ? (id as RequestId) : null, new BusError(ErrorCode.InvalidRequest, 'invalid request: neither a request, a notification nor a response'));
+    this.#badFrames = 0;
+    const hasResult = 'result' in m;
+    const hasError = 'error' in m;
+    const e = m.error as Record<string, unknown> | null | undefined;
+    let wrong: string | undefined;
+    if (m.jsonrpc !== '2.0') wrong = '"jsonrpc" is not "2.0"';
+    else if (hasResult && hasError) wrong = 'both "result" and "error"';
+    else if (!hasResult && !hasError) wrong = 'neither "result" nor "error"';
+    else if (hasError && (e === null || typeof e !== 'object' || Array.isArray(e))) wrong = '"error" is not an object';
+    if (wrong) {
+      this.#settle(entry);
+      this.onProtocolError(`malformed answer from '${this.peerName}': ${wrong}`);
+      return entry.sink.failed(new BusError(ErrorCode.InternalError, `malformed answer from '${this.peerName}' to '${entry.method}': ${wrong}`, { method: entry.method, peer: this.peerName }));
+    }
+    this.#settle(entry);
+    if (hasError) entry.sink.failed(fromWire(e!));
+    else entry.sink.answered(m.result);
   }
 
   #cancelIncoming(id: RequestId | undefined): void {

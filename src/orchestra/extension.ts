@@ -1,4 +1,4 @@
-import { createInterface } from 'node:readline';
+import { relayLog } from '../bus/index.js';
 import { pathToFileURL } from 'node:url';
 import type { AnyComponentDefinition, ComponentContext, Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, type Bus, type BusApi, type PeerProcess, type Rights } from '../bus/index.js';
@@ -216,23 +216,18 @@ export class ExtensionRuntime {
 
   #lastError: string | undefined;
 
-  /** The host writes JSON lines (its ctx.log) and anything else the process prints: relay both, named. */
+  /**
+   * The host writes JSON lines (its ctx.log) and anything else the process prints: relay both,
+   * named, through the bounded relay (fixed levels, lines cut at 8 KiB, messages escaped).
+   */
   #relayStderr(p: PeerProcess): void {
     const stderr = p.child.stderr;
     if (!stderr) return;
-    const log = this.options.log;
-    const name = this.manifest.name;
-    createInterface({ input: stderr }).on('line', (line) => {
-      let entry: { level?: string; message?: string; data?: Record<string, unknown> } | undefined;
-      try {
-        entry = JSON.parse(line) as typeof entry;
-      } catch {
-        entry = undefined;
-      }
-      const level = (entry?.level ?? 'info') as keyof Logger;
-      const message = entry?.message ?? line;
-      if (level === 'error') this.#lastError = message;
-      (log[level] ?? log.info).call(log, `extension '${name}': ${message}`, entry?.data);
+    relayLog(stderr, this.options.log, {
+      prefix: `extension '${this.manifest.name}': `,
+      onLine: (level, message) => {
+        if (level === 'error') this.#lastError = message.slice(0, 512);
+      },
     });
   }
 }

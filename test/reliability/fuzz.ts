@@ -387,8 +387,10 @@ function buildStream(spec: StreamSpec, pool: { json: string; key: string }[]): {
           break;
         }
         case 'runaway':
-          // A length no body will ever reach: everything after it is skipped.
+          // A length no frame could have (far past the limit): an error at once, then the decoder
+          // seeks the next Content-Length (none follows here), never swallowing the stream.
           parts.push(Buffer.from(`Content-Length: ${'9'.repeat(12 + (s.style % 12))}\r\n\r\n{"id":1,`), Buffer.alloc(256 + s.extra, 0x7a));
+          expected.push({ key: 'E:too-large', anyId: true });
           break;
         default:
           break;
