@@ -53,10 +53,10 @@ beforeAll(async () => {
   add(instance(run, { name: 'victim', from: 'victim' }));
   add(instance(run, { name: 'memheap', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
   add(instance(run, { name: 'membuf', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
-  add(instance(run, { name: 'spinner', from: 'attacker', limits: { memoryMb: LIMIT_MB }, grantLimits: { cpuPercent: 50 } }));
-  add(instance(run, { name: 'forker', from: 'attacker', permissions: { childProcess: true }, limits: { memoryMb: 512 }, grantLimits: { processes: 16 } }));
+  add(instance(run, { name: 'spinner', from: 'attacker', limits: { memoryMb: LIMIT_MB, cpuPercent: 50 } }));
+  add(instance(run, { name: 'forker', from: 'attacker', permissions: { childProcess: true }, limits: { memoryMb: 512, processes: 16 } }));
   add(instance(run, { name: 'quota', from: 'attacker', calls: ['artifacts.put'] }));
-  add(instance(run, { name: 'filler', from: 'attacker', limits: { memoryMb: LIMIT_MB }, grantLimits: { scratchMb: 64 } }));
+  add(instance(run, { name: 'filler', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
   add(instance(run, { name: 'budget', from: 'attacker', provides: ['budget.run', 'budget.sink'], calls: ['budget.sink'], limits: { memoryMb: 1024 } }));
   k = await KernelProcess.boot(run, Object.values(I), { artifactQuotaBytes: QUOTA });
 }, 40_000);
