@@ -832,7 +832,7 @@ describe('events and report', () => {
     expect(k.states().map((s) => s.state)).toEqual(['stopped', 'stopped']);
     expect(r.components.map((c) => [c.name, c.state, c.attempts])).toEqual([['a', 'ready', 1], ['b', 'ready', 1]]);
     expect(r.components).toBe(r.components);
-    expect(Object.keys(r)).toEqual(['ok', 'system', 'readyMs', 'processMs', 'stages', 'components', 'criticalPath', 'late', 'failure', 'until', 'memory', 'loadMs', 'kernelOverheadMs']);
+    expect(Object.keys(r)).toEqual(['isolation', 'ok', 'system', 'readyMs', 'processMs', 'stages', 'components', 'criticalPath', 'late', 'failure', 'until', 'memory', 'loadMs', 'kernelOverheadMs']);
     expect({ ...r }.components).toBe(r.components);
     expect(structuredClone(r)).toEqual(r);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);

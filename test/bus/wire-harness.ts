@@ -18,6 +18,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { grantsFor } from '../helpers.js';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const wireFixtures = join(root, 'test/fixtures/wire');
@@ -174,7 +175,8 @@ export async function startBusKernel(options: BusKernelOptions = {}): Promise<Ch
  */
 export function wireSystemConfig(options: { socket: string; extensions: string[]; bus?: Record<string, unknown>; orchestra?: Record<string, unknown> }): string {
   const bus = { listen: options.socket, ...options.bus };
-  const orchestra = { paths: options.extensions, backoff: { initial: '20ms', max: '100ms' }, restart: { max: 50, within: '60s' }, ...options.orchestra };
+  // The operator grants each fixture what its manifest asks (a manifest alone gives no right).
+  const orchestra = { paths: options.extensions, grants: grantsFor(options.extensions), backoff: { initial: '20ms', max: '100ms' }, restart: { max: 50, within: '60s' }, ...options.orchestra };
   return `${JSON.stringify({ components: { bus: { use: 'builtin:bus', with: bus }, orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: orchestra } } }, null, 2)}\n`;
 }
 
