@@ -24,12 +24,21 @@ export type Decoded =
       error: 'parse' | 'too-large' | 'too-deep' | 'header';
       detail: string;
       /** The frame's id, found by a scan wherever it is in the frame (too-large, too-deep). */
-      id?: string | number | null;
+      id?: string | number;
       /** Its text as sent. */
       rawId?: string;
       /** The frame has `result` or `error` and no `method`: an answer, whose id is in the receiver's own space. */
       answer?: boolean;
+      /** A batch refused whole (too large, too deep): what the scan found of each object element, so each request in it is still answered with its id. */
+      elements?: RefusedElement[];
     };
+
+/** One object element of a batch refused whole: its id (parsed and as sent) and whether it is an answer. */
+export interface RefusedElement {
+  id?: string | number;
+  rawId?: string;
+  answer: boolean;
+}
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -232,14 +241,20 @@ export class FrameDecoder {
     if (mayNestDeeperThan(text)) {
       const scan = new JsonScanner();
       scan.pushText(text);
-      if (scan.tooDeep) return void out.push(refusal('too-deep', `nested deeper than ${MAX_DEPTH} levels`, scan.top === 0x7b ? scan.first : undefined, false));
+      if (scan.tooDeep) return void out.push(refusal('too-deep', `nested deeper than ${MAX_DEPTH} levels`, scan, false));
     }
     let message: unknown;
     try {
       message = JSON.parse(text);
     } catch (err) {
-      if (!blank(text)) out.push({ kind: 'error', error: 'parse', detail: `not JSON: ${(err as Error).message}` });
-      return;
+      if (blank(text)) return;
+      // Scanned for what it meant to be: an answer whose id can be read fails its call at once
+      // (its caller would otherwise wait its whole deadline for an answer that cannot come).
+      const scan = new JsonScanner();
+      scan.pushText(text);
+      const d = refusal('parse', `not JSON: ${(err as Error).message}`, scan, false);
+      d.elements = undefined; // a batch that is not JSON gets the one parse error (JSON-RPC 2.0 section 7)
+      return void out.push(d);
     }
     const d: Decoded & { kind: 'message' } = { kind: 'message', message };
     if (text.length > SMALL_FRAME) d.bytes = text.length;
@@ -276,7 +291,7 @@ export class FrameDecoder {
   #tooLarge(): Decoded {
     const scan = this.#scan;
     this.#scan = undefined;
-    return refusal('too-large', `frame larger than ${this.#max} bytes`, scan && scan.top === 0x7b ? scan.first : undefined, true);
+    return refusal('too-large', `frame larger than ${this.#max} bytes`, scan, true);
   }
 
   #lsp(chunk: Buffer, out: Decoded[]): void {
@@ -451,26 +466,38 @@ export class FrameDecoder {
   }
 }
 
-/** An error for a frame refused unparsed, with what its scan found: its id (parsed and raw), and whether it is an answer. */
-function refusal(error: 'too-large' | 'too-deep', detail: string, found: ScannedObject | undefined, bytes: boolean): Decoded {
+/** An error for a frame refused unparsed, with what its scan found: its id (parsed and raw) and whether it is an answer; for a batch, the same of each element. */
+function refusal(error: 'too-large' | 'too-deep' | 'parse', detail: string, scan: JsonScanner | undefined, bytes: boolean): Decoded & { kind: 'error' } {
   const d: Decoded & { kind: 'error' } = { kind: 'error', error, detail };
-  if (!found) return d;
-  if (!found.method && (found.result || found.error)) d.answer = true;
+  if (scan?.top === 0x5b) {
+    d.elements = scan.objects.map((found) => scanned(found, bytes));
+    return d;
+  }
+  if (scan?.top !== 0x7b || !scan.first) return d;
+  const one = scanned(scan.first, bytes);
+  if (one.answer) d.answer = true;
+  if (one.id !== undefined) d.id = one.id;
+  if (one.rawId !== undefined) d.rawId = one.rawId;
+  return d;
+}
+
+function scanned(found: ScannedObject, bytes: boolean): RefusedElement {
+  const e: RefusedElement = { answer: !found.method && (found.result || found.error) };
   let raw = found.id;
-  if (raw === undefined) return d;
+  if (raw === undefined) return e;
   // Scanned from bytes: the id's text was read a byte per character.
   if (bytes) raw = Buffer.from(raw, 'latin1').toString('utf8');
   try {
     const id = JSON.parse(raw) as unknown;
     // `null` is no id: the error about the frame has id null either way.
-    if (typeof id === 'string' || typeof id === 'number') {
-      d.id = id;
-      if (raw !== JSON.stringify(id)) d.rawId = raw;
+    if (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) {
+      e.id = id;
+      if (raw !== JSON.stringify(id)) e.rawId = raw;
     }
   } catch {
     // not a JSON value (007, a raw tab in a string): no id
   }
-  return d;
+  return e;
 }
 
 /** True when `text` starts with the usual envelope and this id, written as JSON.stringify writes it: its raw text is known without a scan. */

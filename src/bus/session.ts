@@ -475,22 +475,49 @@ export class RpcSession {
 
   /** A frame refused before (or instead of) parsing it: too large, too deep, not JSON, a bad header. */
   #refused(d: Decoded & { kind: 'error' }): void {
-    if (d.error !== 'too-large' && d.error !== 'too-deep') return this.#bad('null', new BusError(ErrorCode.ParseError, `parse error: ${d.detail}`));
+    if (d.answer) return this.#refusedAnswer(d, d.id, d.rawId, true);
+    if (d.error === 'parse' || d.error === 'header') return this.#bad('null', new BusError(ErrorCode.ParseError, `parse error: ${d.detail}`));
+    const error = (detail: string) => (d.error === 'too-large' ? new MessageTooLargeError(detail) : new BusError(ErrorCode.InvalidRequest, `invalid request: ${detail}`));
+    if (d.elements) return this.#refusedBatch(d, error);
+    const id = d.id === undefined ? 'null' : (d.rawId ?? JSON.stringify(d.id));
+    this.#bad(id, error(d.detail));
+  }
+
+  /**
+   * An answer to one of this side's requests, refused unparsed: its id is this side's, never a
+   * request of theirs to answer. The call it answers fails at once; the other side is told by a
+   * notification (an error response to an answer could be answered back, without end).
+   */
+  #refusedAnswer(d: Decoded & { kind: 'error' }, id: string | number | undefined, rawId: string | undefined, alone: boolean): void {
+    let entry = typeof id === 'number' ? this.#pending.get(id) : undefined;
+    if (!entry && alone && id === undefined && d.error === 'too-large' && this.#pending.size === 1) for (const only of this.#pending.values()) entry = only;
     const tooLarge = d.error === 'too-large';
-    if (d.answer) {
-      // An answer to one of this side's requests: its id is this side's, never a request of theirs
-      // to answer. The call it answers fails at once; the other side is told by a notification.
-      let entry = typeof d.id === 'number' ? this.#pending.get(d.id) : undefined;
-      if (!entry && d.id === undefined && this.#pending.size === 1) for (const only of this.#pending.values()) entry = only;
-      if (entry) {
-        const why = `the answer from '${this.peerName}' to '${entry.method}' was refused: ${d.detail}`;
-        this.fail(entry, tooLarge ? new MessageTooLargeError(why, { method: entry.method, peer: this.peerName }) : new BusError(ErrorCode.InternalError, `malformed answer: ${why}`, { method: entry.method, peer: this.peerName }), false);
-      }
-      this.notify('symphony.error', { code: tooLarge ? ErrorCode.MessageTooLarge : ErrorCode.InvalidRequest, message: `an answer${d.id !== undefined ? ` (to request ${d.rawId ?? JSON.stringify(d.id)})` : ''} was refused: ${d.detail}` });
-      return this.#reportBad(`answer refused: ${d.detail}`);
+    if (entry) {
+      const why = `the answer from '${this.peerName}' to '${entry.method}' was refused: ${d.detail}`;
+      this.fail(entry, tooLarge ? new MessageTooLargeError(why, { method: entry.method, peer: this.peerName }) : new BusError(ErrorCode.InternalError, `malformed answer: ${why}`, { method: entry.method, peer: this.peerName }), false);
     }
-    const id = d.id === undefined || d.id === null ? 'null' : (d.rawId ?? JSON.stringify(d.id));
-    this.#bad(id, tooLarge ? new MessageTooLargeError(d.detail) : new BusError(ErrorCode.InvalidRequest, `invalid request: ${d.detail}`));
+    this.notify('symphony.error', { code: tooLarge ? ErrorCode.MessageTooLarge : d.error === 'parse' ? ErrorCode.ParseError : ErrorCode.InvalidRequest, message: `an answer${id !== undefined ? ` (to request ${rawId ?? JSON.stringify(id)})` : ''} was refused: ${d.detail}` });
+    if (alone) this.#reportBad(`answer refused: ${d.detail}`);
+  }
+
+  /**
+   * A batch refused whole (too large, too deep): each request in it is still answered, with its
+   * id, in one array (JSON-RPC 2.0 section 6), so a client waiting for its batch hears every call;
+   * answers in it fail the calls they answer. Nothing found to answer: one error with id null.
+   */
+  #refusedBatch(d: Decoded & { kind: 'error' }, error: (detail: string) => BusError): void {
+    const out: string[] = [];
+    const e = error(`the batch ${d.detail}`);
+    for (const el of d.elements!) {
+      if (el.answer) this.#refusedAnswer(d, el.id, el.rawId, false);
+      else if (el.id !== undefined) out.push(errorText(el.rawId ?? JSON.stringify(el.id), e));
+    }
+    if (!out.length) return this.#bad('null', error(d.detail));
+    const t = this.#transport;
+    const json = `[${out.join(',')}]`;
+    if (t.sendJson) t.sendJson(json);
+    else t.send(JSON.parse(json) as object);
+    this.#reportBad(`batch refused: ${d.detail}`);
   }
 
   /** A batch (JSON-RPC 2.0 section 6): each element as if alone, the responses as one array. */

@@ -469,3 +469,54 @@ describe('wire regressions: JSON-RPC 2.0 as stock clients expect it', () => {
     await expectServing(k);
   }, 30_000);
 });
+
+describe('wire regressions: found by the kernel fuzzer', () => {
+  // Was: a callee's answer that is not JSON (here a raw NUL inside its result string) was refused as
+  // a parse error and answered with an error of id null to the callee; the call it answered waited
+  // out its whole deadline (20 s), though the answer's id was readable at the frame's head.
+  it('a callee answers with a frame that is not JSON but whose id is readable: its caller fails at once with a typed error, and the callee is answered nothing', async () => {
+    const k = await busKernel();
+    const server = await servingPeer(k, 'wire.nul', (p, r) => p.write(`{"jsonrpc":"2.0","id":${JSON.stringify(r.id)},"result":"\u0000"}\n`));
+    const caller = await peer(k, 'caller');
+    for (const id of [61, 'nul-2']) {
+      const t0 = performance.now();
+      caller.send({ jsonrpc: '2.0', id, method: 'wire.nul', meta: deadline(20_000) });
+      const f = await caller.next((x) => x.json?.id === id, 5000, `the answer to ${id}`);
+      expect(f.json.error?.code, f.raw).toBe(-32603);
+      expect(isTypedError(f.json), f.raw).toBe(true);
+      expect(performance.now() - t0, 'heard at once, not at the deadline').toBeLessThan(3000);
+    }
+    await delay(200);
+    // What the callee got back for its broken answers: notifications only, never an error response (which it could answer back).
+    const responses = server.frames.filter((f) => f.json && f.json.method === undefined && f.json.id !== 'reg' && !String(f.json.id).startsWith('reg-') && f.json.id !== 'hello');
+    expect(responses.map((f) => f.raw)).toEqual([]);
+    expect(server.frames.some((f) => f.json?.method === 'symphony.error' && f.json.params?.code === -32700)).toBe(true);
+    expect(server.open).toBe(true);
+    await expectServing(k);
+  }, 30_000);
+
+  // Was: a batch nested past the depth limit (one element's member thousands deep) was refused
+  // whole with one error of id null: no element's id came back, so a client waiting for its batch
+  // waited for ever, and the served call in it was never delivered (rightly) nor answered.
+  for (const framing of ['ndjson', 'content-length'] as const) {
+    it(`a batch nested too deep (${framing}): every request in it is answered with its id exactly as sent, in one array, and nothing is delivered`, async () => {
+      const k = await busKernel();
+      const server = await servingPeer(k, 'wire.batched', (p, r) => p.send({ jsonrpc: '2.0', id: r.id, result: 'served' }));
+      // Content-Length is negotiated in hello (the hello's answer still comes as NDJSON).
+      const caller = await RawPeer.hello(k.path, k.token, 'caller', framing === 'content-length' ? { framing } : {});
+      peers.push(caller);
+      caller.framing = framing;
+      const body = `[{"method":"wire.batched","id":4200000000000000000000,"params":"x","jsonrpc":"2.0","meta":[]},{"method":"symphony.ping","jsonrpc":"2.0","extra":${nestedArrays(5000)},"id":43e0},{"jsonrpc":"2.0","method":"wire.note"},{"jsonrpc":"2.0","id":"s\\u00e9","method":"nobody.here"}]`;
+      const t0 = performance.now();
+      caller.write(framing === 'ndjson' ? `${body}\n` : `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      const f = await caller.next((x) => Array.isArray(x.json), 3000, 'the batch\'s answer');
+      expect(performance.now() - t0).toBeLessThan(3000);
+      const raws = [...f.raw.matchAll(/"id":("(?:[^"\\]|\\.)*"|[-0-9.eE+]+)/g)].map((m) => m[1]);
+      expect(raws.sort()).toEqual(['"s\\u00e9"', '4200000000000000000000', '43e0'].sort());
+      for (const m of f.json) expect(isTypedError(m), JSON.stringify(m)).toBe(true);
+      await delay(200);
+      expect(server.frames.filter((x) => x.json?.method === 'wire.batched'), 'a refused batch delivers nothing').toEqual([]);
+      await expectServing(k);
+    }, 30_000);
+  }
+});

@@ -27,17 +27,21 @@
  *
  * Reproducible: the same seed gives the same inputs in the same batches (FUZZ_SEED replays one).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { delay, lspFrame, RawPeer, startSystemKernel, wireFixtures, type ChildKernel, type RawFrame } from '../bus/wire-harness.js';
+import { BatchRecording, readReplay } from './fuzz-replay.js';
 
 const MB = 1024 * 1024;
 /** A call that must be answered is answered (or its connection closed) within this. */
 export const HUNG_MS = 3000;
 /** The probe's ping and call round trip within this, after each batch. */
 export const PROBE_MS = 2000;
+/** The deadline of a call the callee never answers (a legitimate wait, well within HUNG_MS). */
+export const SILENT_DEADLINE_MS = 800;
+const SILENT_OWED = [-32003, -32005, -32004, -32601] as const;
 
 export interface KernelFuzzOptions {
   seed?: number;
@@ -62,7 +66,7 @@ export interface KernelFuzzFailure {
   seed: number;
   batch: number;
   detail: string;
-  /** A file holding the batch's inputs (crashes), to replay. */
+  /** A file holding the batch's inputs, whole, to replay (replayKernelBatch). */
   inputsFile?: string;
 }
 
@@ -218,6 +222,11 @@ interface Tracked {
   sentAt: number;
   method: string;
   batchElement: boolean;
+  /**
+   * The error codes its answer may carry (a call the callee never answers: the deadline's, -32003,
+   * or an earlier typed refusal of the callee: circuit open -32005, gone -32004, not served -32601).
+   */
+  owed?: readonly number[];
 }
 
 /** One generated frame body, and the requests in it the protocol must answer. */
@@ -396,6 +405,8 @@ class FuzzConnection {
   }
   /** Answers clear their request: by the id's raw text; a match by value only is an altered id. */
   altered: string[] = [];
+  /** Answered, but not with the error the call was owed. */
+  wrong: string[] = [];
   answered = 0;
   #answer(f: RawFrame): void {
     const msgs = Array.isArray(f.json) ? f.json : [f.json];
@@ -403,7 +414,13 @@ class FuzzConnection {
     msgs.forEach((m: any, i: number) => {
       if (!m || typeof m !== 'object' || !('id' in m) || m.method !== undefined) return;
       const raw = rawIdOf(raws[i] ?? '');
-      if (raw !== undefined && this.pending.delete(raw)) return void this.answered++;
+      const t = raw === undefined ? undefined : this.pending.get(raw);
+      if (t) {
+        this.pending.delete(raw!);
+        this.answered++;
+        if (t.owed && !t.owed.includes(m.error?.code)) this.wrong.push(`${t.method} id ${t.text}: its answer must be one of the errors ${t.owed.join(', ')}, got ${raws[i]!.slice(0, 200)}`);
+        return;
+      }
       for (const [key, t] of this.pending) {
         if (sameValue(t.value, m.id)) {
           this.pending.delete(key);
@@ -531,11 +548,17 @@ interface World {
   echo: RawPeer;
   probe: RawPeer;
   junkGen: { g: Gen };
+  /** The batch being recorded (the junk server's answers are part of it), and answers to give instead of generating them (a replay). */
+  recording?: BatchRecording;
+  replayAnswers?: Map<string, Buffer[]>;
+  junkCalls: number;
   baselineRss: number;
   stdoutSeen: number;
 }
 
 const MAX_FRAME = 1024 * 1024;
+/** Stands for the bus's id in a recorded junk answer (the bus numbers its calls afresh in a replay). */
+const REPLAY_ID = '"@@bus-id@@"';
 /** What the junk server answered to each call (by the caller's connection and id), for the report. */
 const junkGiven = new Map<string, string>();
 
@@ -549,7 +572,7 @@ function quiet(p: RawPeer): RawPeer {
 async function openWorld(seed: number): Promise<World> {
   const k = await startSystemKernel({ extensions: [join(wireFixtures, 'fuzz-peer')], orchestra: { restart: { max: 100_000, within: '1s' } } });
   const conns = [new FuzzConnection('fz-a', 'ndjson', true), new FuzzConnection('fz-b', 'ndjson', true), new FuzzConnection('fz-c', 'content-length', true), new FuzzConnection('fz-d', 'ndjson', false), new FuzzConnection('fz-e', 'content-length', false)];
-  const world: World = { k, conns, junk: undefined as never, echo: undefined as never, probe: undefined as never, junkGen: { g: new Gen(seed ^ 0x5bd1e995) }, baselineRss: 0, stdoutSeen: 0 };
+  const world: World = { k, conns, junk: undefined as never, echo: undefined as never, probe: undefined as never, junkGen: { g: new Gen(seed ^ 0x5bd1e995) }, junkCalls: 0, baselineRss: 0, stdoutSeen: 0 };
   await openServers(world);
   for (const c of conns) await c.open(k);
   world.probe = quiet(await RawPeer.hello(k.path, k.token, 'fz-probe'));
@@ -567,10 +590,20 @@ async function openServers(w: World): Promise<void> {
   await w.echo.register('fz.echo');
   w.junk = quiet(await RawPeer.hello(w.k.path, w.k.token, 'fz-junk'));
   w.junk.onFrame = (f) => {
-    if (!f.json?.method || f.json.id === undefined) return;
-    const a = junkAnswer(w.junkGen.g, rawIdOf(f.raw) ?? 'null', MAX_FRAME);
+    if (!f.json?.method || f.json.id === undefined || f.json.params?.silent === true) return;
+    // Keyed by the driver's call tag, or (a call inside a fuzzed frame) by its arrival.
+    const key = typeof f.json.params?.call === 'string' ? f.json.params.call : `#${++w.junkCalls}`;
+    const replayed = w.replayAnswers?.get(key);
+    const idText = rawIdOf(f.raw) ?? 'null';
+    // A replayed answer was given to the bus's id of then: today's id goes in its place.
+    const frames = replayed ? replayed.map((b) => b.toString('latin1').replaceAll(`"id":${REPLAY_ID}`, `"id":${idText}`)) : undefined;
+    const a = frames ? { kind: -1, frames } : junkAnswer(w.junkGen.g, idText, MAX_FRAME);
     if (typeof f.json.params?.call === 'string') junkGiven.set(f.json.params.call, `(got it at ${Math.round(performance.now())}) ${a.kind}: ${a.frames.map((x) => x.slice(0, 120)).join(' then ')}`);
-    for (const fr of a.frames) w.junk.write(`${fr}\n`);
+    for (const fr of a.frames) {
+      const bytes = Buffer.from(`${fr}\n`, frames ? 'latin1' : 'utf8');
+      w.recording?.record('fz-junk', Buffer.from(bytes.toString('latin1').replaceAll(`"id":${idText}`, `"id":${REPLAY_ID}`), 'latin1'), key);
+      w.junk.write(bytes);
+    }
   };
   await w.junk.register('fz.junk');
 }
@@ -619,7 +652,9 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
     for (let batch = 0; r.inputs < total && (!options.budgetMs || performance.now() - t0 < options.budgetMs) && r.crashes < (options.maxCrashes ?? 10); batch++) {
       const g = new Gen((seed ^ Math.imul(batch + 1, 0x9e3779b1)) >>> 0);
       w.junkGen.g = new Gen((seed ^ Math.imul(batch + 1, 0x85ebca6b)) >>> 0);
-      const log: { conn: string; bytes: string }[] = [];
+      const log = new BatchRecording(seed, batch);
+      w.recording = log;
+      w.junkCalls = 0;
       if (junkGiven.size > 10_000) junkGiven.clear();
       const stopRss = w.k.sampleRss(50);
       const driverCalls: Promise<unknown>[] = [];
@@ -638,7 +673,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
         const b = body(g, () => 1, MAX_FRAME).bytes;
         const bytes = g.pick([Buffer.concat([b, Buffer.from('\n')]), Buffer.from(lspFrame('{"jsonrpc":"2.0","id":1,"method":"symphony.hello","params":{"protocol":1,"token":"bad"}}')), Buffer.from(g.pick(['Content-Length: 99999999999999999999\r\n\r\n', 'Content-Length: -5\r\n\r\n{}', 'Content-Length:\r\n\r\n', 'GET / HTTP/1.1\r\nHost: x\r\n\r\n'])), Buffer.alloc(0)]);
         p.write(bytes);
-        log.push({ conn: 'pre-hello', bytes: bytes.toString('base64') });
+        log.record('pre-hello', bytes);
         count('frame-prehello');
         r.bytes += bytes.length;
       }
@@ -669,7 +704,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
               r.tracked++;
             }
           c.write(bytes, g);
-          log.push({ conn: c.name, bytes: bytes.length > 4096 ? `${bytes.subarray(0, 4096).toString('base64')}…(${bytes.length} bytes)` : bytes.toString('base64') });
+          log.record(c.name, bytes);
           r.bytes += bytes.length;
           count(b.tracked.some((t) => t.method === 'fz.junk') ? 'answer' : 'frame');
         } else if (roll < 82) {
@@ -677,13 +712,17 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
           const c = w.conns[g.int(2)]!;
           if (!c.peer.open) continue;
           const id = c.nextId();
-          c.pending.set(String(id), { text: String(id), value: id, sentAt: performance.now(), method: 'fz.junk', batchElement: false });
+          // One in ten the callee keeps silent: a legitimate wait, so the call carries a short
+          // deadline and its caller must get the typed deadline error with its id when it passes.
+          const silent = g.chance(0.1);
+          c.pending.set(String(id), { text: String(id), value: id, sentAt: performance.now(), method: silent ? 'fz.junk (silent callee)' : 'fz.junk', batchElement: false, ...(silent ? { owed: SILENT_OWED } : {}) });
           r.tracked++;
-          let p = g.json(2);
+          // A silent call's params stay shallow: refused as too deep, it would be answered (rightly) before any deadline.
+          let p = silent ? (JSON.stringify(g.value()) ?? 'null') : g.json(2);
           if (!isJson(Buffer.from(p))) p = JSON.stringify(p);
-          const call = c.frame(Buffer.from(`{"jsonrpc":"2.0","id":${id},"method":"fz.junk","params":{"call":"${c.name}:${id}","p":${p}},"meta":{"deadline":${Date.now() + 15_000}}}`));
+          const call = c.frame(Buffer.from(`{"jsonrpc":"2.0","id":${id},"method":"fz.junk","params":{"call":"${c.name}:${id}",${silent ? '"silent":true,' : ''}"p":${p}},"meta":{"deadline":${Date.now() + (silent ? SILENT_DEADLINE_MS : 15_000)}}}`));
           c.write(call, g);
-          log.push({ conn: c.name, bytes: call.subarray(0, 4096).toString('base64') });
+          log.record(c.name, call);
           r.bytes += call.length;
           count('answer');
         } else if (roll < 92) {
@@ -700,7 +739,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
           const callId = `err-${++callN}`;
           p.send({ jsonrpc: '2.0', id: callId, method: 'fuzzpeer.stderr', params: { lines: lines.map((l) => l.toString('base64')) }, meta: { deadline: Date.now() + 10_000 } });
           driverCalls.push(p.maybe((x) => x.json?.id === callId, 12_000));
-          for (const l of lines) log.push({ conn: 'stderr', bytes: l.length > 4096 ? `${l.subarray(0, 4096).toString('base64')}…(${l.length} bytes)` : l.toString('base64') });
+          for (const l of lines) log.record('stderr', l);
           count('stderr-line', lines.length);
         } else {
           // Frames on the extension's stdout: into the kernel's decoder for that peer, over stdio.
@@ -709,7 +748,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
           const callId = `out-${++callN}`;
           p.send({ jsonrpc: '2.0', id: callId, method: 'fuzzpeer.stdout', params: { frames: frames.map((f) => Buffer.from(f).toString('base64')) }, meta: { deadline: Date.now() + 10_000 } });
           driverCalls.push(p.maybe((x) => x.json?.id === callId, 12_000));
-          for (const f of frames) log.push({ conn: 'stdio', bytes: Buffer.from(f).subarray(0, 4096).toString('base64') });
+          for (const f of frames) log.record('stdio', Buffer.from(f));
           count('stdio-frame', frames.length);
         }
         if (inBatch % 50 === 0) await new Promise((res) => setImmediate(res));
@@ -724,8 +763,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
       r.batches++;
       if (!w.k.alive()) {
         await w.k.exited;
-        const file = join(inputsDir, `crash-seed${seed}-batch${batch}.json`);
-        writeFileSync(file, JSON.stringify({ seed, batch, inputs: log }, null, 1));
+        const file = log.write(join(inputsDir, `crash-seed${seed}-batch${batch}.json`), `crash: ${w.k.obituary().slice(0, 500)}`);
         r.crashes++;
         fail({ kind: 'crash', batch, detail: w.k.obituary(), inputsFile: file });
         r.kernelRestarts++;
@@ -734,15 +772,15 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
         continue;
       }
       // No hung caller: everything tracked was answered (or its connection closed).
-      const batchFile = () => {
-        const file = join(inputsDir, `batch-seed${seed}-batch${batch}.json`);
-        writeFileSync(file, JSON.stringify({ seed, batch, inputs: log }, null, 1));
-        return file;
-      };
-      let hungFile: string | undefined;
+      const hungIds: string[] = [];
       for (const c of w.conns) {
         r.answered += c.answered;
         c.answered = 0;
+        for (const x of c.wrong.splice(0)) {
+          r.hung++;
+          hungIds.push(`${c.name} ${x.slice(x.indexOf(' id ') + 4, x.indexOf(':'))}`);
+          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${x}` });
+        }
         for (const a of c.altered.splice(0)) {
           r.alteredIds++;
           fail({ kind: 'altered-id', batch, detail: a });
@@ -753,9 +791,14 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
           c.pending.delete(key);
           r.hung++;
           const junk = t.method === 'fz.junk' ? `; sent at ${Math.round(t.sentAt)}, the callee answered ${junkGiven.get(`${c.name}:${t.text}`) ?? `nothing (it never got the call; it is ${w.junk.open ? 'connected' : `gone since ${Math.round(w.junk.closedAt!)}`})`}` : '';
-          hungFile ??= batchFile();
-          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${t.method}${t.batchElement ? ' (in a batch)' : ''} id ${t.text} unanswered after ${Math.round(now - t.sentAt)} ms${junk}`, inputsFile: hungFile });
+          hungIds.push(`${c.name} ${t.text}`);
+          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${t.method}${t.batchElement ? ' (in a batch)' : ''} id ${t.text} unanswered after ${Math.round(now - t.sentAt)} ms${junk}` });
         }
+      }
+      if (hungIds.length) {
+        // One file for the batch, named in each of its samples.
+        const file = log.write(join(inputsDir, `hung-seed${seed}-batch${batch}.json`), `${hungIds.length} hung callers`, hungIds);
+        for (const s of r.samples) if (s.kind === 'hung' && s.batch === batch) s.inputsFile = file;
       }
       // The probe: a ping, and a call through the bus to a well-behaved server.
       const pt = performance.now();
@@ -818,4 +861,54 @@ export function describeKernelFuzz(r: KernelFuzzResult): string {
     `  kernel RSS: baseline ${r.kernelRss.baselineMb} MB, max ${r.kernelRss.maxMb} MB; probe p50 ${r.probe.p50Ms} ms, p99 ${r.probe.p99Ms} ms, max ${r.probe.maxMs} ms over ${r.probe.count} batches`,
     ...r.samples.map((s) => `  ${s.kind} (batch ${s.batch}): ${s.detail.replace(/\n/g, ' | ').slice(0, 600)}${s.inputsFile ? ` [inputs: ${s.inputsFile}]` : ''}`),
   ].join('\n');
+}
+
+/**
+ * Sends a replay file's batch again, whole and in order, into a fresh kernel (with the junk
+ * server giving the answers it gave then): whether the kernel lived, and which of the requests
+ * that hung then went unanswered again within HUNG_MS. From a shell:
+ *   node --import tsx -e "import('./test/reliability/fuzz-kernel.ts').then(async (m) => console.log(await m.replayKernelBatch(FILE)))"
+ */
+export async function replayKernelBatch(file: string): Promise<{ alive: boolean; obituary: string; hung: string[]; unanswered: string[]; closed: string[] }> {
+  const f = readReplay(file);
+  const w = await openWorld(f.seed);
+  w.replayAnswers = new Map();
+  for (const i of f.inputs) if (i.conn === 'fz-junk') w.replayAnswers.set(i.call!, [...(w.replayAnswers.get(i.call!) ?? []), f.bytes(i)]);
+  const pre: RawPeer[] = [];
+  try {
+    for (const h of f.hung) {
+      const [name, text] = [h.slice(0, h.indexOf(' ')), h.slice(h.indexOf(' ') + 1)];
+      w.conns.find((c) => c.name === name)?.pending.set(text, { text, value: parseId(text), sentAt: performance.now(), method: 'replayed', batchElement: false });
+    }
+    let n = 0;
+    for (const i of f.inputs) {
+      const bytes = f.bytes(i);
+      if (i.conn === 'fz-junk') continue;
+      if (i.conn === 'pre-hello') {
+        const p = await RawPeer.connect(w.k.path);
+        pre.push(p);
+        p.write(bytes);
+      } else if (i.conn === 'stderr' || i.conn === 'stdio') {
+        const stderr = i.conn === 'stderr';
+        w.probe.send({ jsonrpc: '2.0', id: `replay-${++n}`, method: stderr ? 'fuzzpeer.stderr' : 'fuzzpeer.stdout', params: stderr ? { lines: [bytes.toString('base64')] } : { frames: [bytes.toString('base64')] } });
+      } else {
+        w.conns.find((c) => c.name === i.conn)?.peer.write(bytes);
+      }
+      if (++n % 50 === 0) await new Promise((res) => setImmediate(res));
+    }
+    const end = performance.now() + HUNG_MS;
+    while (performance.now() < end && w.k.alive() && w.conns.some((c) => c.pending.size)) await delay(20);
+    await delay(100);
+    const unanswered = w.conns.flatMap((c) => [...c.pending.keys()].map((t) => `${c.name} ${t}`));
+    // A connection the kernel closed owes nothing (its pending calls were dropped with it).
+    const closed = w.conns.filter((c) => !c.peer.open).map((c) => c.name);
+    return { alive: w.k.alive(), obituary: w.k.alive() ? '' : w.k.obituary(), hung: f.hung, unanswered, closed };
+  } finally {
+    for (const p of pre) p.close();
+    for (const c of w.conns) c.peer?.close();
+    w.probe.close();
+    w.echo.close();
+    w.junk.close();
+    await w.k.stop();
+  }
 }
