@@ -859,8 +859,21 @@ describe('events and report', () => {
 });
 
 describe('timeouts and errors are typed', () => {
-  it('exposes StartTimeoutError with the component and the budget', () => {
-    const e = new StartTimeoutError('db', 250, 'health');
+  it('raises StartTimeoutError with the component and the budget (the kernel builds it, not the test)', async () => {
+    // Started, but never healthy: the gate runs out of its 250ms budget. A late handle's ready
+    // promise is rejected with the kernel's own error object.
+    let ready!: Promise<unknown>;
+    const k = createKernel({
+      components: {
+        watcher: { use: { async start(ctx: ComponentContext) { ready = ctx.late.db!.ready; return {}; } }, late: ['db'] },
+        db: { use: { async start() { return {}; }, health: () => false }, timeout: '250ms', health: { threshold: 1000 } },
+      },
+    });
+    const err = (await k.start().catch((e: unknown) => e)) as BootError;
+    expect(err).toBeInstanceOf(BootError);
+    expect(err.report.failure).toEqual({ component: 'db', phase: 'timeout', message: "StartTimeoutError: 'db' started but did not become healthy within 250ms" });
+    const e = (await ready.catch((x: unknown) => x)) as StartTimeoutError;
+    expect(e).toBeInstanceOf(StartTimeoutError);
     expect(e.message).toBe("'db' started but did not become healthy within 250ms");
     expect([e.component, e.timeoutMs]).toEqual(['db', 250]);
   });
