@@ -42,7 +42,13 @@ export const conductorComponent = defineComponent({
       if (p?.file !== undefined) {
         if (typeof p.file !== 'string' || !p.file) throw new InvalidParamsError('file must be a path to a melody file');
         const path = resolve(ctx.baseDir, p.file);
-        if (caller !== bus.name) await allowedMelodyFile(path, folders, caller);
+        if (caller !== bus.name) {
+          await allowedMelodyFile(path, folders, caller).catch((err: Error) => {
+            // The operator hears of it too: a caller probing files outside the melody folders.
+            ctx.log.warn(`denied: ${err.message}`);
+            throw err;
+          });
+        }
         return readMelody(path);
       }
       if (p?.melody === undefined) throw new InvalidParamsError('give { melody } (the melody itself) or { file } (a melody file)');

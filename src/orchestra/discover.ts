@@ -73,9 +73,10 @@ async function hasManifest(dir: string): Promise<boolean> {
 }
 
 /** The first symlink under `dir` whose target is outside it (the folder itself may be a symlink). */
-async function symlinkOut(dir: string, depth = 0, root?: string): Promise<{ link: string; target: string } | undefined> {
+export async function symlinkOut(dir: string, depth = 0, root?: string): Promise<{ link: string; target: string } | undefined> {
   const base = root ?? (await realpath(dir));
-  if (depth > 8) return undefined;
+  // Fail closed: a folder nested deeper than any real extension is refused, not left unchecked.
+  if (depth > 64) return { link: dir, target: 'folders nested too deep to check (over 64 levels)' };
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });

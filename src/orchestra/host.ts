@@ -17,13 +17,15 @@ if (!dir) {
   process.exit(2);
 }
 
-const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; main?: string };
+const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; main?: string; symphony?: { permissions?: { net?: boolean } } };
 const log = (level: string) => (message: string, data?: Record<string, unknown>) =>
   process.stderr.write(`${JSON.stringify({ level, message, ...(data ? { data } : {}) })}\n`);
 
 async function main(): Promise<void> {
   const bus = await connect({ name: pkg.name });
-  installGuard(); // after the host's own setup, before any of the extension's code
+  // After the host's own setup, before any of the extension's code. Its manifest is what runs:
+  // one asking more than its grant is never started.
+  installGuard({ net: pkg.symphony?.permissions?.net === true });
   let ext: ExtensionModule;
   try {
     const mod = (await import(pathToFileURL(resolve(dir!, pkg.main ?? 'index.js')).href)) as { default?: ExtensionModule };

@@ -32,22 +32,35 @@ export interface IsolatedCommand {
  * The command line of an isolated extension's process: Node's permission model with read access
  * to Symphony's own compiled code, the extension's folder and its declared paths only; writes only
  * where declared; no child processes or workers unless granted; the V8 heap capped by
- * limits.memoryMb. Without `net`, the process gets an empty network namespace (Node's permission
- * model cannot block the network); where namespaces are not available, a preload blocks Node's
- * network modules instead, which is weaker, and the caller is told.
+ * limits.memoryMb. `nodeArgs` run inside the OS sandbox (which adds its private /tmp); `command`
+ * and `args` are the degraded fallback: without `net`, an empty network namespace (Node's permission
+ * model cannot block the network), or where namespaces are not available a preload that blocks
+ * Node's network modules, which is weaker, and the caller is told.
  */
 export function isolatedCommand(m: ExtensionManifest, host: { script: string; codeDir: string; noNetPreload: string }): IsolatedCommand {
   const warnings: string[] = [];
+  const inProc = (p: string) => p === '/proc' || p.startsWith('/proc/');
   // One flag per path: Node 20.20 takes no comma-separated lists.
-  const node: string[] = [permissionFlag(), ...[host.codeDir, m.dir, ...m.permissions.fsRead].map((p) => `--allow-fs-read=${p}`)];
-  for (const p of m.permissions.fsWrite) node.push(`--allow-fs-write=${p}`);
-  if (m.permissions.childProcess) node.push('--allow-child-process');
-  if (m.permissions.workers) node.push('--allow-worker');
-  if (m.limits.memoryMb) node.push(`--max-old-space-size=${Math.max(8, Math.floor(m.limits.memoryMb * 0.75))}`);
-  node.push('--no-warnings');
-  const nodeArgs = [...node, host.script, m.dir];
-  if (m.permissions.net) return { nodeArgs, command: process.execPath, args: nodeArgs, warnings };
-  if (networkIsolationAvailable()) return { nodeArgs, command: 'unshare', args: ['-rn', process.execPath, ...nodeArgs], warnings };
+  const flags = (fsRead: readonly string[], fsWrite: readonly string[]) => {
+    const node: string[] = [permissionFlag(), ...[host.codeDir, m.dir, ...fsRead].map((p) => `--allow-fs-read=${p}`)];
+    for (const p of fsWrite) node.push(`--allow-fs-write=${p}`);
+    if (m.permissions.childProcess) node.push('--allow-child-process');
+    if (m.permissions.workers) node.push('--allow-worker');
+    if (m.limits.memoryMb) node.push(`--max-old-space-size=${Math.max(8, Math.floor(m.limits.memoryMb * 0.75))}`);
+    node.push('--no-warnings');
+    return node;
+  };
+  // Inside the OS sandbox /tmp is its private scratch (a tmpfs of its own) and /proc shows only
+  // the sandbox: both are its to use.
+  const nodeArgs = [...flags([...m.permissions.fsRead, '/tmp'], [...m.permissions.fsWrite, '/tmp']), host.script, m.dir];
+  // Without it, /tmp is the host's, and a granted /proc would open every file through
+  // /proc/self/root: the permission model alone never gets them.
+  const unconfinedRead = m.permissions.fsRead.filter((p) => !inProc(p));
+  if (unconfinedRead.length < m.permissions.fsRead.length) warnings.push(`'${m.name}': its grant of /proc is not given without the operating-system sandbox (/proc/self/root would open the whole filesystem)`);
+  const node = flags(unconfinedRead, m.permissions.fsWrite);
+  const degradedArgs = [...node, host.script, m.dir];
+  if (m.permissions.net) return { nodeArgs, command: process.execPath, args: degradedArgs, warnings };
+  if (networkIsolationAvailable()) return { nodeArgs, command: 'unshare', args: ['-rn', process.execPath, ...degradedArgs], warnings };
   warnings.push(`'${m.name}': network namespaces are not available here: its network is blocked inside Node only (weaker)`);
   const preloaded = [...node, `--import=${host.noNetPreload}`, host.script, m.dir];
   return { nodeArgs, command: process.execPath, args: preloaded, warnings };

@@ -5,6 +5,7 @@ import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js'
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
 import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
 import { grantsOf, patternsOverlap, reviewGrant, settingsSource, type Grant, type GrantReview } from './grants.js';
+import { symlinkOut } from './discover.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 import { planExtensions } from './plan.js';
 
@@ -218,6 +219,13 @@ export class Orchestra {
   async reload(name: string): Promise<void> {
     const current = this.#manifests.get(name);
     if (!current) throw new BusError(ErrorCode.InvalidParams, `no extension named '${name}' is loaded`);
+    // As at load: a symlink planted since (at any depth) that leads out of the folder refuses the reload.
+    const escape = await symlinkOut(current.dir);
+    if (escape) {
+      const why = `${escape.link}:1:1: refused: the symlink ${escape.link} leads out of the extension folder (to ${escape.target})`;
+      this.log.warn(`not reloading '${name}': ${why}`);
+      throw new BusError(ErrorCode.InvalidParams, `not reloading '${name}': ${why}`, { extension: name });
+    }
     const read = await readManifest(current.dir);
     // The changed manifest is held to its grant as at boot: a reload never gives itself more.
     const drafted = read.manifest ?? read.draft;

@@ -30,6 +30,15 @@ export interface BwrapView {
 /** Files a process with the network needs to resolve names and check certificates. */
 const NET_FILES = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/etc/gai.conf'];
 
+/** Paths the sandbox makes itself: a grant never binds the host's over them (the host's /proc shows every process). */
+const OWN = ['/proc', '/dev'];
+const ownPath = (p: string) => OWN.some((o) => p === o || p.startsWith(`${o}/`));
+
+/** Grants that are not bound because the sandbox provides that path itself (said in a warning by the caller). */
+export function unboundGrants(view: Pick<BwrapView, 'readOnly' | 'writable'>): string[] {
+  return [...view.readOnly, ...view.writable].filter(ownPath);
+}
+
 export function bwrapArgs(view: BwrapView, program: string, args: readonly string[]): string[] {
   const a: string[] = [
     '--unshare-user',
@@ -48,10 +57,6 @@ export function bwrapArgs(view: BwrapView, program: string, args: readonly strin
     'sandbox',
     '--tmpfs',
     '/',
-    '--proc',
-    '/proc',
-    '--dev',
-    '/dev',
     '--size',
     String(view.scratchMb * 1024 * 1024),
     '--tmpfs',
@@ -60,8 +65,11 @@ export function bwrapArgs(view: BwrapView, program: string, args: readonly strin
   for (const s of view.runtime.symlinks) a.push('--symlink', s.target, s.path);
   for (const b of view.runtime.binds) a.push('--ro-bind', b.from, b.to);
   if (view.net) for (const f of NET_FILES) a.push('--ro-bind-try', f, f);
-  for (const p of view.readOnly) a.push('--ro-bind-try', p, p);
-  for (const p of view.writable) a.push('--bind-try', p, p);
+  for (const p of view.readOnly) if (!ownPath(p)) a.push('--ro-bind-try', p, p);
+  for (const p of view.writable) if (!ownPath(p)) a.push('--bind-try', p, p);
+  // Mounted after the grants, so no grant (not even `/`) puts the host's /proc or /dev in the view:
+  // /proc is fresh (only the sandbox's processes), /dev minimal.
+  a.push('--proc', '/proc', '--dev', '/dev');
   // Nothing is added to the view after this: the root itself becomes read-only.
   a.push('--remount-ro', '/');
   for (const [k, v] of Object.entries(view.env)) a.push('--setenv', k, v);

@@ -10,7 +10,7 @@
  * 5 the "go" byte the cgroup wrapper waits for.
  */
 import type { ChildProcess } from 'node:child_process';
-import { BWRAP, bwrapArgs } from './bwrap.js';
+import { BWRAP, bwrapArgs, unboundGrants } from './bwrap.js';
 import { createCgroup, type Cgroup, type CgroupLimits } from './cgroup.js';
 import { probeSandbox } from './probe.js';
 import { runtimeView } from './runtime.js';
@@ -96,6 +96,7 @@ export function confine(peer: string, program: string, args: readonly string[], 
       scratchMb: SCRATCH_MB,
       seccompFd: seccomp ? 4 : undefined,
     };
+    for (const p of unboundGrants(view)) warnings.push(`'${peer}': ${p} is not bound from the host: the sandbox has its own ${p.startsWith('/proc') ? '/proc (only its own processes)' : '/dev (minimal)'}`);
     command = BWRAP;
     commandArgs = bwrapArgs(view, program, args);
     spawnEnv = {};

@@ -19,7 +19,7 @@ const fixtures = join(root, 'test/fixtures/hostile');
 export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (n = 16) => randomBytes(n).toString('hex');
 
-/** One run's folders and secrets: everything under a fresh /tmp folder (short: socket paths are limited to 108 bytes). */
+/** One run's folders and secrets: everything under a fresh /var/tmp folder (short: socket paths are limited to 108 bytes). */
 export interface Run {
   dir: string;
   /** Extension instances (each a copy of a fixture). */
@@ -43,8 +43,12 @@ export interface Run {
   envSecret: string;
 }
 
+/**
+ * Not under /tmp: inside the sandbox /tmp is the extension's private scratch (its permission model
+ * may use it), so host folders there would be judged by another layer than the one a case means.
+ */
 export function newRun(): Run {
-  const dir = mkdtempSync('/tmp/shx-');
+  const dir = mkdtempSync('/var/tmp/shx-');
   const r: Run = {
     dir,
     ext: join(dir, 'ext'),

@@ -8,15 +8,17 @@
  */
 import { connect as netConnect, createServer, type Server } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sharedLibraries } from '../../src/sandbox/index.js';
 import { attack, cleanup, configGaps, delay, instance, KernelProcess, newRun, root, writableText, type Instance, type Run } from './hostile-extension-harness.js';
 
 let run: Run;
 let k: KernelProcess;
 let A: Instance; // the attacker
+let P: Instance; // an attacker granted /proc: what it sees there is the sandbox's own /proc, not the permission model's refusal
 let victim: Instance;
 let nsjumper: Instance; // an attacker granted child processes
 let reloader: Instance;
@@ -55,7 +57,7 @@ function udpListener(): Promise<Listener & { port: number }> {
 
 /** The planted secret (and the kernel's environment secret, and the operator token) appear in no answer, log line or file the extension could write. */
 function expectNothingLeaked(answer: unknown, ...secrets: string[]): void {
-  const everywhere = `${JSON.stringify(answer)}\n${k.logText()}\n${k.stderr}\n${writableText(A.scratch, nsjumper.scratch, reloader.scratch, watcher.scratch)}`;
+  const everywhere = `${JSON.stringify(answer)}\n${k.logText()}\n${k.stderr}\n${writableText(A.scratch, P.scratch, nsjumper.scratch, reloader.scratch, watcher.scratch)}`;
   for (const s of [run.secret, run.envSecret, token, ...secrets]) expect(everywhere.includes(s), `a secret leaked: ${JSON.stringify(answer).slice(0, 400)}`).toBe(false);
 }
 
@@ -75,11 +77,15 @@ beforeAll(async () => {
     permissions: { fsRead: [run.granted] },
     limits: { memoryMb: 192 },
   });
+  P = instance(run, { name: 'procview', from: 'attacker', permissions: { fsRead: ['/proc'] } });
   victim = instance(run, { name: 'victim', from: 'victim' });
-  nsjumper = instance(run, { name: 'nsjumper', from: 'attacker', permissions: { childProcess: true }, activation: ['onCall'] });
+  // The programs it tries (and their libraries) are granted: the attempt really runs, and the layer that stops it is the sandbox's.
+  const tools = ['nsenter', 'unshare', 'cat'].map((t) => realpathSync(`/usr/bin/${t}`));
+  const libs = [...new Set(tools.flatMap((t) => sharedLibraries(t)).map((l) => realpathSync(l)))];
+  nsjumper = instance(run, { name: 'nsjumper', from: 'attacker', permissions: { childProcess: true, fsRead: [run.granted, ...tools, ...libs] }, activation: ['onCall'] });
   reloader = instance(run, { name: 'reloader', from: 'attacker', activation: ['onCall'] });
   watcher = instance(run, { name: 'watcher', from: 'attacker', activation: ['onCall'] });
-  k = await KernelProcess.boot(run, [A, victim, nsjumper, reloader, watcher], { watch: true });
+  k = await KernelProcess.boot(run, [A, P, victim, nsjumper, reloader, watcher], { watch: true });
   token = readFileSync(`${run.socket}.token`, 'utf8').trim();
   if (configGaps.size) console.log(`hostile suite: settings the code under test does not take yet: ${[...configGaps].join('; ')}`);
 }, 40_000);
@@ -92,8 +98,11 @@ describe("the kernel's environment and /proc", () => {
   it('cannot read the kernel environment through /proc/<kernel pid>/environ', async () => {
     const at = k.events.length;
     const r = await attack(k, A, 'read-file', { path: `/proc/${k.pid}/environ` });
-    expectNothingLeaked(r);
-    expect(r.text ?? '').not.toContain('HOSTILE_ENV_SECRET');
+    // Granted /proc, it looks in the sandbox's own: the kernel is no process there.
+    const rp = await attack(k, P, 'read-file', { path: `/proc/${k.pid}/environ` });
+    expectNothingLeaked([r, rp]);
+    expect(`${r.text ?? ''}${rp.text ?? ''}`).not.toContain('HOSTILE_ENV_SECRET');
+    expect(rp.code, 'the kernel is not in its /proc').toBe('ENOENT');
     await k.expectLogged(at, 'attacker');
     await k.expectServing();
   });
@@ -105,8 +114,11 @@ describe("the kernel's environment and /proc", () => {
     } catch {}
     const at = k.events.length;
     const r = await attack(k, A, 'read-file', { path: '/proc/1/environ' });
-    expectNothingLeaked(r);
-    for (const entry of host1.split('\0').filter((e) => e.length > 8)) expect(r.text ?? '').not.toContain(entry);
+    // Its pid 1 is the sandbox's own init (started with an empty environment).
+    const rp = await attack(k, P, 'read-file', { path: '/proc/1/environ' });
+    expect(rp.outcome, JSON.stringify(rp)).toBe('succeeded');
+    expectNothingLeaked([r, rp]);
+    for (const entry of host1.split('\0').filter((e) => e.length > 8)) expect(`${r.text ?? ''}${rp.text}`).not.toContain(entry);
     await k.expectLogged(at, 'attacker');
     await k.expectServing();
   });
@@ -123,16 +135,24 @@ describe("the kernel's environment and /proc", () => {
 
   it("cannot learn the kernel's socket path from its environment", async () => {
     const r = await attack(k, A, 'env');
-    const env = `${JSON.stringify(r.env)}${r.procSelf}`;
-    expect(env).not.toContain(run.socket);
-    expect(env).not.toContain(run.dir);
+    const rp = await attack(k, P, 'env');
+    expect(rp.procSelf, 'granted /proc, it read its own /proc/self/environ').toContain('SYMPHONY_PEER=procview');
+    for (const [who, answer] of [[A, r], [P, rp]] as const) {
+      const env = `${JSON.stringify(answer.env)}${answer.procSelf}`;
+      expect(env).not.toContain(run.socket);
+      expect(env).not.toContain(dirname(run.socket));
+      // Its own folder (its working folder, PWD) is its own to know; nothing else of the run is named.
+      expect(env.replaceAll(who.dir, '<its folder>')).not.toContain(run.dir);
+    }
     await k.expectServing();
   });
 
   it('sees only its sandbox in /proc: not the test runner, the kernel or the victim', async () => {
     const victimPid = await k.pidOf('victim');
-    const r = await attack(k, A, 'proc-scan');
+    const r = await attack(k, P, 'proc-scan');
+    expect(r.outcome, JSON.stringify(r)).toBe('succeeded');
     const seen = Object.keys(r.procs ?? {}).map(Number);
+    expect(seen, 'it sees itself: the scan ran').toContain(r.self);
     for (const p of [process.pid, k.pid, victimPid]) if (p) expect(seen).not.toContain(p);
     expect(JSON.stringify(r.procs ?? {})).not.toMatch(/vitest|cli\/main\.js|victim/);
     expect(seen.length).toBeLessThanOrEqual(8);
@@ -142,7 +162,9 @@ describe("the kernel's environment and /proc", () => {
   it("cannot reach the operator token through /proc/<kernel pid>/root", async () => {
     const at = k.events.length;
     const r = await attack(k, A, 'read-file', { path: `/proc/${k.pid}/root${run.socket}.token` });
-    expectNothingLeaked(r);
+    const rp = await attack(k, P, 'read-file', { path: `/proc/${k.pid}/root${run.socket}.token` });
+    expectNothingLeaked([r, rp]);
+    expect(rp.code).toBe('ENOENT');
     await k.expectLogged(at, 'attacker');
     await k.expectServing();
   });
@@ -150,8 +172,11 @@ describe("the kernel's environment and /proc", () => {
   it("cannot read the kernel's memory (/proc/<kernel pid>/mem, what ptrace or process_vm_readv would give)", async () => {
     const at = k.events.length;
     const r = await attack(k, A, 'read-mem', { pid: k.pid });
+    const rp = await attack(k, P, 'read-mem', { pid: k.pid });
     expect(r.bytes ?? 0).toBe(0);
-    expectNothingLeaked(r);
+    expect(rp.bytes ?? 0).toBe(0);
+    expect(rp.code).toBe('ENOENT');
+    expectNothingLeaked([r, rp]);
     await k.expectLogged(at, 'attacker');
     await k.expectServing();
   });
@@ -482,23 +507,34 @@ describe('code it may not run', () => {
     await k.expectServing();
   });
 
+  /** The control: its child processes run (cat reads a granted file), so a failure below is the sandbox's doing. */
+  async function expectChildrenRun(): Promise<void> {
+    const c = await attack(k, nsjumper, 'spawn', { command: 'cat', args: [join(run.granted, 'readme.txt')] });
+    expect([c.status, c.stdout], JSON.stringify(c)).toEqual([0, 'granted to read\n']);
+  }
+
+  // No kernel log line here: the refusal happens inside a program it started (its seccomp filter
+  // answers EPERM), which the kernel does not see. The proof is what the program could not do.
   it("setns: with child processes granted, nsenter into pid 1's namespaces does not reach the host's files", async () => {
-    const at = k.events.length;
+    await expectChildrenRun();
     const r = await attack(k, nsjumper, 'spawn', { command: 'nsenter', args: ['-t', '1', '-m', '-p', '-U', '--preserve-credentials', 'cat', run.secretPath] });
     const r2 = await attack(k, nsjumper, 'spawn', { command: 'nsenter', args: ['-t', '1', '-a', 'cat', run.secretPath] });
-    expect(r.status === 0 || r2.status === 0).toBe(false);
+    for (const x of [r, r2]) expect(x.outcome, JSON.stringify(x)).toBe('succeeded'); // nsenter itself ran...
+    expect([r.status, r2.status]).not.toContain(0); // ...and failed
+    expect(`${r.stderr}${r2.stderr}`).toMatch(/Operation not permitted|Permission denied|No such file/);
     expectNothingLeaked([r, r2]);
-    await k.expectLogged(at, 'nsjumper');
     await k.expectServing();
   });
 
   it('unshare and mount: a new mount namespace with a fresh /proc does not show the kernel', async () => {
-    const at = k.events.length;
+    await expectChildrenRun();
     const r = await attack(k, nsjumper, 'spawn', { command: 'unshare', args: ['-Urm', '--mount-proc', '--fork', '--pid', 'cat', `/proc/${k.pid}/environ`] });
     const r2 = await attack(k, nsjumper, 'spawn', { command: 'unshare', args: ['-Urm', 'mount', '--bind', run.host, nsjumper.scratch!] });
+    for (const x of [r, r2]) expect(x.outcome, JSON.stringify(x)).toBe('succeeded');
+    expect([r.status, r2.status]).not.toContain(0);
+    expect(`${r.stderr}${r2.stderr}`).toMatch(/Operation not permitted|Permission denied/);
     expect(writableText(nsjumper.scratch)).not.toContain(run.secret);
     expectNothingLeaked([r, r2]);
-    await k.expectLogged(at, 'nsjumper');
     await k.expectServing();
   });
 });
