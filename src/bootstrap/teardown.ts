@@ -32,6 +32,7 @@ export async function stopInstance(k: KernelCore, slot: Slot, def: AnyComponentD
       return stop ? stop.call(def, instance, new KernelStopContext(slot.name, reason, signals, i, k)) : undefined;
     },
     timeoutMs: () => slot.spec.stopTimeoutMs,
+    brutal: () => slot.spec.shutdown === 'brutal_kill',
     describe: () => slot.name,
   });
   return errors[0];
@@ -76,6 +77,7 @@ export function teardown(k: KernelCore, slots: Slot[], reason: StopContext['reas
       return stop ? stop.call(def, s.instance, new KernelStopContext(s.name, reason, signals, i, k)) : undefined;
     },
     timeoutMs: (i) => slots[i]!.spec.stopTimeoutMs,
+    brutal: (i) => slots[i]!.spec.shutdown === 'brutal_kill',
     describe: (i) => slots[i]!.name,
     onStopping: (i) => {
       const s = slots[i]!;

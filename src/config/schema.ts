@@ -20,6 +20,7 @@ const duration = v.pipe(
   v.check((x) => parseDuration(x) !== undefined, 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
   v.description('A duration: milliseconds, or a number with a unit (ms, s, m, h), e.g. "250ms", "5s".'),
 );
+const SHUTDOWN_MESSAGE = `stopTimeout must be a duration (a number of milliseconds or a string such as "250ms", "5s"), ${SHUTDOWN_KINDS.join(' or ')}`;
 const count = (what: string) => v.pipe(v.number(`${what} must be a whole number`), v.integer(`${what} must be a whole number`), v.minValue(0, `${what} must be >= 0`));
 const names = (what: string) => v.array(v.string(`each entry of ${what} must be a component name`), `${what} must be a list of component names`);
 
@@ -63,7 +64,8 @@ export const componentEntries = {
   timeout: v.optional(v.pipe(duration, v.description('Start deadline (default 10s).'))),
   stopTimeout: v.optional(
     v.pipe(
-      v.union([v.picklist(SHUTDOWN_KINDS), duration], `stopTimeout must be a duration (a number of milliseconds or a string such as "250ms", "5s"), ${SHUTDOWN_KINDS.join(' or ')}`),
+      v.union([v.number(), v.string()], SHUTDOWN_MESSAGE),
+      v.check((x) => (SHUTDOWN_KINDS as readonly unknown[]).includes(x) || parseDuration(x) !== undefined, SHUTDOWN_MESSAGE),
       v.description('Shutdown, as in OTP: the stop deadline (default 5s); brutal_kill: the stop is told at once (its signal already aborted) and not waited for; infinity: waited for without a deadline.'),
     ),
   ),
