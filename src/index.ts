@@ -1,6 +1,6 @@
 /**
  * Symphony's public API: the typed DI container, the staged bootstrap manager (kernel), the typed
- * builder, and the config layer that turns YAML/TOML files into kernels.
+ * builder, the config layer that reads YAML/TOML files, and the system that turns them into kernels.
  */
 import { Kernel, type KernelOptions } from './bootstrap/index.js';
 
@@ -43,12 +43,17 @@ export {
   type KernelOptions,
   type LateHandle,
   type Logger,
+  normalizeSpec,
+  type RestartStrategy,
+  type RestartType,
+  type Shutdown,
   type LogEvent,
   type StageEvent,
   type StopContext,
   type SystemEvent,
 } from './bootstrap/index.js';
-export { ConfigError, formatDiagnostic, kernelOptions, loadSystem, type Diagnostic, type LoadedSystem } from './config/index.js';
+export { ConfigError, formatDiagnostic, loadSystem, type Diagnostic, type LoadedSystem } from './config/index.js';
+export { kernelOptions } from './system/index.js';
 
 /**
  * Creates a kernel from the config shape (docs/components.md). `use` may be a definition object or
@@ -60,7 +65,7 @@ export function createKernel<Instances extends Record<string, unknown> = Record<
 ): Kernel<Instances> {
   const { baseDir = process.cwd(), ...rest } = options;
   return new Kernel<Instances>({
-    loader: async (use) => (await import('./config/index.js')).loadDefinition(use, baseDir),
+    loader: async (use) => (await import('./system/index.js')).loadComponent(use, baseDir),
     baseDir,
     ...rest,
   });

@@ -1,4 +1,5 @@
 import type { Duration } from '../util/duration.js';
+import type { StrategyName } from './strategies.js';
 
 export type ComponentState = 'pending' | 'starting' | 'ready' | 'degraded' | 'failed' | 'stopping' | 'stopped' | 'skipped';
 export type ExecutionMode = 'in-process' | 'worker' | 'process';
@@ -54,6 +55,12 @@ export interface ComponentContext<Deps = Record<string, any>, Late = Record<stri
   /** Tells the supervisor this component has failed at run time (it is restarted per its `restart` policy). */
   fail(error: unknown): void;
   /**
+   * Tells the supervisor this component has ended normally: a transient or temporary one is
+   * stopped and stays down (with what needs it), a permanent one is restarted. Optional for
+   * contexts made outside the kernel (peers in another process).
+   */
+  exit?(reason?: string): void;
+  /**
    * Marks the start of a named part of this start (e.g. one of several things started
    * concurrently); call the function it returns when the part is done. Parts appear in the boot
    * report under the component, with their times.
@@ -99,7 +106,12 @@ export function isComponentDefinition(value: unknown): value is AnyComponentDefi
   );
 }
 
-export type RestartStrategy = 'one_for_one' | 'rest_for_one' | 'never';
+/** Which components a restart takes (strategies.ts); `never` is the old spelling of restart type temporary. */
+export type RestartStrategy = StrategyName | 'never';
+/** As in OTP: permanent is always restarted, transient only after a failure (not after ctx.exit()), temporary never. */
+export type RestartType = 'permanent' | 'transient' | 'temporary';
+/** As OTP's shutdown: a stop deadline, brutal_kill (told at once, not waited for) or infinity (no deadline). */
+export type Shutdown = Duration | 'brutal_kill' | 'infinity';
 
 /** One component as configured: the same shape as a config file entry, with `use` allowed to be a definition. */
 export interface ComponentOptions {
@@ -112,13 +124,13 @@ export interface ComponentOptions {
   optional?: boolean;
   /** Start deadline (default 10s). */
   timeout?: Duration;
-  /** Stop deadline (default 5s). */
-  stopTimeout?: Duration;
+  /** Shutdown: the stop deadline (default 5s), `brutal_kill` or `infinity`. */
+  stopTimeout?: Shutdown;
   /** Start attempts after the first (default 0). */
   retries?: number;
   backoff?: { initial?: Duration; max?: Duration };
   health?: { timeout?: Duration; interval?: Duration; threshold?: number };
-  restart?: { strategy?: RestartStrategy; max?: number; within?: Duration };
+  restart?: { strategy?: RestartStrategy; type?: RestartType; max?: number; within?: Duration };
   /** Explicit stage: an index, or a label from the kernel's `stages` list. */
   stage?: number | string;
   with?: unknown;

@@ -57,6 +57,8 @@ export class EventStream {
   readonly #all: Listener[] = [];
   readonly #byType = new Map<string, Listener[]>();
   #count = 0;
+  /** A throwing listener is reported once per stream, not once per event. */
+  #warned = false;
 
   get active(): boolean {
     return this.#count > 0;
@@ -77,9 +79,20 @@ export class EventStream {
 
   emit(event: KernelEvent): void {
     if (this.#count === 0) return;
-    for (const fn of this.#all) call(fn, event);
+    for (const fn of this.#all) this.#call(fn, event);
     const typed = this.#byType.get(event.type);
-    if (typed) for (const fn of typed) call(fn, event);
+    if (typed) for (const fn of typed) this.#call(fn, event);
+  }
+
+  #call(fn: Listener, event: KernelEvent): void {
+    try {
+      fn(event);
+    } catch (err) {
+      if (!this.#warned) {
+        this.#warned = true;
+        process.stderr.write(`symphony: an event listener threw (ignored): ${err instanceof Error ? err.stack : String(err)}\n`);
+      }
+    }
   }
 
   /** The events from now on as an async iterable; it ends when `signal` aborts or the loop breaks. */
@@ -106,18 +119,6 @@ export class EventStream {
     } finally {
       off();
       signal?.removeEventListener('abort', onAbort);
-    }
-  }
-}
-
-let warned = false;
-function call(fn: Listener, event: KernelEvent): void {
-  try {
-    fn(event);
-  } catch (err) {
-    if (!warned) {
-      warned = true;
-      process.stderr.write(`symphony: an event listener threw (ignored): ${err instanceof Error ? err.stack : String(err)}\n`);
     }
   }
 }

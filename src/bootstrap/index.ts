@@ -21,6 +21,8 @@ export {
   type Logger,
   type ModeAdapter,
   type RestartStrategy,
+  type RestartType,
+  type Shutdown,
   type StopContext,
 } from './definition.js';
 export { Kernel, createKernel, type KernelExit } from './kernel.js';
@@ -39,4 +41,5 @@ export {
 export type { ComponentEvent, EventError, KernelEvent, KernelEventType, LogEvent, StageEvent, SystemEvent } from './events.js';
 export { analyzeGraph, dependentsClosure, needsClosure, suggest, type BootPlan, type GraphAnalysis, type GraphNode, type GraphProblem, type GraphWarning } from './graph.js';
 export { criticalPath, ISOLATION, isolationOf, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationFacts, type IsolationLevel } from './report.js';
-export { DEFAULTS, normalizeSpec, type ComponentSpec } from './spec.js';
+export { DEFAULTS, normalizeSpec, RESTART_TYPES, SHUTDOWN_KINDS, type ComponentSpec } from './spec.js';
+export { STRATEGIES, STRATEGY_NAMES, type Strategy, type StrategyName } from './strategies.js';

@@ -1,6 +1,7 @@
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../util/backoff.js';
 import { toMs } from '../util/duration.js';
-import type { AnyComponentDefinition, ComponentOptions, ExecutionMode, RestartStrategy } from './definition.js';
+import type { AnyComponentDefinition, ComponentOptions, ExecutionMode, RestartType } from './definition.js';
+import { isStrategy, STRATEGY_NAMES, type StrategyName } from './strategies.js';
 import type { GraphNode } from './graph.js';
 
 /** Defaults (docs/configuration.md). */
@@ -9,8 +10,13 @@ export const DEFAULTS = {
   stopTimeoutMs: 5_000,
   retries: 0,
   health: { timeoutMs: 1_000, intervalMs: 5_000, threshold: 3 },
-  restart: { strategy: 'never' as RestartStrategy, max: 3, withinMs: 30_000 },
+  restart: { strategy: 'one_for_one' as StrategyName, type: 'temporary' as RestartType, max: 3, withinMs: 30_000 },
 };
+
+export const RESTART_TYPES: readonly RestartType[] = Object.freeze(['permanent', 'transient', 'temporary']);
+/** The words `stopTimeout` takes besides a duration. */
+export const SHUTDOWN_KINDS = Object.freeze(['brutal_kill', 'infinity'] as const);
+export type ShutdownKind = 'timeout' | (typeof SHUTDOWN_KINDS)[number];
 
 /** A component's options with every default applied and every duration in milliseconds. */
 export interface ComponentSpec extends GraphNode {
@@ -19,11 +25,13 @@ export interface ComponentSpec extends GraphNode {
   readonly mode: ExecutionMode;
   readonly optional: boolean;
   readonly timeoutMs: number;
+  /** The stop deadline (Infinity for `infinity`, 0 for `brutal_kill`). */
   readonly stopTimeoutMs: number;
+  readonly shutdown: ShutdownKind;
   readonly retries: number;
   readonly backoff: BackoffPolicy;
   readonly health: { timeoutMs: number; intervalMs: number; threshold: number };
-  readonly restart: { strategy: RestartStrategy; max: number; withinMs: number };
+  readonly restart: { strategy: StrategyName; type: RestartType; max: number; withinMs: number };
   readonly config: unknown;
   readonly options: ComponentOptions;
 }
@@ -44,12 +52,10 @@ export function normalizeSpec(name: string, o: ComponentOptions): ComponentSpec 
   if (o === null || typeof o !== 'object') throw new TypeError(`${where(name, 'options')} must be an object`);
   for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw new TypeError(`${where(name, key)} is not a component option (known: ${[...KNOWN].join(', ')})`);
   if (o.use === undefined && o.command === undefined) throw new TypeError(`${where(name, 'use')} is missing: give a definition, a module path, or a command`);
-  const strategy = o.restart?.strategy ?? DEFAULTS.restart.strategy;
-  if (strategy !== 'one_for_one' && strategy !== 'rest_for_one' && strategy !== 'never') throw new TypeError(`${where(name, 'restart.strategy')} must be one_for_one, rest_for_one or never`);
+  const restartSpec = o.restart == null ? DEFAULT_RESTART_SPEC : restartOf(name, o.restart);
   const mode = o.mode ?? 'in-process';
   if (mode !== 'in-process' && mode !== 'worker' && mode !== 'process') throw new TypeError(`${where(name, 'mode')} must be in-process, worker or process`);
   const health = o.health;
-  const restart = o.restart;
   // Validation order as before the defaults were shared: health.threshold is checked first.
   const threshold = count(name, health?.threshold, 'health.threshold', DEFAULTS.health.threshold);
   return {
@@ -63,7 +69,8 @@ export function normalizeSpec(name: string, o: ComponentOptions): ComponentSpec 
     mode,
     optional: o.optional === true,
     timeoutMs: ms(name, o.timeout, 'timeout', DEFAULTS.timeoutMs),
-    stopTimeoutMs: ms(name, o.stopTimeout, 'stopTimeout', DEFAULTS.stopTimeoutMs),
+    stopTimeoutMs: o.stopTimeout === 'infinity' ? Infinity : o.stopTimeout === 'brutal_kill' ? 0 : ms(name, o.stopTimeout, 'stopTimeout', DEFAULTS.stopTimeoutMs),
+    shutdown: o.stopTimeout === 'infinity' || o.stopTimeout === 'brutal_kill' ? o.stopTimeout : 'timeout',
     retries: count(name, o.retries, 'retries', DEFAULTS.retries),
     backoff:
       o.backoff == null
@@ -80,16 +87,24 @@ export function normalizeSpec(name: string, o: ComponentOptions): ComponentSpec 
             intervalMs: ms(name, health.interval, 'health.interval', DEFAULTS.health.intervalMs),
             threshold: Math.max(1, threshold),
           },
-    restart:
-      restart == null
-        ? DEFAULT_RESTART_SPEC
-        : {
-            strategy,
-            max: count(name, restart.max, 'restart.max', DEFAULTS.restart.max),
-            withinMs: ms(name, restart.within, 'restart.within', DEFAULTS.restart.withinMs),
-          },
+    restart: restartSpec,
     config: o.with,
     options: o,
+  };
+}
+
+/** `restart:` with its defaults: a strategy alone is permanent; `never` is one_for_one and temporary. */
+function restartOf(name: string, r: NonNullable<ComponentOptions['restart']>): ComponentSpec['restart'] {
+  if (r === null || typeof r !== 'object') throw new TypeError(`${where(name, 'restart')} must be a table { strategy, type, max, within }`);
+  const given = r.strategy;
+  if (given !== undefined && given !== 'never' && !isStrategy(given)) throw new TypeError(`${where(name, 'restart.strategy')} must be ${[...STRATEGY_NAMES, 'never'].join(', ')}`);
+  if (r.type !== undefined && !RESTART_TYPES.includes(r.type)) throw new TypeError(`${where(name, 'restart.type')} must be ${RESTART_TYPES.join(', ')}`);
+  if (given === 'never' && r.type !== undefined && r.type !== 'temporary') throw new TypeError(`${where(name, 'restart')}: strategy never means type temporary, but type is ${r.type} (give a strategy such as one_for_one)`);
+  return {
+    strategy: given === undefined || given === 'never' ? DEFAULTS.restart.strategy : given,
+    type: r.type ?? (given === undefined || given === 'never' ? 'temporary' : 'permanent'),
+    max: count(name, r.max, 'restart.max', DEFAULTS.restart.max),
+    withinMs: ms(name, r.within, 'restart.within', DEFAULTS.restart.withinMs),
   };
 }
 

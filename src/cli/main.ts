@@ -140,7 +140,7 @@ async function graph(values: Values): Promise<number> {
   const format = (values.format ?? 'mermaid') as 'mermaid' | 'dot' | 'json';
   if (!['mermaid', 'dot', 'json'].includes(format)) throw new UsageError(`--format must be mermaid, dot or json (got '${values.format}')`);
   const system = await load(values);
-  const { kernelOptions } = await import('../config/index.js');
+  const { kernelOptions } = await import('../system/index.js');
   const { renderGraph } = await import('./graph.js');
   const k = new Kernel(kernelOptions(system));
   process.stdout.write(`${renderGraph(k.plan, system.components, format)}\n`);
@@ -176,7 +176,7 @@ async function up(values: Values): Promise<number> {
   const system = await load(values);
   // http.listen's form is checked with the config; whether it can be listened on, when it is.
   const { ListenError, serveHealth } = await import('./health.js');
-  const { kernelOptions } = await import('../config/index.js');
+  const { kernelOptions } = await import('../system/index.js');
   let k: Kernel;
   try {
     k = new Kernel(kernelOptions(system, values.until !== undefined ? { until: values.until } : {}));
@@ -314,7 +314,7 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
     inputs[name] = value;
   }
   const system = await load(values);
-  const { kernelOptions } = await import('../config/index.js');
+  const { kernelOptions } = await import('../system/index.js');
   const k = new Kernel(kernelOptions(system));
   // First signal: cancel the melody (or the boot) and stop in order; second: exit at once.
   const interrupt = new AbortController();

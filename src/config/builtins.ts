@@ -1,22 +1,20 @@
 import type { AnyComponentDefinition } from '../bootstrap/index.js';
 
 /**
- * `builtin:NAME` components. Each entry imports its part only when used, so the kernel's startup
- * never pays for parts a config does not name.
+ * The names `builtin:NAME` may give, in the order errors list them. Config knows them (it checks
+ * their settings, schema.ts); loading one is the system's part (src/system/builtins.ts), which
+ * must give a loader for each of these names and no other.
  */
-const BUILTINS: Record<string, () => Promise<AnyComponentDefinition>> = {
-  bus: async () => (await import('../bus/index.js')).busComponent,
-  pit: async () => (await import('../pit/index.js')).pitComponent,
-  orchestra: async () => (await import('../orchestra/index.js')).orchestraComponent,
-  conductor: async () => (await import('../conductor/index.js')).conductorComponent,
-};
+export const BUILTIN_NAMES = ['bus', 'pit', 'orchestra', 'conductor'] as const;
+export type BuiltinName = (typeof BUILTIN_NAMES)[number];
+
+/** Loads the definition of one builtin (given by the system). */
+export type BuiltinLoader = (name: BuiltinName) => Promise<AnyComponentDefinition>;
 
 export function builtinNames(): string[] {
-  return Object.keys(BUILTINS);
+  return [...BUILTIN_NAMES];
 }
 
-export function loadBuiltin(name: string): Promise<AnyComponentDefinition> {
-  const load = BUILTINS[name];
-  if (!load) return Promise.reject(new Error(`unknown builtin '${name}' (available: ${builtinNames().join(', ') || 'none'})`));
-  return load();
+export function isBuiltinName(name: string): name is BuiltinName {
+  return (BUILTIN_NAMES as readonly string[]).includes(name);
 }

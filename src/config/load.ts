@@ -1,9 +1,8 @@
 import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
-import { analyzeGraph, suggest, type ComponentOptions, type KernelOptions, type ModeAdapter } from '../bootstrap/index.js';
-import { SETTINGS_SOURCE } from '../orchestra/grants.js';
+import { analyzeGraph, suggest, type ComponentOptions } from '../bootstrap/index.js';
 import { BuiltinSettingsSchemas, COMPONENT_KEYS, GRANT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type HttpConfig, type SystemConfig } from './schema.js';
-import { ConfigSyntaxError, parseConfigSource, readConfigSource, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
+import { ConfigSyntaxError, parseConfigSource, readConfigSource, SETTINGS_SOURCE, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
 
 /** One finding about a config file, at its position. */
@@ -219,7 +218,8 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
     Object.entries(components).map(async ([name, c]) => {
       if (typeof c.use !== 'string') return;
       try {
-        if (options.checkModules) await loadDefinition(c.use, baseDir);
+        // A builtin is checked by name: loading it is the system's part, and it ships with the kernel.
+        if (options.checkModules && !c.use.startsWith('builtin:')) await loadDefinition(c.use, baseDir);
         else resolveUse(c.use, baseDir);
       } catch (err) {
         at(locate(name, ['use']), `component '${name}': ${err instanceof Error ? err.message : String(err)}`);
@@ -239,23 +239,6 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
     source,
     busName,
     isolation: config.isolation ?? 'auto',
-  };
-}
-
-/** Kernel options for a loaded system, with `use:` strings resolved relative to the config file. */
-export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, 'components'> = {}): KernelOptions {
-  const busName = system.busName;
-  const adapter =
-    (kind: 'worker' | 'process' | 'command'): ModeAdapter =>
-    async (...args) =>
-      (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir, system.isolation)[kind]!(...args);
-  return {
-    loader: (use) => loadDefinition(use, system.baseDir),
-    baseDir: system.baseDir,
-    ...(busName ? { modes: { worker: adapter('worker'), process: adapter('process'), command: adapter('command') } } : {}),
-    ...extra,
-    components: system.components,
-    ...(system.stages ? { stages: system.stages } : {}),
   };
 }
 

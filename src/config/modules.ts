@@ -3,11 +3,11 @@ import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isComponentDefinition, type AnyComponentDefinition } from '../bootstrap/index.js';
-import { builtinNames, loadBuiltin } from './builtins.js';
+import { builtinNames, isBuiltinName, type BuiltinLoader, type BuiltinName } from './builtins.js';
 
 /** Where a `use:` string points: a builtin, a file, or a package, with what to import. */
 export type ResolvedUse =
-  | { kind: 'builtin'; name: string }
+  | { kind: 'builtin'; name: BuiltinName }
   | { kind: 'module'; specifier: string; url: string; exportName: string };
 
 /** A `use:` that cannot be resolved or does not export a component. */
@@ -23,7 +23,7 @@ export class ModuleLoadError extends Error {
 export function resolveUse(use: string, baseDir: string): ResolvedUse {
   if (use.startsWith('builtin:')) {
     const name = use.slice('builtin:'.length);
-    if (!builtinNames().includes(name)) {
+    if (!isBuiltinName(name)) {
       throw new ModuleLoadError(`unknown builtin '${name}' (available: ${builtinNames().join(', ') || 'none'})`);
     }
     return { kind: 'builtin', name };
@@ -100,10 +100,16 @@ function conditional(entry: unknown): string | undefined {
   return undefined;
 }
 
-/** Imports what `use` points at and checks it is a component definition. */
-export async function loadDefinition(use: string, baseDir: string): Promise<AnyComponentDefinition> {
+/**
+ * Imports what `use` points at and checks it is a component definition. A `builtin:NAME` is
+ * loaded by `builtins`, which the system gives (config does not import the parts it configures).
+ */
+export async function loadDefinition(use: string, baseDir: string, builtins?: BuiltinLoader): Promise<AnyComponentDefinition> {
   const target = resolveUse(use, baseDir);
-  if (target.kind === 'builtin') return loadBuiltin(target.name);
+  if (target.kind === 'builtin') {
+    if (!builtins) throw new ModuleLoadError(`'${use}' is a part of the system: load it through the system's loader (kernelOptions or loadComponent from the system), not the config layer's`);
+    return builtins(target.name);
+  }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(target.url)) as Record<string, unknown>;

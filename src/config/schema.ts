@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { RESTART_TYPES, SHUTDOWN_KINDS, STRATEGY_NAMES } from '../bootstrap/index.js';
 import { parseDuration } from '../util/duration.js';
 
 /*
@@ -19,6 +20,7 @@ const duration = v.pipe(
   v.check((x) => parseDuration(x) !== undefined, 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
   v.description('A duration: milliseconds, or a number with a unit (ms, s, m, h), e.g. "250ms", "5s".'),
 );
+const SHUTDOWN_MESSAGE = `stopTimeout must be a duration (a number of milliseconds or a string such as "250ms", "5s"), ${SHUTDOWN_KINDS.join(' or ')}`;
 const count = (what: string) => v.pipe(v.number(`${what} must be a whole number`), v.integer(`${what} must be a whole number`), v.minValue(0, `${what} must be >= 0`));
 const names = (what: string) => v.array(v.string(`each entry of ${what} must be a component name`), `${what} must be a list of component names`);
 
@@ -60,7 +62,13 @@ export const componentEntries = {
   mode: v.optional(v.pipe(v.picklist(['in-process', 'worker', 'process'], 'mode must be in-process, worker or process'), v.description('Where the component runs.'))),
   optional: v.optional(v.pipe(v.boolean('optional must be true or false'), v.description('Failure leaves the system degraded instead of failing the boot.'))),
   timeout: v.optional(v.pipe(duration, v.description('Start deadline (default 10s).'))),
-  stopTimeout: v.optional(v.pipe(duration, v.description('Stop deadline (default 5s).'))),
+  stopTimeout: v.optional(
+    v.pipe(
+      v.union([v.number(), v.string()], SHUTDOWN_MESSAGE),
+      v.check((x) => (SHUTDOWN_KINDS as readonly unknown[]).includes(x) || parseDuration(x) !== undefined, SHUTDOWN_MESSAGE),
+      v.description('Shutdown, as in OTP: the stop deadline (default 5s); brutal_kill: the stop is told at once (its signal already aborted) and not waited for; infinity: waited for without a deadline.'),
+    ),
+  ),
   retries: v.optional(v.pipe(count('retries'), v.description('Start attempts after the first, with exponential backoff and jitter (default 0).'))),
   backoff: v.optional(v.strictObject({ initial: v.optional(duration), max: v.optional(duration) }, 'backoff must be a table { initial, max }')),
   health: v.optional(
@@ -76,11 +84,22 @@ export const componentEntries = {
   restart: v.optional(
     v.strictObject(
       {
-        strategy: v.optional(v.picklist(['one_for_one', 'rest_for_one', 'never'], 'restart.strategy must be one_for_one, rest_for_one or never')),
+        strategy: v.optional(
+          v.pipe(
+            v.picklist([...STRATEGY_NAMES, 'never'], `restart.strategy must be ${[...STRATEGY_NAMES, 'never'].join(', ')}`),
+            v.description('Which components a restart takes: one_for_one (the failed one), rest_for_one (it and its dependents), one_for_all (every component). never: no restart (restart type temporary).'),
+          ),
+        ),
+        type: v.optional(
+          v.pipe(
+            v.picklist(RESTART_TYPES, `restart.type must be ${RESTART_TYPES.join(', ')}`),
+            v.description('permanent: always restarted; transient: restarted unless it ended normally (ctx.exit()); temporary: never restarted. Default permanent when a strategy is given, else temporary.'),
+          ),
+        ),
         max: v.optional(v.pipe(count('restart.max'), v.description('Restarts allowed within `within` before escalating (default 3).'))),
         within: v.optional(v.pipe(duration, v.description('The window for `max` (default 30s).'))),
       },
-      'restart must be a table { strategy, max, within }',
+      'restart must be a table { strategy, type, max, within }',
     ),
   ),
   stage: v.optional(v.pipe(v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.string()], 'stage must be a stage index or a label from stages'), v.description('Explicit stage: an index, or a label from the top-level stages list.'))),

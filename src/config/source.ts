@@ -174,3 +174,10 @@ function findKey(root: unknown, name: string): { line: number; column: number } 
   }
   return undefined;
 }
+
+/**
+ * The key under which a component's settings carry where they were written (file and a locator),
+ * so the part that reads them (the Orchestra's grants) can name a problem at its FILE:LINE:COL.
+ * A registered symbol: the same value wherever it is written.
+ */
+export const SETTINGS_SOURCE: unique symbol = Symbol.for('symphony.settingsSource') as never;

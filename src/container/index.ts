@@ -12,6 +12,6 @@ export {
   type Lifetime,
   type Provider,
 } from './container.js';
-export { teardownInReverse, StopError, StopTimeoutError, type TeardownPlan } from './teardown.js';
+export { teardownInReverse, BrutalKillError, StopError, StopTimeoutError, type TeardownPlan } from './teardown.js';
 /** The indexed form the bootstrap manager stops a booted graph with (no per-node objects). */
 export { teardownIndexed, type StopSignals } from './teardown.js';

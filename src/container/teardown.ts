@@ -27,6 +27,14 @@ export class StopTimeoutError extends Error {
   }
 }
 
+/** The reason a brutally killed node's stop signal carries (it is aborted before the stop is called). */
+export class BrutalKillError extends Error {
+  override name = 'BrutalKillError';
+  constructor(readonly component: string) {
+    super(`'${component}' is brutally killed: its stop is not waited for`);
+  }
+}
+
 /** A teardown step that threw; `cause` holds what it threw. */
 export class StopError extends Error {
   override name = 'StopError';
@@ -85,7 +93,13 @@ export interface IndexedTeardown {
   readonly depStart: Int32Array;
   readonly depList: ArrayLike<number>;
   stop(i: number, signals: StopSignals): unknown;
+  /** Node i's deadline; Infinity: no deadline, its stop is waited for however long it takes. */
   timeoutMs(i: number): number;
+  /**
+   * True when node i is brutally killed (OTP's brutal_kill): its stop is called with its signal
+   * already aborted and is not waited for; the node counts as stopped at once.
+   */
+  brutal?(i: number): boolean;
   describe(i: number): string;
   onStopping?(i: number): void;
   onStopped?(i: number, error?: Error): void;
@@ -199,6 +213,8 @@ class Teardown implements StopSignals {
     let doneNow: number[] | undefined;
     let failedNow: Map<number, Error> | undefined;
     for (const i of batch) {
+      const brutal = plan.brutal?.(i) === true;
+      if (brutal) (this.#timedOut ??= new Map()).set(i, new BrutalKillError(plan.describe(i)));
       let result: unknown;
       try {
         result = plan.stop(i, this);
@@ -207,7 +223,9 @@ class Teardown implements StopSignals {
         (doneNow ??= []).push(i);
         continue;
       }
-      if (result === null || (typeof result !== 'object' && typeof result !== 'function')) {
+      if (brutal || result === null || (typeof result !== 'object' && typeof result !== 'function')) {
+        // Not waited for: whatever it still does is its own business, and a late rejection is dropped.
+        if (brutal && result instanceof Promise) result.catch(() => {});
         (doneNow ??= []).push(i);
         continue;
       }
@@ -227,6 +245,10 @@ class Teardown implements StopSignals {
   /** Puts node i under its deadline: the queue for its timeout, whose one timer is armed if idle. */
   #watch(i: number, now: number): void {
     const ms = this.#plan.timeoutMs(i);
+    if (ms === Infinity) {
+      this.#queueOf[i] = -1; // no deadline: settled only by its stop
+      return;
+    }
     let q = this.#lastQueue;
     if (q?.ms !== ms) {
       q = this.#queues.find((x) => x.ms === ms);
@@ -270,8 +292,8 @@ class Teardown implements StopSignals {
   /** A watched stop ended (or timed out); a later end of the same stop is ignored. */
   #settle(i: number, error: Error | undefined): void {
     if (this.#settled[i] === 1) return;
-    const q = this.#queues[this.#queueOf[i]!]!;
-    if (--q.running === 0 && q.timer) {
+    const q = this.#queueOf[i]! < 0 ? undefined : this.#queues[this.#queueOf[i]!]!;
+    if (q && --q.running === 0 && q.timer) {
       // Nothing left under this deadline: no timer may keep the process alive for it.
       clearTimeout(q.timer);
       q.timer = undefined;

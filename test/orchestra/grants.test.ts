@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kernel } from '../../src/bootstrap/index.js';
 import type { Bus } from '../../src/bus/index.js';
-import { kernelOptions, loadSystem } from '../../src/config/index.js';
+import { kernelOptions, loadSystem } from '../../src/system/index.js';
 import type { Orchestra } from '../../src/orchestra/index.js';
 
 const root = resolve(import.meta.dirname, '../..');

@@ -1,0 +1,190 @@
+/**
+ * The boot report: built when a boot ends, from what the slots hold then. The per-component
+ * entries are made on first read.
+ */
+import { describeError } from '../util/errors.js';
+import type { KernelCore } from './core.js';
+import type { ComponentState, HealthStatus } from './definition.js';
+import { criticalPathOf, isolationOf, onPathState, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type PathFacts } from './report.js';
+import type { Slot } from './slot.js';
+
+/** The report of the boot that just ended (`failure` null when it succeeded). */
+export function buildReport(k: KernelCore, failure: BootFailure | null): BootReport {
+  const order = k.order;
+  const facts = new BootFacts(order);
+  const readyMs = k.now();
+  const path = criticalPathOf(facts);
+  let own = 0;
+  for (const i of path) own += facts.ownMs(i) ?? 0;
+  const mem = process.memoryUsage();
+  const stages = k.plan.stages.map((names, index) => {
+    // Counts and plain numbers rather than number | null, which would box every value.
+    let starts = 0;
+    let readies = 0;
+    let startMin = 0;
+    let readyMax = 0;
+    const members = k.stages[index]!;
+    for (let k = 0; k < members.length; k++) {
+      const s = members[k]!;
+      if (s.startAt !== null) startMin = starts++ === 0 ? s.startAt : Math.min(startMin, s.startAt);
+      if (s.readyAt !== null) readyMax = readies++ === 0 ? s.readyAt : Math.max(readyMax, s.readyAt);
+    }
+    return {
+      index,
+      components: [...names],
+      startMs: starts ? round(startMin) : null,
+      readyMs: readies === names.length ? round(readyMax) : null,
+    };
+  });
+  const late: BootReport['late'] = [];
+  for (let j = 0; j < order.length; j++) {
+    const s = order[j]!;
+    const targets = s.spec.late;
+    for (let t = 0; t < targets.length; t++) late.push({ from: s.name, to: targets[t]!, boundMs: round(k.find(targets[t]!)!.firstReadyAt) });
+  }
+  let components: ComponentReport[] | undefined;
+  return {
+    isolation: overallIsolation(order.map((s) => isolationOf(s.running ? s.instance : undefined).level)),
+    ok: failure === null,
+    system: failure ? 'failed' : k.systemState(),
+    readyMs: round(readyMs)!,
+    processMs: round(k.origin)!,
+    stages,
+    // The per-component entries (an object and three lists each) are made when first read, from
+    // what the boot left in `facts`; until then the report costs a few arrays, not 10,000 objects.
+    // Read, written, spread or serialized, it behaves as a plain property.
+    get components(): ComponentReport[] {
+      return (components ??= facts.reports());
+    },
+    set components(value: ComponentReport[]) {
+      Object.defineProperty(this, 'components', { value, writable: true, enumerable: true, configurable: true });
+    },
+    criticalPath: path.map((i) => order[i]!.name),
+    late,
+    failure,
+    until: k.options.until ?? null,
+    memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
+    loadMs: round(k.loadMs)!,
+    kernelOverheadMs: round(Math.max(0, readyMs - k.bootStart - own))!,
+  };
+}
+
+function isolationEntries(instance: unknown): Pick<ComponentReport, 'isolation' | 'isolationParts'> {
+  const iso = isolationOf(instance);
+  return iso.parts ? { isolation: iso.level, isolationParts: iso.parts } : { isolation: iso.level };
+}
+
+/** Milliseconds as the report gives them: to the microsecond. */
+function round(v: number | null): number | null {
+  return v === null ? null : Math.round(v * 1000) / 1000;
+}
+
+/**
+ * What a report says of each component, recorded when the boot ends (the slots change after it)
+ * in flat arrays. The ComponentReport objects are made from it on demand.
+ */
+export class BootFacts implements PathFacts {
+  readonly count: number;
+  readonly stage: Int32Array;
+  readonly ready: Float64Array;
+  readonly eligible: Uint8Array;
+  readonly slots: readonly Slot[];
+  readonly state: ComponentState[];
+  readonly attempts: Int32Array;
+  /** queuedAt, startAt, readyAt of component i at [3i], [3i + 1], [3i + 2]; null where `known` says so. */
+  readonly times: Float64Array;
+  /** Bit 1: queuedAt, 2: startAt, 4: readyAt is not null. */
+  readonly known: Uint8Array;
+  readonly healthStatus: (HealthStatus | undefined)[];
+  readonly healthDetail: unknown[];
+  /** The parts (ctx.part) as the report gives them, for the few components that have any. */
+  readonly parts: (ComponentReport['parts'] | undefined)[];
+  readonly error: (string | null)[];
+
+  constructor(slots: readonly Slot[]) {
+    const n = slots.length;
+    this.count = n;
+    this.slots = slots;
+    this.stage = new Int32Array(n);
+    this.ready = new Float64Array(n);
+    this.eligible = new Uint8Array(n);
+    this.state = new Array(n);
+    this.attempts = new Int32Array(n);
+    this.times = new Float64Array(3 * n);
+    this.known = new Uint8Array(n);
+    this.healthStatus = new Array(n);
+    this.healthDetail = new Array(n);
+    this.parts = new Array(n);
+    this.error = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = slots[i]!;
+      this.stage[i] = s.stageIndex;
+      this.state[i] = s.state;
+      this.attempts[i] = s.attempts;
+      let known = 0;
+      if (s.queuedAt !== null) ((known |= 1), (this.times[3 * i] = s.queuedAt));
+      if (s.startAt !== null) ((known |= 2), (this.times[3 * i + 1] = s.startAt));
+      if (s.readyAt !== null) {
+        known |= 4;
+        this.times[3 * i + 2] = s.readyAt;
+        this.ready[i] = Math.round(s.readyAt * 1000) / 1000;
+        if (onPathState(s.state)) this.eligible[i] = 1;
+      }
+      this.known[i] = known;
+      this.healthStatus[i] = s.healthStatus;
+      this.healthDetail[i] = s.healthDetail;
+      if (s.parts) this.parts[i] = s.parts.map((p) => ({ name: p.name, startMs: round(p.startMs)!, readyMs: round(p.readyMs) }));
+      this.error[i] = s.error ? describeError(s.error) : null;
+    }
+  }
+
+  time(i: number, which: 0 | 1 | 2): number | null {
+    return this.known[i]! & (1 << which) ? this.times[3 * i + which]! : null;
+  }
+  name(i: number): string {
+    return this.slots[i]!.name;
+  }
+  dependsOn(i: number, name: string): boolean {
+    const spec = this.slots[i]!.spec;
+    return spec.needs.includes(name) || spec.wants.includes(name);
+  }
+  /** readyMs - startMs, rounded. */
+  ownMs(i: number): number | null {
+    const start = this.time(i, 1);
+    const ready = this.time(i, 2);
+    return start !== null && ready !== null ? round(ready - start) : null;
+  }
+
+  reports(): ComponentReport[] {
+    const out: ComponentReport[] = new Array(this.count);
+    for (let i = 0; i < this.count; i++) {
+      const s = this.slots[i]!;
+      const spec = s.spec;
+      const queued = this.time(i, 0);
+      const start = this.time(i, 1);
+      const status = this.healthStatus[i];
+      const parts = this.parts[i];
+      out[i] = {
+        name: s.name,
+        stage: s.stageIndex,
+        mode: spec.command ? 'command' : spec.mode,
+        state: this.state[i]!,
+        optional: spec.optional,
+        attempts: this.attempts[i]!,
+        queuedMs: round(queued),
+        startMs: round(start),
+        readyMs: round(this.time(i, 2)),
+        ownMs: this.ownMs(i),
+        waitMs: start !== null && queued !== null ? round(start - queued) : null,
+        needs: [...spec.needs],
+        wants: [...spec.wants],
+        late: [...spec.late],
+        health: status === undefined ? null : { status, detail: this.healthDetail[i] },
+        ...isolationEntries(s.running ? s.instance : undefined),
+        ...(parts ? { parts } : {}),
+        error: this.error[i]!,
+      };
+    }
+    return out;
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * The system: the top part, which assembles the others. It knows every builtin (builtins.ts) and
+ * turns a loaded config into kernel options whose modes run through the bus (assemble.ts). The
+ * CLI builds on it; nothing below imports it.
+ */
+export { kernelOptions, loadComponent } from './assemble.js';
+export { loadBuiltin } from './builtins.js';
+export { builtinNames, ConfigError, formatDiagnostic, loadSystem, loadSystemText, loadSystemValue, type Diagnostic, type LoadOptions, type LoadedSystem } from '../config/index.js';
