@@ -29,7 +29,7 @@ describe('Orchestra Kit', () => {
   const logs: string[] = [];
 
   beforeAll(async () => {
-    rmSync('/tmp/sneaky-was-here.txt', { force: true });
+    rmSync('/var/tmp/sneaky-was-here.txt', { force: true });
     k = system(['word-count', 'crasher', 'sneaky', 'lazy', 'hog', 'trusted', 'bad-manifest']);
     k.on('log', (e) => void logs.push(`${(e as LogEvent).level} ${(e as LogEvent).message}`));
     await k.start();
@@ -145,7 +145,7 @@ describe('Orchestra Kit', () => {
   }, 30_000);
 
   it('left no file outside the sandbox', () => {
-    expect(existsSync('/tmp/sneaky-was-here.txt')).toBe(false);
+    expect(existsSync('/var/tmp/sneaky-was-here.txt')).toBe(false);
   });
 });
 

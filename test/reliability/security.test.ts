@@ -21,7 +21,7 @@ describe('an isolated extension trying to escape', () => {
   let events = '';
   let listener: Listener;
   beforeAll(async () => {
-    rmSync('/tmp/escape-artist-was-here', { force: true });
+    rmSync('/var/tmp/escape-artist-was-here', { force: true });
     k = createKernel({
       components: {
         bus: { use: 'builtin:bus', with: { listen: 'auto' } },
@@ -66,14 +66,14 @@ describe('an isolated extension trying to escape', () => {
       impersonateWithOwnToken: expect.stringMatching(/^(no SYMPHONY_BUS|bus -32001)$/),
       guessedToken: expect.stringMatching(/^(no SYMPHONY_BUS|bus -32001)$/),
     } as never);
-    expect(existsSync('/tmp/escape-artist-was-here')).toBe(false);
+    expect(existsSync('/var/tmp/escape-artist-was-here')).toBe(false);
   });
 
   it('logs every attempt', async () => {
     const expected = [
       /extension 'escape-artist': denied: fs\.readFileSync \/etc\/hostname \(ERR_ACCESS_DENIED\)/,
       /extension 'escape-artist': denied: fs\.promises\.readFile \/etc\/passwd \(ERR_ACCESS_DENIED\)/,
-      /extension 'escape-artist': denied: fs\.writeFileSync \/tmp\/escape-artist-was-here \(ERR_ACCESS_DENIED\)/,
+      /extension 'escape-artist': denied: fs\.writeFileSync \/var\/tmp\/escape-artist-was-here \(ERR_ACCESS_DENIED\)/,
       /extension 'escape-artist': denied: child process .*\(ERR_ACCESS_DENIED\)/,
       /extension 'escape-artist': denied: worker thread \(ERR_ACCESS_DENIED\)/,
       /extension 'escape-artist': denied: native addon .*libc\.so\.6 \(ERR_DLOPEN_DISABLED\)/,
