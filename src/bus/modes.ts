@@ -18,6 +18,8 @@ import { BusError, ErrorCode, PeerGoneError } from './errors.js';
 
 /** Marks a proxy of a remote instance (so it is not exposed on the bus a second time). */
 export const REMOTE = Symbol.for('symphony.remote');
+/** A proxy of a component in its own process answers this with a function giving its pid. */
+export const PROCESS_ID = Symbol.for('symphony.pid');
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The host that runs a hosted component (always the compiled one, also when this runs from src/). */
@@ -32,7 +34,7 @@ function methodOf(instance: unknown, name: string): ((...args: unknown[]) => unk
 }
 
 /** A proxy whose every method is a bus request; `then` is undefined so it is not mistaken for a promise. */
-export function remoteProxy(bus: Bus, prefix: string, spread: boolean, isolation?: () => 'sandboxed' | 'degraded' | 'none'): object {
+export function remoteProxy(bus: Bus, prefix: string, spread: boolean, isolation?: () => 'sandboxed' | 'degraded' | 'none', pid?: () => number | undefined): object {
   return new Proxy(
     {},
     {
@@ -40,6 +42,8 @@ export function remoteProxy(bus: Bus, prefix: string, spread: boolean, isolation
         if (prop === REMOTE) return true;
         // How its process is confined, for the boot report and /status (read by the kernel, never sent).
         if (prop === ISOLATION) return isolation;
+        // Its process id, for `symphony ps` (read in the kernel's process, never sent).
+        if (prop === PROCESS_ID) return pid;
         if (typeof prop !== 'string' || prop === 'then' || prop === 'toJSON') return undefined;
         return (...args: unknown[]) => bus.request(`${prefix}.${prop}`, spread ? args : args[0]);
       },
@@ -166,6 +170,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
         bus.hold(component);
         let stop: () => Promise<void> = async () => {};
         let level: (() => 'sandboxed' | 'degraded' | 'none') | undefined;
+        let processId: (() => number | undefined) | undefined;
         let exited: Promise<string>;
         let connection: PeerConnection | undefined;
         try {
@@ -180,6 +185,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
             const sandbox = sandboxRequest(options, baseDir, policy, [join(packageRoot, 'dist'), join(packageRoot, 'node_modules'), baseDir]);
             const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) }, sandbox });
             level = () => p.isolation;
+            processId = () => p.pid;
             stop = () => p.stop(2000);
             await p.ready(ctx.remainingMs());
             connection = p.connection;
@@ -192,7 +198,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
           startFailed(bus, component, err);
           throw err;
         }
-        const proxy = remoteProxy(bus, `component.${component}`, true, level);
+        const proxy = remoteProxy(bus, `component.${component}`, true, level, processId);
         let stopping = false;
         const hosted: Hosted = {
           stop: async () => {
@@ -262,7 +268,7 @@ function commandMode(busName: string, baseDir: string, policy: IsolationPolicy =
         void p.exited.then((e) => {
           if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}`));
         });
-        const proxy = remoteProxy(bus, component, false, () => p.isolation);
+        const proxy = remoteProxy(bus, component, false, () => p.isolation, () => p.pid);
         procs.set(proxy, async (stopCtx) => {
           stopping = true;
           if (stopCtx?.reason === 'shutdown') endHold(bus, component, 'stopped with the system');

@@ -10,7 +10,7 @@ export const DEFAULT_SYSTEM = `# yaml-language-server: $schema=../schema/symphon
 http: { listen: 127.0.0.1:0 }
 components:
   bus:       { use: builtin:bus, with: { listen: auto } }
-  pit:       { use: builtin:pit, needs: [bus], late: [conductor], with: { dataDir: ../.symphony/pit } }
+  pit:       { use: builtin:pit, needs: [bus], late: [conductor] }
   orchestra:
     use: builtin:orchestra
     needs: [bus, pit]
@@ -38,7 +38,7 @@ export const DEFAULT_SYSTEM_VALUE = {
   http: { listen: '127.0.0.1:0' },
   components: {
     bus: { use: 'builtin:bus', with: { listen: 'auto' } },
-    pit: { use: 'builtin:pit', needs: ['bus'], late: ['conductor'], with: { dataDir: '../.symphony/pit' } },
+    pit: { use: 'builtin:pit', needs: ['bus'], late: ['conductor'] },
     orchestra: {
       use: 'builtin:orchestra',
       needs: ['bus', 'pit'],

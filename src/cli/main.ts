@@ -9,36 +9,154 @@ import type { LoadedSystem } from '../config/index.js';
 import type { HealthServer } from './health.js';
 import { EventPrinter, type LogFormat } from './printer.js';
 import { formatMs, parseDuration } from '../util/duration.js';
+import { claimDataFolder, dataFolder, DataFolderInUse, type DataFolderClaim } from './data-folder.js';
 
-const HELP = `symphony — boot and run a Symphony system
+const HELP = `symphony — boot, run and operate a Symphony system
 
 Usage:
-  symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|plain|json]
-  symphony check [-c FILE] [--profile P]      (also: each extension's asks against its grant)
+  symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|plain|json] [--data DIR]
+  symphony check [-c FILE] [--profile P]      (also every extension's manifest and its grant)
   symphony grant EXTENSION_FOLDER ...         (prints a grant for what a manifest asks, pinned to it)
   symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
   symphony report FILE.json [-o OUT.html]
-  symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json] [--report FILE]
+  symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json] [--report FILE] [--data DIR]
+  symphony init [DIR]                         (a new system folder that boots as it is)
+On a running system (found from -c FILE or ./symphony.yaml, --data DIR or --socket PATH):
+  symphony ps [--json]
+  symphony call METHOD [PARAMS_JSON] [--timeout 5s] [--json]
+  symphony restart NAME
+  symphony logs [NAME] [-f] [-n LINES] [--json]
 
+symphony COMMAND --help says more about one command.
 Without -c, ./symphony.yaml (or .yml, .toml) is used if present, else the built-in default system.
-Exit codes: 0 ok; 1 boot failed or a stop failed; 2 bad config or usage; 130/143 interrupted by SIGINT/SIGTERM.`;
+Exit codes: 0 ok; 1 boot, stop or call failed; 2 bad config or usage; 3 no running system found;
+130/143 interrupted by SIGINT/SIGTERM.`;
+
+const WHERE = `Finding the running system: --socket PATH, else the data folder (--data DIR, else .symphony/
+beside -c FILE or ./symphony.yaml, else ./.symphony for the built-in default system), whose
+run.json names the socket; the operator's token is read from SOCKET.token (mode 0600).`;
+
+/** Each command's options (parseArgs, strict: an option another command takes is refused here) and help. */
+const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>; help: string }> = {
+  up: {
+    options: { config: { type: 'string', short: 'c' }, profile: { type: 'string' }, until: { type: 'string' }, once: { type: 'boolean' }, report: { type: 'string' }, log: { type: 'string' }, data: { type: 'string' } },
+    help: `symphony up [-c FILE] [--profile P] [--until NAME] [--once] [--report FILE] [--log pretty|plain|json] [--data DIR]
+
+Boots the system and runs it until SIGINT/SIGTERM, then stops everything in reverse order.
+  -c FILE         the config (default ./symphony.yaml, .yml or .toml, else the built-in default system)
+  --profile P     apply a profile of the config
+  --until NAME    boot only NAME and what it needs
+  --once          boot, wait until ready, stop gracefully, exit
+  --report FILE   write the boot report (JSON) when the boot ends
+  --log FORMAT    pretty (live stage view on a TTY), plain (one line per transition) or json
+  --data DIR      the data folder (default .symphony/ beside the config, or ./.symphony)
+One system per data folder: a second up on the same folder fails at once.
+Exit: 0 clean stop; 1 boot failed (after rollback), a stop failed, or the data folder is in use;
+2 bad config or usage; 130/143 interrupted.`,
+  },
+  check: {
+    options: { config: { type: 'string', short: 'c' }, profile: { type: 'string' } },
+    help: `symphony check [-c FILE] [--profile P]
+
+Validates the config, its modules and the graph, every extension manifest the Orchestra would
+load and the operator's grants; starts nothing. Every problem is printed, one per line, as
+FILE:LINE:COL: message.
+Exit: 0 ok; 2 problems found.`,
+  },
+  grant: { options: {}, help: `symphony grant EXTENSION_FOLDER ...
+
+Prints, for each extension found, a grant for exactly what its manifest asks, pinned to that
+manifest (paste it under the orchestra's with: grants: after reviewing each right).
+Exit: 0; 2 no extension or a bad manifest.` },
+  graph: {
+    options: { config: { type: 'string', short: 'c' }, profile: { type: 'string' }, format: { type: 'string' } },
+    help: `symphony graph [-c FILE] [--profile P] [--format mermaid|dot|json]
+
+Prints the boot plan: stages, edges, late edges dashed. Exit: 0; 2 bad config.`,
+  },
+  report: { options: { output: { type: 'string', short: 'o' } }, help: `symphony report FILE.json [-o OUT.html]
+
+Renders a boot report as a timeline page (waterfall, critical path). Exit: 0; 2 not a boot report.` },
+  run: {
+    options: { config: { type: 'string', short: 'c' }, profile: { type: 'string' }, input: { type: 'string', short: 'i', multiple: true }, json: { type: 'boolean' }, report: { type: 'string' }, data: { type: 'string' } },
+    help: `symphony run MELODY.yaml [-c FILE] [--profile P] [-i NAME=VALUE ...] [--json] [--report FILE] [--data DIR]
+
+Boots the system, runs one melody through the Conductor, prints its result, stops.
+It takes the data folder like up does: with a system already running on it, use
+symphony call melody.run '{"file": "MELODY.yaml"}' instead, or --data DIR.
+Exit: 0 succeeded; 1 the melody failed or the data folder is in use; 2 bad input.`,
+  },
+  init: { options: {}, help: `symphony init [DIR]
+
+Scaffolds a new system in DIR (default: the current folder, which must be empty): symphony.yaml,
+a component, an isolated extension with its grant, a melody and a README. It boots as it is:
+cd DIR && symphony up.
+Exit: 0; 2 DIR is not empty (nothing is written).` },
+  ps: {
+    options: { config: { type: 'string', short: 'c' }, data: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' } },
+    help: `symphony ps [-c FILE | --data DIR | --socket PATH] [--json]
+
+Every component and extension of the running system: name, kind, state, health, pid (own
+process), restarts, uptime, memory, isolation.
+${WHERE}
+Exit: 0; 3 no running system found (says where it looked).`,
+  },
+  call: {
+    options: { config: { type: 'string', short: 'c' }, data: { type: 'string' }, socket: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' } },
+    help: `symphony call METHOD [PARAMS_JSON] [--timeout 30s] [--json] [-c FILE | --data DIR | --socket PATH]
+
+One bus request as the operator; prints the result as JSON (indented; one line with --json).
+  symphony call orchestra.status
+  symphony call text.stats '{"text": "one two"}'
+${WHERE}
+Exit: 0 ok; 1 the call failed (the bus error's code and message); 3 no running system.`,
+  },
+  restart: {
+    options: { config: { type: 'string', short: 'c' }, data: { type: 'string' }, socket: { type: 'string' } },
+    help: `symphony restart NAME [-c FILE | --data DIR | --socket PATH]
+
+Restarts a component or an extension, also one supervision gave up on (quarantined or failed).
+${WHERE}
+Exit: 0 restarted; 1 it did not come back, or no such name (the names it knows are listed); 3 no running system.`,
+  },
+  logs: {
+    options: { config: { type: 'string', short: 'c' }, data: { type: 'string' }, socket: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' }, json: { type: 'boolean' } },
+    help: `symphony logs [NAME] [-f] [-n LINES] [--json] [-c FILE | --data DIR | --socket PATH]
+
+The running system's recent log lines (all, or those of one component or extension; default
+the last 200), then with -f each new one until the system stops or Ctrl-C.
+${WHERE}
+Exit: 0; 1 no such name; 3 no running system.`,
+  },
+};
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** A usage or config problem: printed, exit 2. */
 class UsageError extends Error {}
 
+/** The data folder is another system's: printed, exit 1 (nothing was started). */
+class FolderInUse extends Error {}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${HELP}\n`);
+    const topic = command === 'help' ? rest[0] : undefined;
+    process.stdout.write(`${topic && COMMANDS[topic] ? COMMANDS[topic]!.help : HELP}\n`);
     return command === undefined ? 2 : 0;
   }
-  if (command === '--version' || command === '-v') {
+  if (command === '--version' || command === '-v' || command === 'version') {
     process.stdout.write(`${JSON.parse(readFileSync(resolve(packageRoot, 'package.json'), 'utf8')).version}\n`);
     return 0;
   }
-  const { values, positionals } = parse(rest);
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
+  // --help anywhere in its arguments: that command's help, and nothing else happens.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${spec.help}\n`);
+    return 0;
+  }
+  const { values, positionals } = parse(command, rest);
   switch (command) {
     case 'up':
       return up(values);
@@ -52,35 +170,88 @@ async function main(argv: string[]): Promise<number> {
       return report(values, positionals);
     case 'run':
       return runMelody(values, positionals);
+    case 'init':
+      return init(positionals);
     default:
-      throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
+      return operate(command, values, positionals);
   }
 }
 
-type Values = ReturnType<typeof parse>['values'];
+interface Values {
+  config?: string;
+  profile?: string;
+  until?: string;
+  once?: boolean;
+  report?: string;
+  log?: string;
+  format?: string;
+  output?: string;
+  input?: string[];
+  json?: boolean;
+  data?: string;
+  socket?: string;
+  timeout?: string;
+  follow?: boolean;
+  lines?: string;
+}
 
-function parse(args: string[]) {
+function parse(command: string, args: string[]): { values: Values; positionals: string[] } {
+  const spec = COMMANDS[command]!;
   try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        config: { type: 'string', short: 'c' },
-        profile: { type: 'string' },
-        until: { type: 'string' },
-        once: { type: 'boolean' },
-        report: { type: 'string' },
-        log: { type: 'string' },
-        format: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-        help: { type: 'boolean', short: 'h' },
-        input: { type: 'string', short: 'i', multiple: true },
-        json: { type: 'boolean' },
-      },
-    });
+    const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: spec.options });
+    return { values: values as Values, positionals };
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${HELP}`);
+    throw new UsageError(`symphony ${command}: ${(err as Error).message}\n\n${spec.help}`);
+  }
+}
+
+/** ps, call, restart, logs: against the running system; exit 3 when there is none. */
+async function operate(command: string, values: Values, positionals: string[]): Promise<number> {
+  const console = await import('./console.js');
+  const where = { socket: values.socket, data: values.data, configFile: values.socket === undefined && values.data === undefined ? configFile(values) : undefined };
+  const limits: Record<string, number> = { ps: 0, call: 2, restart: 1, logs: 1 };
+  if (positionals.length > limits[command]!) throw new UsageError(`symphony ${command}: unexpected argument '${positionals[limits[command]!]}'\n\n${COMMANDS[command]!.help}`);
+  try {
+    switch (command) {
+      case 'ps':
+        await console.ps(where, { json: values.json }, process.stdout);
+        return 0;
+      case 'call': {
+        const method = positionals[0];
+        if (!method) throw new UsageError(`symphony call needs a method: symphony call METHOD [PARAMS_JSON]\n\n${COMMANDS.call!.help}`);
+        if (values.timeout !== undefined && parseDuration(values.timeout) === undefined) throw new UsageError(`--timeout must be a duration such as 500ms, 5s or 2m (got '${values.timeout}')`);
+        await console.call(where, method, positionals[1], { timeout: values.timeout, json: values.json }, process.stdout);
+        return 0;
+      }
+      case 'restart': {
+        const name = positionals[0];
+        if (!name) throw new UsageError(`symphony restart needs a name: symphony restart NAME (symphony ps lists them)`);
+        await console.restart(where, name, process.stdout);
+        return 0;
+      }
+      default: {
+        const lines = values.lines === undefined ? undefined : Number(values.lines);
+        if (lines !== undefined && (!Number.isInteger(lines) || lines < 1)) throw new UsageError(`-n must be a whole number of lines (got '${values.lines}')`);
+        const stop = new AbortController();
+        const onSignal = () => stop.abort();
+        process.once('SIGINT', onSignal);
+        process.once('SIGTERM', onSignal);
+        const how = await console.logs(where, positionals[0], { follow: values.follow, lines, json: values.json }, process.stdout, stop.signal);
+        if (how === 'stopped') process.stderr.write('symphony logs: the system stopped\n');
+        return 0;
+      }
+    }
+  } catch (err) {
+    if (err instanceof console.NoSystemError) {
+      process.stderr.write(`symphony ${command}: ${err.message}\n`);
+      return 3;
+    }
+    if (err instanceof console.CallFailed) {
+      if (command === 'call' && values.json) process.stdout.write(`${JSON.stringify({ error: { code: err.code, message: err.message, ...(err.data !== undefined ? { data: err.data } : {}) } })}\n`);
+      process.stderr.write(`symphony ${command}: error ${err.code}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
   }
 }
 
@@ -104,6 +275,11 @@ async function load(values: Values, checkModules = false): Promise<LoadedSystem>
         ? await loadSystemText(builtin, (await import('./default-system.js')).DEFAULT_SYSTEM, options)
         : await loadSystemValue(builtin, (await import('./default-system.js')).DEFAULT_SYSTEM_VALUE, options);
     for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
+    // The Pit keeps its state in the system's data folder unless its config says where.
+    const data = dataFolder({ data: values.data, configFile: file });
+    for (const c of Object.values(system.components)) {
+      if (c.use === 'builtin:pit' && (c.with as { dataDir?: unknown } | undefined)?.dataDir === undefined) c.with = { ...((c.with as object | undefined) ?? {}), dataDir: resolve(data, 'pit') };
+    }
     return system;
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.diagnostics.map((d) => formatDiagnostic(d)).join('\n'));
@@ -174,6 +350,29 @@ async function up(values: Values): Promise<number> {
   const log = (values.log ?? (process.stdout.isTTY ? 'pretty' : 'plain')) as LogFormat;
   if (!['pretty', 'plain', 'json'].includes(log)) throw new UsageError(`--log must be pretty, plain or json (got '${values.log}')`);
   const system = await load(values);
+  const claim = await claimData(values, system);
+  try {
+    return await upClaimed(values, system, claim, log);
+  } finally {
+    claim.release();
+  }
+}
+
+/** Takes the system's data folder (one system per folder); in use: exit 1 at once, saying by whom and what to do. */
+async function claimData(values: Values, system: LoadedSystem): Promise<DataFolderClaim> {
+  const data = dataFolder({ data: values.data, configFile: configFile(values) });
+  try {
+    const claim = await claimDataFolder(data, { config: configFile(values) ?? 'builtin:default', version: JSON.parse(readFileSync(resolve(packageRoot, 'package.json'), 'utf8')).version });
+    // A second signal exits at once: the folder is still given back.
+    process.once('exit', () => claim.release());
+    return claim;
+  } catch (err) {
+    if (err instanceof DataFolderInUse) throw new FolderInUse(`symphony: ${err.message}`);
+    throw new FolderInUse(`symphony: cannot use the data folder ${data} for ${system.file}: ${(err as Error).message}`);
+  }
+}
+
+async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolderClaim, log: LogFormat): Promise<number> {
   // http.listen's form is checked with the config; whether it can be listened on, when it is.
   const { ListenError, serveHealth } = await import('./health.js');
   const { kernelOptions } = await import('../system/index.js');
@@ -186,6 +385,9 @@ async function up(values: Values): Promise<number> {
   }
   const printer = new EventPrinter(process.stdout, log === 'plain' ? 'plain' : log);
   printer.attach(k);
+  const { LogBook, serveOperator } = await import('./operator-service.js');
+  const logBook = new LogBook();
+  logBook.attach(k);
   let health: HealthServer | undefined;
   if (system.http) {
     const optional = new Set(Object.entries(system.components).filter(([, c]) => c.optional).map(([n]) => n));
@@ -250,6 +452,20 @@ async function up(values: Values): Promise<number> {
   }
   await writeReport(values.report, withHttp(bootReport));
   printer.summary(bootReport);
+  // The operator's console: its methods on the bus, and where to reach it in the data folder.
+  let stopServing = () => {};
+  if (!values.once && !signalled && system.busName) {
+    try {
+      const { Bus } = await import('../bus/index.js');
+      const bus = k.get(system.busName);
+      if (bus instanceof Bus && bus.socketPath) {
+        stopServing = serveOperator({ kernel: k, bus, components: system.components, logs: logBook });
+        claim.update({ state: 'running', socket: bus.socketPath, http: health?.url ?? null });
+      }
+    } catch (err) {
+      process.stderr.write(`symphony: the console is not available: ${(err as Error).message}\n`);
+    }
+  }
 
   if (values.once || signalled) {
     try {
@@ -266,6 +482,8 @@ async function up(values: Values): Promise<number> {
   // Serve until a signal or an escalation stops the kernel.
   const keepAlive = setInterval(() => {}, 1 << 30);
   const exit = await k.done;
+  stopServing();
+  claim.release();
   clearInterval(keepAlive);
   clearTimeout(drainTimer); // stopped during the drain (an escalation): nothing left to wait for
   const stopErrors: string[] = [];
@@ -314,6 +532,18 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
     inputs[name] = value;
   }
   const system = await load(values);
+  const claim = await claimData(values, system).catch((err: unknown) => {
+    if (err instanceof FolderInUse) err.message += `\n  A melody can run on that system: symphony call melody.run '${JSON.stringify({ file: resolve(file) })}'`;
+    throw err;
+  });
+  try {
+    return await runClaimed(values, system, file, inputs);
+  } finally {
+    claim.release();
+  }
+}
+
+async function runClaimed(values: Values, system: LoadedSystem, file: string, inputs: Record<string, unknown>): Promise<number> {
   const { kernelOptions } = await import('../system/index.js');
   const k = new Kernel(kernelOptions(system));
   // First signal: cancel the melody (or the boot) and stop in order; second: exit at once.
@@ -373,6 +603,20 @@ async function runMelody(values: Values, positionals: string[]): Promise<number>
   }
 }
 
+/** `symphony init [DIR]`: a new system folder from the scaffold; refused (nothing written) unless DIR is empty. */
+async function init(positionals: string[]): Promise<number> {
+  const { scaffold, FolderNotEmpty } = await import('./init.js');
+  const dir = resolve(positionals[0] ?? '.');
+  try {
+    const written = await scaffold(dir);
+    process.stdout.write(`${written.map((f) => `  ${f}`).join('\n')}\nsymphony init: a new system in ${dir}; boot it with: cd ${positionals[0] ?? '.'} && symphony up\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof FolderNotEmpty) throw new UsageError(`symphony init: ${err.message}`);
+    throw err;
+  }
+}
+
 async function writeReport(file: string | undefined, data: BootReport | Record<string, unknown>): Promise<void> {
   if (!file) return;
   await mkdir(dirname(resolve(file)), { recursive: true });
@@ -390,6 +634,11 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError) {
       process.stderr.write(`${err.message}\n`);
       process.exitCode = 2;
+      return;
+    }
+    if (err instanceof FolderInUse) {
+      process.stderr.write(`${err.message}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(`symphony: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);

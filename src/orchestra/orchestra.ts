@@ -155,6 +155,20 @@ export class Orchestra {
     return { extension: name, state: this.runtime(name).state };
   }
 
+  /**
+   * Restarts an extension at the operator's word, also one out of quarantine (supervision gave up
+   * on it): its methods stop answering "quarantined" and wait for the fresh start instead.
+   */
+  async restart(name: string): Promise<{ extension: string; state: string }> {
+    const m = this.#manifests.get(name);
+    if (!m) throw new BusError(ErrorCode.InvalidParams, `no extension named '${name}' is loaded (loaded: ${[...this.#manifests.keys()].join(', ') || 'none'})`, { extension: name });
+    this.#quarantine.get(name)?.dispose();
+    this.#quarantine.delete(name);
+    this.#hold(m);
+    await this.#kernel!.restart(name);
+    return { extension: name, state: this.runtime(name).state };
+  }
+
   #serve(): void {
     const serve = (method: string, fn: (p: any) => unknown) => this.#registrations.push(this.bus.handle(method, fn));
     serve('orchestra.status', () => ({ extensions: this.status(), problems: this.#problems }));

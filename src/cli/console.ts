@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import type { BusClient } from '../bus/index.js';
+import { formatMs, parseDuration } from '../util/duration.js';
+import { dataFolder, processAlive, readRunInfo, runFile, socketAnswers } from './data-folder.js';
+import type { LogLine, PsResult } from './operator-service.js';
+
+/**
+ * The operator's console: `symphony ps`, `call`, `restart`, `logs`, each one connection to a
+ * running system's bus with the operator's token (read from `<socket>.token`, mode 0600: only
+ * the user who started the system can read it).
+ */
+
+/** No running system where we looked: exit 3, saying where. */
+export class NoSystemError extends Error {}
+
+/** A call the system answered with an error: exit 1, its code and message. */
+export class CallFailed extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export interface Where {
+  socket?: string | undefined;
+  data?: string | undefined;
+  /** The config file (from -c or the current folder), or undefined for the built-in default system. */
+  configFile?: string | undefined;
+}
+
+/** Finds the running system (its socket and the token file beside it), or says where it looked. */
+export async function locate(where: Where): Promise<{ socket: string; token: string; pid: number | null; data: string | null }> {
+  if (where.socket !== undefined) {
+    if (!(await socketAnswers(where.socket))) throw new NoSystemError(`no running system: nothing answers on the socket ${where.socket}`);
+    return { socket: where.socket, token: readToken(where.socket), pid: null, data: null };
+  }
+  const data = dataFolder({ data: where.data, configFile: where.configFile });
+  const from = where.data !== undefined ? `--data ${where.data}` : where.configFile !== undefined ? `the data folder of ${rel(where.configFile)}` : 'the data folder of the built-in default system in this directory';
+  const info = readRunInfo(data);
+  const hint = 'start one with symphony up, or say where it is with -c FILE, --data DIR or --socket PATH';
+  if (!info) throw new NoSystemError(`no running system: ${rel(runFile(data))} does not exist (looked in ${from}); ${hint}`);
+  if (!processAlive(info.pid)) throw new NoSystemError(`no running system: ${rel(runFile(data))} was left by process ${info.pid}, which is gone; ${hint}`);
+  if (info.state !== 'running' || !info.socket) throw new NoSystemError(`the system in ${rel(data)} (pid ${info.pid}) is still booting: its bus is not listening yet; try again in a moment`);
+  if (!(await socketAnswers(info.socket))) throw new NoSystemError(`no running system: ${rel(runFile(data))} names the socket ${info.socket}, where nothing answers (process ${info.pid} may be stopping)`);
+  return { socket: info.socket, token: readToken(info.socket), pid: info.pid, data };
+}
+
+function readToken(socket: string): string {
+  const file = `${socket}.token`;
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new NoSystemError(
+      code === 'EACCES'
+        ? `cannot read the operator's token ${file}: permission denied (only the user who started the system can use its console)`
+        : `cannot read the operator's token ${file} (${code ?? (err as Error).message}): the system's bus was not given token: auto, so its operator token is where its config says (env: or file:)`,
+    );
+  }
+}
+
+export async function connectConsole(where: Where): Promise<BusClient> {
+  const found = await locate(where);
+  const { connect } = await import('../bus/index.js');
+  try {
+    return await connect({ path: found.socket, token: found.token, name: 'symphony-console', transport: 'socket', reconnect: false, exitWithParent: false });
+  } catch (err) {
+    throw new NoSystemError(`could not join the system's bus at ${found.socket}: ${(err as Error).message}`);
+  }
+}
+
+async function request<T>(client: BusClient, method: string, params: unknown, timeout: string | number): Promise<T> {
+  try {
+    return (await client.request(method, params, { timeout })) as T;
+  } catch (err) {
+    const e = err as { code?: unknown; message?: string; data?: unknown };
+    throw new CallFailed(typeof e.code === 'number' ? e.code : -32603, e.message ?? String(err), e.data);
+  }
+}
+
+/** `symphony call METHOD [PARAMS_JSON]`: the result as JSON (indented; one line with --json). */
+export async function call(where: Where, method: string, paramsText: string | undefined, options: { timeout?: string | undefined; json?: boolean | undefined }, out: NodeJS.WritableStream): Promise<void> {
+  let params: unknown = undefined;
+  if (paramsText !== undefined) {
+    try {
+      params = JSON.parse(paramsText);
+    } catch (err) {
+      // What the bus answers a frame that is not JSON, said before anything is sent.
+      throw new CallFailed(-32700, `PARAMS_JSON is not JSON: ${(err as Error).message} (quote it for the shell: symphony call ${method} '{"key": "value"}')`);
+    }
+  }
+  const timeout = options.timeout ?? '30s';
+  if (parseDuration(timeout) === undefined) throw new TypeError(`--timeout must be a duration such as 500ms, 5s or 2m (got '${timeout}')`);
+  const client = await connectConsole(where);
+  try {
+    const result = await request<unknown>(client, method, params, timeout);
+    out.write(`${options.json ? JSON.stringify(result ?? null) : JSON.stringify(result ?? null, null, 2)}\n`);
+  } finally {
+    await client.close();
+  }
+}
+
+export async function ps(where: Where, options: { json?: boolean | undefined }, out: NodeJS.WritableStream): Promise<void> {
+  const client = await connectConsole(where);
+  let r: PsResult;
+  try {
+    r = await request<PsResult>(client, 'system.ps', {}, '10s');
+  } finally {
+    await client.close();
+  }
+  if (options.json) {
+    const { system, components } = r;
+    out.write(`${JSON.stringify({ system: { state: system.state, isolation: system.isolation, pid: system.pid, uptimeMs: system.uptimeMs, rssBytes: system.rssBytes }, components }, null, 2)}\n`);
+    return;
+  }
+  out.write(`system ${r.system.state}  pid ${r.system.pid}  up ${duration(r.system.uptimeMs)}  rss ${bytes(r.system.rssBytes)}  isolation ${r.system.isolation}\n`);
+  const rows = [['NAME', 'KIND', 'STATE', 'HEALTH', 'PID', 'RESTARTS', 'UPTIME', 'RSS', 'ISOLATION']];
+  for (const c of r.components) rows.push([c.name, c.kind, c.state, c.health ?? '-', c.pid === null ? '-' : String(c.pid), String(c.restarts), c.uptimeMs === null ? '-' : duration(c.uptimeMs), c.rssBytes === null ? '-' : bytes(c.rssBytes), c.isolation]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  for (const row of rows) out.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
+}
+
+export async function restart(where: Where, name: string, out: NodeJS.WritableStream): Promise<void> {
+  const client = await connectConsole(where);
+  try {
+    const r = await request<{ restarted: string; kind: string; state: string }>(client, 'system.restart', { name }, '2m');
+    out.write(`restarted ${r.kind} '${r.restarted}': ${r.state}\n`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** `symphony logs [NAME] [-f]`: the recent lines; with -f, then each new one until the system stops or Ctrl-C. */
+export async function logs(where: Where, name: string | undefined, options: { follow?: boolean | undefined; lines?: number | undefined; json?: boolean | undefined }, out: NodeJS.WritableStream, signal: AbortSignal): Promise<'ended' | 'stopped'> {
+  const client = await connectConsole(where);
+  const print = (lines: LogLine[]) => {
+    for (const l of lines) out.write(options.json ? `${JSON.stringify(l)}\n` : `${l.time}  ${l.component.padEnd(12)} ${l.level.padEnd(5)} ${l.message}\n`);
+  };
+  try {
+    let r = await request<{ lines: LogLine[]; last: number }>(client, 'system.logs', { name, limit: options.lines ?? 200 }, '10s');
+    print(r.lines);
+    if (!options.follow) return 'ended';
+    let last = r.last;
+    const gone = client.closed.then(() => 'gone' as const);
+    const interrupted = new Promise<'interrupted'>((resolve) => signal.addEventListener('abort', () => resolve('interrupted'), { once: true }));
+    for (;;) {
+      const next = request<{ lines: LogLine[]; last: number }>(client, 'system.logs', { name, after: last, limit: 1000, waitMs: 20_000 }, '30s');
+      const got = await Promise.race([next, gone, interrupted]).catch((err: unknown) => err);
+      if (got === 'interrupted') return 'ended';
+      if (got === 'gone' || got instanceof CallFailed) return 'stopped';
+      r = got as typeof r;
+      print(r.lines);
+      last = r.last;
+    }
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+function duration(ms: number): string {
+  if (ms < 60_000) return formatMs(ms);
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+function bytes(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+function rel(path: string): string {
+  const r = relative(process.cwd(), path);
+  return r && !r.startsWith('..') ? r : path;
+}
