@@ -134,7 +134,7 @@ export async function bootSoakProcesses(options: { cycles: number; seed: number;
   const one = (i: number, slot: number) =>
     new Promise<void>((done) => {
       const report = join(dir, `r${slot}.json`);
-      const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'up', '--once', '-c', configFor(slot), '--report', report, '--log', 'json'], {
+      const child = spawn(process.execPath, [join(ROOT, 'dist/cli/main.js'), 'up', '--once', '-c', configFor(slot), '--report', report, '--log', 'json', '--data', join(dir, `data-${slot}`)], {
         env: { ...process.env, SOAK_SEED: String(options.seed + i) },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
