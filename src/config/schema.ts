@@ -212,7 +212,16 @@ export const GrantSchema = v.strictObject(
     net: v.optional(v.boolean('net must be true or false')),
     childProcess: v.optional(v.boolean('childProcess must be true or false')),
     workers: v.optional(v.boolean('workers must be true or false')),
-    limits: v.optional(v.strictObject({ memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(64, 'limits.memoryMb must be at least 64'))) }, 'limits must be a table { memoryMb }')),
+    limits: v.optional(
+      v.strictObject(
+        {
+          memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(64, 'limits.memoryMb must be at least 64'))),
+          cpuPercent: v.optional(v.pipe(v.number('limits.cpuPercent must be a number'), v.minValue(1, 'limits.cpuPercent must be at least 1 (percent of one CPU)'))),
+          processes: v.optional(v.pipe(v.number('limits.processes must be a number'), v.integer('limits.processes must be a whole number'), v.minValue(16, 'limits.processes must be at least 16'))),
+        },
+        'limits must be a table { memoryMb, cpuPercent, processes }',
+      ),
+    ),
   },
   'each grant must be a table { manifest, execution, provides, calls, publishes, subscribes, fsRead, fsWrite, net, childProcess, workers, limits }',
 );

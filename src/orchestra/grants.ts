@@ -12,6 +12,10 @@ import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
  */
 
 /** One extension's grant, as the operator writes it (every field optional but the pin). */
+/** The limits a grant may cap: a manifest asks, the grant's ceiling bounds it. */
+const LIMIT_KEYS = ['memoryMb', 'cpuPercent', 'processes'] as const;
+type LimitKey = (typeof LIMIT_KEYS)[number];
+
 export interface Grant {
   /**
    * `sha256:<hex>` of the manifest this grant was given for (a list when several versions of the
@@ -28,7 +32,7 @@ export interface Grant {
   net?: boolean;
   childProcess?: boolean;
   workers?: boolean;
-  limits?: { memoryMb?: number };
+  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number };
 }
 
 
@@ -180,8 +184,12 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
     m.permissions[key].forEach((p, i) => asks.push({ right: key, field: ['symphony', 'permissions', key, i], value: p, granted: allowed.some((a) => isInside(a, real(p))) }));
   }
   for (const flag of FLAGS) if (m.permissions[flag]) asks.push({ right: flag, field: ['symphony', 'permissions', flag], value: true, granted: g[flag] === true });
-  const ceiling = g.limits?.memoryMb;
-  if (m.limits.memoryMb !== undefined) asks.push({ right: 'limits', field: ['symphony', 'limits', 'memoryMb'], value: m.limits.memoryMb, granted: ceiling === undefined || m.limits.memoryMb <= ceiling });
+  // Each limit the manifest asks is bounded by the operator's ceiling for it, when the grant sets one.
+  for (const key of LIMIT_KEYS) {
+    const asked = m.limits[key];
+    const ceiling = g.limits?.[key];
+    if (asked !== undefined) asks.push({ right: 'limits', field: ['symphony', 'limits', key], value: asked, granted: ceiling === undefined || asked <= ceiling });
+  }
 
   if (!grant) {
     const p = grantPosition(options, grants, m.name);
@@ -210,7 +218,7 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
       a.right === 'execution'
         ? `it asks to run in-process, which is full trust (no sandbox): grant it with grants.${m.name}.execution: in-process, or make it isolated`
         : a.right === 'limits'
-          ? `it asks limits.memoryMb ${a.value}, over the grant's ceiling of ${ceiling}: raise grants.${m.name}.limits.memoryMb or lower the manifest's`
+          ? `it asks limits.${String(a.field[2])} ${a.value}, over the grant's ceiling of ${g.limits?.[a.field[2] as LimitKey]}: raise grants.${m.name}.limits.${String(a.field[2])} or lower the manifest's`
           : `it asks ${a.right} ${JSON.stringify(a.value)}, which its grant does not give: add it to grants.${m.name}.${a.right} if you trust it with that`;
     at(a.right, `extension '${m.name}' refused: ${why}`);
   }
@@ -222,7 +230,7 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
     publishes: [...m.publishes],
     subscribes: [...m.subscribes],
     permissions: { ...m.permissions, fsRead: [...m.permissions.fsRead], fsWrite: [...m.permissions.fsWrite] },
-    limits: { ...m.limits, memoryMb: m.limits.memoryMb ?? ceiling },
+    limits: { ...m.limits, memoryMb: m.limits.memoryMb ?? g.limits?.memoryMb, cpuPercent: m.limits.cpuPercent ?? g.limits?.cpuPercent, processes: m.limits.processes ?? g.limits?.processes },
   };
   return { name: m.name, version: m.version, dir: m.dir, pin: m.pin, asks, grant, effective, problems };
 }

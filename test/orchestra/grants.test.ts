@@ -448,4 +448,23 @@ describe('effective rights', () => {
     expect(over.effective).toBeUndefined();
     expect(over.problems.map((p) => p.message)).toEqual(["extension 'ceiling' refused: it asks limits.memoryMb 512, over the grant's ceiling of 128: raise grants.ceiling.limits.memoryMb or lower the manifest's"]);
   });
+
+  it('cap CPU and process count as they cap memory: a manifest asking past the ceiling is refused, one asking nothing gets the ceiling', async () => {
+    const { readManifest } = await import('../../src/orchestra/manifest.js');
+    const { reviewGrant } = await import('../../src/orchestra/grants.js');
+    const dir = join(tmp, 'cpu-ceiling');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'index.js'), 'export default { activate() {} };\n');
+    const write = (limits: string) => writeFileSync(join(dir, 'package.json'), `{ "name": "greedy", "version": "1.0.0", "symphony": { "provides": ["g.x"]${limits} } }`);
+    const grant = { greedy: { manifest: 'any', provides: ['g.x'], limits: { cpuPercent: 50, processes: 32 } } };
+    write('');
+    expect(reviewGrant((await readManifest(dir)).manifest!, grant, { baseDir: tmp }).effective!.limits).toMatchObject({ cpuPercent: 50, processes: 32 });
+    write(', "limits": { "cpuPercent": 6400, "processes": 100000 }');
+    const over = reviewGrant((await readManifest(dir)).manifest!, grant, { baseDir: tmp });
+    expect(over.effective).toBeUndefined();
+    expect(over.problems.map((p) => p.message)).toEqual([
+      "extension 'greedy' refused: it asks limits.cpuPercent 6400, over the grant's ceiling of 50: raise grants.greedy.limits.cpuPercent or lower the manifest's",
+      "extension 'greedy' refused: it asks limits.processes 100000, over the grant's ceiling of 32: raise grants.greedy.limits.processes or lower the manifest's",
+    ]);
+  });
 });
