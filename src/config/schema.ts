@@ -27,6 +27,18 @@ const names = (what: string) => v.array(v.string(`each entry of ${what} must be 
 const paths = (what: string) => v.array(v.string(`each entry of sandbox.${what} must be a path`), `sandbox.${what} must be a list of paths`);
 
 /** A `command:` or `mode: process` component's OS sandbox: the grant keys of an isolated extension. */
+/** Resource limits (a sandboxed component's, or a grant's ceilings), under `what`, with their minimums. */
+function limitsSchema(what: string, min: { memoryMb: number; processes: number }) {
+  return v.strictObject(
+    {
+      memoryMb: v.optional(v.pipe(v.number(`${what}.memoryMb must be a number`), v.integer(`${what}.memoryMb must be a whole number`), v.minValue(min.memoryMb, `${what}.memoryMb must be at least ${min.memoryMb}`))),
+      cpuPercent: v.optional(v.pipe(v.number(`${what}.cpuPercent must be a number`), v.minValue(1, `${what}.cpuPercent must be at least 1 (percent of one CPU)`))),
+      processes: v.optional(v.pipe(v.number(`${what}.processes must be a number`), v.integer(`${what}.processes must be a whole number`), v.minValue(min.processes, `${what}.processes must be at least ${min.processes}`))),
+    },
+    `${what} must be a table { memoryMb, cpuPercent, processes }`,
+  );
+}
+
 const SandboxSchema = v.union(
   [
     v.boolean(),
@@ -36,16 +48,7 @@ const SandboxSchema = v.union(
         fsWrite: v.optional(paths('fsWrite')),
         net: v.optional(v.boolean('sandbox.net must be true or false')),
         childProcess: v.optional(v.boolean('sandbox.childProcess must be true or false')),
-        limits: v.optional(
-          v.strictObject(
-            {
-              memoryMb: v.optional(v.pipe(v.number('sandbox.limits.memoryMb must be a number'), v.integer('sandbox.limits.memoryMb must be a whole number'), v.minValue(16, 'sandbox.limits.memoryMb must be at least 16'))),
-              cpuPercent: v.optional(v.pipe(v.number('sandbox.limits.cpuPercent must be a number'), v.minValue(1, 'sandbox.limits.cpuPercent must be at least 1 (percent of one CPU)'))),
-              processes: v.optional(v.pipe(v.number('sandbox.limits.processes must be a number'), v.integer('sandbox.limits.processes must be a whole number'), v.minValue(8, 'sandbox.limits.processes must be at least 8'))),
-            },
-            'sandbox.limits must be a table { memoryMb, cpuPercent, processes }',
-          ),
-        ),
+        limits: v.optional(limitsSchema('sandbox.limits', { memoryMb: 16, processes: 8 })),
       },
       'sandbox must be true, false or a table { fsRead, fsWrite, net, childProcess, limits }',
     ),
@@ -212,16 +215,7 @@ export const GrantSchema = v.strictObject(
     net: v.optional(v.boolean('net must be true or false')),
     childProcess: v.optional(v.boolean('childProcess must be true or false')),
     workers: v.optional(v.boolean('workers must be true or false')),
-    limits: v.optional(
-      v.strictObject(
-        {
-          memoryMb: v.optional(v.pipe(v.number('limits.memoryMb must be a number'), v.integer('limits.memoryMb must be a whole number'), v.minValue(64, 'limits.memoryMb must be at least 64'))),
-          cpuPercent: v.optional(v.pipe(v.number('limits.cpuPercent must be a number'), v.minValue(1, 'limits.cpuPercent must be at least 1 (percent of one CPU)'))),
-          processes: v.optional(v.pipe(v.number('limits.processes must be a number'), v.integer('limits.processes must be a whole number'), v.minValue(16, 'limits.processes must be at least 16'))),
-        },
-        'limits must be a table { memoryMb, cpuPercent, processes }',
-      ),
-    ),
+    limits: v.optional(limitsSchema('limits', { memoryMb: 64, processes: 16 })),
   },
   'each grant must be a table { manifest, execution, provides, calls, publishes, subscribes, fsRead, fsWrite, net, childProcess, workers, limits }',
 );

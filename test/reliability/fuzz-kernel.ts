@@ -31,6 +31,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
+import { mulberry32 } from '../random.mjs';
 import { delay, lspFrame, RawPeer, startSystemKernel, wireFixtures, type ChildKernel, type RawFrame } from '../bus/wire-harness.js';
 import { BatchRecording, readReplay } from './fuzz-replay.js';
 
@@ -96,17 +97,7 @@ export interface KernelFuzzResult {
 
 // ---- generation -----------------------------------------------------------------------------------
 
-/** mulberry32: fast, seeded, the same everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = mulberry32;
 
 class Gen {
   readonly r: () => number;
