@@ -11,7 +11,9 @@
  *   4. tsc     – type-check time of a 200-component typed builder chain against a 10-component one.
  *
  * Run everything:   npm run bench -- kernel
- * Run one part:     npm run bench -- kernel boot|lookup|memory|tsc   (several may be given)
+ *   0. cold    – one boot per fresh process (bench/kernel-cold.ts), the figure users see.
+ *
+ * Run one part:     npm run bench -- kernel cold|boot|lookup|memory|tsc   (several may be given)
  * Raw results:      .bench-out/kernel.json
  */
 import { spawnSync } from 'node:child_process';
@@ -931,6 +933,7 @@ async function steadySection(): Promise<unknown> {
 }
 
 const PARTS: Record<string, () => Promise<unknown>> = {
+  cold: async () => (await import('./kernel-cold.js')).coldSection(),
   lookup: lookupSection,
   boot: bootSection,
   steady: steadySection,
