@@ -5,68 +5,67 @@
 import { describeError } from '../util/errors.js';
 import type { KernelCore } from './core.js';
 import type { ComponentState, HealthStatus } from './definition.js';
-import { criticalPathOf, isolationOf, onPathState, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type PathFacts } from './report.js';
+import { criticalPathOf, isolationOf, onPathState, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationLevel, type PathFacts } from './report.js';
 import type { Slot } from './slot.js';
 
 /** The report of the boot that just ended (`failure` null when it succeeded). */
 export function buildReport(k: KernelCore, failure: BootFailure | null): BootReport {
   const order = k.order;
+  // What the report says is fixed now, in flat arrays; the parts that cost a pass over every
+  // component (the critical path, the stages, the entries, the isolation) are made from it when
+  // first read. Read, written, spread or serialized, each behaves as a plain property.
   const facts = new BootFacts(order);
   const readyMs = k.now();
-  const path = criticalPathOf(facts);
-  let own = 0;
-  for (const i of path) own += facts.ownMs(i) ?? 0;
   const mem = process.memoryUsage();
-  const stages = k.plan.stages.map((names, index) => {
-    // Counts and plain numbers rather than number | null, which would box every value.
-    let starts = 0;
-    let readies = 0;
-    let startMin = 0;
-    let readyMax = 0;
-    const members = k.stages[index]!;
-    for (let k = 0; k < members.length; k++) {
-      const s = members[k]!;
-      if (s.startAt !== null) startMin = starts++ === 0 ? s.startAt : Math.min(startMin, s.startAt);
-      if (s.readyAt !== null) readyMax = readies++ === 0 ? s.readyAt : Math.max(readyMax, s.readyAt);
-    }
-    return {
-      index,
-      components: [...names],
-      startMs: starts ? round(startMin) : null,
-      readyMs: readies === names.length ? round(readyMax) : null,
-    };
-  });
   const late: BootReport['late'] = [];
   for (let j = 0; j < order.length; j++) {
-    const s = order[j]!;
-    const targets = s.spec.late;
-    for (let t = 0; t < targets.length; t++) late.push({ from: s.name, to: targets[t]!, boundMs: round(k.find(targets[t]!)!.firstReadyAt) });
+    const targets = order[j]!.spec.late;
+    for (let t = 0; t < targets.length; t++) late.push({ from: order[j]!.name, to: targets[t]!, boundMs: round(k.find(targets[t]!)!.firstReadyAt) });
   }
-  let components: ComponentReport[] | undefined;
-  return {
-    isolation: overallIsolation(order.map((s) => isolationOf(s.running ? s.instance : undefined).level)),
+  // Every key in its place now (the lazy ones are redefined in place below), so the key order is the documented one.
+  const report = {
+    isolation: undefined,
     ok: failure === null,
     system: failure ? 'failed' : k.systemState(),
     readyMs: round(readyMs)!,
     processMs: round(k.origin)!,
-    stages,
-    // The per-component entries (an object and three lists each) are made when first read, from
-    // what the boot left in `facts`; until then the report costs a few arrays, not 10,000 objects.
-    // Read, written, spread or serialized, it behaves as a plain property.
-    get components(): ComponentReport[] {
-      return (components ??= facts.reports());
-    },
-    set components(value: ComponentReport[]) {
-      Object.defineProperty(this, 'components', { value, writable: true, enumerable: true, configurable: true });
-    },
-    criticalPath: path.map((i) => order[i]!.name),
+    stages: undefined,
+    components: undefined,
+    criticalPath: undefined,
     late,
     failure,
     until: k.options.until ?? null,
     memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed },
     loadMs: round(k.loadMs)!,
-    kernelOverheadMs: round(Math.max(0, readyMs - k.bootStart - own))!,
-  };
+    kernelOverheadMs: undefined,
+  } as unknown as BootReport;
+  let path: number[] | undefined;
+  const pathOf = () => (path ??= criticalPathOf(facts));
+  lazy(report, 'isolation', () => facts.isolation());
+  lazy(report, 'stages', () => facts.stages(k.plan.stages));
+  lazy(report, 'components', () => facts.reports());
+  lazy(report, 'criticalPath', () => pathOf().map((i) => order[i]!.name));
+  lazy(report, 'kernelOverheadMs', () => {
+    let own = 0;
+    for (const i of pathOf()) own += facts.ownMs(i) ?? 0;
+    return round(Math.max(0, readyMs - k.bootStart - own))!;
+  });
+  return report;
+}
+
+/** A property computed on first read (then a plain data property); assigning it first replaces it. */
+function lazy<K extends keyof BootReport>(report: BootReport, key: K, compute: () => BootReport[K]): void {
+  const settle = (value: BootReport[K]) => Object.defineProperty(report, key, { value, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(report, key, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      const value = compute();
+      settle(value);
+      return value;
+    },
+    set: settle,
+  });
 }
 
 function isolationEntries(instance: unknown): Pick<ComponentReport, 'isolation' | 'isolationParts'> {
@@ -153,6 +152,39 @@ export class BootFacts implements PathFacts {
     const start = this.time(i, 1);
     const ready = this.time(i, 2);
     return start !== null && ready !== null ? round(ready - start) : null;
+  }
+
+  /** The system's isolation, from what each running instance says of itself. */
+  isolation(): BootReport['isolation'] {
+    const levels: IsolationLevel[] = [];
+    for (let i = 0; i < this.count; i++) {
+      const s = this.slots[i]!;
+      if (s.running && s.instance !== null && (typeof s.instance === 'object' || typeof s.instance === 'function')) levels.push(isolationOf(s.instance).level);
+    }
+    return overallIsolation(levels);
+  }
+
+  /** Each stage's members and its first start and last ready time (null until all are ready). */
+  stages(plan: readonly (readonly string[])[]): BootReport['stages'] {
+    const n = plan.length;
+    // Counts and plain numbers rather than number | null, which would box every value.
+    const starts = new Int32Array(n);
+    const readies = new Int32Array(n);
+    const startMin = new Float64Array(n);
+    const readyMax = new Float64Array(n);
+    for (let i = 0; i < this.count; i++) {
+      const st = this.stage[i]!;
+      const start = this.time(i, 1);
+      const ready = this.time(i, 2);
+      if (start !== null) startMin[st] = starts[st]!++ === 0 ? start : Math.min(startMin[st]!, start);
+      if (ready !== null) readyMax[st] = readies[st]!++ === 0 ? ready : Math.max(readyMax[st]!, ready);
+    }
+    return plan.map((names, index) => ({
+      index,
+      components: [...names],
+      startMs: starts[index] ? round(startMin[index]!) : null,
+      readyMs: readies[index] === names.length ? round(readyMax[index]!) : null,
+    }));
   }
 
   reports(): ComponentReport[] {

@@ -3,6 +3,7 @@
  * the two microtask steps that act on their outcomes (see Delivery).
  */
 import { Attempt, type Operation } from './attempt.js';
+import { microtask } from '../util/microtask.js';
 import type { Slot } from './slot.js';
 
 /** The kernel's two steps for a boot's first attempts (see Delivery). */
@@ -31,7 +32,7 @@ export class Delivery {
     this.#settled.push(a);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(this.#decideRetries);
+      microtask(this.#decideRetries);
     }
   }
   readonly #decideRetries = (): void => {
@@ -41,7 +42,7 @@ export class Delivery {
     const done: Attempt[] = [];
     const steps = this.steps;
     for (const a of batch) if (guard(a, steps.settled)) done.push(a);
-    if (done.length) queueMicrotask(() => { for (const a of done) guard(a, steps.done); });
+    if (done.length) microtask(() => { for (const a of done) guard(a, steps.done); });
   };
 }
 
@@ -99,6 +100,6 @@ export class StageRun {
     for (const t of this.#timers) clearTimeout(t);
     if (this.op.stage === this.attempts) this.op.stage = undefined;
     // The stage ends a microtask after its last component, as it did when each was a promise.
-    queueMicrotask(this.resolve);
+    microtask(this.resolve);
   }
 }

@@ -4,6 +4,7 @@
  * each gets its own deadline; a failure or a timeout is collected and never blocks the rest.
  */
 import { anchorShapes } from '../util/shapes.js';
+import { microtask } from '../util/microtask.js';
 
 export interface TeardownPlan<N> {
   /** The nodes that `node` depends on. Edges to nodes outside the set are ignored. */
@@ -199,7 +200,7 @@ class Teardown implements StopSignals {
     this.#batch.push(i);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      queueMicrotask(this.#runBatch);
+      microtask(this.#runBatch);
     }
   }
 
