@@ -1,5 +1,6 @@
 import type { Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, MethodNotFoundError, type Bus, type Registration } from '../bus/index.js';
+import type { DagProgress, PitMethod, PitMethods } from '../pit/index.js';
 import { parseDuration } from '../util/duration.js';
 import { expressionsIn, parseExpression, resolveValue } from './expressions.js';
 import { bindInputs, checkMelody, MELODY_SOURCE, MelodyError, type Melody, type MelodyProblem, type MelodyStep } from './melody.js';
@@ -43,9 +44,7 @@ export interface MelodyResult {
   };
 }
 
-/** A DAG Tracker decision as the Conductor sees it (see src/pit/dag/types.ts). */
-type DagDecision = { action: 'retry'; delayMs: number; attempt: number; rationale: string } | { action: 'fallback'; node: string; rationale: string } | { action: 'skip'; rationale: string; skipped: string[] } | { action: 'fail'; rationale: string; runFailed: boolean; skipped: string[]; cancelled: string[] };
-type Progress = { ready: string[]; released: string[]; state: 'running' | 'succeeded' | 'failed' | 'cancelled'; ignored?: string };
+type Progress = DagProgress;
 
 const FALLBACK = '~fallback';
 const FOREACH_CONCURRENCY = 8;
@@ -132,7 +131,7 @@ export class Conductor {
     if (options.principal !== undefined) this.#principals.set(scope, options.principal);
     let spent = 0;
 
-    const created = (await this.bus.request('dag.create', { workflow: toWorkflow(melody) })) as { run: string; ready: string[] };
+    const created = await this.#pit('dag.create', { workflow: toWorkflow(melody) });
     const run = created.run;
     (scope.melody as Record<string, unknown>).run = run;
     this.log.info(`melody '${melody.melody}' started as run ${run}`);
@@ -166,12 +165,12 @@ export class Conductor {
         for (const id of ids) if (!inflight.has(id) && state === 'running') void launch(id);
       };
       const refresh = async () => {
-        const r = (await this.bus.request('dag.ready', { run })) as { ready: string[] };
+        const r = await this.#pit('dag.ready', { run });
         launchAll(r.ready);
       };
       options.signal?.addEventListener('abort', () => {
         reason = 'cancelled';
-        void this.bus.request('dag.cancel', { run, reason: 'the melody was cancelled' }).then(() => {
+        void this.#pit('dag.cancel', { run, reason: 'the melody was cancelled' }).then(() => {
           state = 'cancelled';
           settleIfDone();
         });
@@ -183,7 +182,7 @@ export class Conductor {
         const id = isFallback ? node.slice(0, -FALLBACK.length) : node;
         const step = melody.steps[id]!;
         try {
-          const { attempt } = (await this.bus.request('dag.start', { run, node })) as { attempt: number };
+          const { attempt } = await this.#pit('dag.start', { run, node });
           steps[id]!.attempts++;
           steps[id]!.state = 'running';
           let output: unknown;
@@ -197,7 +196,7 @@ export class Conductor {
             const code = err instanceof BusError ? err.code : undefined;
             // A refusal by the budget cannot change on a new attempt: not retried (its onFailure applies).
             const final = err instanceof BusError && (err.data as { final?: boolean } | undefined)?.final === true;
-            const r = (await this.bus.request('dag.fail', { run, node, error: e.message, final })) as Progress & { decision: DagDecision };
+            const r = await this.#pit('dag.fail', { run, node, error: e.message, final });
             const verdict = await decide({ kind: 'failure', melody: melody.melody, run, step: id, attempt, error: { code, message: e.message }, proposed: { action: r.decision.action, rationale: r.decision.rationale } });
             steps[id]!.error = e.message;
             if (verdict.choice === 'fail' && r.decision.action !== 'fail' && r.state === 'running') {
@@ -209,7 +208,7 @@ export class Conductor {
                 state = 'failed';
                 reason = `step '${id}' failed and the policy stopped the melody: ${verdict.rationale}`;
               }
-              await this.bus.request('dag.cancel', { run, reason: `the policy failed '${id}': ${verdict.rationale}` });
+              await this.#pit('dag.cancel', { run, reason: `the policy failed '${id}': ${verdict.rationale}` });
             } else if (r.decision.action === 'retry') {
               steps[id]!.state = 'retrying';
               const t = setTimeout(() => {
@@ -234,7 +233,7 @@ export class Conductor {
           if (provider) steps[id]!.provider = provider; // the method that served it (the policy's pick among alternatives, or the fallback)
           if (note) steps[id]!.note = note;
           if (!skipped) completed.push(id);
-          const r = (await this.bus.request('dag.complete', { run, node, output: output === undefined ? null : output })) as Progress;
+          const r = await this.#pit('dag.complete', { run, node, output: output === undefined ? null : output });
           inflight.delete(node);
           onProgress(r);
         } catch (err) {
@@ -251,7 +250,7 @@ export class Conductor {
       settleIfDone();
     });
 
-    const final = (await this.bus.request('dag.status', { run })) as { state: MelodyResult['state'] | 'running'; reason: string; nodes: Record<string, { state: string }> };
+    const final = await this.#pit('dag.status', { run });
     for (const [node, s] of Object.entries(final.nodes)) {
       if (!node.endsWith(FALLBACK) && Object.hasOwn(steps, node) && (steps[node]!.state === 'pending' || steps[node]!.state === 'retrying')) steps[node]!.state = s.state;
     }
@@ -285,7 +284,7 @@ export class Conductor {
     // Return and unloading: with the outputs stored, the Stale Manager applies its retention rules.
     if (this.bus.serves('stale.run')) {
       try {
-        const r = (await this.bus.request('stale.run', { dryRun: false })) as { archived: number; deleted: number };
+        const r = await this.#pit('stale.run', { dryRun: false });
         chambering.reclaimed = { archived: r.archived, deleted: r.deleted };
       } catch (err) {
         this.log.warn(`the Stale Manager could not run after ${run}: ${(err as Error).message}`);
@@ -301,6 +300,11 @@ export class Conductor {
    * extensions' manifests (the Orchestra), and the start of those not running yet (activation on
    * call), before the first step.
    */
+  /** A call to one of the Pit's methods, typed by its declaration there (params and result). */
+  #pit<M extends PitMethod>(method: M, params: PitMethods[M]['params']): Promise<PitMethods[M]['result']> {
+    return this.bus.request<PitMethods[M]['result']>(method, params);
+  }
+
   async #register(melody: Melody): Promise<MelodyResult['chambering']> {
     const chambering: MelodyResult['chambering'] = { registration: [], activated: [], reclaimed: null };
     const methods = new Set<string>();

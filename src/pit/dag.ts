@@ -82,7 +82,7 @@ import { join } from 'node:path';
 import { BusError, ErrorCode, InternalError, InvalidParamsError, InvalidRequestError } from '../bus/index.js';
 import type { HealthResult } from '../bootstrap/index.js';
 import type { PitContext, PitExtension } from './extension.js';
-import { parseParams, v } from './params.js';
+import { method, parseParams, serve, v } from './params.js';
 import { DagStore, type NodeRow, type RunRow } from './dag/store.js';
 import {
   TERMINAL,
@@ -231,32 +231,23 @@ export class DagTracker implements PitExtension<Snapshot> {
    * Bus methods. Unknown run or node: -32602 (data.field `run` / `node`); a node in the wrong state
    * for the call: -32600 naming its state; a bad workflow: -32602 naming the node and the field.
    */
-  readonly methods = {
+  readonly methods = serve({
     /**
      * `dag.create { workflow, run? }` -> `{ run, ready: string[] }`
      * Validates the workflow, starts a run (id `run` if given and new, else generated) and returns
      * the nodes ready at once. Committed before it answers, whatever the durability mode.
      */
-    'dag.create': (p: unknown): CreateResult => {
-      const a = parseParams('dag.create', CreateSchema, p);
-      return this.create(a.workflow as Workflow, a.run === undefined ? {} : { run: a.run });
-    },
+    'dag.create': method(CreateSchema, (a): CreateResult => this.create(a.workflow as Workflow, a.run === undefined ? {} : { run: a.run })),
     /** `dag.ready { run }` -> `{ ready: string[] }`: the nodes that may start now, in the order they became ready. */
-    'dag.ready': (p: unknown): ReadyResult => this.ready(parseParams('dag.ready', RunOnly, p).run),
+    'dag.ready': method(RunOnly, (a): ReadyResult => this.ready(a.run)),
     /** `dag.start { run, node }` -> `{ attempt }`: a ready node becomes running; `attempt` is 1-based. */
-    'dag.start': (p: unknown): StartResult => {
-      const a = parseParams('dag.start', NodeOnly, p);
-      return this.start(a.run, a.node);
-    },
+    'dag.start': method(NodeOnly, (a): StartResult => this.start(a.run, a.node)),
     /**
      * `dag.complete { run, node, output? }` -> `{ ready, released, state, ignored? }`
      * A running node succeeded (`output`, any JSON, is kept). `ready`: the whole ready set after it;
      * `released`: the nodes it made ready; `state`: the run's state (it may now be `succeeded`).
      */
-    'dag.complete': (p: unknown): CompleteResult => {
-      const a = parseParams('dag.complete', CompleteSchema, p);
-      return this.complete(a.run, a.node, a.output);
-    },
+    'dag.complete': method(CompleteSchema, (a): CompleteResult => this.complete(a.run, a.node, a.output)),
     /**
      * `dag.fail { run, node, error }` -> `{ decision, ready, released, state, ignored? }`
      * A running node failed (`error`: a message, or an object with `message`). `decision` is one of
@@ -264,26 +255,17 @@ export class DagTracker implements PitExtension<Snapshot> {
      * `{ action: 'fallback', node, rationale }`, `{ action: 'skip', skipped, rationale }`,
      * `{ action: 'fail', runFailed, skipped, cancelled, rationale }`.
      */
-    'dag.fail': (p: unknown): FailResult => {
-      const a = parseParams('dag.fail', FailSchema, p);
-      return this.fail(a.run, a.node, a.error, a.final);
-    },
+    'dag.fail': method(FailSchema, (a): FailResult => this.fail(a.run, a.node, a.error, a.final)),
     /**
      * `dag.status { run }` -> `{ run, workflow, state, reason, createdAt, updatedAt, ready,
      * nodes: { <id>: { state, attempts, failures, reason, error?, output?, fallback?, readyAt? } } }`
      */
-    'dag.status': (p: unknown): RunStatus => this.status(parseParams('dag.status', RunOnly, p).run),
+    'dag.status': method(RunOnly, (a): RunStatus => this.status(a.run)),
     /** `dag.runs { state?, limit? = 100 }` -> `{ runs: [{ run, workflow, state, reason, createdAt, updatedAt }] }`, newest first, finished ones included. */
-    'dag.runs': (p: unknown): { runs: RunSummary[] } => {
-      const a = parseParams('dag.runs', RunsSchema, p);
-      return this.runs(a.state, a.limit);
-    },
+    'dag.runs': method(RunsSchema, (a): { runs: RunSummary[] } => this.runs(a.state, a.limit)),
     /** `dag.cancel { run, reason? }` -> `{ state, cancelled: string[] }`: cancels every unfinished node; a finished run is left as it is. */
-    'dag.cancel': (p: unknown): CancelResult => {
-      const a = parseParams('dag.cancel', CancelSchema, p);
-      return this.cancel(a.run, a.reason);
-    },
-  };
+    'dag.cancel': method(CancelSchema, (a): CancelResult => this.cancel(a.run, a.reason)),
+  });
 
   restore(state: Snapshot): void {
     // Nothing to take from it: the database is the durable state (kept for health's detail).

@@ -7,6 +7,8 @@ export { Pit, writeJsonAtomic, type PitSettings } from './pit.js';
 export type { PitContext, PitEvent, PitExtension } from './extension.js';
 export { PoolManager, type ItemState, type Lease } from './pool.js';
 export { DagTracker } from './dag.js';
+export type { Decision as DagDecision, CompleteResult as DagProgress, FailResult as DagFailure } from './dag/types.js';
+export type { PitMethod, PitMethods } from './methods.js';
 export { ArtifactStore } from './artifacts.js';
 export { ArbitrationEngine, PRIORITY, type Decision as ArbitrationDecision, type Grant, type Strategy } from './arbiter.js';
 export { StaleManager, type ArtifactCatalog, type CatalogEntry, type StaleDecision, type StaleRule } from './stale.js';

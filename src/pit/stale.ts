@@ -1,7 +1,7 @@
 import type { HealthResult } from '../bootstrap/index.js';
 import { assertPattern, InvalidParamsError, subjectMatches } from '../bus/index.js';
 import type { PitContext, PitExtension } from './extension.js';
-import { parseParams, v } from './params.js';
+import { method, NO_PARAMS, parseParams, serve, v } from './params.js';
 
 /** What the Stale Manager needs of an artifact catalog (the Artifact Store provides it). */
 export interface ArtifactCatalog {
@@ -77,12 +77,12 @@ export class StaleManager implements PitExtension<{ rules: StaleRule[] }> {
     this.#catalog = catalog;
   }
 
-  readonly methods = {
-    'stale.rules.set': (p: unknown) => this.setRules(parseParams('stale.rules.set', RulesSchema, p).rules),
-    'stale.rules.get': () => ({ rules: this.#rules }),
-    'stale.evaluate': () => ({ decisions: this.evaluate() }),
-    'stale.run': (p: unknown) => this.run(parseParams('stale.run', RunSchema, p).dryRun),
-  };
+  readonly methods = serve({
+    'stale.rules.set': method(RulesSchema, (a) => this.setRules(a.rules)),
+    'stale.rules.get': method(NO_PARAMS, () => ({ rules: this.#rules })),
+    'stale.evaluate': method(NO_PARAMS, () => ({ decisions: this.evaluate() })),
+    'stale.run': method(RunSchema, (a) => this.run(a.dryRun)),
+  });
 
   async init(ctx: PitContext): Promise<void> {
     this.#ctx = ctx;
