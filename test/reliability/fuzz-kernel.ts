@@ -86,7 +86,8 @@ export interface KernelFuzzResult {
   probeFailures: number;
   forgedLines: number;
   rssViolations: number;
-  kernelRss: { baselineMb: number; maxMb: number };
+  /** The kernel's RSS: after its start, its peak, at the end, and after every 10th of the run (bounded, not creeping). */
+  kernelRss: { baselineMb: number; maxMb: number; endMb: number; traceMb: number[] };
   probe: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
   kernelRestarts: number;
   failures: number;
@@ -621,7 +622,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
     probeFailures: 0,
     forgedLines: 0,
     rssViolations: 0,
-    kernelRss: { baselineMb: 0, maxMb: 0 },
+    kernelRss: { baselineMb: 0, maxMb: 0, endMb: 0, traceMb: [] },
     probe: { p50Ms: 0, p99Ms: 0, maxMs: 0, count: 0 },
     kernelRestarts: 0,
     failures: 0,
@@ -828,8 +829,10 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
         w.junk.close();
         await openServers(w).catch(() => {});
       }
+      if (r.inputs >= ((r.kernelRss.traceMb.length + 1) * total) / 10) r.kernelRss.traceMb.push(round(batchRss / MB));
       options.onBatch?.(r);
     }
+    r.kernelRss.endMb = round((w.k.rss() ?? 0) / MB);
   } finally {
     for (const c of w.conns) c.peer?.close();
     w.probe?.close();
@@ -849,7 +852,7 @@ export function describeKernelFuzz(r: KernelFuzzResult): string {
     `kernel fuzz, seed ${r.seed} (replay: FUZZ_SEED=${r.seed}): ${r.inputs} inputs in ${r.batches} batches, ${round(r.bytes / MB)} MB, ${r.ms} ms (${r.inputsPerSecond}/s)`,
     `  by kind: ${JSON.stringify(r.byKind)}`,
     `  tracked requests ${r.tracked}, answered ${r.answered}; crashes ${r.crashes}; hung callers ${r.hung}; altered ids ${r.alteredIds}; probe failures ${r.probeFailures}; forged lines ${r.forgedLines}; RSS violations ${r.rssViolations}`,
-    `  kernel RSS: baseline ${r.kernelRss.baselineMb} MB, max ${r.kernelRss.maxMb} MB; probe p50 ${r.probe.p50Ms} ms, p99 ${r.probe.p99Ms} ms, max ${r.probe.maxMs} ms over ${r.probe.count} batches`,
+    `  kernel RSS: baseline ${r.kernelRss.baselineMb} MB, max ${r.kernelRss.maxMb} MB, end ${r.kernelRss.endMb} MB (every 10th of the run: ${r.kernelRss.traceMb.join(', ')} MB); probe p50 ${r.probe.p50Ms} ms, p99 ${r.probe.p99Ms} ms, max ${r.probe.maxMs} ms over ${r.probe.count} batches`,
     ...r.samples.map((s) => `  ${s.kind} (batch ${s.batch}): ${s.detail.replace(/\n/g, ' | ').slice(0, 600)}${s.inputsFile ? ` [inputs: ${s.inputsFile}]` : ''}`),
   ].join('\n');
 }
