@@ -157,7 +157,16 @@ export function spawnPeer(bus: PeerHost, options: SpawnPeerOptions): PeerProcess
     stdio: ['pipe', transport === 'stdio' ? 'pipe' : 'ignore', options.stderr ?? 'inherit', 'pipe', ...(confinement?.extraStdio ?? [])],
     detached: options.detached,
   });
-  child.stdin!.on('error', () => {}); // EPIPE when the child is gone: its exit is handled
+  if (!child.stdin) {
+    // Out of descriptors (EMFILE, ENFILE): Node gives up before making the child's pipes and emits
+    // 'error' on the next tick; with nobody listening that would end the kernel. Listened to here,
+    // and the caller (a supervisor restarting the peer) gets a typed error to retry on.
+    child.once('error', () => {});
+    bus.revokeToken(token);
+    confinement?.exited();
+    throw new PeerGoneError(`peer '${options.name}' could not be started: the kernel is out of file descriptors (EMFILE); it is retried as any failed start`, { peer: options.name });
+  }
+  child.stdin.on('error', () => {}); // EPIPE when the child is gone: its exit is handled
   for (const s of child.stdio.slice(3)) (s as NodeJS.WritableStream | null)?.on?.('error', () => {});
   if (confinement && child.pid) {
     try {

@@ -36,6 +36,8 @@ export interface HostileKernelOptions {
   silentPerProcess?: number;
   /** Which attacks run (default all). */
   attacks?: HostileKernelAttack[];
+  /** `builtin:bus` settings for the kernel (to try it with a protection turned off). */
+  bus?: Record<string, unknown>;
 }
 
 export type HostileKernelAttack = 'silent' | 'flood' | 'never-reader' | 'nesting' | 'stderr';
@@ -280,7 +282,7 @@ export async function hostileKernel(options: HostileKernelOptions = {}): Promise
   const silentPerProcess = options.silentPerProcess ?? nofile;
   const attacks = options.attacks ?? [...HOSTILE_KERNEL_ATTACKS];
   const t0 = performance.now();
-  const k = await startSystemKernel({ extensions: [join(wireFixtures, 'stderr-peer')], nofile, orchestra: { restart: { max: 1000, within: '60s' } } });
+  const k = await startSystemKernel({ extensions: [join(wireFixtures, 'stderr-peer')], nofile, bus: options.bus, orchestra: { restart: { max: 1000, within: '60s' } } });
   const attackers: Attacker[] = [];
   const peers: RawPeer[] = [];
   try {
