@@ -5,7 +5,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { toMs, type Duration } from '../util/duration.js';
-import type { BusApi, BusStats, EventListener, Handler, HandlerContext, Registration, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import type { BusApi, BusStats, EventListener, Handler, HandlerContext, Registration, RequestOptions, SubscribeOptions, Subscription } from './api.js';
 import { DeadlineWheel } from './deadlines.js';
 import { BusError, ErrorCode, PeerGoneError, RequestCancelledError, toBusError, UnauthorizedError } from './errors.js';
 import type { Framing } from './framing.js';

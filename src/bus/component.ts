@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { defineComponent } from '../bootstrap/index.js';
-import { Bus, type BusEvent } from './bus.js';
+import type { BusEvent } from './api.js';
+import { Bus } from './bus.js';
 
 /** `with:` of `builtin:bus` (docs/bus.md). */
 export interface BusSettings {

@@ -3,25 +3,24 @@
  * JSON-RPC wire protocol (docs/protocol.md) over stdio, Unix sockets and worker ports, the client
  * for other Node processes, and `builtin:bus`.
  */
-export {
-  ALL_RIGHTS,
-  Bus,
-  PeerConnection,
-  type BusApi,
-  type BusEvent,
-  type BusOptions,
-  type BusStats,
-  type EventListener,
-  type Handler,
-  type HandlerContext,
-  type PeerStats,
-  type Registration,
-  type RequestOptions,
-  type Rights,
-  type SlowConsumerPolicy,
-  type SubscribeOptions,
-  type Subscription,
-} from './bus.js';
+export { Bus } from './bus.js';
+export { PeerConnection } from './connection.js';
+export { ALL_RIGHTS, type Rights } from './rights.js';
+export type {
+  BusApi,
+  BusEvent,
+  BusOptions,
+  BusStats,
+  EventListener,
+  Handler,
+  HandlerContext,
+  PeerStats,
+  Registration,
+  RequestOptions,
+  SlowConsumerPolicy,
+  SubscribeOptions,
+  Subscription,
+} from './api.js';
 export { BusClient, connect, type ConnectOptions } from './client.js';
 export { busComponent, type BusSettings } from './component.js';
 export {

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { ISOLATION, type AnyComponentDefinition, type ComponentContext, type ComponentOptions, type KernelOptions, type ModeAdapter, type StopContext } from '../bootstrap/index.js';
 import { accessSync, constants } from 'node:fs';
 import type { IsolationPolicy, SandboxRequest } from '../sandbox/index.js';
-import { Bus, type PeerConnection, type Registration } from './bus.js';
+import type { Registration } from './api.js';
+import { Bus } from './bus.js';
+import type { PeerConnection } from './connection.js';
 import { BusError, ErrorCode, PeerGoneError } from './errors.js';
 
 /**

@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, stat, unlink, writeFile } from 'node:fs/prom
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Bus } from './bus.js';
+import type { PeerHost } from './peer-host.js';
 import { StreamTransport } from './transport.js';
 
 /** A Unix-socket listener of the bus, in a private directory, with the operator's token beside it. */
@@ -24,7 +24,7 @@ export interface ListenOptions {
  * Listens on a Unix domain socket: the socket is mode 0600 in a directory only this user can
  * enter (0700), so other users cannot reach it. Every connection must say hello with a token.
  */
-export async function listenUnix(bus: Bus, options: ListenOptions = {}): Promise<SocketServer> {
+export async function listenUnix(bus: PeerHost, options: ListenOptions = {}): Promise<SocketServer> {
   let ownDir: string | undefined;
   let path: string;
   if (!options.path || options.path === 'auto') {

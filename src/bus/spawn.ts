@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import { confine, type Confinement, type SandboxRequest } from '../sandbox/index.js';
-import type { Bus, PeerConnection, Rights } from './bus.js';
+import type { PeerConnection } from './connection.js';
+import type { PeerHost } from './peer-host.js';
+import type { Rights } from './rights.js';
 import { PeerGoneError } from './errors.js';
 import { PortTransport, StreamTransport } from './transport.js';
 
@@ -136,7 +138,7 @@ export class PeerProcess {
  * inherited pipe (fd 3, read once by the peer and closed), never in the environment, where the
  * peer's own children and anyone reading /proc/PID/environ would find it.
  */
-export function spawnPeer(bus: Bus, options: SpawnPeerOptions): PeerProcess {
+export function spawnPeer(bus: PeerHost, options: SpawnPeerOptions): PeerProcess {
   const transport = options.transport ?? 'stdio';
   if (transport === 'socket' && !options.socketPath) throw new TypeError(`peer '${options.name}': transport 'socket' needs the bus to listen on a socket`);
   if (transport === 'socket' && options.sandbox) throw new TypeError(`peer '${options.name}': a sandboxed peer joins the bus over its stdio (transport: stdio); its sandbox refuses Unix sockets`);
@@ -155,7 +157,16 @@ export function spawnPeer(bus: Bus, options: SpawnPeerOptions): PeerProcess {
     stdio: ['pipe', transport === 'stdio' ? 'pipe' : 'ignore', options.stderr ?? 'inherit', 'pipe', ...(confinement?.extraStdio ?? [])],
     detached: options.detached,
   });
-  child.stdin!.on('error', () => {}); // EPIPE when the child is gone: its exit is handled
+  if (!child.stdin) {
+    // Out of descriptors (EMFILE, ENFILE): Node gives up before making the child's pipes and emits
+    // 'error' on the next tick; with nobody listening that would end the kernel. Listened to here,
+    // and the caller (a supervisor restarting the peer) gets a typed error to retry on.
+    child.once('error', () => {});
+    bus.revokeToken(token);
+    confinement?.exited();
+    throw new PeerGoneError(`peer '${options.name}' could not be started: the kernel is out of file descriptors (EMFILE); it is retried as any failed start`, { peer: options.name });
+  }
+  child.stdin.on('error', () => {}); // EPIPE when the child is gone: its exit is handled
   for (const s of child.stdio.slice(3)) (s as NodeJS.WritableStream | null)?.on?.('error', () => {});
   if (confinement && child.pid) {
     try {
@@ -182,7 +193,7 @@ export function spawnPeer(bus: Bus, options: SpawnPeerOptions): PeerProcess {
 }
 
 /** A worker thread peer: messages by structured clone over a MessagePort, no JSON. */
-export function spawnWorker(bus: Bus, file: string | URL, options: { name: string; rights?: Rights; workerData?: unknown; resourceLimits?: ResourceLimits }): { worker: Worker; connection: PeerConnection; exited: Promise<number> } {
+export function spawnWorker(bus: PeerHost, file: string | URL, options: { name: string; rights?: Rights; workerData?: unknown; resourceLimits?: ResourceLimits }): { worker: Worker; connection: PeerConnection; exited: Promise<number> } {
   const token = bus.issueToken(options.name, options.rights);
   const { port1, port2 } = new MessageChannel();
   const connection = bus.attach(new PortTransport(port1), { label: options.name });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connect } from '../bus/client.js';
+import { connect } from '../bus/client/index.js';
 import { installGuard } from './guard.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
 import type { BusApi } from '../bus/index.js'; // types only: erased, costs no start time

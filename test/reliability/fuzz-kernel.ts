@@ -86,7 +86,8 @@ export interface KernelFuzzResult {
   probeFailures: number;
   forgedLines: number;
   rssViolations: number;
-  kernelRss: { baselineMb: number; maxMb: number };
+  /** The kernel's RSS: after its start, its peak, at the end, and after every 10th of the run (bounded, not creeping). */
+  kernelRss: { baselineMb: number; maxMb: number; endMb: number; traceMb: number[] };
   probe: { p50Ms: number; p99Ms: number; maxMs: number; count: number };
   kernelRestarts: number;
   failures: number;
@@ -224,9 +225,11 @@ interface Tracked {
 interface Body {
   bytes: Buffer;
   tracked: { text: string; method: string; batchElement: boolean }[];
+  /** The id texts of every request in it, tracked or not (an answer to an untracked one is no altered id). */
+  ids?: string[];
 }
 
-function request(g: Gen, n: () => number, opts: { allowDeep: boolean }): { text: string; track?: { text: string; method: string } } {
+function request(g: Gen, n: () => number, opts: { allowDeep: boolean }): { text: string; idText: string | undefined; track?: { text: string; method: string } } {
   let method = g.pick(METHODS);
   const id = g.id(n());
   let params: string | undefined;
@@ -251,7 +254,7 @@ function request(g: Gen, n: () => number, opts: { allowDeep: boolean }): { text:
   }
   const text = `{${parts.join(',')}}`;
   const valid = parts.includes('"jsonrpc":"2.0"') && id.track && method.length > 0 && typeof method === 'string';
-  return { text, track: valid ? { text: id.text!, method } : undefined };
+  return { text, idText: id.text, track: valid ? { text: id.text!, method } : undefined };
 }
 
 /** A frame body: a request (mostly), a batch, a stray response, junk. */
@@ -259,7 +262,7 @@ function body(g: Gen, n: () => number, maxFrame: number): Body {
   const k = g.int(100);
   if (k < 55) {
     const r = request(g, n, { allowDeep: true });
-    return { bytes: Buffer.from(r.text), tracked: r.track ? [{ ...r.track, batchElement: false }] : [] };
+    return { bytes: Buffer.from(r.text), tracked: r.track ? [{ ...r.track, batchElement: false }] : [], ids: r.idText === undefined ? [] : [r.idText] };
   }
   if (k < 65) {
     // A batch: empty, of junk, nested, mixed requests and notifications.
@@ -267,6 +270,7 @@ function body(g: Gen, n: () => number, maxFrame: number): Body {
     if (shape === 0) return { bytes: Buffer.from('[]'), tracked: [] };
     if (shape === 1) return { bytes: Buffer.from(g.pick(['[1,2,3]', '[[]]', '[[{"jsonrpc":"2.0","id":1,"method":"symphony.ping"}]]', '[null]', '[{}]'])), tracked: [] };
     const elements: string[] = [];
+    const ids: string[] = [];
     const tracked: Body['tracked'] = [];
     for (let i = 0, m = 1 + g.int(6); i < m; i++) {
       if (g.chance(0.15)) {
@@ -275,9 +279,10 @@ function body(g: Gen, n: () => number, maxFrame: number): Body {
       }
       const r = request(g, n, { allowDeep: false });
       elements.push(r.text);
+      if (r.idText !== undefined) ids.push(r.idText);
       if (r.track) tracked.push({ ...r.track, batchElement: true });
     }
-    return { bytes: Buffer.from(`[${elements.join(',')}]`), tracked };
+    return { bytes: Buffer.from(`[${elements.join(',')}]`), tracked, ids };
   }
   if (k < 72) {
     // A stray response: an answer or an error to nothing (id null, unknown, odd).
@@ -287,8 +292,9 @@ function body(g: Gen, n: () => number, maxFrame: number): Body {
   }
   if (k < 78) {
     // Not JSON: truncated, garbage, a lone token.
-    const r = request(g, n, { allowDeep: true }).text;
-    return { bytes: Buffer.from(g.pick([r.slice(0, g.int(r.length)), g.string(), '{', ']', 'nul', '{"jsonrpc":"2.0",', '\u0000'])), tracked: [] };
+    const req = request(g, n, { allowDeep: true });
+    const r = req.text;
+    return { bytes: Buffer.from(g.pick([r.slice(0, g.int(r.length)), g.string(), '{', ']', 'nul', '{"jsonrpc":"2.0",', '\u0000'])), tracked: [], ids: req.idText === undefined ? [] : [req.idText] };
   }
   if (k < 84) {
     // Bytes that are not UTF-8 (or a BOM) inside or in front of a request.
@@ -296,7 +302,7 @@ function body(g: Gen, n: () => number, maxFrame: number): Body {
     const bad = g.pick(BAD_UTF8);
     const text = Buffer.from(r.text);
     const at = g.chance(0.5) ? 0 : g.int(text.length);
-    return { bytes: Buffer.concat([text.subarray(0, at), bad, text.subarray(at)]), tracked: [] };
+    return { bytes: Buffer.concat([text.subarray(0, at), bad, text.subarray(at)]), tracked: [], ids: r.idText === undefined ? [] : [r.idText] };
   }
   if (k < 87) {
     // Oversize: over the frame limit, the id at the start or far in.
@@ -396,6 +402,12 @@ class FuzzConnection {
   }
   /** Answers clear their request: by the id's raw text; a match by value only is an altered id. */
   altered: string[] = [];
+  /**
+   * The id texts of every request sent that was not tracked (a frame that was not JSON, say, is
+   * answered with the id the kernel could read): an answer carrying one of them is that one's,
+   * not another pending request's id altered (two ids past 2^53 may read as the same number).
+   */
+  readonly sentUntracked = new Set<string>();
   /** Answered, but not with the error the call was owed. */
   wrong: string[] = [];
   answered = 0;
@@ -412,6 +424,7 @@ class FuzzConnection {
         if (t.owed && !t.owed.includes(m.error?.code)) this.wrong.push(`${t.method} id ${t.text}: its answer must be one of the errors ${t.owed.join(', ')}, got ${raws[i]!.slice(0, 200)}`);
         return;
       }
+      if (raw !== undefined && this.sentUntracked.has(raw)) return;
       for (const [key, t] of this.pending) {
         if (sameValue(t.value, m.id)) {
           this.pending.delete(key);
@@ -621,7 +634,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
     probeFailures: 0,
     forgedLines: 0,
     rssViolations: 0,
-    kernelRss: { baselineMb: 0, maxMb: 0 },
+    kernelRss: { baselineMb: 0, maxMb: 0, endMb: 0, traceMb: [] },
     probe: { p50Ms: 0, p99Ms: 0, maxMs: 0, count: 0 },
     kernelRestarts: 0,
     failures: 0,
@@ -694,6 +707,10 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
               c.pending.set(t.text, { text: t.text, value: parseId(t.text), sentAt: now, method: t.method, batchElement: t.batchElement });
               r.tracked++;
             }
+          if (c.clean) {
+            if (c.sentUntracked.size > 50_000) c.sentUntracked.clear();
+            for (const t of b.ids ?? []) if (!c.pending.has(t)) c.sentUntracked.add(t);
+          }
           c.write(bytes, g);
           log.record(c.name, bytes);
           r.bytes += bytes.length;
@@ -828,8 +845,10 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
         w.junk.close();
         await openServers(w).catch(() => {});
       }
+      if (r.inputs >= ((r.kernelRss.traceMb.length + 1) * total) / 10) r.kernelRss.traceMb.push(round(batchRss / MB));
       options.onBatch?.(r);
     }
+    r.kernelRss.endMb = round((w.k.rss() ?? 0) / MB);
   } finally {
     for (const c of w.conns) c.peer?.close();
     w.probe?.close();
@@ -849,7 +868,7 @@ export function describeKernelFuzz(r: KernelFuzzResult): string {
     `kernel fuzz, seed ${r.seed} (replay: FUZZ_SEED=${r.seed}): ${r.inputs} inputs in ${r.batches} batches, ${round(r.bytes / MB)} MB, ${r.ms} ms (${r.inputsPerSecond}/s)`,
     `  by kind: ${JSON.stringify(r.byKind)}`,
     `  tracked requests ${r.tracked}, answered ${r.answered}; crashes ${r.crashes}; hung callers ${r.hung}; altered ids ${r.alteredIds}; probe failures ${r.probeFailures}; forged lines ${r.forgedLines}; RSS violations ${r.rssViolations}`,
-    `  kernel RSS: baseline ${r.kernelRss.baselineMb} MB, max ${r.kernelRss.maxMb} MB; probe p50 ${r.probe.p50Ms} ms, p99 ${r.probe.p99Ms} ms, max ${r.probe.maxMs} ms over ${r.probe.count} batches`,
+    `  kernel RSS: baseline ${r.kernelRss.baselineMb} MB, max ${r.kernelRss.maxMb} MB, end ${r.kernelRss.endMb} MB (every 10th of the run: ${r.kernelRss.traceMb.join(', ')} MB); probe p50 ${r.probe.p50Ms} ms, p99 ${r.probe.p99Ms} ms, max ${r.probe.maxMs} ms over ${r.probe.count} batches`,
     ...r.samples.map((s) => `  ${s.kind} (batch ${s.batch}): ${s.detail.replace(/\n/g, ' | ').slice(0, 600)}${s.inputsFile ? ` [inputs: ${s.inputsFile}]` : ''}`),
   ].join('\n');
 }

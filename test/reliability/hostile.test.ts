@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { burstOfBigAnswers, hostilePeers, type HostileResult, type Latency } from './hostile.js';
+import { describeHostileKernel, HOSTILE_KERNEL_BOUNDS, hostileKernel } from './hostile-kernel.js';
 
 const lat = (l: Latency) => `p50 ${l.p50Ms} ms, p90 ${l.p90Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms (${l.count} requests, ${l.errors} errors)`;
 
@@ -73,4 +74,21 @@ describe('hostile peers (short form)', () => {
     expect(r.survived).toBe(true);
     expect(r.answers).toBe(560);
   }, 60_000);
+
+  // A real `symphony up` under a descriptor limit of 2,048: three processes open 3x that many
+  // connections that never say hello, beside a flood, a never-reader, 100,000-deep nesting and an
+  // extension flooding its stderr. The kernel lives, keeps its descriptors under its limit,
+  // restarts a crashed extension and serves a newcomer, and the good peer's p99 stays bounded.
+  it('a real kernel at its descriptor limit, under every attack at once from client processes: alive, serving, restarting', async () => {
+    const r = await hostileKernel({ attackMs: 3000, quietMs: 1000 });
+    console.log(describeHostileKernel(r));
+    expect(r.violations).toEqual([]);
+    expect(r.kernel.alive).toBe(true);
+    expect(r.kernel.fds.peak).toBeLessThan(r.nofile);
+    expect(r.good.attack.ping.p99Ms).toBeLessThan(HOSTILE_KERNEL_BOUNDS.attackP99Ms);
+    expect(r.restartMs).not.toBeNull();
+    expect(r.newClientMs).not.toBeNull();
+    expect(Number((r.attackers['flood'] as { sent: number }).sent)).toBeGreaterThan(1000);
+    expect(Number((r.attackers['stderr'] as { bytes: number }).bytes)).toBeGreaterThan(8 * 1024 * 1024);
+  }, 120_000);
 });

@@ -3,14 +3,15 @@
  *
  *   npm run soak                       # everything at full size (about an hour on 2 cores)
  *   npm run soak -- --quick            # every part at a tenth of the size
- *   npm run soak -- --only boot,chaos  # some parts (boot, processes, chaos, fuzz, kernel, hostile)
+ *   npm run soak -- --only boot,chaos  # some parts (boot, processes, chaos, fuzz, decoder, hostile-peers)
  *   npm run soak -- --seed 42
  *
  * Full size: 10,000 boot/stop cycles of the default system in one process and 500 as separate
- * `symphony up --once` processes (seeded faults injected), 3 minutes of chaos, the wire decoder
- * fuzzed with 1,000,000 frames, the config loader and the manifest validator fuzzed, a real kernel
- * fuzzed over its socket, an extension's stdio and callee answers (200,000 inputs), and the
- * hostile peers. Exits 1 if any cycle failed, anything leaked, or any request hung.
+ * `symphony up --once` processes (seeded faults injected), 3 minutes of chaos, `fuzz`: a real
+ * kernel fuzzed over its socket, an extension's stdio and stderr and callee answers (1,000,000
+ * inputs; `kernel` is the same part) and `decoder`: the wire decoder fuzzed with 1,000,000 frames,
+ * the config loader and the manifest validator fuzzed; and the hostile peers (`hostile-peers`, or
+ * `hostile`). Exits 1 if any cycle failed, anything leaked, or any request hung.
  */
 import { parseArgs } from 'node:util';
 import { bootSoakInProcess, bootSoakProcesses, type SoakResult } from './boot-soak.js';
@@ -18,11 +19,15 @@ import { chaos, type ChaosResult } from './chaos.js';
 import { fuzzConfig, fuzzDecoder, fuzzManifests } from './fuzz.js';
 import { describeKernelFuzz, fuzzKernel } from './fuzz-kernel.js';
 import { hostilePeers } from './hostile.js';
+import { describeHostileKernel, hostileKernel } from './hostile-kernel.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, seed: { type: 'string' } }, allowPositionals: true });
 const scale = values.quick ? 0.1 : 1;
 const seed = Number(values.seed ?? 20261124);
-const only = new Set((values.only ?? 'boot,processes,chaos,fuzz,kernel,hostile').split(','));
+// `kernel` and `hostile` are the older names of `fuzz` and `hostile-peers`.
+const ALIASES: Record<string, string> = { kernel: 'fuzz', hostile: 'hostile-peers' };
+const only = new Set((values.only ?? 'boot,processes,chaos,fuzz,decoder,hostile-peers').split(',').map((p) => ALIASES[p] ?? p));
+const command = `npm run soak -- ${process.argv.slice(2).join(' ')}`.trim();
 const rows: string[][] = [];
 let failed = false;
 
@@ -85,7 +90,7 @@ if (chaosResult) {
   );
 }
 
-if (only.has('fuzz')) {
+if (only.has('decoder')) {
   const frames = Math.round(1_000_000 * scale);
   process.stderr.write(`fuzz: decoder ${frames} frames, config and manifests\n`);
   const d = fuzzDecoder(frames, { seed });
@@ -104,17 +109,28 @@ if (only.has('fuzz')) {
   );
 }
 
-if (only.has('kernel')) {
-  const inputs = Math.round(200_000 * scale);
-  process.stderr.write(`kernel fuzz: ${inputs} inputs into a real kernel\n`);
-  const k = await fuzzKernel({ seed, inputs });
+if (only.has('fuzz')) {
+  const inputs = Math.round(1_000_000 * scale);
+  process.stderr.write(`kernel fuzz: ${inputs} inputs into a real kernel (seed ${seed})\n`);
+  let shown = 0;
+  const t0Fuzz = performance.now();
+  const k = await fuzzKernel({
+    seed,
+    inputs,
+    onBatch: (p) => {
+      if (p.inputs - shown < inputs / 50) return;
+      shown = p.inputs;
+      process.stderr.write(`  kernel fuzz: ${p.inputs}/${inputs}, ${p.crashes} crashes, ${p.hung} hung, ${p.failures} failures, ${Math.round(p.inputs / ((performance.now() - t0Fuzz) / 1000))}/s\n`);
+    },
+  });
   const bad = k.crashes + k.hung + k.alteredIds + k.probeFailures + k.forgedLines + k.rssViolations;
   if (bad) failed = true;
   console.log('\n== Reliability: a real kernel fuzzed (socket frames, answers, stdio, stderr) ==');
+  console.log(`   reproduce: ${command}${values.seed ? '' : ` --seed ${seed}`}`);
   console.log(describeKernelFuzz(k));
 }
 
-if (only.has('hostile')) {
+if (only.has('hostile-peers')) {
   process.stderr.write('hostile peers\n');
   const h = await hostilePeers({ attackMs: Math.round(20_000 * Math.max(scale, 0.25)) });
   if (!h.ok) failed = true;
@@ -124,6 +140,13 @@ if (only.has('hostile')) {
     [[`${ms(h.latency.quiet.p50Ms)} / ${ms(h.latency.quiet.p99Ms)}`, `${ms(h.latency.attack.p50Ms)} / ${ms(h.latency.attack.p99Ms)}`, `p99 < ${h.bounds.attackP99Ms} ms`, `+${(h.memory.peakRssMb - h.memory.baselineRssMb).toFixed(0)} MB RSS`, `+${h.bounds.rssGrowthMb} MB`, h.ok ? 'PASS' : `FAIL: ${h.violations.join('; ')}`],
     ],
   );
+  // The same kinds of attack against a real `symphony up` under a descriptor limit, from client processes.
+  process.stderr.write('hostile peers against a real kernel\n');
+  const hk = await hostileKernel({ attackMs: Math.round(30_000 * Math.max(scale, 0.2)), quietMs: 3000 });
+  if (!hk.ok) failed = true;
+  console.log('\n== Reliability: hostile peers against a real kernel (silent connections past its descriptor limit, floods, a never-reader, deep nesting, stderr floods) ==');
+  console.log(`   reproduce: ${command}`);
+  console.log(describeHostileKernel(hk));
 }
 
 console.log(failed ? '\nSOAK FAILED' : '\nsoak passed: no failure, no leak, no hung request');

@@ -1,0 +1,154 @@
+/**
+ * A call in flight through the bus, and the `ctx` an in-process handler gets for it.
+ */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
+import type { HandlerContext } from './api.js';
+import type { DeadlineEntry, DeadlineWheel } from './deadlines.js';
+import type { Endpoint } from './endpoint.js';
+import { ErrorCode, RequestCancelledError, TimeoutError, type BusError } from './errors.js';
+import { newTraceparent, type CancelListener, type ForwardedRequest, type IncomingRequest, type OutgoingRequest } from './session.js';
+
+
+/**
+ * One request in flight through the bus, from its caller to whoever serves it. The call itself
+ * holds who waits for the answer (an in-process caller's promise, or a peer's request to answer on
+ * its session) rather than a callback: no closure per call on this path.
+ */
+export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
+  wheelKey?: number;
+  settled = false;
+  /** Made by notifyAs: nobody waits for an answer, and a reservation delivers it as a notification. */
+  notification = false;
+  controller: AbortController | undefined = undefined;
+  downstream: OutgoingRequest | undefined = undefined;
+  /** An in-process caller (requestAs): its promise. */
+  resolve: ((value: unknown) => void) | undefined = undefined;
+  reject: ((error: BusError) => void) | undefined = undefined;
+  /** A peer caller: its request, answered on its session. */
+  origin: IncomingRequest | undefined = undefined;
+  /** The caller's AbortSignal and the listener on it, removed once the call is over. */
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+  /** Its place in the target's CallList. */
+  prev: Call | undefined = undefined;
+  next: Call | undefined = undefined;
+  listed = false;
+  #traceparent: string | undefined;
+  constructor(
+    readonly wheel: DeadlineWheel,
+    readonly from: Endpoint,
+    readonly target: Endpoint,
+    readonly method: string,
+    /** performance.now() when the call began (latency) and when it expires. */
+    readonly started: number,
+    readonly deadline: number,
+    traceparent: string | undefined,
+  ) {
+    this.#traceparent = traceparent;
+  }
+  /** The caller's trace context, or a new one, made only when someone reads it (a peer, a handler). */
+  get traceparent(): string {
+    return (this.#traceparent ??= newTraceparent());
+  }
+  expire(): void {
+    this.target.timeouts++;
+    this.fail(new TimeoutError(`'${this.method}' (served by '${this.target.name}') did not answer within ${Math.round(this.deadline - this.started)}ms`, { method: this.method, peer: this.target.name }));
+  }
+  ok(value: unknown): void {
+    if (this.settled) return;
+    this.#settle();
+    this.target.breaker.success();
+    this.#answer(undefined, value);
+  }
+  fail(error: BusError): void {
+    if (this.settled) return;
+    this.#settle();
+    this.target.errors++;
+    if (error.code === ErrorCode.Timeout || error.code === ErrorCode.PeerGone) this.target.breaker.failure();
+    this.controller?.abort(error);
+    this.downstream?.cancel(error.message);
+    this.#answer(error, undefined);
+  }
+  /** The caller cancelled, or went away. */
+  cancel(message: string): void {
+    this.fail(new RequestCancelledError(message, { method: this.method }));
+  }
+  /** The peer that sent it cancelled it, or went away (the call is its request's CancelListener). */
+  requestCancelled(): void {
+    this.cancel(`the caller '${this.from.name}' cancelled '${this.method}'`);
+  }
+  /** Whom the call is for, when a deputy makes it (RequestOptions.onBehalfOf). */
+  principal: string | undefined = undefined;
+  /** The caller's identity, sent along when a peer serves the call (`meta.peer`): whom it is for. */
+  get peer(): string {
+    return this.principal ?? this.from.name;
+  }
+  /** The serving peer answered (the call is its session's ResponseSink). */
+  answered(result: unknown): void {
+    this.ok(result);
+  }
+  /** The request to the serving peer failed: its error, no answer in time, the peer gone. */
+  failed(error: BusError): void {
+    if (error instanceof TimeoutError) this.target.timeouts++;
+    this.fail(error);
+  }
+  #settle(): void {
+    this.settled = true;
+    this.wheel.delete(this);
+    this.target.calls.delete(this);
+    this.target.latency.record(performance.now() - this.started);
+  }
+  /**
+   * A call that lives as long as the class, so the shape of calls survives a full GC. V8 holds an
+   * object shape (hidden class) only weakly once no object has it: a full GC while no call was in
+   * flight collected the calls' shapes and threw away every function optimized for them (`node
+   * --trace-deopt`: "weak objects"), and the next thousands of calls ran unoptimized (the first
+   * 20,000 in-process calls after a GC took 4-8 µs each instead of under 1 µs). Its fields hold
+   * the kinds of values real calls hold (fractional times), or it would get a shape of its own.
+   */
+  static readonly shapeKeeper = new Call(undefined as never, undefined as never, undefined as never, '', performance.now() + 0.5, performance.now() + 0.5, undefined);
+  #answer(error: BusError | undefined, value: unknown): void {
+    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
+    const origin = this.origin;
+    if (origin) {
+      const session = this.from.session!;
+      if (error) session.respondError(origin, error);
+      else session.respond(origin, value);
+    } else if (error) {
+      this.reject?.(error);
+    } else {
+      this.resolve?.(value);
+    }
+  }
+}
+
+/** `ctx` of an in-process handler; its AbortSignal is made only if the handler asks for it. */
+export class LocalHandlerContext implements HandlerContext {
+  constructor(readonly call: Call) {}
+  get method(): string {
+    return this.call.method;
+  }
+  get peer(): string {
+    return this.call.peer;
+  }
+  get done(): boolean {
+    return this.call.settled;
+  }
+  get signal(): AbortSignal {
+    const call = this.call;
+    if (!call.controller) {
+      call.controller = new AbortController();
+      if (call.settled) call.controller.abort(new RequestCancelledError('the request is over'));
+    }
+    return call.controller.signal;
+  }
+  get deadline(): number {
+    return Date.now() + (this.call.deadline - performance.now());
+  }
+  remainingMs(): number {
+    return Math.max(0, this.call.deadline - performance.now());
+  }
+  get traceparent(): string {
+    return this.call.traceparent;
+  }
+}

@@ -1,0 +1,5 @@
+/**
+ * The bus's light sub-face for a peer's side (the extension host, a process peer): the client
+ * alone, without the kernel's router, server or spawner.
+ */
+export { BusClient, connect, type ConnectOptions } from '../client.js';
