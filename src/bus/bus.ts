@@ -35,6 +35,12 @@ export interface HandlerContext {
   readonly deadline: number;
   remainingMs(): number;
   readonly traceparent: string;
+  /**
+   * The caller holds the operator's token, or is one of the kernel's own full-rights parts, and
+   * calls for itself (not as a deputy for another). Absent where the bus does not say (a handler
+   * served by a remote peer).
+   */
+  readonly operator?: boolean;
 }
 
 export type Handler = (params: any, ctx: HandlerContext) => unknown;
@@ -408,6 +414,10 @@ class LocalHandlerContext implements HandlerContext {
   get traceparent(): string {
     return this.call.traceparent;
   }
+  get operator(): boolean {
+    const { from, principal } = this.call;
+    return principal === undefined && (from.identity ? from.identity.operator : from.kind === 'local' && from.grants.all);
+  }
 }
 
 class Sub {
@@ -442,7 +452,17 @@ interface HeldGap {
  * request/reply with deadlines and cancellation, notifications, and pub/sub with wildcards and
  * bounded per-subscriber queues. The bus itself is the kernel's endpoint (`request`, `handle`, …).
  */
+/**
+ * The bus's identity, a registered symbol (the same in every copy of this module): a component's
+ * dependency is the bus when `dep[Symbol.for('symphony.bus')] === dep`. A peer's proxy answers
+ * every method name, so telling the bus by the methods it has mistook a proxy for it.
+ */
+const BUS_IDENTITY: unique symbol = Symbol.for('symphony.bus');
+
 export class Bus implements BusApi {
+  get [BUS_IDENTITY](): this {
+    return this;
+  }
   readonly wheel = new DeadlineWheel();
   readonly name: string;
   readonly #exact = new Map<string, Route>();

@@ -69,6 +69,9 @@ export async function connectConsole(where: Where): Promise<BusClient> {
   try {
     return await connect({ path: found.socket, token: found.token, name: 'symphony-console', transport: 'socket', reconnect: false, exitWithParent: false });
   } catch (err) {
+    // A system answered, and refused the token: not "no system" (exit 3) but a refusal (exit 1).
+    const e = err as { code?: unknown; message?: string };
+    if (e.code === -32001) throw new CallFailed(-32001, `the system at ${found.socket} refused the operator's token in ${found.socket}.token (${e.message ?? 'unauthorized'}): that file is not this system's token; use the token file its bus wrote beside its socket`);
     throw new NoSystemError(`could not join the system's bus at ${found.socket}: ${(err as Error).message}`);
   }
 }

@@ -4,7 +4,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BootError, GraphError, Kernel, type BootReport } from '../bootstrap/index.js';
+import { BootError, GraphError, Kernel, suggest, type BootReport } from '../bootstrap/index.js';
 import type { LoadedSystem } from '../config/index.js';
 import type { HealthServer } from './health.js';
 import { EventPrinter, type LogFormat } from './printer.js';
@@ -150,7 +150,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const spec = COMMANDS[command];
-  if (!spec) throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
+  if (!spec) {
+    const hint = command.startsWith('-') ? `: options come after a command (symphony COMMAND ${command})` : suggest(command, Object.keys(COMMANDS));
+    throw new UsageError(`symphony: unknown command '${command}'${hint}; symphony --help lists the commands`);
+  }
   // --help anywhere in its arguments: that command's help, and nothing else happens.
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${spec.help}\n`);
@@ -201,7 +204,12 @@ function parse(command: string, args: string[]): { values: Values; positionals: 
     const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: spec.options });
     return { values: values as Values, positionals };
   } catch (err) {
-    throw new UsageError(`symphony ${command}: ${(err as Error).message}\n\n${spec.help}`);
+    // parseArgs says "Unknown option '--jsn'": name the near miss among this command's options.
+    const e = err as Error & { code?: string };
+    const bad = /option '(-{1,2}[^']+)'/.exec(e.message)?.[1];
+    const names = Object.entries(spec.options).flatMap(([long, o]) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])]);
+    const hint = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && bad ? `${suggest(bad.split('=')[0]!, names)}; it takes ${names.length ? names.join(', ') : 'no options'} (symphony ${command} --help)` : ` (symphony ${command} --help)`;
+    throw new UsageError(`symphony ${command}: ${e.message.split('\n')[0]!.replace(/\.\s.*$/, '')}${hint}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Kernel, KernelEvent } from '../bootstrap/index.js';
 import type { ComponentOptions } from '../bootstrap/index.js';
-import { Bus, InvalidParamsError, type HandlerContext, type Registration } from '../bus/index.js';
+import { Bus, ForbiddenError, InvalidParamsError, type HandlerContext, type Registration } from '../bus/index.js';
 import { Orchestra } from '../orchestra/index.js';
 
 /**
@@ -152,10 +152,12 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
   });
   watchOrchestras();
 
+  // The bus's rights check lets through whoever is granted system.*; these methods restart the
+  // system's parts, so they also ask the bus whether the caller holds the operator's token (or is
+  // one of the kernel's own parts calling for itself): a peer, an extension or a deputy's melody
+  // granted system.* by mistake is still refused. The name a caller claims decides nothing.
   const operatorOnly = (hctx: HandlerContext) => {
-    // Who may call system.* is the bus's rights check (the operator's token, full-rights parts, and
-    // only peers or extensions explicitly granted it); a handler sees the caller's claimed name only.
-    void hctx;
+    if (hctx.operator !== true) throw new ForbiddenError(`'${hctx.method}' is the operator's: '${hctx.peer}' does not hold the operator's token`, { method: hctx.method, peer: hctx.peer });
   };
   const orchestras = () => k.states().flatMap((s) => {
     const o = instance(s.name);
