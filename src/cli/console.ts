@@ -30,6 +30,8 @@ export interface Where {
   data?: string | undefined;
   /** The config file (from -c or the current folder), or undefined for the built-in default system. */
   configFile?: string | undefined;
+  /** That config's `data:` key, if it has one. */
+  configured?: string | undefined;
 }
 
 /** Finds the running system (its socket and the token file beside it), or says where it looked. */
@@ -38,7 +40,7 @@ export async function locate(where: Where): Promise<{ socket: string; token: str
     if (!(await socketAnswers(where.socket))) throw new NoSystemError(`no running system: nothing answers on the socket ${where.socket}`);
     return { socket: where.socket, token: readToken(where.socket), pid: null, data: null };
   }
-  const data = dataFolder({ data: where.data, configFile: where.configFile });
+  const data = dataFolder({ data: where.data, configFile: where.configFile, configured: where.configured });
   const from = where.data !== undefined ? `--data ${where.data}` : where.configFile !== undefined ? `the data folder of ${rel(where.configFile)}` : 'the data folder of the built-in default system in this directory';
   const info = readRunInfo(data);
   const hint = 'start one with symphony up, or say where it is with -c FILE, --data DIR or --socket PATH';

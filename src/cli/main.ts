@@ -9,7 +9,7 @@ import type { LoadedSystem } from '../config/index.js';
 import type { HealthServer } from './health.js';
 import { EventPrinter, type LogFormat } from './printer.js';
 import { formatMs, parseDuration } from '../util/duration.js';
-import { claimDataFolder, dataFolder, DataFolderInUse, type DataFolderClaim } from './data-folder.js';
+import { claimDataFolder, configuredData, dataFolder, DataFolderInUse, type DataFolderClaim } from './data-folder.js';
 
 const HELP = `symphony — boot, run and operate a Symphony system
 
@@ -32,9 +32,10 @@ Without -c, ./symphony.yaml (or .yml, .toml) is used if present, else the built-
 Exit codes: 0 ok; 1 boot, stop or call failed; 2 bad config or usage; 3 no running system found;
 130/143 interrupted by SIGINT/SIGTERM.`;
 
-const WHERE = `Finding the running system: --socket PATH, else the data folder (--data DIR, else .symphony/
-beside -c FILE or ./symphony.yaml, else ./.symphony for the built-in default system), whose
-run.json names the socket; the operator's token is read from SOCKET.token (mode 0600).`;
+const WHERE = `Finding the running system: --socket PATH, else the data folder (--data DIR, else the config's
+data: key, else .symphony/ beside -c FILE or ./symphony.yaml, else ./.symphony for the built-in
+default system), whose run.json names the socket; the operator's token is read from
+SOCKET.token (mode 0600).`;
 
 /** Each command's options (parseArgs, strict: an option another command takes is refused here) and help. */
 const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>; help: string }> = {
@@ -49,7 +50,7 @@ Boots the system and runs it until SIGINT/SIGTERM, then stops everything in reve
   --once          boot, wait until ready, stop gracefully, exit
   --report FILE   write the boot report (JSON) when the boot ends
   --log FORMAT    pretty (live stage view on a TTY), plain (one line per transition) or json
-  --data DIR      the data folder (default .symphony/ beside the config, or ./.symphony)
+  --data DIR      the data folder (default: the config's data:, else .symphony/ beside the config, or ./.symphony)
 One system per data folder: a second up on the same folder fails at once.
 Exit: 0 clean stop; 1 boot failed (after rollback), a stop failed, or the data folder is in use;
 2 bad config or usage; 130/143 interrupted.`,
@@ -216,7 +217,10 @@ function parse(command: string, args: string[]): { values: Values; positionals: 
 /** ps, call, restart, logs: against the running system; exit 3 when there is none. */
 async function operate(command: string, values: Values, positionals: string[]): Promise<number> {
   const console = await import('./console.js');
-  const where = { socket: values.socket, data: values.data, configFile: values.socket === undefined && values.data === undefined ? configFile(values) : undefined };
+  const file = values.socket === undefined && values.data === undefined ? configFile(values) : undefined;
+  // A config naming its data folder (data:) is found there; one that does not load is looked for beside it.
+  const configured = file === undefined ? undefined : await import('../config/index.js').then(({ loadSystem }) => loadSystem(file).then((s) => configuredData(s.source), () => undefined));
+  const where = { socket: values.socket, data: values.data, configFile: file, configured };
   const limits: Record<string, number> = { ps: 0, call: 2, restart: 1, logs: 1 };
   if (positionals.length > limits[command]!) throw new UsageError(`symphony ${command}: unexpected argument '${positionals[limits[command]!]}'\n\n${COMMANDS[command]!.help}`);
   try {
@@ -284,7 +288,7 @@ async function load(values: Values, checkModules = false): Promise<LoadedSystem>
         : await loadSystemValue(builtin, (await import('./default-system.js')).DEFAULT_SYSTEM_VALUE, options);
     for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
     // The Pit keeps its state in the system's data folder unless its config says where.
-    const data = dataFolder({ data: values.data, configFile: file });
+    const data = dataFolder({ data: values.data, configFile: file, configured: configuredData(system.source) });
     for (const c of Object.values(system.components)) {
       if (c.use === 'builtin:pit' && (c.with as { dataDir?: unknown } | undefined)?.dataDir === undefined) c.with = { ...((c.with as object | undefined) ?? {}), dataDir: resolve(data, 'pit') };
     }
@@ -368,7 +372,7 @@ async function up(values: Values): Promise<number> {
 
 /** Takes the system's data folder (one system per folder); in use: exit 1 at once, saying by whom and what to do. */
 async function claimData(values: Values, system: LoadedSystem): Promise<DataFolderClaim> {
-  const data = dataFolder({ data: values.data, configFile: configFile(values) });
+  const data = dataFolder({ data: values.data, configFile: configFile(values), configured: configuredData(system.source) });
   try {
     const claim = await claimDataFolder(data, { config: configFile(values) ?? 'builtin:default', version: JSON.parse(readFileSync(resolve(packageRoot, 'package.json'), 'utf8')).version });
     // A second signal exits at once: the folder is still given back.

@@ -65,14 +65,14 @@ export function tempDir(label: string): string {
   return mkdtempSync(join(tmpdir(), `symphony-${label}-`));
 }
 
-/** `symphony up` in `dir`, resolved once it prints that the system is ready and its console serves (run.json says running). */
-export async function up(dir: string, args: string[] = []): Promise<Started> {
+/** `symphony up` in `dir`, resolved once it prints that the system is ready and its console serves (its data folder's run.json says running). */
+export async function up(dir: string, args: string[] = [], data = join(dir, '.symphony')): Promise<Started> {
   const s = start(['up', '--log', 'plain', ...args], dir);
   await s.waitFor(/system (ready|degraded) in/, 30_000);
   const end = Date.now() + 10_000;
   for (;;) {
     try {
-      if (JSON.parse(readFileSync(join(dir, '.symphony', 'run.json'), 'utf8')).state === 'running') break;
+      if (JSON.parse(readFileSync(join(data, 'run.json'), 'utf8')).state === 'running') break;
     } catch {
       // not written yet
     }
