@@ -127,6 +127,8 @@ export async function ps(where: Where, options: { json?: boolean | undefined }, 
   for (const c of r.components) rows.push([c.name, c.kind, c.state, c.health ?? '-', c.pid === null ? '-' : String(c.pid), String(c.restarts), c.uptimeMs === null ? '-' : duration(c.uptimeMs), c.rssBytes === null ? '-' : bytes(c.rssBytes), c.isolation]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) out.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
+  // Why a part last failed, beneath the table (one line each; the whole text is in --json).
+  for (const c of r.components) if (c.error) out.write(`${c.name}: last error: ${c.error.split('\n')[0]}\n`);
 }
 
 export async function restart(where: Where, name: string, out: NodeJS.WritableStream): Promise<void> {

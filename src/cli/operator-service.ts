@@ -20,6 +20,8 @@ export interface PsEntry {
   uptimeMs: number | null;
   rssBytes: number | null;
   isolation: 'sandboxed' | 'degraded' | 'none';
+  /** Why it last failed (a peer's exit code or signal and its last stderr lines), or null. */
+  error: string | null;
 }
 
 export interface PsResult {
@@ -141,8 +143,11 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
     }
   };
   for (const s of k.states()) if (s.state === 'ready' || s.state === 'degraded') since.set(s.name, startedAt);
+  // Why each component last failed, kept after it is restarted (ps shows it until it fails otherwise).
+  const lastError = new Map<string, string>();
   const off = k.on('component', (e) => {
     if (e.type !== 'component') return;
+    if (e.error) lastError.set(e.component, `${e.error.message}`);
     if (e.state === 'ready') {
       since.set(e.component, performance.now());
       watchOrchestras();
@@ -182,6 +187,7 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
         uptimeMs: up === undefined || (s.state !== 'ready' && s.state !== 'degraded') ? null : Math.round(now - up),
         rssBytes: rssOf(pid),
         isolation: s.isolation,
+        error: lastError.get(s.name) ?? null,
       });
     }
     for (const { name: owner, orchestra } of orchestras()) {
@@ -199,6 +205,7 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
           uptimeMs: up === undefined || !running ? null : Math.round(now - up),
           rssBytes: rssOf(pid),
           isolation: x.isolation,
+          error: x.error,
         });
       }
     }
