@@ -139,7 +139,18 @@ class UsageError extends Error {}
 /** The data folder is another system's: printed, exit 1 (nothing was started). */
 class FolderInUse extends Error {}
 
+/** The Node lines Symphony is built and tested on (package.json's engines says the same). */
+const NODE_LINES = [20, 22, 24];
+
+/** Refuses a Node older than 20.10 (exit 2, before anything starts); warns on a line it is not tested on. */
+function checkNode(): void {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 10)) throw new UsageError(`symphony needs Node ${NODE_LINES.join(', ')} (20.10 or newer); this is Node ${process.versions.node}: install a current Node (see docs/install.md)`);
+  if (!NODE_LINES.includes(major)) process.stderr.write(`symphony: Node ${process.versions.node} is not a line Symphony is tested on (${NODE_LINES.join(', ')}); carrying on\n`);
+}
+
 async function main(argv: string[]): Promise<number> {
+  checkNode();
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     const topic = command === 'help' ? rest[0] : undefined;
