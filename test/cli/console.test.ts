@@ -21,10 +21,17 @@ beforeAll(async () => {
 }, 40_000);
 
 afterAll(async () => {
+  // A follower of the logs when the system stops: it sees the stop, says so, and ends (exit 0).
+  const follower = start(['logs', '-f', '-n', '1'], dir);
+  await follower.waitFor(/\d{4}-\d\d-\d\dT/);
   const r = await down(system);
   // The system stopped cleanly and gave its data folder back.
   expect(r?.code).toBe(0);
   expect(readdirSync(join(dir, '.symphony'))).not.toContain('run.json');
+  const followed = await follower.result;
+  expect(followed.code).toBe(0);
+  expect(followed.stdout).toMatch(/kernel\s+info\s+system stopping/);
+  expect(followed.stderr).toContain('symphony logs: the system stopped');
 }, 30_000);
 
 describe('symphony ps', () => {
