@@ -73,3 +73,20 @@ describe('a degraded system', () => {
     expect(r.stdout).toContain('symphony check lists every problem');
   });
 });
+
+describe('a restart that does not come back', () => {
+  it('exit 1 with why it failed; ps then shows it failed, with that error', async () => {
+    const journal = join(tempDir('once'), 'journal');
+    const dir = system(`components:\n  bus: { use: builtin:bus }\n  disk: { use: ${join(fixtures, 'once.mjs')}, with: { journal: ${journal} }, optional: true }\n`);
+    running.push(await up(dir));
+    const r = await run(['restart', 'disk'], dir);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^symphony restart: error -?\d+: .*the disk it needs is gone/);
+    const ps = entry(await psJson(dir), 'disk');
+    expect(ps.state).toBe('failed');
+    expect(ps.error).toContain('the disk it needs is gone');
+    // The system itself still answers.
+    expect((await run(['ps'], dir)).code).toBe(0);
+  });
+});
