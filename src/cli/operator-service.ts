@@ -181,7 +181,8 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
         name: s.name,
         kind: components[s.name]?.command ? 'peer' : 'component',
         state: s.state,
-        health: s.health,
+        // A part that is not running has no health now (the last probe's answer would be stale).
+        health: s.state === 'ready' || s.state === 'degraded' ? s.health : null,
         pid,
         restarts: s.restarts,
         uptimeMs: up === undefined || (s.state !== 'ready' && s.state !== 'degraded') ? null : Math.round(now - up),

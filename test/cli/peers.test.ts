@@ -85,6 +85,7 @@ describe('a restart that does not come back', () => {
     expect(r.stderr).toMatch(/^symphony restart: error -?\d+: .*the disk it needs is gone/);
     const ps = entry(await psJson(dir), 'disk');
     expect(ps.state).toBe('failed');
+    expect(ps.health).toBeNull();
     expect(ps.error).toContain('the disk it needs is gone');
     // The system itself still answers.
     expect((await run(['ps'], dir)).code).toBe(0);
