@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alive, down, psJson, root, run, tempDir, up, type Started } from './running.js';
+import { alive, down, psJson, root, run, start, tempDir, up, type Started } from './running.js';
 
 const MINIMAL = 'components:\n  bus: { use: builtin:bus }\n';
 const running: Started[] = [];
@@ -85,6 +85,19 @@ describe('data folders', () => {
     await down(running.pop());
     // It gave the folder back: nothing is left saying a system runs there.
     expect(existsSync(join(data, 'run.json'))).toBe(false);
+  });
+
+  it('a system still booting: the console says so and to try again (exit 3); a second up is refused meanwhile', async () => {
+    const dir = folder('booting', `components:\n  bus: { use: builtin:bus }\n  slow: { use: ${join(root, 'test/fixtures/cli/slow.mjs')}, needs: [bus], with: { ms: 4000 } }\n`);
+    const s = start(['up', '--log', 'plain'], dir);
+    running.push(s);
+    await s.waitFor(/slow\s+starting/);
+    const r = await run(['ps'], dir);
+    expect(r.code).toBe(3);
+    expect(r.stderr.trim()).toBe(`symphony ps: the system in .symphony (pid ${s.child.pid}) is still booting: its bus is not listening yet; try again in a moment`);
+    const second = await run(['up'], dir);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`is in use by another system (pid ${s.child.pid}`);
   });
 
   it('a half-written run file (a crash mid-write) does not lock the folder', async () => {
