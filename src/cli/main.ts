@@ -424,6 +424,32 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   }
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
 
+  // The operator's console: its methods on the bus, and where to reach it in the data folder, from
+  // the moment the bus listens (so `symphony ps` shows a slow boot as it goes), not at the end of the boot.
+  let stopServing = () => {};
+  const { Bus } = await import('../bus/index.js');
+  const serveConsole = () => {
+    try {
+      const bus = k.get(system.busName!);
+      if (bus instanceof Bus && bus.socketPath) {
+        stopServing = serveOperator({ kernel: k, bus, components: system.components, logs: logBook });
+        claim.update({ state: 'running', socket: bus.socketPath, http: health?.url ?? null });
+        return true;
+      }
+    } catch (err) {
+      process.stderr.write(`symphony: the console is not available: ${(err as Error).message}\n`);
+    }
+    return false;
+  };
+  if (!values.once && system.busName) {
+    const off = k.on('component', (e) => {
+      if (e.type === 'component' && e.component === system.busName && e.state === 'ready') {
+        off();
+        serveConsole();
+      }
+    });
+  }
+
   // First signal: an orderly stop (a boot under way is rolled back). Second: exit at once.
   // With http.drain, SIGTERM (what Kubernetes sends) first drains a running system: /readyz answers
   // 503, so load balancers stop sending traffic, while everything, the listener included, keeps
@@ -467,6 +493,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   try {
     bootReport = await k.start({ signal: interrupt.signal });
   } catch (err) {
+    stopServing();
     if (!(err instanceof BootError)) throw err;
     await writeReport(values.report, withHttp(err.report));
     printer.summary(err.report);
@@ -475,22 +502,8 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   }
   await writeReport(values.report, withHttp(bootReport));
   printer.summary(bootReport);
-  // The operator's console: its methods on the bus, and where to reach it in the data folder.
-  let stopServing = () => {};
-  if (!values.once && !signalled && system.busName) {
-    try {
-      const { Bus } = await import('../bus/index.js');
-      const bus = k.get(system.busName);
-      if (bus instanceof Bus && bus.socketPath) {
-        stopServing = serveOperator({ kernel: k, bus, components: system.components, logs: logBook });
-        claim.update({ state: 'running', socket: bus.socketPath, http: health?.url ?? null });
-      }
-    } catch (err) {
-      process.stderr.write(`symphony: the console is not available: ${(err as Error).message}\n`);
-    }
-  }
-
   if (values.once || signalled) {
+    stopServing();
     try {
       await drained;
       await k.stop(values.once ? 'up --once' : `${signalled} received`);

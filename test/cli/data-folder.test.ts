@@ -87,17 +87,19 @@ describe('data folders', () => {
     expect(existsSync(join(data, 'run.json'))).toBe(false);
   });
 
-  it('a system still booting: the console says so and to try again (exit 3); a second up is refused meanwhile', async () => {
+  it('a system still booting: ps already shows it (what is starting), and a second up is refused meanwhile', async () => {
     const dir = folder('booting', `components:\n  bus: { use: builtin:bus }\n  slow: { use: ${join(root, 'test/fixtures/cli/slow.mjs')}, needs: [bus], with: { ms: 4000 } }\n`);
     const s = start(['up', '--log', 'plain'], dir);
     running.push(s);
     await s.waitFor(/slow\s+starting/);
-    const r = await run(['ps'], dir);
-    expect(r.code).toBe(3);
-    expect(r.stderr.trim()).toBe(`symphony ps: the system in .symphony (pid ${s.child.pid}) is still booting: its bus is not listening yet; try again in a moment`);
+    const ps = await psJson(dir);
+    expect(ps.system).toMatchObject({ state: 'booting', pid: s.child.pid });
+    expect(ps.components.map((c) => [c.name, c.state])).toEqual([['bus', 'ready'], ['slow', 'starting']]);
     const second = await run(['up'], dir);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`is in use by another system (pid ${s.child.pid}`);
+    await s.waitFor(/system ready in/);
+    expect((await psJson(dir)).system.state).toBe('ready');
   });
 
   it('a half-written run file (a crash mid-write) does not lock the folder', async () => {
