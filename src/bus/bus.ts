@@ -448,17 +448,17 @@ interface HeldGap {
 }
 
 /**
- * The IPC bus: named endpoints (in-process parties and connected peers), exact and pattern routes,
- * request/reply with deadlines and cancellation, notifications, and pub/sub with wildcards and
- * bounded per-subscriber queues. The bus itself is the kernel's endpoint (`request`, `handle`, …).
- */
-/**
  * The bus's identity, a registered symbol (the same in every copy of this module): a component's
  * dependency is the bus when `dep[Symbol.for('symphony.bus')] === dep`. A peer's proxy answers
  * every method name, so telling the bus by the methods it has mistook a proxy for it.
  */
 const BUS_IDENTITY: unique symbol = Symbol.for('symphony.bus');
 
+/**
+ * The IPC bus: named endpoints (in-process parties and connected peers), exact and pattern routes,
+ * request/reply with deadlines and cancellation, notifications, and pub/sub with wildcards and
+ * bounded per-subscriber queues. The bus itself is the kernel's endpoint (`request`, `handle`, …).
+ */
 export class Bus implements BusApi {
   get [BUS_IDENTITY](): this {
     return this;
