@@ -19,6 +19,12 @@ export interface HandlerContext {
   readonly deadline: number;
   remainingMs(): number;
   readonly traceparent: string;
+  /**
+   * The caller holds the operator's token, or is one of the kernel's own full-rights parts, and
+   * calls for itself (not as a deputy for another). Absent where the bus does not say (a handler
+   * served by a remote peer).
+   */
+  readonly operator?: boolean;
 }
 
 export type Handler = (params: any, ctx: HandlerContext) => unknown;

@@ -31,7 +31,17 @@ import { spawnPeer, spawnWorker, type PeerProcess, type SpawnPeerOptions } from 
 import { Tokens } from './tokens.js';
 import type { MessageTransport } from './transport.js';
 
+/**
+ * The bus's identity, a registered symbol (the same in every copy of this module): a component's
+ * dependency is the bus when `dep[Symbol.for('symphony.bus')] === dep`. A peer's proxy answers
+ * every method name, so telling the bus by the methods it has mistook a proxy for it.
+ */
+const BUS_IDENTITY: unique symbol = Symbol.for('symphony.bus');
+
 export class Bus implements BusApi, PeerHost, AsyncDisposable {
+  get [BUS_IDENTITY](): this {
+    return this;
+  }
   readonly wheel = new DeadlineWheel();
   readonly name: string;
   readonly maxFrameBytes: number;

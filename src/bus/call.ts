@@ -151,4 +151,8 @@ export class LocalHandlerContext implements HandlerContext {
   get traceparent(): string {
     return this.call.traceparent;
   }
+  get operator(): boolean {
+    const { from, principal } = this.call;
+    return principal === undefined && (from.identity ? from.identity.operator : from.kind === 'local' && from.grants.all);
+  }
 }

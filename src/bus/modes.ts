@@ -7,6 +7,8 @@ import type { Registration } from './api.js';
 import { Bus } from './bus.js';
 import type { PeerConnection } from './connection.js';
 import { BusError, ErrorCode, PeerGoneError } from './errors.js';
+import { relayLog } from './log-relay.js';
+import type { PeerProcess } from './spawn.js';
 
 /**
  * Execution modes for components: the same definition in a worker thread or a child process
@@ -258,17 +260,28 @@ function commandMode(busName: string, baseDir: string, policy: IsolationPolicy =
           cwd: baseDir,
           // Symphony's own Python packages (symphony_peer, symphony_conductor) are importable by command peers.
           env: { SYMPHONY_CONFIG: JSON.stringify(ctx.config ?? null), PYTHONPATH: [join(packageRoot, 'python'), process.env.PYTHONPATH].filter(Boolean).join(':') },
+          stderr: 'pipe',
         });
+        // Its stderr goes to the kernel's log, named; the last lines are kept to say why it exited.
+        const tail = stderrTail(p, component, ctx.log);
         let stopping = false;
         try {
           await p.ready(ctx.remainingMs());
         } catch (err) {
+          // A program that is exiting closes its output first: its exit code says more than "closed".
+          if (p.running) await Promise.race([p.exited, new Promise((r) => setTimeout(r, 300).unref())]);
+          const exited = p.running ? undefined : await p.exited;
           await p.stop(1000);
-          startFailed(bus, component, err);
-          throw err;
+          const said = await tail.lines();
+          const how = exited && (exited.signal || exited.code !== null) && err instanceof BusError ? `'${component}' ${exited.signal ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`} before it was ready` : undefined;
+          const failed = (said || how) && err instanceof BusError ? new PeerGoneError(`${how ?? err.message}${said ? `; its last stderr lines: ${said}` : ''}`, err.data) : err;
+          startFailed(bus, component, failed);
+          throw failed;
         }
-        void p.exited.then((e) => {
-          if (!stopping) ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}`));
+        void p.exited.then(async (e) => {
+          if (stopping) return;
+          const said = await tail.lines();
+          ctx.fail(new PeerGoneError(`'${component}' (${command.join(' ')}) ${e.signal ? `was killed by ${e.signal}` : `exited with code ${e.code}`}${said ? `; its last stderr lines: ${said}` : ''}`));
         });
         const proxy = remoteProxy(bus, component, false, () => p.isolation, () => p.pid);
         procs.set(proxy, async (stopCtx) => {
@@ -282,6 +295,31 @@ function commandMode(busName: string, baseDir: string, policy: IsolationPolicy =
         await procs.get(proxy)?.(ctx);
       },
     };
+  };
+}
+
+/**
+ * Relays a command peer's stderr into the kernel's log (bounded and escaped: it is the peer's
+ * bytes) and keeps its last few lines. `lines()` waits briefly for the pipe to drain after an
+ * exit (the last lines often arrive just after it), then gives them joined, or '' if it said nothing.
+ */
+function stderrTail(p: PeerProcess, component: string, log: ComponentContext['log']): { lines(): Promise<string> } {
+  const kept: string[] = [];
+  const stream = p.child.stderr;
+  if (!stream) return { lines: async () => '' };
+  const ended = new Promise<void>((resolve) => (stream.once('end', resolve), stream.once('error', () => resolve())));
+  relayLog(stream, log, {
+    prefix: `peer '${component}': `,
+    onLine: (_level, message) => {
+      kept.push(message.length > 300 ? `${message.slice(0, 299)}…` : message);
+      if (kept.length > 5) kept.shift();
+    },
+  });
+  return {
+    async lines() {
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 300).unref())]);
+      return kept.join(' | ');
+    },
   };
 }
 

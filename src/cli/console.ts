@@ -30,6 +30,8 @@ export interface Where {
   data?: string | undefined;
   /** The config file (from -c or the current folder), or undefined for the built-in default system. */
   configFile?: string | undefined;
+  /** That config's `data:` key, if it has one. */
+  configured?: string | undefined;
 }
 
 /** Finds the running system (its socket and the token file beside it), or says where it looked. */
@@ -38,7 +40,7 @@ export async function locate(where: Where): Promise<{ socket: string; token: str
     if (!(await socketAnswers(where.socket))) throw new NoSystemError(`no running system: nothing answers on the socket ${where.socket}`);
     return { socket: where.socket, token: readToken(where.socket), pid: null, data: null };
   }
-  const data = dataFolder({ data: where.data, configFile: where.configFile });
+  const data = dataFolder({ data: where.data, configFile: where.configFile, configured: where.configured });
   const from = where.data !== undefined ? `--data ${where.data}` : where.configFile !== undefined ? `the data folder of ${rel(where.configFile)}` : 'the data folder of the built-in default system in this directory';
   const info = readRunInfo(data);
   const hint = 'start one with symphony up, or say where it is with -c FILE, --data DIR or --socket PATH';
@@ -69,6 +71,9 @@ export async function connectConsole(where: Where): Promise<BusClient> {
   try {
     return await connect({ path: found.socket, token: found.token, name: 'symphony-console', transport: 'socket', reconnect: false, exitWithParent: false });
   } catch (err) {
+    // A system answered, and refused the token: not "no system" (exit 3) but a refusal (exit 1).
+    const e = err as { code?: unknown; message?: string };
+    if (e.code === -32001) throw new CallFailed(-32001, `the system at ${found.socket} refused the operator's token in ${found.socket}.token (${e.message ?? 'unauthorized'}): that file is not this system's token; use the token file its bus wrote beside its socket`);
     throw new NoSystemError(`could not join the system's bus at ${found.socket}: ${(err as Error).message}`);
   }
 }
@@ -122,6 +127,8 @@ export async function ps(where: Where, options: { json?: boolean | undefined }, 
   for (const c of r.components) rows.push([c.name, c.kind, c.state, c.health ?? '-', c.pid === null ? '-' : String(c.pid), String(c.restarts), c.uptimeMs === null ? '-' : duration(c.uptimeMs), c.rssBytes === null ? '-' : bytes(c.rssBytes), c.isolation]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) out.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
+  // Why a part last failed, beneath the table (one line each; the whole text is in --json).
+  for (const c of r.components) if (c.error) out.write(`${c.name}: last error: ${c.error.split('\n')[0]}\n`);
 }
 
 export async function restart(where: Where, name: string, out: NodeJS.WritableStream): Promise<void> {

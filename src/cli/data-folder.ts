@@ -22,9 +22,13 @@ export interface RunInfo {
   version: string;
 }
 
-/** The data folder for a system: --data, else `.symphony/` beside its config file, else (the built-in default) in the working directory. */
-export function dataFolder(options: { data?: string | undefined; configFile?: string | undefined }): string {
+/**
+ * The data folder for a system: --data, else the config's `data:` (relative to the config file),
+ * else `.symphony/` beside its config file, else (the built-in default) in the working directory.
+ */
+export function dataFolder(options: { data?: string | undefined; configFile?: string | undefined; configured?: string | undefined }): string {
   if (options.data !== undefined) return resolve(options.data);
+  if (options.configFile !== undefined && options.configured !== undefined) return resolve(dirname(resolve(options.configFile)), options.configured);
   if (options.configFile !== undefined) return join(dirname(resolve(options.configFile)), '.symphony');
   return resolve('.symphony');
 }
@@ -152,6 +156,12 @@ export class DataFolderClaim {
       // gone already
     }
   }
+}
+
+/** The `data:` key of a loaded config, as written (the config layer checked it is a non-empty string). */
+export function configuredData(source: { value: unknown } | undefined): string | undefined {
+  const v = source?.value as { data?: unknown } | null | undefined;
+  return v && typeof v === 'object' && typeof v.data === 'string' ? v.data : undefined;
 }
 
 export function hasRunFile(data: string): boolean {

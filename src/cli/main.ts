@@ -4,12 +4,12 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BootError, GraphError, Kernel, type BootReport } from '../bootstrap/index.js';
+import { BootError, GraphError, Kernel, suggest, type BootReport } from '../bootstrap/index.js';
 import type { LoadedSystem } from '../config/index.js';
 import type { HealthServer } from './health.js';
 import { EventPrinter, type LogFormat } from './printer.js';
 import { formatMs, parseDuration } from '../util/duration.js';
-import { claimDataFolder, dataFolder, DataFolderInUse, type DataFolderClaim } from './data-folder.js';
+import { claimDataFolder, configuredData, dataFolder, DataFolderInUse, type DataFolderClaim } from './data-folder.js';
 
 const HELP = `symphony — boot, run and operate a Symphony system
 
@@ -32,9 +32,10 @@ Without -c, ./symphony.yaml (or .yml, .toml) is used if present, else the built-
 Exit codes: 0 ok; 1 boot, stop or call failed; 2 bad config or usage; 3 no running system found;
 130/143 interrupted by SIGINT/SIGTERM.`;
 
-const WHERE = `Finding the running system: --socket PATH, else the data folder (--data DIR, else .symphony/
-beside -c FILE or ./symphony.yaml, else ./.symphony for the built-in default system), whose
-run.json names the socket; the operator's token is read from SOCKET.token (mode 0600).`;
+const WHERE = `Finding the running system: --socket PATH, else the data folder (--data DIR, else the config's
+data: key, else .symphony/ beside -c FILE or ./symphony.yaml, else ./.symphony for the built-in
+default system), whose run.json names the socket; the operator's token is read from
+SOCKET.token (mode 0600).`;
 
 /** Each command's options (parseArgs, strict: an option another command takes is refused here) and help. */
 const COMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>; help: string }> = {
@@ -49,7 +50,7 @@ Boots the system and runs it until SIGINT/SIGTERM, then stops everything in reve
   --once          boot, wait until ready, stop gracefully, exit
   --report FILE   write the boot report (JSON) when the boot ends
   --log FORMAT    pretty (live stage view on a TTY), plain (one line per transition) or json
-  --data DIR      the data folder (default .symphony/ beside the config, or ./.symphony)
+  --data DIR      the data folder (default: the config's data:, else .symphony/ beside the config, or ./.symphony)
 One system per data folder: a second up on the same folder fails at once.
 Exit: 0 clean stop; 1 boot failed (after rollback), a stop failed, or the data folder is in use;
 2 bad config or usage; 130/143 interrupted.`,
@@ -138,7 +139,18 @@ class UsageError extends Error {}
 /** The data folder is another system's: printed, exit 1 (nothing was started). */
 class FolderInUse extends Error {}
 
+/** The Node lines Symphony is built and tested on (package.json's engines says the same). */
+const NODE_LINES = [20, 22, 24];
+
+/** Refuses a Node older than 20.10 (exit 2, before anything starts); warns on a line it is not tested on. */
+function checkNode(): void {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 10)) throw new UsageError(`symphony needs Node ${NODE_LINES.join(', ')} (20.10 or newer); this is Node ${process.versions.node}: install a current Node (see docs/install.md)`);
+  if (!NODE_LINES.includes(major)) process.stderr.write(`symphony: Node ${process.versions.node} is not a line Symphony is tested on (${NODE_LINES.join(', ')}); carrying on\n`);
+}
+
 async function main(argv: string[]): Promise<number> {
+  checkNode();
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     const topic = command === 'help' ? rest[0] : undefined;
@@ -150,7 +162,10 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const spec = COMMANDS[command];
-  if (!spec) throw new UsageError(`unknown command '${command}'\n\n${HELP}`);
+  if (!spec) {
+    const hint = command.startsWith('-') ? `: options come after a command (symphony COMMAND ${command})` : suggest(command, Object.keys(COMMANDS));
+    throw new UsageError(`symphony: unknown command '${command}'${hint}; symphony --help lists the commands`);
+  }
   // --help anywhere in its arguments: that command's help, and nothing else happens.
   if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${spec.help}\n`);
@@ -201,14 +216,22 @@ function parse(command: string, args: string[]): { values: Values; positionals: 
     const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: spec.options });
     return { values: values as Values, positionals };
   } catch (err) {
-    throw new UsageError(`symphony ${command}: ${(err as Error).message}\n\n${spec.help}`);
+    // parseArgs says "Unknown option '--jsn'": name the near miss among this command's options.
+    const e = err as Error & { code?: string };
+    const bad = /option '(-{1,2}[^']+)'/.exec(e.message)?.[1];
+    const names = Object.entries(spec.options).flatMap(([long, o]) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])]);
+    const hint = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && bad ? `${suggest(bad.split('=')[0]!, names)}; it takes ${names.length ? names.join(', ') : 'no options'} (symphony ${command} --help)` : ` (symphony ${command} --help)`;
+    throw new UsageError(`symphony ${command}: ${e.message.split('\n')[0]!.replace(/\.\s.*$/, '')}${hint}`);
   }
 }
 
 /** ps, call, restart, logs: against the running system; exit 3 when there is none. */
 async function operate(command: string, values: Values, positionals: string[]): Promise<number> {
   const console = await import('./console.js');
-  const where = { socket: values.socket, data: values.data, configFile: values.socket === undefined && values.data === undefined ? configFile(values) : undefined };
+  const file = values.socket === undefined && values.data === undefined ? configFile(values) : undefined;
+  // A config naming its data folder (data:) is found there; one that does not load is looked for beside it.
+  const configured = file === undefined ? undefined : await import('../config/index.js').then(({ loadSystem }) => loadSystem(file).then((s) => configuredData(s.source), () => undefined));
+  const where = { socket: values.socket, data: values.data, configFile: file, configured };
   const limits: Record<string, number> = { ps: 0, call: 2, restart: 1, logs: 1 };
   if (positionals.length > limits[command]!) throw new UsageError(`symphony ${command}: unexpected argument '${positionals[limits[command]!]}'\n\n${COMMANDS[command]!.help}`);
   try {
@@ -276,7 +299,7 @@ async function load(values: Values, checkModules = false): Promise<LoadedSystem>
         : await loadSystemValue(builtin, (await import('./default-system.js')).DEFAULT_SYSTEM_VALUE, options);
     for (const w of system.warnings) process.stderr.write(`${formatDiagnostic(w)}\n`);
     // The Pit keeps its state in the system's data folder unless its config says where.
-    const data = dataFolder({ data: values.data, configFile: file });
+    const data = dataFolder({ data: values.data, configFile: file, configured: configuredData(system.source) });
     for (const c of Object.values(system.components)) {
       if (c.use === 'builtin:pit' && (c.with as { dataDir?: unknown } | undefined)?.dataDir === undefined) c.with = { ...((c.with as object | undefined) ?? {}), dataDir: resolve(data, 'pit') };
     }
@@ -360,7 +383,7 @@ async function up(values: Values): Promise<number> {
 
 /** Takes the system's data folder (one system per folder); in use: exit 1 at once, saying by whom and what to do. */
 async function claimData(values: Values, system: LoadedSystem): Promise<DataFolderClaim> {
-  const data = dataFolder({ data: values.data, configFile: configFile(values) });
+  const data = dataFolder({ data: values.data, configFile: configFile(values), configured: configuredData(system.source) });
   try {
     const claim = await claimDataFolder(data, { config: configFile(values) ?? 'builtin:default', version: JSON.parse(readFileSync(resolve(packageRoot, 'package.json'), 'utf8')).version });
     // A second signal exits at once: the folder is still given back.
@@ -400,6 +423,32 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
     process.stdout.write(`symphony: health endpoints on ${health.url} (/livez /readyz /status)\n`);
   }
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
+
+  // The operator's console: its methods on the bus, and where to reach it in the data folder, from
+  // the moment the bus listens (so `symphony ps` shows a slow boot as it goes), not at the end of the boot.
+  let stopServing = () => {};
+  const { Bus } = await import('../bus/index.js');
+  const serveConsole = () => {
+    try {
+      const bus = k.get(system.busName!);
+      if (bus instanceof Bus && bus.socketPath) {
+        stopServing = serveOperator({ kernel: k, bus, components: system.components, logs: logBook });
+        claim.update({ state: 'running', socket: bus.socketPath, http: health?.url ?? null });
+        return true;
+      }
+    } catch (err) {
+      process.stderr.write(`symphony: the console is not available: ${(err as Error).message}\n`);
+    }
+    return false;
+  };
+  if (!values.once && system.busName) {
+    const off = k.on('component', (e) => {
+      if (e.type === 'component' && e.component === system.busName && e.state === 'ready') {
+        off();
+        serveConsole();
+      }
+    });
+  }
 
   // First signal: an orderly stop (a boot under way is rolled back). Second: exit at once.
   // With http.drain, SIGTERM (what Kubernetes sends) first drains a running system: /readyz answers
@@ -444,6 +493,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   try {
     bootReport = await k.start({ signal: interrupt.signal });
   } catch (err) {
+    stopServing();
     if (!(err instanceof BootError)) throw err;
     await writeReport(values.report, withHttp(err.report));
     printer.summary(err.report);
@@ -452,22 +502,8 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   }
   await writeReport(values.report, withHttp(bootReport));
   printer.summary(bootReport);
-  // The operator's console: its methods on the bus, and where to reach it in the data folder.
-  let stopServing = () => {};
-  if (!values.once && !signalled && system.busName) {
-    try {
-      const { Bus } = await import('../bus/index.js');
-      const bus = k.get(system.busName);
-      if (bus instanceof Bus && bus.socketPath) {
-        stopServing = serveOperator({ kernel: k, bus, components: system.components, logs: logBook });
-        claim.update({ state: 'running', socket: bus.socketPath, http: health?.url ?? null });
-      }
-    } catch (err) {
-      process.stderr.write(`symphony: the console is not available: ${(err as Error).message}\n`);
-    }
-  }
-
   if (values.once || signalled) {
+    stopServing();
     try {
       await drained;
       await k.stop(values.once ? 'up --once' : `${signalled} received`);

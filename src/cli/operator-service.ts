@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Kernel, KernelEvent } from '../bootstrap/index.js';
 import type { ComponentOptions } from '../bootstrap/index.js';
-import { Bus, InvalidParamsError, type HandlerContext, type Registration } from '../bus/index.js';
+import { Bus, ForbiddenError, InvalidParamsError, type HandlerContext, type Registration } from '../bus/index.js';
 import { Orchestra } from '../orchestra/index.js';
 
 /**
@@ -20,6 +20,8 @@ export interface PsEntry {
   uptimeMs: number | null;
   rssBytes: number | null;
   isolation: 'sandboxed' | 'degraded' | 'none';
+  /** Why it last failed (a peer's exit code or signal and its last stderr lines), or null. */
+  error: string | null;
 }
 
 export interface PsResult {
@@ -141,8 +143,11 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
     }
   };
   for (const s of k.states()) if (s.state === 'ready' || s.state === 'degraded') since.set(s.name, startedAt);
+  // Why each component last failed, kept after it is restarted (ps shows it until it fails otherwise).
+  const lastError = new Map<string, string>();
   const off = k.on('component', (e) => {
     if (e.type !== 'component') return;
+    if (e.error) lastError.set(e.component, `${e.error.message}`);
     if (e.state === 'ready') {
       since.set(e.component, performance.now());
       watchOrchestras();
@@ -152,10 +157,12 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
   });
   watchOrchestras();
 
+  // The bus's rights check lets through whoever is granted system.*; these methods restart the
+  // system's parts, so they also ask the bus whether the caller holds the operator's token (or is
+  // one of the kernel's own parts calling for itself): a peer, an extension or a deputy's melody
+  // granted system.* by mistake is still refused. The name a caller claims decides nothing.
   const operatorOnly = (hctx: HandlerContext) => {
-    // Who may call system.* is the bus's rights check (the operator's token, full-rights parts, and
-    // only peers or extensions explicitly granted it); a handler sees the caller's claimed name only.
-    void hctx;
+    if (hctx.operator !== true) throw new ForbiddenError(`'${hctx.method}' is the operator's: '${hctx.peer}' does not hold the operator's token`, { method: hctx.method, peer: hctx.peer });
   };
   const orchestras = () => k.states().flatMap((s) => {
     const o = instance(s.name);
@@ -174,12 +181,14 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
         name: s.name,
         kind: components[s.name]?.command ? 'peer' : 'component',
         state: s.state,
-        health: s.health,
+        // A part that is not running has no health now (the last probe's answer would be stale).
+        health: s.state === 'ready' || s.state === 'degraded' ? s.health : null,
         pid,
         restarts: s.restarts,
         uptimeMs: up === undefined || (s.state !== 'ready' && s.state !== 'degraded') ? null : Math.round(now - up),
         rssBytes: rssOf(pid),
         isolation: s.isolation,
+        error: lastError.get(s.name) ?? null,
       });
     }
     for (const { name: owner, orchestra } of orchestras()) {
@@ -197,6 +206,7 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
           uptimeMs: up === undefined || !running ? null : Math.round(now - up),
           rssBytes: rssOf(pid),
           isolation: x.isolation,
+          error: x.error,
         });
       }
     }

@@ -57,6 +57,14 @@ export class EventPrinter {
       if (c.state !== 'failed' || c.name === report.failure?.component) continue;
       lines.push(c.optional === true ? p.yellow(`  ${c.name}: failed (optional): ${c.error}`) : p.red(`  ${c.name}: failed: ${c.error}`));
     }
+    // Degraded says why: each component whose health said degraded, with what its health named.
+    for (const c of report.components) {
+      if (c.state !== 'degraded') continue;
+      const why = degradedWhy(c.health);
+      if (why.length === 1) lines.push(p.yellow(`  ${c.name}: degraded: ${why[0]}`));
+      else lines.push(p.yellow(`  ${c.name}: degraded${why.length ? ':' : ' (its health check said so, without a reason)'}`), ...why.map((w) => p.yellow(`    ${w}`)));
+    }
+    if (report.components.some((c) => c.state === 'degraded')) lines.push(p.dim('  symphony check lists every problem of the config, its extensions and their grants, each at FILE:LINE:COL'));
     this.#out.write(`${lines.join('\n')}\n`);
   }
 
@@ -183,4 +191,17 @@ function truncate(s: string, width: number): string {
     visible++;
   }
   return out;
+}
+
+/** What a degraded health result names, one short line each: its `down` list, else its detail. */
+export function degradedWhy(health: unknown): string[] {
+  const detail = (health as { detail?: unknown } | null | undefined)?.detail;
+  const firstLine = (x: unknown) => {
+    const line = String(x).split('\n')[0]!;
+    return line.length > 240 ? `${line.slice(0, 239)}…` : line;
+  };
+  if (detail && typeof detail === 'object' && Array.isArray((detail as { down?: unknown }).down)) return ((detail as { down: unknown[] }).down).map(firstLine);
+  if (typeof detail === 'string' && detail) return [firstLine(detail)];
+  if (detail && typeof detail === 'object') return [firstLine(JSON.stringify(detail))];
+  return [];
 }

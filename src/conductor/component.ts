@@ -6,6 +6,9 @@ import { Conductor } from './conductor.js';
 import { MelodyError, readMelody } from './melody.js';
 import { builtinPolicy, remotePolicy } from './policy.js';
 
+/** What the bus answers with itself (a registered symbol: the same for every copy of the bus's module). */
+const BUS_IDENTITY = Symbol.for('symphony.bus');
+
 export interface ConductorSettings {
   /** `builtin` (default), `remote` (ask `conductor.decide` on the bus: the Python Conductor), or a method name. */
   policy?: string;
@@ -26,8 +29,9 @@ export interface ConductorSettings {
  */
 export const conductorComponent = defineComponent({
   async start(ctx: ComponentContext<{ bus: Bus }>): Promise<Conductor> {
-    // The bus itself, or the one a dependency runs on (the contract's conductor needs only the orchestra).
-    const isBus = (x: unknown): x is Bus => !!x && typeof (x as Bus).serves === 'function' && typeof (x as Bus).spawnPeer === 'function';
+    // The bus itself, or the one a dependency runs on (the contract's conductor needs only the orchestra),
+    // told by its identity: a `command:` peer's proxy answers every method name a bus has.
+    const isBus = (x: unknown): x is Bus => (typeof x === 'object' || typeof x === 'function') && x !== null && (x as Record<symbol, unknown>)[BUS_IDENTITY] === x;
     const deps = Object.values(ctx.deps as Record<string, unknown>);
     const bus = deps.find(isBus) ?? (deps.map((d) => (d as { bus?: unknown } | null)?.bus).find(isBus) as Bus | undefined);
     if (!bus) throw new TypeError('builtin:conductor needs the bus: add needs: [bus] (or needs: [orchestra], which runs on it)');

@@ -177,6 +177,13 @@ export const ConfigSchema = v.strictObject(
       ),
     ),
     profiles: v.optional(v.pipe(v.record(v.string(), ProfileSchema, 'profiles must be a table of name: overrides'), v.description('Named overrides, merged over the base with --profile NAME.'))),
+    data: v.optional(
+      v.pipe(
+        v.string('data must be a folder path (relative to the config file)'),
+        v.minLength(1, 'data must be a folder path (relative to the config file), not empty'),
+        v.description("The system's data folder: its state (the Pit's databases and artifacts) and, while it runs, run.json (where to reach it; also its lock: one system per folder). Relative to the config file; default .symphony beside it. symphony up --data DIR overrides it."),
+      ),
+    ),
   },
   'a config file must be a table with components (and optionally stages, http, profiles)',
 );
@@ -184,7 +191,7 @@ export const ConfigSchema = v.strictObject(
 export type ComponentConfig = v.InferOutput<typeof ComponentSchema>;
 export type SystemConfig = v.InferOutput<typeof ConfigSchema>;
 export const COMPONENT_KEYS = Object.keys(componentEntries);
-export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation', 'profiles'];
+export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation', 'profiles', 'data'];
 
 // ---- settings of the builtins (their `with:`), checked where they are written -----------------
 
