@@ -113,10 +113,12 @@ describe('validate', () => {
     const A = token<number>('a');
     const B = token<number>('b');
     const S = token<number>('s');
+    const S2 = token<number>('s2');
     const c = new Container()
       .register(A, { deps: [B], factory: (b) => b })
       .register(B, { lifetime: 'transient', factory: () => 1 })
-      .register(S, { lifetime: 'scoped', deps: [A, B], factory: (a, b) => a + b });
+      .register(S, { lifetime: 'scoped', deps: [A, B], factory: (a, b) => a + b })
+      .register(S2, { lifetime: 'scoped', deps: [S], factory: (s) => s });
     expect(() => c.validate()).not.toThrow();
   });
 

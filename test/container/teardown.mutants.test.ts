@@ -217,6 +217,35 @@ describe('deadlines', () => {
     expect(stopped).toEqual(['first', 'hung', 'later']);
   });
 
+  it('a hung stop that began later under the same timeout times out at its own deadline (the timer re-arms)', async () => {
+    // hung1 and hung2 share the 600 ms timer; hung2 begins ~200 ms in. After hung1 times out at
+    // ~600, the timer must re-arm for hung2's deadline (~800), neither never nor much later.
+    const hung2 = node('hung2', [], { timeoutMs: 600, stop: () => new Promise(() => {}) });
+    const first = node('first', [hung2], { timeoutMs: 5000, stop: () => sleep(200) });
+    const hung1 = node('hung1', [], { timeoutMs: 600, stop: () => new Promise(() => {}) });
+    const t0 = performance.now();
+    const { errors, stopped } = await run([hung2, first, hung1]);
+    const elapsed = performance.now() - t0;
+    expect(stopped).toEqual(['first', 'hung1', 'hung2']);
+    expect(errors.map((e) => e.message)).toEqual(["'hung1' did not stop within 600ms", "'hung2' did not stop within 600ms"]);
+    expect(elapsed).toBeGreaterThanOrEqual(780);
+    expect(elapsed).toBeLessThan(1300);
+  });
+
+  it('a stop with no deadline (Infinity) runs with no timer armed for it', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    let during = -1;
+    let release!: () => void;
+    const done = run([node('forever', [], { timeoutMs: Infinity, stop: () => new Promise<void>((r) => (release = r)) })]);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    during = timers();
+    release();
+    expect((await done).errors).toEqual([]);
+    expect(during).toBe(before);
+  });
+
   it('stops under different timeouts each get theirs', async () => {
     const a = node('a', [], { timeoutMs: 100, stop: () => new Promise(() => {}) });
     const b = node('b', [], { timeoutMs: 300, stop: () => new Promise(() => {}) });
@@ -242,6 +271,9 @@ describe('deadlines', () => {
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
     await run([node('a', [], { timeoutMs: 60_000, stop: () => sleep(10) }), node('b', [], { timeoutMs: 30_000, stop: () => sleep(10) })]);
+    expect(timers()).toBe(before);
+    // Two stops under one timeout share one timer: none is left armed after both end.
+    await run([node('c', [], { timeoutMs: 60_000, stop: () => sleep(10) }), node('d', [], { timeoutMs: 60_000, stop: () => sleep(20) })]);
     expect(timers()).toBe(before);
   });
 });
@@ -289,9 +321,24 @@ describe('the indexed form', () => {
     expect(errors).toEqual([]);
     expect(seen[0]).toBe(true);
     expect(seen[1]).toBeInstanceOf(BrutalKillError);
+    expect((seen[1] as Error).name).toBe('BrutalKillError');
     expect((seen[1] as Error).message).toBe("'n1' is brutally killed: its stop is not waited for");
     expect(order).toEqual([11, 0, 10]);
     await sleep(350); // the late rejection must not surface as an unhandled one
+  });
+
+  it('a node depending on itself (only the indexed form can say so) is still stopped', async () => {
+    const stopped: number[] = [];
+    const errors = await teardownIndexed({
+      size: 1,
+      depStart: new Int32Array([0, 1]),
+      depList: [0],
+      stop: (i) => void stopped.push(i),
+      timeoutMs: () => 100,
+      describe: () => 'loop',
+    });
+    expect(errors).toEqual([]);
+    expect(stopped).toEqual([0]);
   });
 
   it('a timed-out node that never asked for its signal, beside one that did', async () => {
