@@ -107,25 +107,39 @@ class RealKernel(unittest.IsolatedAsyncioTestCase):
         # The spawned peer is still serving afterwards.
         self.assertEqual(await client.request("text.wordCount", {"text": "still here"}, timeout=5), {"words": 2})
 
-    async def test_a_callee_that_leaves_fails_its_callers_at_once(self) -> None:
-        server = await self.peer("leaver")
-        started = asyncio.Event()
-
-        @server.handle("py.hang")
-        async def hang(params: Any, ctx: Any) -> Any:
-            started.set()
-            await asyncio.sleep(60)
-
-        await server.register("py.hang")
+    async def test_a_callee_killed_mid_call_fails_its_callers_at_once(self) -> None:
+        # The callee is its own process, SIGKILLed: nothing of it can answer, only the kernel
+        # noticing the dropped connection can fail the call.
+        script = (
+            "import asyncio, sys, symphony_peer\n"
+            "async def main():\n"
+            "    p = symphony_peer.Peer('victim', path=sys.argv[1], token=sys.argv[2], reconnect=False)\n"
+            "    async def hang(params, ctx):\n"
+            "        print('called', flush=True)\n"
+            "        await asyncio.sleep(60)\n"
+            "    p.handle('py.hang', hang)\n"
+            "    async with p:\n"
+            "        await p.register('py.hang')\n"
+            "        print('registered', flush=True)\n"
+            "        await p.run()\n"
+            "asyncio.run(main())\n"
+        )
+        env = {**os.environ, "PYTHONPATH": PYTHON_DIR}
+        victim = await asyncio.create_subprocess_exec(sys.executable, "-c", script, self.kernel.socket, self.kernel.token, stdout=asyncio.subprocess.PIPE, env=env)
+        self.addAsyncCleanup(victim.wait)
+        self.addCleanup(lambda: victim.returncode is None and victim.kill())
+        assert victim.stdout is not None
+        self.assertEqual(await asyncio.wait_for(victim.stdout.readline(), 10), b"registered\n")
         client = await self.peer("caller")
         call = asyncio.ensure_future(client.request("py.hang", {}, timeout=30))
-        await asyncio.wait_for(started.wait(), 5)
+        self.assertEqual(await asyncio.wait_for(victim.stdout.readline(), 10), b"called\n")
         t0 = time.monotonic()
-        await server.close()
-        with self.assertRaises(PeerGone):
+        victim.kill()
+        with self.assertRaises(PeerGone) as caught:
             await call
-        # Told by the kernel when the callee left, not at the 30 s deadline.
+        # Told by the kernel when the callee's connection dropped, not at the 30 s deadline.
         self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertIn("py.hang", str(caught.exception))
 
     async def test_a_wrong_token_is_refused(self) -> None:
         p = Peer("intruder", path=self.kernel.socket, token="not-the-token", reconnect=False)
