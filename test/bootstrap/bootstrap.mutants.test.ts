@@ -88,6 +88,20 @@ describe('the readiness gate', () => {
   });
 });
 
+describe('the start deadline during the gate', () => {
+  it('a start whose gate outlasts its timeout fails in phase timeout, and its probing stops', async () => {
+    let probes = 0;
+    const k = createKernel({ components: { db: { use: { async start() { return {}; }, health: () => (probes++, false) }, timeout: '200ms', health: { threshold: 1000, interval: '20ms' } } } });
+    const t0 = performance.now();
+    const err = (await k.start().catch((e: unknown) => e)) as BootError;
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(err.report.failure).toMatchObject({ component: 'db', phase: 'timeout' });
+    const atFailure = probes;
+    await delay(200);
+    expect(probes - atFailure).toBeLessThanOrEqual(1); // at most the probe already under way
+  });
+});
+
 describe('the liveness watch', () => {
   it('an interval of 0 means no liveness probes after the gate', async () => {
     let probes = 0;
@@ -189,6 +203,21 @@ describe('handles and late binding', () => {
     expect(late.bound).toBe(false);
   });
 
+  it("a late handle's ready asked twice before the target is up: both resolve", async () => {
+    let first: Promise<unknown> | undefined;
+    let second: Promise<unknown> | undefined;
+    const k = createKernel({
+      components: {
+        pit: { use: { async start(ctx: ComponentContext) { first = ctx.late.conductor!.ready; second = ctx.late.conductor!.ready; return {}; } }, late: ['conductor'] },
+        conductor: { use: { async start() { await delay(20); return { who: 'c' }; } }, needs: ['pit'] },
+      },
+    });
+    await k.start();
+    expect(await Promise.race([first, delay(1000).then(() => 'never')])).toEqual({ who: 'c' });
+    expect(await Promise.race([second, delay(1000).then(() => 'never')])).toEqual({ who: 'c' });
+    await k.stop();
+  });
+
   it("a late handle's ready, asked after the target failed, rejects with the target's error", async () => {
     let late!: LateHandle<unknown>;
     const k = createKernel({
@@ -277,6 +306,25 @@ describe('stopping', () => {
     const t1 = performance.now();
     await expect(h.stop()).rejects.toThrow("'hung' did not stop within 100ms");
     expect(performance.now() - t1).toBeLessThan(2000);
+  });
+
+  it('a late instance of a brutal_kill component is stopped with its signal already aborted', async () => {
+    let aborted: boolean | undefined;
+    const k = createKernel({
+      components: {
+        slow: {
+          use: {
+            async start() { await delay(150); return {}; },
+            stop: (_i: unknown, ctx: { signal: AbortSignal }) => ((aborted = ctx.signal.aborted), new Promise(() => {})),
+          },
+          timeout: '50ms',
+          stopTimeout: 'brutal_kill',
+        },
+      },
+    });
+    await k.start().catch(() => undefined);
+    await until(() => aborted !== undefined, 3000, 'the late instance to be stopped');
+    expect(aborted).toBe(true);
   });
 
   it('a start that ends after its deadline: its instance is stopped anyway, and a failing stop of it is logged', async () => {
