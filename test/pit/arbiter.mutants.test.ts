@@ -136,7 +136,7 @@ describe('capacity, deadlines and the line', () => {
     const holder = await arbiter.request('disk', 'holder');
     const other = arbiter.request('disk', 'other', { timeoutMs: 5000 });
     const t0 = performance.now();
-    const err = await arbiter.request('disk', 'late', { timeoutMs: 100 }).catch((e: unknown) => e as Error);
+    const err = await arbiter.request('disk', 'late', { timeoutMs: 100 }).then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(90);
     expect(performance.now() - t0).toBeLessThan(2000);
     expect(err.name).toBe('TimeoutError');
@@ -172,7 +172,7 @@ describe('capacity, deadlines and the line', () => {
     arbiter.define({ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 });
     const holder = await arbiter.request('r', 'holder');
     const caller = { done: false };
-    const gone = arbiter.request('r', 'gone', { caller }).catch((e: unknown) => e as Error);
+    const gone = arbiter.request('r', 'gone', { caller }).then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error);
     const next = arbiter.request('r', 'next', { caller: { done: false } });
     caller.done = true;
     arbiter.release(holder.grant);
@@ -185,7 +185,7 @@ describe('capacity, deadlines and the line', () => {
     const { arbiter } = await engine();
     arbiter.define({ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 });
     await arbiter.request('r', 'holder');
-    const w = arbiter.request('r', 'w', { timeoutMs: 60_000 }).catch((e: unknown) => e as Error & { code: number });
+    const w = arbiter.request('r', 'w', { timeoutMs: 60_000 }).then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error & { code: number });
     await arbiter.shutdown();
     const err = await w;
     expect(err.message).toBe('the Arbitration Engine is stopping');
