@@ -45,7 +45,7 @@ describe('BlobWriter', () => {
     const w = await BlobWriter.open(dir, 10, 'capped');
     await w.write('12345');
     await w.write('67890');
-    const err = await w.write('x').catch((e: unknown) => e as Error);
+    const err = (await w.write('x').catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(BlobTooLargeError);
     expect(err.name).toBe('BlobTooLargeError');
     expect(err.message).toBe("'capped' is larger than the store's limit of 10 bytes (maxBlobBytes)");
