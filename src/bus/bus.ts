@@ -1061,6 +1061,9 @@ export class Bus implements BusApi {
 
   // ---- peers -------------------------------------------------------------------------------------
 
+  /** Requests refused per peer for its memory budget (for the log). */
+  readonly #overBudget = new WeakMap<Endpoint, number>();
+
   #onPeerRequest(ep: Endpoint, req: IncomingRequest): void {
     const session = ep.session!;
     if (ep.state === 'hello') return this.#hello(ep, req);
@@ -1068,6 +1071,10 @@ export class Bus implements BusApi {
     // Its budget: what the kernel holds for it (this request included) must stay within maxPeerBytes.
     const held = session.incomingBytes + session.transport.bufferedBytes;
     if (held > this.maxPeerBytes) {
+      // Logged at the first refusal and every 1000th: a flood's refusals must not flood the log.
+      const refused = (this.#overBudget.get(ep) ?? 0) + 1;
+      this.#overBudget.set(ep, refused);
+      if (refused === 1 || refused % 1000 === 0) this.#emit({ type: 'slow-consumer', peer: ep.name, detail: `over its memory budget (the kernel holds ${held} bytes for it; maxPeerBytes ${this.maxPeerBytes}): its new requests are refused with -32005 (${refused} so far)` });
       return session.respondError(req, new OverloadedError(`'${ep.name}' is over its memory budget: the kernel holds ${held} bytes for it (its waiting requests and unsent answers; maxPeerBytes ${this.maxPeerBytes}): wait for answers before sending more`, { method: req.method, peer: ep.name }));
     }
     const now = performance.now();

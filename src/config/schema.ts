@@ -215,7 +215,16 @@ export const GrantSchema = v.strictObject(
     net: v.optional(v.boolean('net must be true or false')),
     childProcess: v.optional(v.boolean('childProcess must be true or false')),
     workers: v.optional(v.boolean('workers must be true or false')),
-    limits: v.optional(limitsSchema('limits', { memoryMb: 64, processes: 16 })),
+    limits: v.optional(
+      v.strictObject(
+        {
+          ...limitsSchema('limits', { memoryMb: 64, processes: 16 }).entries,
+          // What the extension may keep in the Artifact Store (the Pit's artifacts.quotaBytes is the default).
+          artifactsBytes: v.optional(v.pipe(v.number('limits.artifactsBytes must be a number of bytes'), v.integer('limits.artifactsBytes must be a whole number of bytes'), v.minValue(1, 'limits.artifactsBytes must be at least 1'))),
+        },
+        'limits must be a table { memoryMb, cpuPercent, processes, artifactsBytes }',
+      ),
+    ),
   },
   'each grant must be a table { manifest, execution, provides, calls, publishes, subscribes, fsRead, fsWrite, net, childProcess, workers, limits }',
 );

@@ -32,7 +32,8 @@ export interface Grant {
   net?: boolean;
   childProcess?: boolean;
   workers?: boolean;
-  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number };
+  /** Ceilings of what the manifest may ask, and (artifactsBytes) its Artifact Store quota. */
+  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number; artifactsBytes?: number };
 }
 
 

@@ -105,6 +105,7 @@ export class Orchestra {
       this.#manifests.set(m.name, m);
       this.#hold(m);
     }
+    await this.#applyArtifactQuotas(reviews);
     const restart = { strategy: 'one_for_one' as const, max: this.settings.restart?.max ?? 5, within: this.settings.restart?.within ?? '60s' };
     const backoff = { initial: this.settings.backoff?.initial ?? '100ms', max: this.settings.backoff?.max ?? '5s' };
     this.#kernel = new Kernel({
@@ -132,6 +133,22 @@ export class Orchestra {
     }
     if (this.settings.watch) this.#watch();
     this.#serve();
+  }
+
+  /**
+   * Each loaded extension's Artifact Store quota from its grant (limits.artifactsBytes), told to
+   * the store over the bus (only the kernel may set one) before the extension starts.
+   */
+  async #applyArtifactQuotas(reviews: readonly GrantReview[]): Promise<void> {
+    for (const r of reviews) {
+      const bytes = r.effective ? r.grant?.limits?.artifactsBytes : undefined;
+      if (bytes === undefined) continue;
+      try {
+        await this.bus.request('artifacts.quota', { caller: r.name, bytes }, { timeout: '5s' });
+      } catch (err) {
+        this.log.warn(`extension '${r.name}': its grant's limits.artifactsBytes (${bytes}) is not applied: ${(err as Error).message}; run the Pit before the Orchestra (needs: [pit])`);
+      }
+    }
   }
 
   /**

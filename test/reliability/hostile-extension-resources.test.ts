@@ -51,12 +51,14 @@ beforeAll(async () => {
   run = newRun();
   const add = (i: Instance) => (I[i.name] = i);
   add(instance(run, { name: 'victim', from: 'victim' }));
-  add(instance(run, { name: 'memheap', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
-  add(instance(run, { name: 'membuf', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
-  add(instance(run, { name: 'spinner', from: 'attacker', limits: { memoryMb: LIMIT_MB, cpuPercent: 50 } }));
-  add(instance(run, { name: 'forker', from: 'attacker', permissions: { childProcess: true }, limits: { memoryMb: 512, processes: 16 } }));
+  // Granted /proc (the sandbox's own, showing only its processes): the confinement gate lists it.
+  const proc = { fsRead: ['/proc'] };
+  add(instance(run, { name: 'memheap', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB } }));
+  add(instance(run, { name: 'membuf', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB } }));
+  add(instance(run, { name: 'spinner', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB, cpuPercent: 50 } }));
+  add(instance(run, { name: 'forker', from: 'attacker', permissions: { ...proc, childProcess: true }, limits: { memoryMb: 512, processes: 16 } }));
   add(instance(run, { name: 'quota', from: 'attacker', calls: ['artifacts.put'] }));
-  add(instance(run, { name: 'filler', from: 'attacker', limits: { memoryMb: LIMIT_MB } }));
+  add(instance(run, { name: 'filler', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB } }));
   add(instance(run, { name: 'budget', from: 'attacker', provides: ['budget.run', 'budget.sink'], calls: ['budget.sink'], limits: { memoryMb: 1024 } }));
   k = await KernelProcess.boot(run, Object.values(I), { artifactQuotaBytes: QUOTA });
 }, 40_000);
@@ -75,9 +77,7 @@ describe('memory', () => {
     ['memheap', 'heap-bomb'],
     ['membuf', 'buffer-bomb'],
   ] as const) {
-    // KNOWN OPEN (issue 10): this case fails today for the reason in the session notes; `it.fails`
-    // keeps it running so the suite says so the day it passes (then turn it back into `it`).
-    it.fails(`${bomb}: killed at its limit (${LIMIT_MB} MB), the kernel alive`, async () => {
+    it(`${bomb}: killed at its limit (${LIMIT_MB} MB), the kernel alive`, async () => {
       const pid = (await k.pidOf(name))!;
       expect(pid).toBeGreaterThan(0);
       const at = k.events.length;
@@ -93,9 +93,7 @@ describe('memory', () => {
 });
 
 describe('CPU', () => {
-  // KNOWN OPEN (issue 10): this case fails today for the reason in the session notes; `it.fails`
-  // keeps it running so the suite says so the day it passes (then turn it back into `it`).
-  it.fails("a spinning extension is throttled; the kernel's calls stay fast", async () => {
+  it("a spinning extension is throttled; the kernel's calls stay fast", async () => {
     const pid = (await k.pidOf('spinner'))!;
     const cpu0 = cpuSeconds(pid);
     const t0 = Date.now();
@@ -122,9 +120,7 @@ describe('CPU', () => {
 });
 
 describe('processes', () => {
-  // KNOWN OPEN (issue 10): this case fails today for the reason in the session notes; `it.fails`
-  // keeps it running so the suite says so the day it passes (then turn it back into `it`).
-  it.fails('a fork loop (child processes granted) is bounded by its process limit', async () => {
+  it('a fork loop (child processes granted) is bounded by its process limit', async () => {
     const marker = `forkbomb-${run.dir}`;
     const at = k.events.length;
     const { answer, peak } = await peakDuring(() => hostProcessesMentioning(marker).length, attack(k, I.forker!, 'fork-loop', { capN: 200, marker, gate: gateOf(run, k) }, '60s'));
@@ -137,24 +133,25 @@ describe('processes', () => {
 });
 
 describe('disk', () => {
-  // KNOWN OPEN (issue 10): this case fails today for the reason in the session notes; `it.fails`
-  // keeps it running so the suite says so the day it passes (then turn it back into `it`).
-  it.fails('artifacts.put past its quota is refused; the blob folder did not grow past it', async () => {
+  it('artifacts.put past its quota is refused; the blob folder did not grow past it', async () => {
     const before = folderBytes(run.pit);
     const at = k.events.length;
     const answers = [];
     for (let i = 0; i < 12; i++) answers.push(await attack(k, I.quota!, 'call', { method: 'artifacts.put', params: { name: `fill-${i}`, data: `${i}`.padEnd(256 * 1024, 'q') } }));
     const grown = folderBytes(run.pit) - before;
     console.log(`artifact quota: ${answers.filter((a) => a.outcome === 'succeeded').length}/12 puts of 256 KiB stored; the store grew ${(grown / MB).toFixed(2)} MB (quota ${QUOTA / MB} MB)`);
-    expect(answers.filter((a) => a.outcome === 'failed').length).toBeGreaterThan(0);
+    // Exactly what fits (4 x 256 KiB = its 1 MiB, set by its grant) was stored; the rest refused, typed.
+    expect(answers.filter((a) => a.outcome === 'succeeded').length).toBe(4);
+    expect(answers.filter((a) => a.outcome === 'failed').every((a) => a.code === -32005 && /over its artifact quota/.test(a.message))).toBe(true);
     expect(grown).toBeLessThanOrEqual(QUOTA + 512 * 1024);
-    await k.expectLogged(at, 'quota', /quota/i);
+    await k.expectLogged(at, "'quota' is over its artifact quota", /quota/i);
+    // The store's other callers are not affected: the operator stores past what 'quota' could.
+    const other = (await k.client.request('artifacts.put', { name: 'operator-after-quota', data: 'o'.padEnd(512 * 1024, 'o') })) as { size: number };
+    expect(other.size).toBe(512 * 1024);
     await k.expectServing();
   });
 
-  // KNOWN OPEN (issue 10): this case fails today for the reason in the session notes; `it.fails`
-  // keeps it running so the suite says so the day it passes (then turn it back into `it`).
-  it.fails('filling its scratch folder is bounded (confined first); the host disk did not pay for it', async () => {
+  it('filling its scratch folder is bounded (confined first); the host disk did not pay for it', async () => {
     const free = () => {
       const s = statfsSync(run.dir);
       return s.bavail * s.bsize;
@@ -173,9 +170,7 @@ describe('disk', () => {
 });
 
 describe("the kernel's memory spent for a peer", () => {
-  // KNOWN OPEN (issue 10): this case fails today for the reason in the session notes; `it.fails`
-  // keeps it running so the suite says so the day it passes (then turn it back into `it`).
-  it.fails('1,000 waiting requests of 1 MB each do not grow the kernel by 1 GB: refused past its budget with a typed error', async () => {
+  it('1,000 waiting requests of 1 MB each do not grow the kernel by 1 GB: refused past its budget with a typed error', async () => {
     const base = k.rss();
     const at = k.events.length;
     const { answer, peak } = await peakDuring(() => k.rss(), attack(k, I.budget!, 'flood-pending', { method: 'budget.sink', count: 1000, sizeBytes: 1_000_000, timeout: '15s' }, '60s'));
