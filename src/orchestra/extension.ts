@@ -6,6 +6,7 @@ import type { ExtensionContext, ExtensionModule } from './api.js';
 import { ISOLATION } from '../bootstrap/index.js';
 import { probeSandbox, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
 import { isolatedCommand, watchMemory } from './isolation.js';
+import { monitorLimits } from './limits-monitor.js';
 import type { ExtensionManifest } from './manifest.js';
 
 export type ExtensionState = 'inactive' | 'activating' | 'active' | 'stopping' | 'stopped' | 'crashed';
@@ -46,6 +47,7 @@ export class ExtensionRuntime {
   #endpoint: (BusApi & { close(reason?: string): void }) | undefined;
   #activation: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
+  #unmonitor: (() => void) | undefined;
   #stopping = false;
   activatedAt: number | undefined;
   exit: { code: number | null; signal: NodeJS.Signals | null; reason: string } | undefined;
@@ -98,6 +100,7 @@ export class ExtensionRuntime {
   async deactivate(graceMs = 2000): Promise<void> {
     this.#stopping = true;
     this.#unwatch?.();
+    this.#unmonitor?.();
     if (this.#process) {
       this.state = 'stopping';
       await this.#process.stop(graceMs);
@@ -184,6 +187,12 @@ export class ExtensionRuntime {
     this.#lastIsolation = p.isolation;
     for (const w of [...(p.confinement?.warnings ?? []), ...(p.isolation === 'degraded' ? cmd.warnings : [])]) this.options.log.warn(w);
     this.#relayStderr(p);
+    const c = p.confinement;
+    if (c) {
+      const l = c.limits;
+      this.options.log.info(`extension '${m.name}' runs ${c.isolation} with limits: memory ${l.memoryMb ? `${l.memoryMb} MB` : 'unbounded'}, CPU ${l.cpuPercent}% of a core, ${l.processes} processes${l.scratchMb ? `, scratch /tmp ${l.scratchMb} MB` : ''} (${c.limitsBy === 'cgroup' ? 'cgroup' : 'memory by RSS watchdog; CPU and processes not bounded'})`);
+      if (c.limitsBy === 'cgroup') this.#unmonitor = monitorLimits(m.name, c, this.options.log);
+    }
     if (m.limits.memoryMb && p.pid && p.confinement?.limitsBy !== 'cgroup') {
       const limit = m.limits.memoryMb * 1024 * 1024;
       this.#unwatch = watchMemory(p.pid, limit, (rss) => {
@@ -194,6 +203,7 @@ export class ExtensionRuntime {
     }
     void p.exited.then((e) => {
       this.#unwatch?.();
+      this.#unmonitor?.();
       if (this.#stopping) return;
       if (!this.exit && p.confinement?.memoryKilled()) {
         this.exit = { code: e.code, signal: e.signal, reason: `killed: over its memory limit of ${m.limits.memoryMb} MB (cgroup)` };

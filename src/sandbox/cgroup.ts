@@ -24,8 +24,22 @@ export interface Cgroup {
   add(pid: number): void;
   /** Whether the kernel's OOM killer struck inside this group. */
   oomKilled(): boolean;
+  /** How often each limit has held it back so far (counters the kernel keeps; 0 where unreadable). */
+  pressure(): LimitPressure;
+  /** The processes in the group now. */
+  pids(): number[];
   /** Removes the group (after its processes are gone; retried briefly). */
   remove(): void;
+}
+
+/** Times a limit held the group back, from the kernel's own counters. */
+export interface LimitPressure {
+  /** CPU periods in which it was throttled at its quota (cpu.stat nr_throttled). */
+  cpuThrottled: number;
+  /** Forks refused at pids.max (pids.events max). */
+  processesRefused: number;
+  /** Allocations that hit the memory limit (v1 memory.failcnt, v2 memory.events max). */
+  memoryHits: number;
 }
 
 const ROOT = '/sys/fs/cgroup';
@@ -119,7 +133,11 @@ export function createCgroup(name: string, limits: CgroupLimits): Cgroup | { una
       }
       if (limits.processes) writeFileSync(join(dir, 'pids.max'), String(limits.processes));
       if (limits.cpuPercent) writeFileSync(join(dir, 'cpu.max'), `${Math.round(limits.cpuPercent * 1000)} 100000`);
-      return group(2, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(dir, 'memory.events'), 'utf8'))?.[1] ?? '0');
+      return group(2, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(dir, 'memory.events'), 'utf8'))?.[1] ?? '0', () => ({
+        cpuThrottled: counter(join(dir, 'cpu.stat'), /^nr_throttled (\d+)/m),
+        processesRefused: counter(join(dir, 'pids.events'), /^max (\d+)/m),
+        memoryHits: counter(join(dir, 'memory.events'), /^max (\d+)/m),
+      }));
     }
     const memory = groupDir(l.dirs.memory, name);
     made.push(memory);
@@ -138,14 +156,28 @@ export function createCgroup(name: string, limits: CgroupLimits): Cgroup | { una
       writeFileSync(join(cpu, 'cpu.cfs_period_us'), '100000');
       writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpuPercent * 1000))));
     }
-    return group(1, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(memory, 'memory.oom_control'), 'utf8'))?.[1] ?? readFileSync(join(memory, 'memory.failcnt'), 'utf8').trim());
+    const cpu = made.find((d) => d.startsWith(l.dirs.cpu ?? '\0'));
+    return group(1, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(memory, 'memory.oom_control'), 'utf8'))?.[1] ?? readFileSync(join(memory, 'memory.failcnt'), 'utf8').trim(), () => ({
+      cpuThrottled: cpu ? counter(join(cpu, 'cpu.stat'), /^nr_throttled (\d+)/m) : 0,
+      processesRefused: counter(join(pids, 'pids.events'), /^max (\d+)/m),
+      memoryHits: counter(join(memory, 'memory.failcnt'), /^(\d+)/),
+    }));
   } catch (err) {
     for (const d of made.reverse()) tryRmdir(d);
     return { unavailable: `cannot create a cgroup (${(err as Error).message})` };
   }
 }
 
-function group(version: 1 | 2, paths: string[], oomCount: () => string): Cgroup {
+/** A number in a cgroup file (0 when the file or the line is absent). */
+function counter(file: string, re: RegExp): number {
+  try {
+    return Number(re.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function group(version: 1 | 2, paths: string[], oomCount: () => string, pressure: () => LimitPressure): Cgroup {
   const killed = () => {
     try {
       return Number(oomCount()) > 0;
@@ -163,6 +195,14 @@ function group(version: 1 | 2, paths: string[], oomCount: () => string): Cgroup 
     },
     oomKilled() {
       return killedAtRemoval ?? killed();
+    },
+    pressure,
+    pids() {
+      try {
+        return readFileSync(join(paths[0]!, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
     },
     remove() {
       killedAtRemoval ??= killed();
