@@ -259,6 +259,8 @@ export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.Objec
       config: v.optional(table('config')),
       grants: v.optional(v.record(v.string(), GrantSchema, 'grants must be a table of extension name: grant')),
       isolation: v.optional(v.picklist(['auto', 'strict'], 'isolation must be auto or strict')),
+      // The operator's ceilings for isolated extensions whose grant sets none (docs/grants.md).
+      limits: v.optional(limitsSchema('limits', { memoryMb: 64, processes: 16 })),
     },
     'the settings of builtin:orchestra must be a table',
   ),

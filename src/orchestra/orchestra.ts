@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
 import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
-import { grantsOf, patternsOverlap, reviewGrant, settingsSource, type Grant, type GrantReview } from './grants.js';
+import { grantOptions, grantsOf, patternsOverlap, reviewGrant, type Ceilings, type Grant, type GrantReview } from './grants.js';
 import { symlinkOut } from './discover.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 import { planExtensions } from './plan.js';
@@ -24,6 +24,8 @@ export interface OrchestraSettings {
   isolation?: 'auto' | 'strict';
   /** What the operator grants each extension, by name (see docs/grants.md): a manifest only asks. */
   grants?: Record<string, Grant>;
+  /** Ceilings of an isolated extension whose grant sets none: what it may ask and gets when it asks nothing (256 MB, 100% of a core, 64 processes). */
+  limits?: Partial<Ceilings>;
 }
 
 export interface ExtensionStatus {
@@ -260,7 +262,7 @@ export class Orchestra {
     const read = await readManifest(current.dir);
     // The changed manifest is held to its grant as at boot: a reload never gives itself more.
     const drafted = read.manifest ?? read.draft;
-    const review = drafted ? reviewGrant(drafted, grantsOf(this.settings), { baseDir: this.baseDir, source: settingsSource(this.settings) }) : undefined;
+    const review = drafted ? reviewGrant(drafted, grantsOf(this.settings), grantOptions(this.settings, this.baseDir)) : undefined;
     const problems = [...read.problems, ...(review?.problems ?? [])];
     const manifest = read.manifest && review?.effective;
     if (manifest && drafted?.name !== name) problems.push({ extension: name, file: current.file, line: 1, col: 1, message: `its manifest now names it '${drafted?.name}': an extension keeps its name across a reload` });
