@@ -103,6 +103,7 @@ export class ExtensionRuntime {
     this.#unmonitor?.();
     if (this.#process) {
       this.state = 'stopping';
+      await drained(this.#process, graceMs);
       await this.#process.stop(graceMs);
       this.#process = undefined;
     }
@@ -242,6 +243,15 @@ export class ExtensionRuntime {
   }
 }
 
+/**
+ * Waits (at most `ms`) for the calls in flight to a process to be answered: when it was replaced
+ * (a reload) it gets no new ones, and those it took are its to finish, not to fail.
+ */
+async function drained(p: PeerProcess, ms: number): Promise<void> {
+  const calls = p.connection?.endpoint.calls;
+  for (const end = Date.now() + ms; calls && calls.size > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+}
+
 /** What an isolated extension started now would run as: confined where the sandbox works here, else degraded. */
 export function expectedIsolation(): IsolationLevel {
   return probeSandbox().available ? 'sandboxed' : 'degraded';
@@ -262,12 +272,15 @@ function prefixed(log: Logger, name: string): Logger {
  * kernel's. `onStartup` activates in start(); `onCall` only reserves the provided methods: the
  * first call to one of them activates the extension and then goes through.
  */
-export function extensionComponent(manifest: ExtensionManifest, options: Omit<RuntimeOptions, 'onCrash'>): AnyComponentDefinition {
+export function extensionComponent(manifest: ExtensionManifest, options: Omit<RuntimeOptions, 'onCrash'>, start: { eager?: boolean } = {}): AnyComponentDefinition {
   const reservations = new WeakMap<ExtensionRuntime, { dispose(): void }>();
   return {
     async start(ctx: ComponentContext) {
       const runtime = new ExtensionRuntime(manifest, { ...options, onCrash: (err) => ctx.fail(err) });
-      if (manifest.activation.includes('onStartup')) {
+      // Eager also when it replaces a running instance (a reload): the new one's registration then
+      // takes its methods over from the old one in one step, where a reservation could not (the
+      // old one serves them), and no caller sees a gap between the two.
+      if (manifest.activation.includes('onStartup') || start.eager) {
         await runtime.activate();
       } else {
         reservations.set(runtime, options.bus.reserve(manifest.provides, () => runtime.activate()));

@@ -278,13 +278,15 @@ export class Orchestra {
       this.log.warn(`not reloading '${name}': ${why}`);
       throw new BusError(ErrorCode.InvalidParams, `not reloading '${name}': ${why}`);
     }
-    await this.#kernel!.swap(name, this.#definition(manifest, ++this.#generation));
+    // Running: the new one starts at once and takes the methods over (an onCall one included).
+    const running = this.runtime(name).state === 'active';
+    await this.#kernel!.swap(name, this.#definition(manifest, ++this.#generation, running));
     this.#manifests.set(name, manifest);
     this.log.info(`reloaded extension '${name}' (${manifest.version})`);
   }
 
-  #definition(m: ExtensionManifest, generation = 0) {
-    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation, isolation: this.settings.isolation });
+  #definition(m: ExtensionManifest, generation = 0, eager = false) {
+    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation, isolation: this.settings.isolation }, { eager });
   }
 
   #onEvent(e: Parameters<Parameters<Kernel['on']>[1]>[0]): void {
