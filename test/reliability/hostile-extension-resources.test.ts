@@ -73,7 +73,7 @@ beforeAll(async () => {
   const proc = { fsRead: ['/proc'] };
   add(instance(run, { name: 'memheap', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB } }));
   add(instance(run, { name: 'membuf', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB } }));
-  add(instance(run, { name: 'spinner', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB, cpuPercent: 50 } }));
+  add(instance(run, { name: 'spinner', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB, cpuPercent: 20 } }));
   add(instance(run, { name: 'forker', from: 'attacker', permissions: { ...proc, childProcess: true }, limits: { memoryMb: 512, processes: 16 } }));
   add(instance(run, { name: 'quota', from: 'attacker', calls: ['artifacts.put'] }));
   add(instance(run, { name: 'filler', from: 'attacker', permissions: proc, limits: { memoryMb: LIMIT_MB } }));
@@ -114,7 +114,6 @@ describe('CPU', () => {
   it("a spinning extension is throttled; the kernel's calls stay fast", async () => {
     const pid = (await k.pidOf('spinner'))!;
     const cpu0 = cpuSeconds(pid);
-    const at = k.events.length;
     const t0 = Date.now();
     const spin = attack(k, I.spinner!, 'spin', { ms: 3000, gate: gateOf(run, k) }, '30s');
     const latencies: number[] = [];
@@ -131,9 +130,11 @@ describe('CPU', () => {
     latencies.sort((a, b) => a - b);
     const p95 = latencies[Math.floor(latencies.length * 0.95)]!;
     console.log(`cpu spin: spinner used ${(share * 100).toFixed(0)}% of a core; kernel p95 ${p95.toFixed(1)} ms over ${latencies.length} calls`);
-    expect(share).toBeLessThan(0.65);
+    // Held to its 20% even on a loaded machine (it gets at least that much of one of the cores there).
+    expect(share).toBeLessThan(0.3);
     expect(p95).toBeLessThan(250);
-    await k.expectLogged(at, 'spinner', /held at its CPU limit of 50%/);
+    // Said the first time the limit held it back (its own start may already have hit it), then at most every 30 s.
+    await k.expectLogged(0, 'spinner', /held at its CPU limit of 20%/);
     await k.expectServing([victimAnswers]);
   }, 40_000);
 });
@@ -194,12 +195,23 @@ describe("the kernel's memory spent for a peer", () => {
   it('1,000 waiting requests of 1 MB each do not grow the kernel by 1 GB: refused past its budget with a typed error', async () => {
     const base = k.rss();
     const at = k.events.length;
-    const { answer, peak } = await peakDuring(() => k.rss(), attack(k, I.budget!, 'flood-pending', { method: 'budget.sink', count: 1000, sizeBytes: 1_000_000, timeout: '15s' }, '60s'));
+    // Started in the background and asked for until it is over: on a loaded machine the whole
+    // flood may take longer than one call's deadline.
+    const flood = (async () => {
+      const started = await attack(k, I.budget!, 'flood-start', { id: 'f1', method: 'budget.sink', count: 1000, sizeBytes: 1_000_000, timeout: '15s' });
+      if (started.outcome !== 'started') return started;
+      for (const end = Date.now() + 120_000; Date.now() < end; ) {
+        const r = await attack(k, I.budget!, 'flood-result', { id: 'f1' }, '10s');
+        if (r.outcome !== 'running') return r;
+      }
+      return { outcome: 'still running after 120 s' };
+    })();
+    const { answer, peak } = await peakDuring(() => k.rss(), flood);
     const grown = (peak - base) / MB;
     console.log(`kernel memory for a peer: RSS ${(base / MB).toFixed(0)} -> peak ${(peak / MB).toFixed(0)} MB; the flood's answers ${JSON.stringify(answer.codes ?? answer)}`);
     expect(grown).toBeLessThan(256);
     expect(answer.codes?.['-32005'] ?? 0, 'refused past its budget with -32005 (overloaded)').toBeGreaterThan(500);
     await k.expectLogged(at, 'budget', /budget|overload/i);
     await k.expectServing([victimAnswers]);
-  }, 90_000);
+  }, 150_000);
 });
