@@ -8,6 +8,7 @@ const SECTIONS: Record<string, (args: string[]) => Promise<void>> = {
   bus: async (args) => (await import('./bus.js')).busBench(args),
   pit: async () => (await import('./pit.js')).pitBench(),
   system: async () => (await import('./system.js')).systemBench(),
+  sandbox: async () => (await import('./sandbox.js')).sandboxBench(),
 };
 
 const [section, ...args] = process.argv.slice(2);

@@ -42,6 +42,9 @@ export class Calls {
     });
   }
 
+  /** Requests refused per peer for its memory budget (for the log). */
+  readonly #overBudget = new WeakMap<Endpoint, number>();
+
   /** A request from a peer (past hello, not a protocol method): within its memory budget, its deadline capped by the bus's. */
   fromPeer(ep: Endpoint, req: IncomingRequest): void {
     const session = ep.session!;
@@ -49,6 +52,10 @@ export class Calls {
     // Its budget: what the kernel holds for it (this request included) must stay within maxPeerBytes.
     const held = session.incomingBytes + session.transport.bufferedBytes;
     if (held > limits.maxPeerBytes) {
+      // Logged at the first refusal and every 1000th: a flood's refusals must not flood the log.
+      const refused = (this.#overBudget.get(ep) ?? 0) + 1;
+      this.#overBudget.set(ep, refused);
+      if (refused === 1 || refused % 1000 === 0) this.#core.events.emit({ type: 'slow-consumer', peer: ep.name, detail: `over its memory budget (the kernel holds ${held} bytes for it; maxPeerBytes ${limits.maxPeerBytes}): its new requests are refused with -32005 (${refused} so far)` });
       return session.respondError(req, new OverloadedError(`'${ep.name}' is over its memory budget: the kernel holds ${held} bytes for it (its waiting requests and unsent answers; maxPeerBytes ${limits.maxPeerBytes}): wait for answers before sending more`, { method: req.method, peer: ep.name }));
     }
     const now = performance.now();

@@ -222,7 +222,16 @@ export const GrantSchema = v.strictObject(
     net: v.optional(v.boolean('net must be true or false')),
     childProcess: v.optional(v.boolean('childProcess must be true or false')),
     workers: v.optional(v.boolean('workers must be true or false')),
-    limits: v.optional(limitsSchema('limits', { memoryMb: 64, processes: 16 })),
+    limits: v.optional(
+      v.strictObject(
+        {
+          ...limitsSchema('limits', { memoryMb: 64, processes: 16 }).entries,
+          // What the extension may keep in the Artifact Store (the Pit's artifacts.quotaBytes is the default).
+          artifactsBytes: v.optional(v.pipe(v.number('limits.artifactsBytes must be a number of bytes'), v.integer('limits.artifactsBytes must be a whole number of bytes'), v.minValue(1, 'limits.artifactsBytes must be at least 1'))),
+        },
+        'limits must be a table { memoryMb, cpuPercent, processes, artifactsBytes }',
+      ),
+    ),
   },
   'each grant must be a table { manifest, execution, provides, calls, publishes, subscribes, fsRead, fsWrite, net, childProcess, workers, limits }',
 );
@@ -257,6 +266,8 @@ export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.Objec
       config: v.optional(table('config')),
       grants: v.optional(v.record(v.string(), GrantSchema, 'grants must be a table of extension name: grant')),
       isolation: v.optional(v.picklist(['auto', 'strict'], 'isolation must be auto or strict')),
+      // The operator's ceilings for isolated extensions whose grant sets none (docs/grants.md).
+      limits: v.optional(limitsSchema('limits', { memoryMb: 64, processes: 16 })),
     },
     'the settings of builtin:orchestra must be a table',
   ),

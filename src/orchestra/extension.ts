@@ -6,6 +6,7 @@ import type { ExtensionContext, ExtensionModule } from './api.js';
 import { ISOLATION } from '../bootstrap/index.js';
 import { probeSandbox, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
 import { isolatedCommand, watchMemory } from './isolation.js';
+import { monitorLimits } from './limits-monitor.js';
 import type { ExtensionManifest } from './manifest.js';
 
 export type ExtensionState = 'inactive' | 'activating' | 'active' | 'stopping' | 'stopped' | 'crashed';
@@ -46,6 +47,7 @@ export class ExtensionRuntime {
   #endpoint: (BusApi & { close(reason?: string): void }) | undefined;
   #activation: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
+  #unmonitor: (() => void) | undefined;
   #stopping = false;
   activatedAt: number | undefined;
   exit: { code: number | null; signal: NodeJS.Signals | null; reason: string } | undefined;
@@ -98,8 +100,10 @@ export class ExtensionRuntime {
   async deactivate(graceMs = 2000): Promise<void> {
     this.#stopping = true;
     this.#unwatch?.();
+    this.#unmonitor?.();
     if (this.#process) {
       this.state = 'stopping';
+      await drained(this.#process, graceMs);
       await this.#process.stop(graceMs);
       this.#process = undefined;
     }
@@ -184,6 +188,12 @@ export class ExtensionRuntime {
     this.#lastIsolation = p.isolation;
     for (const w of [...(p.confinement?.warnings ?? []), ...(p.isolation === 'degraded' ? cmd.warnings : [])]) this.options.log.warn(w);
     this.#relayStderr(p);
+    const c = p.confinement;
+    if (c) {
+      const l = c.limits;
+      this.options.log.info(`extension '${m.name}' runs ${c.isolation} with limits: memory ${l.memoryMb ? `${l.memoryMb} MB` : 'unbounded'}, CPU ${l.cpuPercent}% of a core, ${l.processes} processes${l.scratchMb ? `, scratch /tmp ${l.scratchMb} MB` : ''} (${c.limitsBy === 'cgroup' ? 'cgroup' : 'memory by RSS watchdog; CPU and processes not bounded'})`);
+      if (c.limitsBy === 'cgroup') this.#unmonitor = monitorLimits(m.name, c, this.options.log);
+    }
     if (m.limits.memoryMb && p.pid && p.confinement?.limitsBy !== 'cgroup') {
       const limit = m.limits.memoryMb * 1024 * 1024;
       this.#unwatch = watchMemory(p.pid, limit, (rss) => {
@@ -194,6 +204,7 @@ export class ExtensionRuntime {
     }
     void p.exited.then((e) => {
       this.#unwatch?.();
+      this.#unmonitor?.();
       if (this.#stopping) return;
       if (!this.exit && p.confinement?.memoryKilled()) {
         this.exit = { code: e.code, signal: e.signal, reason: `killed: over its memory limit of ${m.limits.memoryMb} MB (cgroup)` };
@@ -232,6 +243,15 @@ export class ExtensionRuntime {
   }
 }
 
+/**
+ * Waits (at most `ms`) for the calls in flight to a process to be answered: when it was replaced
+ * (a reload) it gets no new ones, and those it took are its to finish, not to fail.
+ */
+async function drained(p: PeerProcess, ms: number): Promise<void> {
+  const calls = p.connection?.endpoint.calls;
+  for (const end = Date.now() + ms; calls && calls.size > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+}
+
 /** What an isolated extension started now would run as: confined where the sandbox works here, else degraded. */
 export function expectedIsolation(): IsolationLevel {
   return probeSandbox().available ? 'sandboxed' : 'degraded';
@@ -252,12 +272,15 @@ function prefixed(log: Logger, name: string): Logger {
  * kernel's. `onStartup` activates in start(); `onCall` only reserves the provided methods: the
  * first call to one of them activates the extension and then goes through.
  */
-export function extensionComponent(manifest: ExtensionManifest, options: Omit<RuntimeOptions, 'onCrash'>): AnyComponentDefinition {
+export function extensionComponent(manifest: ExtensionManifest, options: Omit<RuntimeOptions, 'onCrash'>, start: { eager?: boolean } = {}): AnyComponentDefinition {
   const reservations = new WeakMap<ExtensionRuntime, { dispose(): void }>();
   return {
     async start(ctx: ComponentContext) {
       const runtime = new ExtensionRuntime(manifest, { ...options, onCrash: (err) => ctx.fail(err) });
-      if (manifest.activation.includes('onStartup')) {
+      // Eager also when it replaces a running instance (a reload): the new one's registration then
+      // takes its methods over from the old one in one step, where a reservation could not (the
+      // old one serves them), and no caller sees a gap between the two.
+      if (manifest.activation.includes('onStartup') || start.eager) {
         await runtime.activate();
       } else {
         reservations.set(runtime, options.bus.reserve(manifest.provides, () => runtime.activate()));

@@ -32,7 +32,8 @@ export interface Grant {
   net?: boolean;
   childProcess?: boolean;
   workers?: boolean;
-  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number };
+  /** Ceilings of what the manifest may ask, and (artifactsBytes) its Artifact Store quota. */
+  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number; artifactsBytes?: number };
 }
 
 
@@ -141,6 +142,27 @@ export interface GrantOptions {
   /** Relative grant paths (fsRead, fsWrite) are relative to this folder: the config file's. */
   baseDir: string;
   source?: SettingsSource | undefined;
+  /** The operator's ceilings for isolated extensions whose grant sets none (defaultCeilings()). */
+  ceilings?: Ceilings;
+}
+
+export type Ceilings = Record<LimitKey, number>;
+
+/**
+ * What an isolated extension may ask at most, and gets when it asks nothing, unless its grant's
+ * limits say otherwise: a manifest cannot ask its way to an unbounded process. The Orchestra's
+ * `limits` setting changes them for every extension; a grant's `limits` for one.
+ */
+export const DEFAULT_CEILINGS: Readonly<Ceilings> = Object.freeze({ memoryMb: 256, cpuPercent: 100, processes: 64 });
+
+/** The operator's ceilings: the Orchestra's `limits` setting over DEFAULT_CEILINGS. */
+export function defaultCeilings(settings: { limits?: Partial<Ceilings> }): Ceilings {
+  return { ...DEFAULT_CEILINGS, ...Object.fromEntries(Object.entries(settings.limits ?? {}).filter(([, v]) => v !== undefined)) };
+}
+
+/** Grant options from the Orchestra's settings. */
+export function grantOptions(settings: { limits?: Partial<Ceilings> }, baseDir: string): GrantOptions {
+  return { baseDir, source: settingsSource(settings), ceilings: defaultCeilings(settings) };
 }
 
 const LISTS = ['provides', 'calls', 'publishes', 'subscribes'] as const;
@@ -184,10 +206,13 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
     m.permissions[key].forEach((p, i) => asks.push({ right: key, field: ['symphony', 'permissions', key, i], value: p, granted: allowed.some((a) => isInside(a, real(p))) }));
   }
   for (const flag of FLAGS) if (m.permissions[flag]) asks.push({ right: flag, field: ['symphony', 'permissions', flag], value: true, granted: g[flag] === true });
-  // Each limit the manifest asks is bounded by the operator's ceiling for it, when the grant sets one.
+  // Each limit the manifest asks is bounded by the operator's ceiling for it: its grant's, else
+  // (isolated) the Orchestra's default one. In-process code has no process to bound.
+  const ceilings = inProcess ? undefined : (options.ceilings ?? DEFAULT_CEILINGS);
+  const ceilingOf = (key: LimitKey) => g.limits?.[key] ?? ceilings?.[key];
   for (const key of LIMIT_KEYS) {
     const asked = m.limits[key];
-    const ceiling = g.limits?.[key];
+    const ceiling = ceilingOf(key);
     if (asked !== undefined) asks.push({ right: 'limits', field: ['symphony', 'limits', key], value: asked, granted: ceiling === undefined || asked <= ceiling });
   }
 
@@ -218,7 +243,9 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
       a.right === 'execution'
         ? `it asks to run in-process, which is full trust (no sandbox): grant it with grants.${m.name}.execution: in-process, or make it isolated`
         : a.right === 'limits'
-          ? `it asks limits.${String(a.field[2])} ${a.value}, over the grant's ceiling of ${g.limits?.[a.field[2] as LimitKey]}: raise grants.${m.name}.limits.${String(a.field[2])} or lower the manifest's`
+          ? g.limits?.[a.field[2] as LimitKey] !== undefined
+            ? `it asks limits.${String(a.field[2])} ${a.value}, over the grant's ceiling of ${g.limits[a.field[2] as LimitKey]}: raise grants.${m.name}.limits.${String(a.field[2])} or lower the manifest's`
+            : `it asks limits.${String(a.field[2])} ${a.value}, over the operator's default ceiling of ${ceilings?.[a.field[2] as LimitKey]} for isolated extensions (its grant sets none): grant it with grants.${m.name}.limits.${String(a.field[2])}: ${a.value}, raise the orchestra's limits.${String(a.field[2])}, or lower the manifest's`
           : `it asks ${a.right} ${JSON.stringify(a.value)}, which its grant does not give: add it to grants.${m.name}.${a.right} if you trust it with that`;
     at(a.right, `extension '${m.name}' refused: ${why}`);
   }
@@ -230,7 +257,8 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
     publishes: [...m.publishes],
     subscribes: [...m.subscribes],
     permissions: { ...m.permissions, fsRead: [...m.permissions.fsRead], fsWrite: [...m.permissions.fsWrite] },
-    limits: { ...m.limits, memoryMb: m.limits.memoryMb ?? g.limits?.memoryMb, cpuPercent: m.limits.cpuPercent ?? g.limits?.cpuPercent, processes: m.limits.processes ?? g.limits?.processes },
+    // What it asked, else its ceiling: an isolated extension always runs bounded.
+    limits: { ...m.limits, memoryMb: m.limits.memoryMb ?? ceilingOf('memoryMb'), cpuPercent: m.limits.cpuPercent ?? ceilingOf('cpuPercent'), processes: m.limits.processes ?? ceilingOf('processes') },
   };
   return { name: m.name, version: m.version, dir: m.dir, pin: m.pin, asks, grant, effective, problems };
 }

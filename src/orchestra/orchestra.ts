@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
 import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
-import { grantsOf, patternsOverlap, reviewGrant, settingsSource, type Grant, type GrantReview } from './grants.js';
+import { grantOptions, grantsOf, patternsOverlap, reviewGrant, type Ceilings, type Grant, type GrantReview } from './grants.js';
 import { symlinkOut } from './discover.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 import { planExtensions } from './plan.js';
@@ -24,6 +24,8 @@ export interface OrchestraSettings {
   isolation?: 'auto' | 'strict';
   /** What the operator grants each extension, by name (see docs/grants.md): a manifest only asks. */
   grants?: Record<string, Grant>;
+  /** Ceilings of an isolated extension whose grant sets none: what it may ask and gets when it asks nothing (256 MB, 100% of a core, 64 processes). */
+  limits?: Partial<Ceilings>;
 }
 
 export interface ExtensionStatus {
@@ -105,6 +107,7 @@ export class Orchestra {
       this.#manifests.set(m.name, m);
       this.#hold(m);
     }
+    await this.#applyArtifactQuotas(reviews);
     const restart = { strategy: 'one_for_one' as const, max: this.settings.restart?.max ?? 5, within: this.settings.restart?.within ?? '60s' };
     const backoff = { initial: this.settings.backoff?.initial ?? '100ms', max: this.settings.backoff?.max ?? '5s' };
     this.#kernel = new Kernel({
@@ -132,6 +135,22 @@ export class Orchestra {
     }
     if (this.settings.watch) this.#watch();
     this.#serve();
+  }
+
+  /**
+   * Each loaded extension's Artifact Store quota from its grant (limits.artifactsBytes), told to
+   * the store over the bus (only the kernel may set one) before the extension starts.
+   */
+  async #applyArtifactQuotas(reviews: readonly GrantReview[]): Promise<void> {
+    for (const r of reviews) {
+      const bytes = r.effective ? r.grant?.limits?.artifactsBytes : undefined;
+      if (bytes === undefined) continue;
+      try {
+        await this.bus.request('artifacts.quota', { caller: r.name, bytes }, { timeout: '5s' });
+      } catch (err) {
+        this.log.warn(`extension '${r.name}': its grant's limits.artifactsBytes (${bytes}) is not applied: ${(err as Error).message}; run the Pit before the Orchestra (needs: [pit])`);
+      }
+    }
   }
 
   /**
@@ -243,7 +262,7 @@ export class Orchestra {
     const read = await readManifest(current.dir);
     // The changed manifest is held to its grant as at boot: a reload never gives itself more.
     const drafted = read.manifest ?? read.draft;
-    const review = drafted ? reviewGrant(drafted, grantsOf(this.settings), { baseDir: this.baseDir, source: settingsSource(this.settings) }) : undefined;
+    const review = drafted ? reviewGrant(drafted, grantsOf(this.settings), grantOptions(this.settings, this.baseDir)) : undefined;
     const problems = [...read.problems, ...(review?.problems ?? [])];
     const manifest = read.manifest && review?.effective;
     if (manifest && drafted?.name !== name) problems.push({ extension: name, file: current.file, line: 1, col: 1, message: `its manifest now names it '${drafted?.name}': an extension keeps its name across a reload` });
@@ -259,13 +278,15 @@ export class Orchestra {
       this.log.warn(`not reloading '${name}': ${why}`);
       throw new BusError(ErrorCode.InvalidParams, `not reloading '${name}': ${why}`);
     }
-    await this.#kernel!.swap(name, this.#definition(manifest, ++this.#generation));
+    // Running: the new one starts at once and takes the methods over (an onCall one included).
+    const running = this.runtime(name).state === 'active';
+    await this.#kernel!.swap(name, this.#definition(manifest, ++this.#generation, running));
     this.#manifests.set(name, manifest);
     this.log.info(`reloaded extension '${name}' (${manifest.version})`);
   }
 
-  #definition(m: ExtensionManifest, generation = 0) {
-    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation, isolation: this.settings.isolation });
+  #definition(m: ExtensionManifest, generation = 0, eager = false) {
+    return extensionComponent(m, { bus: this.bus, host: this.host, log: this.log, config: this.settings.config?.[m.name], generation, isolation: this.settings.isolation }, { eager });
   }
 
   #onEvent(e: Parameters<Parameters<Kernel['on']>[1]>[0]): void {

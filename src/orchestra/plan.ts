@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { discover, resolveExtensions } from './discover.js';
-import { grantsOf, refuseDuplicates, reviewGrant, settingsSource, unusedGrants, type GrantReview } from './grants.js';
+import { grantOptions, grantsOf, refuseDuplicates, reviewGrant, unusedGrants, type Ceilings, type GrantReview } from './grants.js';
 import { locateInManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
 /** What the Orchestra would load, and why not the rest: the boot's plan and what `symphony check` prints. */
@@ -18,11 +18,11 @@ export interface ExtensionPlan {
  * duplicate providers (the later in path order) and resolves dependencies among the rest. All
  * problems come back at once: a manifest's own and its grant's.
  */
-export async function planExtensions(settings: { paths?: string[]; grants?: unknown }, baseDir: string, symphonyVersion: string): Promise<ExtensionPlan> {
+export async function planExtensions(settings: { paths?: string[]; grants?: unknown; limits?: Partial<Ceilings> }, baseDir: string, symphonyVersion: string): Promise<ExtensionPlan> {
   const paths = (settings.paths ?? []).map((p) => resolve(baseDir, p));
   const d = await discover(paths);
   const grants = grantsOf(settings);
-  const options = { baseDir, source: settingsSource(settings) };
+  const options = grantOptions(settings, baseDir);
   const rank = (m: ExtensionManifest) => {
     const i = d.order.indexOf(m.dir);
     return i < 0 ? d.order.length : i;

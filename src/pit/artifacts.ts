@@ -6,6 +6,7 @@ import type { HealthResult } from '../bootstrap/index.js';
 import { BusError, ForbiddenError, InternalError, InvalidParamsError, OverloadedError, PeerGoneError, type HandlerContext } from '../bus/index.js';
 import { BlobLayout, BlobTooLargeError, BlobWriter, forEachLimit, fsyncDir, hashFile, sizeOf } from './artifacts/blobs.js';
 import { ArtifactIndex } from './artifacts/index-db.js';
+import { ArtifactQuotaError, CallerQuotas } from './artifacts/quota.js';
 import type {
   ArtifactCounters,
   ArtifactRecord,
@@ -24,6 +25,7 @@ import type { PitContext, PitExtension } from './extension.js';
 import { parseParams, v } from './params.js';
 
 export type * from './artifacts/types.js';
+export { ArtifactQuotaError } from './artifacts/quota.js';
 
 /**
  * The artifact (or content) named in a request does not exist. Code -32602 (invalid params: the
@@ -65,6 +67,13 @@ const SettingsSchema = v.object({
   uploadIdleMs: Count(300_000),
   maxUploads: Count(64),
   accessFlushMs: Count(1_000),
+  /** Bytes each bus caller may keep stored (its records' sizes); unset: no quota. A grant's limits.artifactsBytes sets an extension's own. */
+  quotaBytes: v.optional(v.pipe(v.number('quotaBytes must be a number of bytes'), v.integer('quotaBytes must be a whole number of bytes'), v.minValue(1, 'quotaBytes must be at least 1'))),
+});
+const QuotaSchema = v.object({
+  caller: v.pipe(v.string(), v.minLength(1, 'must not be empty')),
+  /** null: back to the store's default. */
+  bytes: v.nullable(v.pipe(v.number(), v.integer('must be a whole number of bytes'), v.minValue(1, 'must be at least 1'))),
 });
 
 const PutSchema = v.object({
@@ -125,6 +134,10 @@ interface Upload {
   tags: string[];
   /** The peer that began it: only it may add chunks, commit or abort. */
   peer: string;
+  /** Whose quota its bytes count against (undefined: the kernel's own, not counted). */
+  owner: string | undefined;
+  /** Releases of the quota reserved by its chunks (run when it is committed or dropped). */
+  reserved: (() => void)[];
   writer: BlobWriter;
   lastActivity: number;
   /** Chunks are applied one after another, in the order their requests arrived. */
@@ -186,6 +199,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
   readonly #uploads = new Map<string, Upload>();
   readonly #pendingAccess = new Map<string, PendingAccess>();
   #timer: NodeJS.Timeout | undefined;
+  #quotas: CallerQuotas = new CallerQuotas(undefined, () => 0);
   /** The last verify() that found problems (health reports degraded until a clean one). */
   #damage: { at: number; missing: number; corrupt: number; index: string } | undefined;
 
@@ -201,16 +215,31 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
      * -> ArtifactRecord. Exactly one of data/dataBase64. For small blobs: the whole request must fit
      * in one bus frame (1 MiB); use the chunked upload for bigger content.
      */
-    'artifacts.put': (p: unknown) => {
+    'artifacts.put': (p: unknown, ctx?: HandlerContext) => {
       const a = parseParams('artifacts.put', BusPutSchema, p);
       if ((a.data === undefined) === (a.dataBase64 === undefined)) throw new InvalidParamsError(`artifacts.put '${a.name}': give exactly one of data or dataBase64`, { name: a.name });
-      return this.put({ name: a.name, data: a.data ?? Buffer.from(a.dataBase64!, 'base64'), metadata: a.metadata, tags: a.tags });
+      const data = a.dataBase64 !== undefined ? Buffer.from(a.dataBase64, 'base64') : Buffer.from(a.data!, 'utf8');
+      const owner = this.#ownerOf(ctx);
+      // Refused before a byte is written: the store's disk never holds what is over the quota.
+      const release = this.#reserve(owner, data.length, `artifacts.put '${a.name}'`);
+      return this.#putAs(owner, { name: a.name, data, metadata: a.metadata, tags: a.tags }).finally(release);
+    },
+    /**
+     * `artifacts.quota { caller, bytes | null }` -> `{ caller, quotaBytes, usedBytes }`: sets one
+     * caller's quota (null: back to the default). Only the kernel itself may (the Orchestra sets
+     * each extension's from its grant): a caller that could would raise its own.
+     */
+    'artifacts.quota': (p: unknown, ctx?: HandlerContext) => {
+      if (ctx && ctx.peer !== this.#ctx?.bus.name) throw new ForbiddenError(`artifacts.quota: only the kernel sets quotas (asked by '${ctx.peer}'); an extension's quota is its grant's limits.artifactsBytes`, { peer: ctx.peer });
+      const a = parseParams('artifacts.quota', QuotaSchema, p);
+      this.setQuota(a.caller, a.bytes ?? undefined);
+      return { caller: a.caller, quotaBytes: this.#quotas.limitOf(a.caller) ?? null, usedBytes: this.#index?.open ? this.#index.usedBy(a.caller) : 0 };
     },
     /**
      * `artifacts.upload.begin { name, metadata?, tags? }` -> `{ upload: string }`. Opens a chunked
      * upload (streamed to a temp file). Idle uploads are aborted after `uploadIdleMs` (5 min).
      */
-    'artifacts.upload.begin': (p: unknown, ctx?: HandlerContext) => this.#beginUpload(parseParams('artifacts.upload.begin', BeginSchema, p), peerOf(ctx)),
+    'artifacts.upload.begin': (p: unknown, ctx?: HandlerContext) => this.#beginUpload(parseParams('artifacts.upload.begin', BeginSchema, p), peerOf(ctx), this.#ownerOf(ctx)),
     /**
      * `artifacts.upload.chunk { upload, dataBase64, offset? }` -> `{ upload, size }` (bytes received
      * so far). Appends in the order requests arrive; pass `offset` (bytes sent before this chunk) to
@@ -300,6 +329,10 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
     await this.#layout.prepare();
     const index = await ArtifactIndex.open(this.#layout.index, this.#settings);
     this.#index = index;
+    const own = this.#quotas;
+    this.#quotas = new CallerQuotas(this.#settings.quotaBytes, (caller) => (index.open ? index.usedBy(caller) : 0));
+    // Quotas set before init (the Orchestra may start first) are kept.
+    own.copyTo(this.#quotas);
     try {
       // A new index.db: make its folder entry durable, or a power loss could forget it beside its blobs.
       if (index.created) await fsyncDir(this.#layout.root);
@@ -369,7 +402,43 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
     }
   }
 
-  async #put(name: string, o: { data?: Uint8Array | string | undefined; stream?: PutOptions['stream']; file?: string | undefined }, metadataJson: string, tags: string[]): Promise<ArtifactRecord> {
+  /** put() on behalf of a bus caller: the record is its (counted against its quota). */
+  #putAs(owner: string | undefined, options: PutOptions): Promise<ArtifactRecord> {
+    try {
+      this.#open();
+      const o = parseParams('artifacts.put', PutSchema, options);
+      const metadataJson = encodeMetadata('artifacts.put', o.name, o.metadata);
+      return this.#track(this.#put(o.name, o, metadataJson, normalizeTags(o.tags), owner));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sets one caller's quota in bytes (undefined: back to the store's `quotaBytes`). Its records
+   * already stored stay; past the quota its next writes are refused until it deletes some.
+   */
+  setQuota(caller: string, bytes: number | undefined): void {
+    this.#quotas.set(caller, bytes);
+  }
+
+  /** Each caller that has records or a quota of its own: its quota (null: none) and the bytes it holds. */
+  quotas(): Record<string, { quotaBytes: number | null; usedBytes: number }> {
+    return this.#quotas.snapshot(this.#index?.open ? this.#index.owners() : []);
+  }
+
+  /** Whose quota a bus call counts against: its caller, unless it is the kernel itself. */
+  #ownerOf(ctx: HandlerContext | undefined): string | undefined {
+    return ctx && ctx.peer !== this.#ctx?.bus.name ? ctx.peer : undefined;
+  }
+
+  #reserve(owner: string | undefined, bytes: number, what: string): () => void {
+    return this.#quotas.reserve(owner, bytes, what, (err, n) => {
+      if (n === 1 || n % 100 === 0) this.#ctx?.log.warn(`${err.message} (refused ${n} time${n === 1 ? '' : 's'})`);
+    });
+  }
+
+  async #put(name: string, o: { data?: Uint8Array | string | undefined; stream?: PutOptions['stream']; file?: string | undefined }, metadataJson: string, tags: string[], owner?: string): Promise<ArtifactRecord> {
     const writer = await this.#newWriter(name);
     let blob: { hash: string; size: number };
     try {
@@ -380,7 +449,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
       await writer.abort();
       throw this.#writeError(err, name, o.file);
     }
-    return this.#commit(writer.path, blob, name, metadataJson, tags);
+    return this.#commit(writer.path, blob, name, metadataJson, tags, owner);
   }
 
   async #newWriter(name: string): Promise<BlobWriter> {
@@ -392,7 +461,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
   }
 
   /** Places a finished temp file at its content address and commits the record, under the hash's lock. */
-  #commit(tmpPath: string, blob: { hash: string; size: number }, name: string, metadataJson: string, tags: string[]): Promise<ArtifactRecord> {
+  #commit(tmpPath: string, blob: { hash: string; size: number }, name: string, metadataJson: string, tags: string[], owner?: string): Promise<ArtifactRecord> {
     const { hash, size } = blob;
     return this.#withLock(hash, async () => {
       try {
@@ -406,7 +475,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
       const rec: ArtifactRecord = { name, version: 0, hash, size, metadata: JSON.parse(metadataJson) as Record<string, unknown>, tags, createdAt: now, lastAccessAt: now, accessCount: 0, state: 'live' };
       let r: { version: number; deduplicated: boolean };
       try {
-        r = index.insert(rec, metadataJson);
+        r = index.insert(rec, metadataJson, owner);
       } catch (err) {
         // The blob is in place but nothing references it; we hold its lock, so no one else can start to.
         if (index.open && index.refs(hash) === 0) await unlink(this.#layout.blobPath(hash)).catch(() => undefined);
@@ -687,7 +756,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
 
   // ---- chunked uploads (bus) ---------------------------------------------------------------------
 
-  async #beginUpload(a: v.InferOutput<typeof BeginSchema>, peer: string): Promise<{ upload: string }> {
+  async #beginUpload(a: v.InferOutput<typeof BeginSchema>, peer: string, owner: string | undefined): Promise<{ upload: string }> {
     this.#open();
     if (this.#uploads.size >= this.#settings.maxUploads) {
       throw new OverloadedError(`artifacts.upload.begin '${a.name}': ${this.#uploads.size} uploads are already in progress (maxUploads); commit or abort some first`, { name: a.name });
@@ -695,7 +764,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
     const metadataJson = encodeMetadata('artifacts.upload.begin', a.name, a.metadata);
     const writer = await this.#newWriter(a.name);
     const id = randomUUID();
-    this.#uploads.set(id, { id, name: a.name, metadataJson, tags: normalizeTags(a.tags), peer, writer, lastActivity: Date.now(), chain: Promise.resolve(), failed: undefined });
+    this.#uploads.set(id, { id, name: a.name, metadataJson, tags: normalizeTags(a.tags), peer, owner, reserved: [], writer, lastActivity: Date.now(), chain: Promise.resolve(), failed: undefined });
     return { upload: id };
   }
 
@@ -703,6 +772,15 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
     const u = this.#upload('artifacts.upload.chunk', a.upload, peer);
     const data = Buffer.from(a.dataBase64, 'base64');
     u.lastActivity = Date.now();
+    // Each chunk is reserved before it is written: an upload cannot fill the disk past the quota
+    // before its commit. Over it, the upload is aborted (what it wrote is dropped).
+    let release: () => void;
+    try {
+      release = this.#reserve(u.owner, data.length, `artifacts.upload.chunk '${u.name}'`);
+    } catch (err) {
+      return this.#dropUpload(u.id).then(() => Promise.reject(err));
+    }
+    u.reserved.push(release);
     const run = u.chain.then(async () => {
       if (u.failed !== undefined) throw new InvalidParamsError(`artifacts.upload.chunk '${u.name}': an earlier chunk failed; upload aborted`, { name: u.name, upload: u.id });
       if (a.offset !== undefined && a.offset !== u.writer.size) {
@@ -737,8 +815,10 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
           await u.writer.abort();
           throw this.#writeError(err, u.name);
         }
-        return this.#commit(u.writer.path, blob, u.name, u.metadataJson, u.tags);
-      })(),
+        return this.#commit(u.writer.path, blob, u.name, u.metadataJson, u.tags, u.owner);
+      })().finally(() => {
+        for (const r of u.reserved.splice(0)) r();
+      }),
     );
   }
 
@@ -764,6 +844,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
     this.#uploads.delete(id);
     await u.chain;
     await u.writer.abort();
+    for (const r of u.reserved.splice(0)) r();
   }
 
   #expireUploads(): void {

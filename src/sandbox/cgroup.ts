@@ -5,7 +5,7 @@
  * v1 controllers (memory.limit_in_bytes and memsw, pids.max, cpu.cfs_quota_us). Where neither
  * can be written, `createCgroup` says why and the caller falls back to polling the resident size.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface CgroupLimits {
@@ -24,17 +24,52 @@ export interface Cgroup {
   add(pid: number): void;
   /** Whether the kernel's OOM killer struck inside this group. */
   oomKilled(): boolean;
+  /** How often each limit has held it back so far (counters the kernel keeps; 0 where unreadable). */
+  pressure(): LimitPressure;
+  /** The processes in the group now. */
+  pids(): number[];
   /** Removes the group (after its processes are gone; retried briefly). */
   remove(): void;
 }
 
+/** Times a limit held the group back, from the kernel's own counters. */
+export interface LimitPressure {
+  /** CPU periods in which it was throttled at its quota (cpu.stat nr_throttled). */
+  cpuThrottled: number;
+  /** Forks refused at pids.max (pids.events max). */
+  processesRefused: number;
+  /** Allocations that hit the memory limit (v1 memory.failcnt, v2 memory.events max). */
+  memoryHits: number;
+}
+
 const ROOT = '/sys/fs/cgroup';
+/** statfs f_type of the two cgroup filesystems (linux/magic.h). */
+const CGROUP_SUPER_MAGIC = 0x27e0eb;
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/**
+ * Whether `dir` is really on a cgroup filesystem of that version: /proc/self/mounts lists a
+ * mount even when something else was mounted over it (a tmpfs there takes mkdir and writes
+ * silently, and no limit would hold), so the filesystem itself is asked.
+ */
+function onCgroupFs(dir: string, version: 1 | 2): boolean {
+  try {
+    return statfsSync(dir).type === (version === 2 ? CGROUP2_SUPER_MAGIC : CGROUP_SUPER_MAGIC);
+  } catch {
+    return false;
+  }
+}
+
+/** A group the kernel made: its interface files exist as soon as it is created (a plain folder has none). */
+function assertKernelMade(dir: string): void {
+  if (!existsSync(join(dir, 'cgroup.procs'))) throw new Error(`${dir} has no cgroup.procs: it is not a cgroup the kernel made`);
+}
 let sequence = 0;
 
 /** Where each controller is mounted and the kernel's own place in it. */
 function layout(): { version: 2; dir: string } | { version: 1; dirs: Record<'memory' | 'pids' | 'cpu', string> } | undefined {
   const own = readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').map((l) => l.split(':'));
-  if (existsSync(join(ROOT, 'cgroup.controllers'))) {
+  if (existsSync(join(ROOT, 'cgroup.controllers')) && onCgroupFs(ROOT, 2)) {
     const path = own.find((f) => f[0] === '0')?.[2] ?? '/';
     return { version: 2, dir: join(ROOT, path) };
   }
@@ -43,7 +78,7 @@ function layout(): { version: 2; dir: string } | { version: 1; dirs: Record<'mem
   for (const controller of ['memory', 'pids', 'cpu'] as const) {
     const mount = mounts.map((l) => l.split(' ')).find((f) => f[2] === 'cgroup' && f[3]!.split(',').includes(controller));
     const mine = own.find((f) => f[1]!.split(',').includes(controller));
-    if (!mount || !mine) continue;
+    if (!mount || !mine || !onCgroupFs(mount[1]!, 1)) continue;
     dirs[controller] = join(mount[1]!, mine[2]!);
   }
   if (!dirs.memory || !dirs.pids) return undefined;
@@ -85,6 +120,7 @@ function groupDir(parent: string, name: string): string {
   mkdirSync(mine, { recursive: true });
   const dir = join(mine, `${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60)}-${++sequence}`);
   mkdirSync(dir);
+  assertKernelMade(dir);
   return dir;
 }
 
@@ -96,7 +132,7 @@ export function createCgroup(name: string, limits: CgroupLimits): Cgroup | { una
   } catch (err) {
     return { unavailable: `cannot read the cgroup layout: ${(err as Error).message}` };
   }
-  if (!l) return { unavailable: 'no cgroup v2 hierarchy and no v1 memory and pids controllers are mounted' };
+  if (!l) return { unavailable: 'no cgroup v2 hierarchy and no v1 memory and pids controllers are mounted (a cgroup filesystem, by its statfs type)' };
   const made: string[] = [];
   try {
     if (l.version === 2) {
@@ -113,13 +149,18 @@ export function createCgroup(name: string, limits: CgroupLimits): Cgroup | { una
       const dir = join(mine, `${name.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 60)}-${++sequence}`);
       mkdirSync(dir);
       made.push(dir);
+      assertKernelMade(dir);
       if (limits.memoryBytes) {
         writeFileSync(join(dir, 'memory.max'), String(limits.memoryBytes));
         if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
       }
       if (limits.processes) writeFileSync(join(dir, 'pids.max'), String(limits.processes));
       if (limits.cpuPercent) writeFileSync(join(dir, 'cpu.max'), `${Math.round(limits.cpuPercent * 1000)} 100000`);
-      return group(2, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(dir, 'memory.events'), 'utf8'))?.[1] ?? '0');
+      return group(2, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(dir, 'memory.events'), 'utf8'))?.[1] ?? '0', () => ({
+        cpuThrottled: counter(join(dir, 'cpu.stat'), /^nr_throttled (\d+)/m),
+        processesRefused: counter(join(dir, 'pids.events'), /^max (\d+)/m),
+        memoryHits: counter(join(dir, 'memory.events'), /^max (\d+)/m),
+      }));
     }
     const memory = groupDir(l.dirs.memory, name);
     made.push(memory);
@@ -138,14 +179,28 @@ export function createCgroup(name: string, limits: CgroupLimits): Cgroup | { una
       writeFileSync(join(cpu, 'cpu.cfs_period_us'), '100000');
       writeFileSync(join(cpu, 'cpu.cfs_quota_us'), String(Math.max(1000, Math.round(limits.cpuPercent * 1000))));
     }
-    return group(1, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(memory, 'memory.oom_control'), 'utf8'))?.[1] ?? readFileSync(join(memory, 'memory.failcnt'), 'utf8').trim());
+    const cpu = made.find((d) => d.startsWith(l.dirs.cpu ?? '\0'));
+    return group(1, made, () => /^oom_kill (\d+)/m.exec(readFileSync(join(memory, 'memory.oom_control'), 'utf8'))?.[1] ?? readFileSync(join(memory, 'memory.failcnt'), 'utf8').trim(), () => ({
+      cpuThrottled: cpu ? counter(join(cpu, 'cpu.stat'), /^nr_throttled (\d+)/m) : 0,
+      processesRefused: counter(join(pids, 'pids.events'), /^max (\d+)/m),
+      memoryHits: counter(join(memory, 'memory.failcnt'), /^(\d+)/),
+    }));
   } catch (err) {
     for (const d of made.reverse()) tryRmdir(d);
     return { unavailable: `cannot create a cgroup (${(err as Error).message})` };
   }
 }
 
-function group(version: 1 | 2, paths: string[], oomCount: () => string): Cgroup {
+/** A number in a cgroup file (0 when the file or the line is absent). */
+function counter(file: string, re: RegExp): number {
+  try {
+    return Number(re.exec(readFileSync(file, 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+function group(version: 1 | 2, paths: string[], oomCount: () => string, pressure: () => LimitPressure): Cgroup {
   const killed = () => {
     try {
       return Number(oomCount()) > 0;
@@ -163,6 +218,14 @@ function group(version: 1 | 2, paths: string[], oomCount: () => string): Cgroup 
     },
     oomKilled() {
       return killedAtRemoval ?? killed();
+    },
+    pressure,
+    pids() {
+      try {
+        return readFileSync(join(paths[0]!, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
     },
     remove() {
       killedAtRemoval ??= killed();

@@ -11,7 +11,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { BWRAP, bwrapArgs, unboundGrants } from './bwrap.js';
-import { createCgroup, type Cgroup, type CgroupLimits } from './cgroup.js';
+import { createCgroup, type Cgroup, type CgroupLimits, type LimitPressure } from './cgroup.js';
+import { scratchFull } from './scratch.js';
 import { probeSandbox } from './probe.js';
 import { runtimeView } from './runtime.js';
 import { seccompProgram, seccompSupported } from './seccomp.js';
@@ -51,6 +52,10 @@ export interface Confinement {
   exited(): void;
   /** Whether its memory limit killed it (cgroup OOM). */
   memoryKilled(): boolean;
+  /** The limits in force (what the cgroup was given), for the log. */
+  readonly limits: { memoryMb?: number; cpuPercent: number; processes: number; scratchMb: number | undefined };
+  /** How often each limit has held it back so far; undefined without a cgroup. */
+  pressure(): (LimitPressure & { scratchFull: boolean }) | undefined;
 }
 
 export class SandboxUnavailableError extends Error {
@@ -139,6 +144,11 @@ export function confine(peer: string, program: string, args: readonly string[], 
     },
     memoryKilled() {
       return group?.oomKilled() ?? false;
+    },
+    limits: { memoryMb: request.limits?.memoryMb, cpuPercent: limits.cpuPercent!, processes: limits.processes!, scratchMb: isolation === 'sandboxed' ? SCRATCH_MB : undefined },
+    pressure() {
+      if (!group) return undefined;
+      return { ...group.pressure(), scratchFull: isolation === 'sandboxed' && scratchFull(group.pids()) };
     },
   };
 }

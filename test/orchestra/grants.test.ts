@@ -467,4 +467,33 @@ describe('effective rights', () => {
       "extension 'greedy' refused: it asks limits.processes 100000, over the grant's ceiling of 32: raise grants.greedy.limits.processes or lower the manifest's",
     ]);
   });
+
+  it("without a ceiling in its grant, an isolated extension is held to the operator's default ceilings: asking nothing gets them, asking past them is refused naming where to grant it", async () => {
+    const { readManifest } = await import('../../src/orchestra/manifest.js');
+    const { reviewGrant, grantOptions, DEFAULT_CEILINGS } = await import('../../src/orchestra/grants.js');
+    const dir = join(tmp, 'unceiled');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'index.js'), 'export default { activate() {} };\n');
+    const write = (limits: string) => writeFileSync(join(dir, 'package.json'), `{ "name": "unceiled", "version": "1.0.0", "symphony": { "provides": ["u.x"]${limits} } }`);
+    const grant = { unceiled: { manifest: 'any', provides: ['u.x'] } };
+    write('');
+    // No limits in the manifest, none in the grant, no orchestra setting: the built-in defaults, never unbounded.
+    expect(reviewGrant((await readManifest(dir)).manifest!, grant, { baseDir: tmp }).effective!.limits).toMatchObject({ memoryMb: 256, cpuPercent: 100, processes: 64 });
+    expect(DEFAULT_CEILINGS).toEqual({ memoryMb: 256, cpuPercent: 100, processes: 64 });
+    // The operator's setting replaces a default; the grant's own ceiling wins over both.
+    expect(reviewGrant((await readManifest(dir)).manifest!, grant, grantOptions({ limits: { memoryMb: 96 } }, tmp)).effective!.limits).toMatchObject({ memoryMb: 96, cpuPercent: 100, processes: 64 });
+    write(', "limits": { "memoryMb": 100000, "cpuPercent": 800, "processes": 4096 }');
+    const over = reviewGrant((await readManifest(dir)).manifest!, grant, grantOptions({}, tmp));
+    expect(over.effective).toBeUndefined();
+    expect(over.problems.map((p) => p.message)).toEqual([
+      "extension 'unceiled' refused: it asks limits.memoryMb 100000, over the operator's default ceiling of 256 for isolated extensions (its grant sets none): grant it with grants.unceiled.limits.memoryMb: 100000, raise the orchestra's limits.memoryMb, or lower the manifest's",
+      "extension 'unceiled' refused: it asks limits.cpuPercent 800, over the operator's default ceiling of 100 for isolated extensions (its grant sets none): grant it with grants.unceiled.limits.cpuPercent: 800, raise the orchestra's limits.cpuPercent, or lower the manifest's",
+      "extension 'unceiled' refused: it asks limits.processes 4096, over the operator's default ceiling of 64 for isolated extensions (its grant sets none): grant it with grants.unceiled.limits.processes: 4096, raise the orchestra's limits.processes, or lower the manifest's",
+    ]);
+    const granted = { unceiled: { ...grant.unceiled, limits: { memoryMb: 100000, cpuPercent: 800, processes: 4096 } } };
+    expect(reviewGrant((await readManifest(dir)).manifest!, granted, grantOptions({}, tmp)).problems).toEqual([]);
+    // In-process code has no process to bound: no ceiling applies.
+    write(', "execution": "in-process", "limits": { "memoryMb": 100000 }');
+    expect(reviewGrant((await readManifest(dir)).manifest!, { unceiled: { ...grant.unceiled, execution: 'in-process' as const } }, grantOptions({}, tmp)).problems).toEqual([]);
+  });
 });

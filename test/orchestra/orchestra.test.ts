@@ -252,6 +252,57 @@ describe('Orchestra Kit: supervision and reload', () => {
     await k.stop();
   }, 20_000);
 
+  it('reloads a running isolated onCall extension: the new one takes its methods over in one step, no call made meanwhile fails', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const dir = mkdtempSync('/var/tmp/symphony-reload-oncall-');
+    const write = (n: number) => {
+      writeFileSync(resolve(dir, 'package.json'), JSON.stringify({ name: 'warm', version: `1.0.${n}`, main: 'index.js', type: 'module', symphony: { execution: 'isolated', activation: ['onCall'], provides: ['warm.version', 'warm.pid'] } }));
+      writeFileSync(resolve(dir, 'index.js'), `export default { activate(ctx) { ctx.bus.handle('warm.version', () => ${n}); ctx.bus.handle('warm.pid', () => process.pid); } };`);
+    };
+    write(1);
+    const k = createKernel({
+      components: {
+        bus: { use: 'builtin:bus', with: { listen: 'none' } },
+        orchestra: { use: 'builtin:orchestra', needs: ['bus'], with: { paths: [dir], grants: { warm: { ...grantsFor([dir]).warm, manifest: 'any' } } } },
+      },
+    });
+    await k.start();
+    try {
+      const bus = k.get('bus') as Bus;
+      const orchestra = k.get('orchestra') as Orchestra;
+      expect(orchestra.status()[0]!.state).toBe('inactive');
+      expect(await bus.request('warm.version')).toBe(1); // activates it
+      const oldHostPid = orchestra.status()[0]!.pid!;
+      expect(oldHostPid).toBeGreaterThan(0);
+      write(2);
+      // Callers keep calling through the reload: each is answered, by the old one or the new one.
+      let calling = true;
+      const answers: unknown[] = [];
+      const caller = (async () => {
+        while (calling) answers.push(await bus.request('warm.version', {}, { timeout: '5s' }).catch((e: unknown) => e));
+      })();
+      await delay(50);
+      try {
+        await orchestra.reload('warm');
+        await delay(100);
+      } finally {
+        calling = false;
+        await caller;
+      }
+      expect(answers.filter((a) => a instanceof Error).map((e) => (e as Error).message)).toEqual([]);
+      expect(answers.length).toBeGreaterThan(2);
+      expect(answers.at(-1)).toBe(2);
+      expect(await bus.request('warm.version')).toBe(2);
+      expect(orchestra.status()[0]).toMatchObject({ version: '1.0.2', state: 'active' });
+      expect(orchestra.status()[0]!.pid).not.toBe(oldHostPid);
+      // The old process is gone, not left serving beside the new one.
+      await until(() => !existsSync(`/proc/${oldHostPid}`), 5000, 'the old process to exit');
+    } finally {
+      await k.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+
   it('leaves no extension process behind when the kernel is killed with SIGKILL', async () => {
     const { spawn } = await import('node:child_process');
     const { mkdtempSync, writeFileSync } = await import('node:fs');

@@ -211,7 +211,7 @@ function acceptedGrant(name: string, grant: Record<string, any>): Record<string,
 export interface KernelOptions {
   watch?: boolean;
   isolation?: 'auto' | 'strict';
-  /** Artifact Store quota per extension, in bytes. */
+  /** Artifact Store quota per extension, in bytes, set by each grant (the store's own default for other callers is 8 times it). */
   artifactQuotaBytes?: number;
 }
 
@@ -237,7 +237,7 @@ export function kernelConfig(run: Run, instances: Instance[], o: KernelOptions =
     ...(o.isolation ? { isolation: o.isolation } : {}),
     components: {
       bus: { use: 'builtin:bus', with: { listen: run.socket } },
-      pit: { use: 'builtin:pit', needs: ['bus'], late: ['conductor'], with: want('pit', { dataDir: run.pit, quota: o.artifactQuotaBytes ? { perCallerBytes: o.artifactQuotaBytes } : undefined }) },
+      pit: { use: 'builtin:pit', needs: ['bus'], late: ['conductor'], with: want('pit', { dataDir: run.pit, artifacts: o.artifactQuotaBytes ? { quotaBytes: 8 * o.artifactQuotaBytes } : undefined }) },
       orchestra: {
         use: 'builtin:orchestra',
         needs: ['bus', 'pit'],

@@ -233,20 +233,51 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     expect(seen.tasks).toBeLessThan(40);
   }, 20_000);
 
-  it('bounds memory with its cgroup: a Buffer.alloc loop (outside the V8 heap) is killed at its limit', async () => {
+  it('bounds memory with its cgroup: a Buffer.alloc loop (outside the V8 heap) is killed at its limit, having held no more than it', async () => {
+    // Each 8 MiB, touched (resident), is reported at once (a synchronous write): the last number
+    // is what it held when it was killed. A safety cap of 1 GiB: unbounded, it reports that.
     const r = runConfined(
       `${PROVE(marker)}
        const keep = [];
-       for (;;) keep.push(Buffer.alloc(8 << 20, 1));`,
+       for (let mb = 8; mb <= 1024; mb += 8) { keep.push(Buffer.alloc(8 << 20, 1)); fs.writeSync(1, mb + '\\n'); }
+       fs.writeSync(1, 'UNBOUNDED\\n');`,
       request({ limits: { memoryMb: 96 } }),
     );
     expect(r.confinement.limitsBy).toBe('cgroup');
     const e = await r.exit;
     const out = await r.out;
     expect(out).not.toContain('NOT CONTAINED');
+    expect(out).not.toContain('UNBOUNDED');
     expect({ ...e, out }).toMatchObject({ code: 137 });
     expect(r.confinement.memoryKilled()).toBe(true);
+    const held = Math.max(...out.split('\n').filter((l) => /^\d+$/.test(l)).map(Number));
+    // Node itself takes ~40 MB of the 96: it got some way, and never past its limit.
+    expect(held).toBeGreaterThanOrEqual(16);
+    expect(held).toBeLessThan(96);
   }, 20_000);
+
+  it('trusts no cgroup that is not one: with a tmpfs mounted over the memory controller, the limits fall back to the RSS watchdog, said in a warning', async () => {
+    // In a mount namespace of its own (root, as CI runs), so the host's cgroups are untouched.
+    const script = `import { createCgroup } from ${JSON.stringify(`file://${dist}/sandbox/cgroup.js`)};
+      import { confine } from ${JSON.stringify(`file://${dist}/sandbox/index.js`)};
+      const g = createCgroup('fake-cgroup', { memoryBytes: 64 << 20, processes: 16 });
+      const c = confine('fake-cgroup', process.execPath, ['-e', '0'], '/', {}, { fsRead: [], fsWrite: [], net: false, childProcess: false, limits: { memoryMb: 64 } });
+      console.log(JSON.stringify({ group: 'unavailable' in g ? g : { paths: g.paths }, limitsBy: c.limitsBy, warnings: c.warnings }));
+      if (!('unavailable' in g)) g.remove();`;
+    const run = (mountFake: boolean) => {
+      const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', `${mountFake ? 'mount -t tmpfs fake-cgroup /sys/fs/cgroup/memory && ' : ''}exec "$0" --input-type=module -e "$1"`, process.execPath, script], { encoding: 'utf8', timeout: 20_000 });
+      if (r.status !== 0) throw new Error(`unshare -m (root) failed: ${r.stderr || r.error?.message}`);
+      return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { group: { unavailable?: string; paths?: string[] }; limitsBy: string; warnings: string[] };
+    };
+    if (!existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes')) return; // cgroup v2 here: the v1 memory controller to fake is not mounted
+    const real = run(false);
+    expect(real.group.paths?.length, JSON.stringify(real)).toBeGreaterThan(0);
+    expect(real.limitsBy).toBe('cgroup');
+    const fake = run(true);
+    expect(fake.group.unavailable, JSON.stringify(fake)).toMatch(/statfs/);
+    expect(fake.limitsBy).toBe('watchdog');
+    expect(fake.warnings.join('\n')).toMatch(/'fake-cgroup': no cgroup limits .*watched by polling instead/);
+  }, 30_000);
 
   it('removes its cgroup after the process is gone', async () => {
     const r = runConfined('process.exit(0)', request({ limits: { memoryMb: 64 } }), 'cgroup-cleanup');

@@ -33,8 +33,13 @@ const MIGRATIONS: Record<number, string> = {
     ) WITHOUT ROWID;
     CREATE INDEX tags_by_tag ON tags (tag);
   `,
+  // Who stored each record (a bus caller's identity; NULL for the kernel's own puts): its quota.
+  2: `
+    ALTER TABLE artifacts ADD COLUMN owner TEXT;
+    CREATE INDEX artifacts_by_owner ON artifacts (owner) WHERE owner IS NOT NULL;
+  `,
 };
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SELECT_RECORD = `
   SELECT a.name, a.version, a.hash, a.size, a.metadata, a.created_at, a.last_access_at, a.access_count, a.state,
@@ -90,6 +95,8 @@ export class ArtifactIndex {
     getMeta: Stmt;
     setMeta: Stmt;
     totals: Stmt;
+    usedBy: Stmt;
+    owners: Stmt;
     stored: Stmt;
     names: Stmt;
     blobsAfter: Stmt;
@@ -97,7 +104,7 @@ export class ArtifactIndex {
     sizeByState: Stmt;
   };
   readonly #lists = new Map<string, Stmt>();
-  readonly #insertTx: Database.Transaction<(rec: ArtifactRecord, metadataJson: string) => { version: number; refs: number }>;
+  readonly #insertTx: Database.Transaction<(rec: ArtifactRecord, metadataJson: string, owner: string | null) => { version: number; refs: number }>;
   readonly #touchTx: Database.Transaction<(batch: { name: string; version: number; at: number; count: number }[]) => void>;
   readonly #tagTx: Database.Transaction<(name: string, version: number, tags: readonly string[], mode: TagMode) => boolean>;
   readonly #removeTx: Database.Transaction<(name: string, version: number) => { hash: string; size: number; refs: number } | undefined>;
@@ -113,8 +120,8 @@ export class ArtifactIndex {
     this.#s = {
       bump: p(`INSERT INTO names (name, last_version) VALUES (?, 1)
                ON CONFLICT (name) DO UPDATE SET last_version = last_version + 1 RETURNING last_version`).pluck(),
-      insert: p(`INSERT INTO artifacts (name, version, hash, size, metadata, created_at, last_access_at, access_count, state)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'live')`),
+      insert: p(`INSERT INTO artifacts (name, version, hash, size, metadata, created_at, last_access_at, access_count, state, owner)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 0, 'live', ?)`),
       insertTag: p('INSERT OR IGNORE INTO tags (name, version, tag) VALUES (?, ?, ?)'),
       deleteTag: p('DELETE FROM tags WHERE name = ? AND version = ? AND tag = ?'),
       clearTags: p('DELETE FROM tags WHERE name = ? AND version = ?'),
@@ -132,17 +139,19 @@ export class ArtifactIndex {
       getMeta: p('SELECT value FROM meta WHERE key = ?').pluck(),
       setMeta: p('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       totals: p(`SELECT count(*) AS artifacts, coalesce(sum(size), 0) AS bytes, coalesce(sum(state = 'live'), 0) AS live FROM artifacts`),
+      usedBy: p('SELECT coalesce(sum(size), 0) FROM artifacts WHERE owner = ?').pluck(),
+      owners: p('SELECT DISTINCT owner FROM artifacts WHERE owner IS NOT NULL ORDER BY owner').pluck(),
       stored: p('SELECT count(*) AS blobs, coalesce(sum(size), 0) AS bytes FROM (SELECT hash, max(size) AS size FROM artifacts GROUP BY hash)'),
       names: p('SELECT count(DISTINCT name) FROM artifacts').pluck(),
       blobsAfter: p('SELECT hash, max(size) AS size, count(*) AS records FROM artifacts WHERE hash > ? GROUP BY hash ORDER BY hash LIMIT ?'),
       sizeAll: p('SELECT coalesce(sum(size), 0) FROM artifacts').pluck(),
       sizeByState: p('SELECT coalesce(sum(size), 0) FROM artifacts WHERE state = ?').pluck(),
     };
-    this.#insertTx = db.transaction((rec: ArtifactRecord, metadataJson: string) => {
+    this.#insertTx = db.transaction((rec: ArtifactRecord, metadataJson: string, owner: string | null) => {
       // Counted before the insert: were there already records of this content (a deduplicated put)?
       const refs = this.#s.refs.get(rec.hash) as number;
       const version = this.#s.bump.get(rec.name) as number;
-      this.#s.insert.run(rec.name, version, rec.hash, rec.size, metadataJson, rec.createdAt, rec.lastAccessAt);
+      this.#s.insert.run(rec.name, version, rec.hash, rec.size, metadataJson, rec.createdAt, rec.lastAccessAt, owner);
       for (const t of rec.tags) this.#s.insertTag.run(rec.name, version, t);
       return { version, refs };
     });
@@ -192,9 +201,9 @@ export class ArtifactIndex {
     return this.db.open;
   }
 
-  /** Inserts a new version of `rec.name` (its `version` is assigned here) with its tags, in one transaction. */
-  insert(rec: ArtifactRecord, metadataJson: string): { version: number; deduplicated: boolean } {
-    const r = this.#insertTx.immediate(rec, metadataJson);
+  /** Inserts a new version of `rec.name` (its `version` is assigned here) with its tags, in one transaction; `owner` is who stored it (its quota). */
+  insert(rec: ArtifactRecord, metadataJson: string, owner?: string): { version: number; deduplicated: boolean } {
+    const r = this.#insertTx.immediate(rec, metadataJson, owner ?? null);
     return { version: r.version, deduplicated: r.refs > 0 };
   }
 
@@ -273,6 +282,16 @@ export class ArtifactIndex {
 
   setMeta(key: string, value: string): void {
     this.#s.setMeta.run(key, value);
+  }
+
+  /** Bytes of the records `owner` stored (what counts against its quota). */
+  usedBy(owner: string): number {
+    return this.#s.usedBy.get(owner) as number;
+  }
+
+  /** Every caller that has records stored. */
+  owners(): string[] {
+    return this.#s.owners.all() as string[];
   }
 
   totals(): { artifacts: number; bytes: number; live: number } {

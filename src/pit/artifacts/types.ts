@@ -140,4 +140,6 @@ export interface ArtifactSettings {
   maxUploads?: number;
   /** Access statistics are written in batches this often (default 1000 ms). */
   accessFlushMs?: number;
+  /** Bytes each bus caller may keep stored (the sizes of its records; a delete frees them). Unset: no quota. An extension's grant (limits.artifactsBytes) sets its own. Past it: ArtifactQuotaError (-32005). */
+  quotaBytes?: number;
 }
