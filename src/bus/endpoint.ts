@@ -48,7 +48,17 @@ export class CallList {
     if (call.next) call.next.prev = call.prev;
     else this.#tail = call.prev;
     call.prev = call.next = undefined;
-    this.size--;
+    if (--this.size === 0 && this.#idle) {
+      const waiting = this.#idle;
+      this.#idle = undefined;
+      for (const resolve of waiting) resolve();
+    }
+  }
+  #idle: (() => void)[] | undefined;
+  /** Resolves once no call is in flight (at once when none is): a replaced peer finishes what it took. */
+  idle(): Promise<void> {
+    if (this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.#idle ??= []).push(resolve));
   }
   /** A copy to iterate while failing calls (which removes them). */
   snapshot(): Call[] {

@@ -249,7 +249,10 @@ export class ExtensionRuntime {
  */
 async function drained(p: PeerProcess, ms: number): Promise<void> {
   const calls = p.connection?.endpoint.calls;
-  for (const end = Date.now() + ms; calls && calls.size > 0 && Date.now() < end; ) await new Promise((r) => setTimeout(r, 10));
+  if (!calls || calls.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([calls.idle(), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
 }
 
 /** What an isolated extension started now would run as: confined where the sandbox works here, else degraded. */
