@@ -19,8 +19,8 @@ import { isComponentDefinition, type AnyComponentDefinition, type ComponentOptio
 import { BootAbandonedError, DependencyFailedError, KernelError } from './errors.js';
 import type { KernelEvent, KernelEventType } from './events.js';
 import type { BootPlan } from './graph.js';
-import { BootFacts } from './report-build.js';
-import { isolationOf, overallIsolation, type BootReport, type IsolationLevel } from './report.js';
+import { BootFacts, systemIsolation } from './report-build.js';
+import { isolationOf, type BootReport, type IsolationLevel } from './report.js';
 import { Slot } from './slot.js';
 import { normalizeSpec } from './spec.js';
 import { Delivery, StageRun } from './stage-run.js';
@@ -101,7 +101,7 @@ export class Kernel<Instances extends Record<string, unknown> = Record<string, u
 
   /** The system's isolation now: `degraded` if any running isolated code is not confined by the OS, `sandboxed` if all is, `none` if there is none. */
   isolation(): IsolationLevel {
-    return overallIsolation(this.#k.order.map((s) => isolationOf(s.running ? s.instance : undefined).level));
+    return systemIsolation(this.#k.order);
   }
 
   /**

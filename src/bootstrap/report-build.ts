@@ -12,8 +12,7 @@ import type { Slot } from './slot.js';
 export function buildReport(k: KernelCore, failure: BootFailure | null): BootReport {
   const order = k.order;
   // What the report says is fixed now, in flat arrays; the parts that cost a pass over every
-  // component (the critical path, the stages, the entries, the isolation) are made from it when
-  // first read. Read, written, spread or serialized, each behaves as a plain property.
+  // component (the critical path, the stages, the entries) are made from it when first read. Read, written, spread or serialized, each behaves as a plain property.
   const facts = new BootFacts(order);
   const readyMs = k.now();
   const mem = process.memoryUsage();
@@ -24,7 +23,7 @@ export function buildReport(k: KernelCore, failure: BootFailure | null): BootRep
   }
   // Every key in its place now (the lazy ones are redefined in place below), so the key order is the documented one.
   const report = {
-    isolation: undefined,
+    isolation: systemIsolation(order),
     ok: failure === null,
     system: failure ? 'failed' : k.systemState(),
     readyMs: round(readyMs)!,
@@ -41,7 +40,6 @@ export function buildReport(k: KernelCore, failure: BootFailure | null): BootRep
   } as unknown as BootReport;
   let path: number[] | undefined;
   const pathOf = () => (path ??= criticalPathOf(facts));
-  lazy(report, 'isolation', () => facts.isolation());
   lazy(report, 'stages', () => facts.stages(k.plan.stages));
   lazy(report, 'components', () => facts.reports());
   lazy(report, 'criticalPath', () => pathOf().map((i) => order[i]!.name));
@@ -51,6 +49,16 @@ export function buildReport(k: KernelCore, failure: BootFailure | null): BootRep
     return round(Math.max(0, readyMs - k.bootStart - own))!;
   });
   return report;
+}
+
+/** The system's isolation now, from what each running instance says of itself. */
+export function systemIsolation(slots: readonly Slot[]): IsolationLevel {
+  const levels: IsolationLevel[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i]!;
+    if (s.running) levels.push(isolationOf(s.instance).level);
+  }
+  return overallIsolation(levels);
 }
 
 /** A property computed on first read (then a plain data property); assigning it first replaces it. */
@@ -152,16 +160,6 @@ export class BootFacts implements PathFacts {
     const start = this.time(i, 1);
     const ready = this.time(i, 2);
     return start !== null && ready !== null ? round(ready - start) : null;
-  }
-
-  /** The system's isolation, from what each running instance says of itself. */
-  isolation(): BootReport['isolation'] {
-    const levels: IsolationLevel[] = [];
-    for (let i = 0; i < this.count; i++) {
-      const s = this.slots[i]!;
-      if (s.running && s.instance !== null && (typeof s.instance === 'object' || typeof s.instance === 'function')) levels.push(isolationOf(s.instance).level);
-    }
-    return overallIsolation(levels);
   }
 
   /** Each stage's members and its first start and last ready time (null until all are ready). */

@@ -15,20 +15,27 @@ export interface IsolationFacts {
   parts?: Record<string, IsolationLevel>;
 }
 
+/** The facts of an instance that says only its level: one frozen object per level, not one per instance. */
+const LEVEL: Readonly<Record<IsolationLevel, IsolationFacts>> = Object.freeze({
+  sandboxed: Object.freeze({ level: 'sandboxed' }),
+  degraded: Object.freeze({ level: 'degraded' }),
+  none: Object.freeze({ level: 'none' }),
+});
+
 /** What an instance says of its isolation (`none` when it says nothing: it runs in the kernel). */
 export function isolationOf(instance: unknown): IsolationFacts {
-  if (instance === null || (typeof instance !== 'object' && typeof instance !== 'function')) return { level: 'none' };
+  if (instance === null || (typeof instance !== 'object' && typeof instance !== 'function')) return LEVEL.none;
   let said: unknown;
   try {
     const f = (instance as Record<symbol, unknown>)[ISOLATION];
     said = typeof f === 'function' ? (f as () => unknown).call(instance) : f;
   } catch {
-    return { level: 'none' };
+    return LEVEL.none;
   }
-  if (said === 'sandboxed' || said === 'degraded' || said === 'none') return { level: said };
+  if (said === 'sandboxed' || said === 'degraded' || said === 'none') return LEVEL[said];
   const facts = said as IsolationFacts | undefined;
   if (facts && (facts.level === 'sandboxed' || facts.level === 'degraded' || facts.level === 'none')) return facts;
-  return { level: 'none' };
+  return LEVEL.none;
 }
 
 /** The system's level: degraded if any isolated code is not confined, sandboxed if some is and all is, else none. */
