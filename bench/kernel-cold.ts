@@ -124,5 +124,5 @@ export async function coldSection(): Promise<unknown> {
   }
   const growth = median(sym(10_000).samples.map((s) => s.startMs)) / median(sym(1_000).samples.map((s) => s.startMs));
   console.log(`   growth 1,000 -> 10,000: ${fmtRatio(growth)} (target <= 12x) ${verdict(growth <= 12)}`);
-  return rows.map(({ samples, ...r }) => ({ ...r, samples }));
+  return rows;
 }

@@ -2,51 +2,24 @@
  * The CLI, driven as a user would: real processes, real config files, real signals.
  * Runs the compiled bin (npm test builds first).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { BootReport } from '../src/index.js';
 import { until } from './helpers.js';
+import { start as startIn, type Started } from './cli/running.js';
 
 const root = resolve(import.meta.dirname, '..');
-const bin = join(root, 'dist/cli/main.js');
 const fx = (name: string) => join(root, 'test/fixtures/cli', name);
 const basic = (name: string) => join(root, 'test/fixtures/cli/basic', name);
 const tmp = mkdtempSync(join(tmpdir(), 'symphony-cli-'));
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[], cwd = root): { child: ChildProcess; result: Promise<Run>; output(): string; waitFor(text: string | RegExp, ms?: number): Promise<void> } {
-  const child = spawn(process.execPath, [bin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-  let stdout = '';
-  let stderr = '';
-  const waiters: { test: (s: string) => boolean; resolve(): void }[] = [];
-  const check = () => {
-    for (const w of [...waiters]) if (w.test(stdout + stderr)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
-  };
-  child.stdout!.on('data', (d: Buffer) => ((stdout += d), check()));
-  child.stderr!.on('data', (d: Buffer) => ((stderr += d), check()));
-  const result = new Promise<Run>((res) => child.on('close', (code, signal) => res({ code, signal, stdout, stderr })));
-  return {
-    child,
-    result,
-    output: () => stdout + stderr,
-    waitFor(text, ms = 10_000) {
-      const test = (s: string) => (typeof text === 'string' ? s.includes(text) : text.test(s));
-      return new Promise((res, rej) => {
-        if (test(stdout + stderr)) return res();
-        const timer = setTimeout(() => rej(new Error(`timed out waiting for ${text}\n--- output ---\n${stdout}${stderr}`)), ms);
-        waiters.push({ test, resolve: () => (clearTimeout(timer), res()) });
-      });
-    },
-  };
+/** `symphony ARGS` in `cwd` (the operator's driver), waiting for output 10 s at the most unless told. */
+function start(args: string[], cwd = root): Started {
+  const s = startIn(args, cwd);
+  return { ...s, waitFor: (text, ms = 10_000) => s.waitFor(text, ms) };
 }
 
 const run = (args: string[], cwd?: string) => start(args, cwd).result;

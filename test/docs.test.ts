@@ -12,30 +12,12 @@ import { describe, expect, it } from 'vitest';
 import { loadSystemText } from '../src/config/index.js';
 import { checkMelody } from '../src/conductor/melody.js';
 import { readManifest } from '../src/orchestra/manifest.js';
+import { blocks as blocksOf, type Block } from './doc-blocks.js';
 
 const root = resolve(import.meta.dirname, '..');
 const pages = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 
-interface Block {
-  page: string;
-  line: number;
-  lang: string;
-  text: string;
-}
-
-function blocks(page: string): Block[] {
-  const out: Block[] = [];
-  const lines = readFileSync(join(root, page), 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w*)\s*$/.exec(lines[i]!);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
-    out.push({ page, line: start + 1, lang: open[1]!, text: body.join('\n') });
-  }
-  return out;
-}
+const blocks = (page: string): Block[] => blocksOf(root, page);
 
 const all = pages.flatMap(blocks);
 

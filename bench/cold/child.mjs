@@ -11,21 +11,12 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { mulberry32 } from '../../test/random.mjs';
+
 const [candidate, sizeArg, seedArg] = process.argv.slice(2);
 const SIZE = Number(sizeArg);
 const SEED = Number(seedArg ?? 0x5eed);
 const LEVELS = 10;
-
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeGraph(size, seed) {
   const rnd = mulberry32(seed ^ size);

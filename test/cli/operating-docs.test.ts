@@ -6,31 +6,13 @@
  * system" message is the one the CLI prints.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bin, down, root, run, tempDir, up, type Started } from './running.js';
+import { blocks as blocksOf, type Block } from '../doc-blocks.js';
 
-interface Block {
-  page: string;
-  line: number;
-  lang: string;
-  text: string;
-}
-
-function blocks(page: string): Block[] {
-  const out: Block[] = [];
-  const lines = readFileSync(join(root, page), 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w*)\s*$/.exec(lines[i]!);
-    if (!open) continue;
-    const start = i;
-    const body: string[] = [];
-    for (i++; i < lines.length && !lines[i]!.startsWith('```'); i++) body.push(lines[i]!);
-    out.push({ page, line: start + 1, lang: open[1]!, text: body.join('\n') });
-  }
-  return out;
-}
+const blocks = (page: string): Block[] => blocksOf(root, page);
 
 const pages = ['docs/operating.md', 'docs/install.md'];
 const all = pages.flatMap(blocks);

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../src/pit/artifacts.js';
 import { DagTracker } from '../../src/pit/dag.js';
 import type { PitContext } from '../../src/pit/extension.js';
+import { quietContext } from '../fixtures/pit/quiet-context.mjs';
 
 const hasStrace = spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
 const traced = hasStrace || process.env.CI ? it : (name: string, fn: () => Promise<void>) => it.skip(`${name} (skipped: needs strace)`, fn);
@@ -27,18 +28,7 @@ const tempDir = () => {
   return d;
 };
 
-const quiet = () => {};
-const ctx = (dataDir: string, config: Record<string, unknown> = {}): PitContext =>
-  ({
-    bus: { publish: quiet },
-    dataDir,
-    log: { debug: quiet, info: quiet, warn: quiet, error: quiet },
-    config,
-    emit: quiet,
-    sibling: () => {
-      throw new Error('no siblings here');
-    },
-  }) as unknown as PitContext;
+const ctx = (dataDir: string, config: Record<string, unknown> = {}): PitContext => quietContext(dataDir, config);
 
 interface Call {
   kind: 'sync' | 'rename';
