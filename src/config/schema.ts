@@ -154,7 +154,8 @@ export type HttpConfig = v.InferOutput<typeof HttpSchema>;
 const sections = {
   components: v.record(v.string(), ComponentSchema, 'components must be a table of name: settings'),
   stages: v.optional(v.pipe(v.array(v.string(), 'stages must be a list of labels'), v.description('Stage labels, in order, that components may name in stage:.'))),
-  http: v.optional(HttpSchema),
+  // On by default (127.0.0.1:0); `false` turns the listener (probes and dashboard) off.
+  http: v.optional(v.union([v.literal(false), HttpSchema], 'http must be a table { listen, hosts, drain }, or false to serve no HTTP at all')),
 };
 
 export const ProfileSchema = v.strictObject(
