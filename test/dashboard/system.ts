@@ -23,14 +23,15 @@ export interface RunningSystem {
   stop(): Promise<void>;
 }
 
-export async function startSystem(args: string[] = [], setup?: (dir: string) => void): Promise<RunningSystem> {
+/** `quiet`: the system's output goes nowhere (a flood would fill the test's memory); its address comes from run.json. */
+export async function startSystem(args: string[] = [], setup?: (dir: string) => void, options: { quiet?: boolean } = {}): Promise<RunningSystem> {
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'symphony-dashboard-'));
   setup?.(dir);
-  const child = spawn(process.execPath, [bin, 'up', '--log', 'plain', ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [bin, 'up', '--log', 'plain', ...args], { cwd: dir, stdio: ['ignore', options.quiet ? 'ignore' : 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let out = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
+  child.stdout?.on('data', (d: Buffer) => {
     out += d.toString();
     if (out.length > 1 << 20) out = out.slice(-(1 << 19)); // a flood test prints a lot: keep the tail
   });
@@ -38,25 +39,33 @@ export async function startSystem(args: string[] = [], setup?: (dir: string) => 
     err += d.toString();
     if (err.length > 1 << 20) err = err.slice(-(1 << 19));
   });
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`no dashboard line in 30s:\n${out}\n${err}`)), 30_000);
-    const look = () => {
-      const m = /^symphony: dashboard (http:\/\/\S+)$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', look);
-        res(m[1]!);
-      }
-    };
-    child.stdout!.on('data', look);
-    child.once('exit', (code) => rej(new Error(`symphony up exited ${code}:\n${out}\n${err}`)));
-  });
+  let url = '';
+  const exited = new Promise<never>((_, rej) => child.once('exit', (code) => rej(new Error(`symphony up exited ${code}:\n${out}\n${err}`))));
+  exited.catch(() => {});
+  if (child.stdout) {
+    url = await Promise.race([
+      exited,
+      new Promise<string>((res, rej) => {
+        const timer = setTimeout(() => rej(new Error(`no dashboard line in 30s:\n${out}\n${err}`)), 30_000);
+        const look = () => {
+          const m = /^symphony: dashboard (http:\/\/\S+)$/m.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            child.stdout!.off('data', look);
+            res(m[1]!);
+          }
+        };
+        child.stdout!.on('data', look);
+      }),
+    ]);
+  }
   // run.json names the socket once the operator's console serves (just after the ready line).
   let token = '';
   for (let i = 0; i < 100 && !token; i++) {
     try {
-      const run = JSON.parse(readFileSync(join(dir, '.symphony', 'run.json'), 'utf8')) as { socket: string | null };
+      const run = JSON.parse(readFileSync(join(dir, '.symphony', 'run.json'), 'utf8')) as { socket: string | null; http?: string | null };
       if (run.socket) token = readFileSync(`${run.socket}.token`, 'utf8').trim();
+      if (run.socket && !url && run.http) url = `${run.http}/`;
     } catch {
       // not written yet
     }
