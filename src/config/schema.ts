@@ -129,7 +129,7 @@ const HttpSchema = v.strictObject(
     listen: v.pipe(
       v.string('http.listen must be HOST:PORT'),
       v.check((x) => parseListen(x) !== undefined, 'http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)'),
-      v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).'),
+      v.description('Where /livez, /readyz, /status and the dashboard (/) are served, e.g. 127.0.0.1:0 (port 0 picks a free port; the default). http: false serves nothing.'),
     ),
     hosts: v.optional(
       v.pipe(

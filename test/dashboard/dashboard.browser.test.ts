@@ -103,15 +103,15 @@ run('the dashboard in chromium', () => {
       const post = (headers: Record<string, string>) => fetch('/dashboard/actions/restart', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'text-stats' }) }).then((r) => r.status);
       return [await post({}), await post({ authorization: 'Bearer wrong-token-0123456789' })];
     });
+    // Refused means nothing happened: same restarts, same process (checked before the status codes).
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = ext('text-stats');
+    expect(after.pid).not.toBeNull();
+    expect(after.pid).toBe(before.pid);
+    expect(after.restarts).toBe(before.restarts);
     expect(statuses).toEqual([401, 401]);
     refusing = false;
     expect(refusals).toBe(3); // the form's attempt and the two requests: each refused, nothing else failed
-    // Refused means nothing happened: same restarts, same process.
-    await new Promise((r) => setTimeout(r, 1000));
-    const after = ext('text-stats');
-    expect(after.restarts).toBe(before.restarts);
-    expect(after.pid).toBe(before.pid);
-    expect(after.pid).not.toBeNull();
   });
 
   it('a SIGKILLed isolated extension shows its restart on the page without a reload', async () => {
