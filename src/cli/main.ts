@@ -399,7 +399,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
       if (err instanceof ListenError) throw new UsageError(`${system.file}: ${err.message}`);
       throw err;
     }
-    process.stdout.write(`symphony: health endpoints on ${health.url} (/livez /readyz /status)\n`);
+    say(log, 'http', health.url, `symphony: health endpoints on ${health.url} (/livez /readyz /status)`);
   }
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
 
@@ -455,7 +455,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   await writeReport(values.report, withHttp(bootReport));
   printer.summary(bootReport);
   // Its own line, carrying no token: the page asks for the token before any action.
-  if (health?.dashboardUrl) process.stdout.write(`symphony: dashboard ${health.dashboardUrl}\n`);
+  if (health?.dashboardUrl) say(log, 'dashboard', health.dashboardUrl, `symphony: dashboard ${health.dashboardUrl}`);
   // The operator's console: its methods on the bus, and where to reach it in the data folder.
   let stopServing = () => {};
   if (!values.once && !signalled && system.busName) {
@@ -501,6 +501,11 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   // The boot report gains how the system ended (its component states stay those of the boot).
   await writeReport(values.report, { ...withHttp(bootReport), shutdown: { reason: exit.reason, code: exit.code, atMs: Math.round(k.now() * 1000) / 1000, errors: stopErrors } });
   return exit.code;
+}
+
+/** A line of `up` about where it serves: as it reads, or with --log json as one JSON object (stdout stays JSON lines). */
+function say(log: LogFormat, type: 'http' | 'dashboard', url: string, line: string): void {
+  process.stdout.write(log === 'json' ? `${JSON.stringify({ type, url, message: line })}\n` : `${line}\n`);
 }
 
 /** `symphony run`: boot quietly, run one melody through the Conductor, print its result, stop. */

@@ -46,7 +46,7 @@ run('the dashboard in chromium', () => {
     await page.goto(sys.url);
     await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
     // Set once: a reload would lose it, so seeing it later proves the page was never reloaded.
-    await page.evaluate(() => ((window as unknown as { loadedOnce: number }).loadedOnce = 1));
+    await page.evaluate('window.loadedOnce = 1');
   }, 60_000);
 
   afterAll(async () => {
@@ -122,7 +122,7 @@ run('the dashboard in chromium', () => {
     // The new process, as the page shows it, is the one the system runs (a moment without a pid is allowed).
     await expect.poll(async () => Number(await cell('text-stats', 'pid').innerText()) === ext('text-stats').pid, { timeout: 15_000 }).toBe(true);
     expect(Number(await cell('text-stats', 'pid').innerText())).not.toBe(before.pid);
-    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: number }).loadedOnce)).toBe(1);
+    expect(await page.evaluate('window.loadedOnce')).toBe(1);
     await expect.poll(() => page.locator('#log').innerText(), { timeout: 5000 }).toContain('text-stats');
   });
 
@@ -143,9 +143,9 @@ run('the dashboard in chromium', () => {
     await expect.poll(async () => Number(await cell('text-stats', 'pid').innerText()), { timeout: 10_000 }).toBe(after.pid);
     // No secret anywhere in the page: not in its markup, not in a field.
     expect(await page.content()).not.toContain(sys.token);
-    const values = await page.evaluate(() => [...document.querySelectorAll('input, textarea')].map((e) => (e as HTMLInputElement).value));
+    const values = (await page.evaluate("[...document.querySelectorAll('input, textarea')].map((e) => e.value)")) as string[];
     expect(values.join('\n')).not.toContain(sys.token);
-    expect(await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }) + document.cookie)).not.toContain(sys.token);
+    expect(await page.evaluate('JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }) + document.cookie')).not.toContain(sys.token);
   });
 
   it('runs a melody from the page and shows each step', async () => {
@@ -162,11 +162,11 @@ run('the dashboard in chromium', () => {
     // Lock again: the picture shows the read-only page most people see first.
     await page.click('#lock-button');
     await page.waitForTimeout(2500); // a few samples on the charts
-    await page.evaluate(() => document.getElementById('notices')!.replaceChildren());
+    await page.evaluate("document.getElementById('notices').replaceChildren()");
     await page.screenshot({ path: join(root, 'docs', 'images', 'dashboard.png'), fullPage: true });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300);
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
     expect(overflow).toBeLessThanOrEqual(1);
     expect(await row('text-stats').isVisible()).toBe(true);
     await page.setViewportSize({ width: 1280, height: 900 });

@@ -18,7 +18,7 @@ export interface RunningSystem {
   token: string;
   output(): string;
   ps(): { system: { pid: number; rssBytes: number }; components: { name: string; kind: string; state: string; pid: number | null; restarts: number }[] };
-  status(): Promise<{ dashboard: { clients: number; queuedBytes: number; closedClients: number; droppedClients: number; droppedBatches: number; suppressedLines: number; lastClose: string | null } }>;
+  status(): Promise<{ dashboard: { clients: number; queuedBytes: number; closedClients: number; droppedClients: number; droppedBatches: number; suppressedLines: number; refusedStreams: number; lastClose: string | null } }>;
   call(method: string, params?: unknown): unknown;
   stop(): Promise<void>;
 }
