@@ -8,6 +8,7 @@ const SECTIONS: Record<string, (args: string[]) => Promise<void>> = {
   bus: async (args) => (await import('./bus.js')).busBench(args),
   pit: async () => (await import('./pit.js')).pitBench(),
   system: async () => (await import('./system.js')).systemBench(),
+  dashboard: async () => (await import('./dashboard.js')).dashboardBench(),
 };
 
 const [section, ...args] = process.argv.slice(2);

@@ -418,6 +418,8 @@
     renderRuns();
     renderLock();
     if (s.draining) notice(`The system is draining (${s.draining}).`, 'warn');
+    // When the page first showed the system (ms since navigation start): what the benchmark reads.
+    if (!document.body.dataset.ready) document.body.dataset.readyAt = String(Math.round(performance.now()));
     document.body.dataset.ready = 'true';
   });
   on('inventory', (inv) => {
