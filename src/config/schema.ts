@@ -148,6 +148,22 @@ const HttpSchema = v.strictObject(
   'http must be a table { listen, hosts, drain }',
 );
 
+/**
+ * `false`, or what `schema` takes. A union as the JSON Schema sees it, but a value other than
+ * `false` is checked by `schema` alone, so a mistake inside the table is reported where it is
+ * written (a plain union would only say that neither option matched).
+ */
+function falseOr<S extends v.GenericSchema>(schema: S, message: string) {
+  const union = v.union([v.literal(false), schema], message);
+  const no = v.literal(false, message);
+  return {
+    ...union,
+    '~run'(dataset: Parameters<typeof union['~run']>[0], config: Parameters<typeof union['~run']>[1]) {
+      return (dataset.value === false || typeof dataset.value !== 'object' ? no['~run'](dataset, config) : schema['~run'](dataset, config)) as ReturnType<typeof union['~run']>;
+    },
+  } as typeof union;
+}
+
 /** The `http` table as loaded. */
 export type HttpConfig = v.InferOutput<typeof HttpSchema>;
 
@@ -155,7 +171,7 @@ const sections = {
   components: v.record(v.string(), ComponentSchema, 'components must be a table of name: settings'),
   stages: v.optional(v.pipe(v.array(v.string(), 'stages must be a list of labels'), v.description('Stage labels, in order, that components may name in stage:.'))),
   // On by default (127.0.0.1:0); `false` turns the listener (probes and dashboard) off.
-  http: v.optional(v.union([v.literal(false), HttpSchema], 'http must be a table { listen, hosts, drain }, or false to serve no HTTP at all')),
+  http: v.optional(falseOr(HttpSchema, 'http must be a table { listen, hosts, drain }, or false to serve no HTTP at all')),
 };
 
 export const ProfileSchema = v.strictObject(
