@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { connect } from '../../src/bus/index.js';
 import { browserAvailable, launch } from './browser.js';
 import { root, startSystem, type RunningSystem } from './system.js';
 
@@ -80,10 +81,23 @@ run('the dashboard in chromium', () => {
   });
 
   it('draws live bus traffic per peer', async () => {
-    // Traffic on the bus, from outside: the charts move without the page asking.
-    for (let i = 0; i < 5; i++) sys.call('text.stats', { text: 'one two three' });
-    await expect.poll(async () => page.locator('#peers .card[data-peer="text-stats"] .figures').innerText(), { timeout: 10_000 }).toMatch(/p50 [\d.]+(ms|s)/);
-    expect(await page.locator('#peers .card canvas').count()).toBeGreaterThan(0);
+    // Traffic on the bus from outside, while the page watches: its figures and charts move on their own.
+    const client = await connect({ path: sys.socket, token: sys.token, name: 'traffic', reconnect: false, exitWithParent: false });
+    let calling = true;
+    const traffic = (async () => {
+      while (calling) {
+        await client.request('text.stats', { text: 'one two three' });
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      await expect.poll(async () => page.locator('#peers .card[data-peer="text-stats"] .figures').innerText(), { timeout: 10_000 }).toMatch(/^[1-9][\d.]* req\/s · p50 [\d.]+(ms|s)/);
+      expect(await page.locator('#peers .card[data-peer="text-stats"] canvas').count()).toBeGreaterThan(0);
+    } finally {
+      calling = false;
+      await traffic;
+      await client.close();
+    }
   });
 
   it('without the token it is read-only: the buttons say why, and a forced restart changes nothing', async () => {

@@ -16,6 +16,8 @@ export interface RunningSystem {
   dir: string;
   url: string;
   token: string;
+  /** The bus socket (from run.json). */
+  socket: string;
   output(): string;
   ps(): { system: { pid: number; rssBytes: number }; components: { name: string; kind: string; state: string; pid: number | null; restarts: number }[] };
   status(): Promise<{ dashboard: { clients: number; queuedBytes: number; closedClients: number; droppedClients: number; droppedBatches: number; suppressedLines: number; refusedStreams: number; lastClose: string | null } }>;
@@ -61,10 +63,12 @@ export async function startSystem(args: string[] = [], setup?: (dir: string) => 
   }
   // run.json names the socket once the operator's console serves (just after the ready line).
   let token = '';
+  let socket = '';
   for (let i = 0; i < 100 && !token; i++) {
     try {
       const run = JSON.parse(readFileSync(join(dir, '.symphony', 'run.json'), 'utf8')) as { socket: string | null; http?: string | null };
       if (run.socket) token = readFileSync(`${run.socket}.token`, 'utf8').trim();
+      socket = run.socket ?? '';
       if (run.socket && !url && run.http) url = `${run.http}/`;
     } catch {
       // not written yet
@@ -82,6 +86,7 @@ export async function startSystem(args: string[] = [], setup?: (dir: string) => 
     dir,
     url,
     token,
+    socket,
     output: () => `${out}\n${err}`,
     ps: () => cli('ps', '--json') as ReturnType<RunningSystem['ps']>,
     status: async () => (await (await fetch(`${url}status`)).json()) as Awaited<ReturnType<RunningSystem['status']>>,
