@@ -3,13 +3,14 @@
  * `npx depcruise src --config .dependency-cruiser.cjs`.
  *
  *   cli -> system -> conductor -> pit, orchestra -> bus -> config -> bootstrap -> container
+ *   cli -> dashboard -> bus, bootstrap, container (the live page the CLI's HTTP listener serves)
  *   util is the base layer (anyone may import it; it imports no part); sandbox sits under orchestra and bus.
  *
  * Parts meet at their faces: src/PART/index.ts, or a light sub-face src/PART/SUB/index.ts (for
  * example the bus's client for the extension host). src/index.ts, the package's face, may import
  * any part's face.
  */
-const PARTS = 'bootstrap|bus|cli|conductor|config|container|orchestra|pit|sandbox|system|util';
+const PARTS = 'bootstrap|bus|cli|conductor|config|container|dashboard|orchestra|pit|sandbox|system|util';
 
 module.exports = {
   forbidden: [
@@ -21,6 +22,7 @@ module.exports = {
     { name: 'sandbox-is-a-leaf', severity: 'error', from: { path: '^src/sandbox/' }, to: { path: '^src/(bus|config|pit|orchestra|conductor|cli|system)/' } },
     { name: 'pit-orchestra-never-conductor', severity: 'error', from: { path: '^src/(pit|orchestra)/' }, to: { path: '^src/(conductor|cli|system)/' } },
     { name: 'conductor-below-system', severity: 'error', from: { path: '^src/conductor/' }, to: { path: '^src/(cli|system)/' } },
+    { name: 'dashboard-sees-only-the-kernel-and-bus', comment: 'the dashboard reads the kernel, its parts and the bus through their faces; the CLI serves it', severity: 'error', from: { path: '^src/dashboard/' }, to: { path: '^src/(config|pit|orchestra|conductor|sandbox|cli|system)/' } },
     { name: 'nothing-imports-cli', severity: 'error', from: { path: '^src/', pathNot: '^src/cli/' }, to: { path: '^src/cli/' } },
     { name: 'only-cli-imports-system', comment: 'and the package face, src/index.ts', severity: 'error', from: { path: '^src/', pathNot: ['^src/(cli|system)/', '^src/index\\.ts$'] }, to: { path: '^src/system/' } },
     {

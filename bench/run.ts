@@ -9,6 +9,7 @@ const SECTIONS: Record<string, (args: string[]) => Promise<void>> = {
   pit: async () => (await import('./pit.js')).pitBench(),
   system: async () => (await import('./system.js')).systemBench(),
   sandbox: async () => (await import('./sandbox.js')).sandboxBench(),
+  dashboard: async () => (await import('./dashboard.js')).dashboardBench(),
 };
 
 const [section, ...args] = process.argv.slice(2);

@@ -9,6 +9,17 @@ export class LatencyHistogram {
   #count = 0;
   #max = 0;
   #sum = 0;
+  /**
+   * The recent window, for live views: the counts at the last rollover and the records between the
+   * two rollovers before now. Kept only once someone reads a summary (record() never touches them),
+   * rolled over lazily by summary() at most once a second: a histogram nobody reads costs nothing more.
+   */
+  #mark: Uint32Array | undefined;
+  #recent: Uint32Array | undefined;
+  #markCount = 0;
+  #recentCount = 0;
+  #markedAt = 0;
+  #recentMs = 0;
 
   /** Records one latency in milliseconds. */
   record(ms: number): void {
@@ -26,18 +37,12 @@ export class LatencyHistogram {
 
   /** The latency (ms) under which a fraction `q` of the records fall (upper edge of its bucket). */
   quantile(q: number): number {
-    if (!this.#count) return 0;
-    const rank = Math.ceil(q * this.#count);
-    let seen = 0;
-    for (let i = 0; i < 256; i++) {
-      seen += this.#counts[i]!;
-      if (seen >= rank) return Math.min(this.#max, i === 0 ? 0.001 : 2 ** (i / 8) / 1000);
-    }
-    return this.#max;
+    return quantileOf(this.#counts, this.#count, q, this.#max);
   }
 
-  summary(): { count: number; meanMs: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number } {
+  summary(): { count: number; meanMs: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number; recent: RecentLatency } {
     const r = (v: number) => Math.round(v * 1000) / 1000;
+    const recent = this.#roll();
     return {
       count: this.#count,
       meanMs: r(this.#count ? this.#sum / this.#count : 0),
@@ -45,8 +50,53 @@ export class LatencyHistogram {
       p90Ms: r(this.quantile(0.9)),
       p99Ms: r(this.quantile(0.99)),
       maxMs: r(this.#max),
+      recent: { count: this.#recentCount, windowMs: Math.round(this.#recentMs), p50Ms: r(quantileOf(recent, this.#recentCount, 0.5, this.#max)), p99Ms: r(quantileOf(recent, this.#recentCount, 0.99, this.#max)) },
     };
   }
+
+  /** The last complete window (at least a second long, rolled over here), as bucket counts. */
+  #roll(): Uint32Array {
+    const now = performance.now();
+    if (!this.#mark) {
+      this.#mark = this.#counts.slice();
+      this.#recent = new Uint32Array(256);
+      this.#markCount = this.#count;
+      this.#markedAt = now;
+      return this.#recent;
+    }
+    if (now - this.#markedAt >= 1000) {
+      const recent = this.#recent!;
+      for (let i = 0; i < 256; i++) recent[i] = this.#counts[i]! - this.#mark[i]!;
+      this.#recentCount = this.#count - this.#markCount;
+      this.#recentMs = now - this.#markedAt;
+      this.#mark.set(this.#counts);
+      this.#markCount = this.#count;
+      this.#markedAt = now;
+    }
+    return this.#recent!;
+  }
+}
+
+/** Latency over the last window of a histogram (what a live view plots; the totals are since the start). */
+export interface RecentLatency {
+  /** Records in the window. */
+  count: number;
+  /** How long the window was (at least 1000 ms; longer when nobody read in between). */
+  windowMs: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+/** The upper edge (ms) of the bucket under which a fraction `q` of `total` records in `counts` fall. */
+function quantileOf(counts: Uint32Array, total: number, q: number, max: number): number {
+  if (!total) return 0;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let i = 0; i < 256; i++) {
+    seen += counts[i]!;
+    if (seen >= rank) return Math.min(max, i === 0 ? 0.001 : 2 ** (i / 8) / 1000);
+  }
+  return max;
 }
 
 /**

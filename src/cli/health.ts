@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Kernel } from '../bootstrap/index.js';
+import { dirname, resolve } from 'node:path';
+import type { ComponentOptions, Kernel } from '../bootstrap/index.js';
+import { Bus } from '../bus/index.js';
 import { parseListen } from '../config/index.js';
+import { Dashboard, type DashboardOptions, type DashboardStats } from '../dashboard/index.js';
 import { HostAllowList } from './http-hosts.js';
 
 /**
@@ -10,7 +13,8 @@ import { HostAllowList } from './http-hosts.js';
  * statistics of the bus: `busName`, the component running builtin:bus). GET and HEAD only; readable
  * without a token (they change nothing), but only under a Host that cannot be rebound (http-hosts.ts).
  * `?verbose` lists the checks as the Kubernetes API server does, `?exclude=NAME` skips one, and
- * `/readyz/NAME` (`/livez/NAME`) answers for one check.
+ * `/readyz/NAME` (`/livez/NAME`) answers for one check. With a dashboard, `/` is its page and
+ * `/dashboard/...` its files, event stream and (POST, behind the operator token) actions.
  */
 
 /** What one client can hold of the server; the defaults suit probes and a dashboard. */
@@ -50,10 +54,14 @@ export interface HealthOptions {
   /** The component running builtin:bus, for /status. */
   busName?: string;
   limits?: Partial<HttpLimits>;
+  /** Serve the live dashboard too (what it shows of the config: dashboardSettings()). */
+  dashboard?: Omit<DashboardOptions, 'kernel' | 'bus'>;
 }
 
 export interface HealthServer {
   url: string;
+  /** The dashboard's page, when one is served. */
+  dashboardUrl: string | undefined;
   /** From now on `/readyz` fails its `shutdown` check (503) while everything keeps serving. */
   drain(reason: string): void;
   /** Stops accepting, ends idle connections at once and busy ones within a second. */
@@ -78,6 +86,16 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
   const { host, port } = parseListen(listen)!; // checked with the config (FILE:LINE:COL)
   const hosts = new HostAllowList(options.hosts);
   let draining: string | undefined;
+  const busOf = (): Bus | undefined => {
+    if (busName === undefined) return undefined;
+    try {
+      const b = k.get(busName);
+      return b instanceof Bus ? b : undefined;
+    } catch {
+      return undefined; // not running (yet, or any more)
+    }
+  };
+  const dashboard = options.dashboard ? new Dashboard({ ...options.dashboard, kernel: k, bus: busOf }) : undefined;
 
   const livez = (): Check[] => [
     { name: 'ping', ok: true },
@@ -106,7 +124,8 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
         // not running
       }
     }
-    return { isolation: k.isolation(), phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null };
+    const board: DashboardStats | undefined = dashboard?.stats();
+    return { isolation: k.isolation(), phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null, ...(board ? { dashboard: board } : {}) };
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
@@ -149,10 +168,17 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
     }
 
     const path = target.pathname;
+    if (dashboard?.serves(path)) {
+      void dashboard.handle(req, res, path).catch((err: Error) => {
+        if (!res.headersSent) send(500, { error: `dashboard: ${err.message}` });
+        else res.destroy();
+      });
+      return;
+    }
     const [base, ...rest] = path.split('/').slice(1);
     const endpoint = `/${base ?? ''}`;
     if (!PATHS.includes(endpoint) || (rest.length > 0 && (endpoint === '/status' || rest.join('') === ''))) {
-      return send(404, { error: `not found: ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`, paths: PATHS });
+      return send(404, { error: `not found: ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`, paths: dashboard ? [...PATHS, '/'] : PATHS });
     }
     if (req.method !== 'GET' && !head) return send(405, { error: `method not allowed: ${endpoint} answers GET and HEAD` }, { allow: ALLOW });
 
@@ -234,19 +260,44 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
   });
   server.unref();
   const address = server.address() as { address: string; port: number };
+  const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   return {
-    url: `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`,
+    url,
+    dashboardUrl: dashboard ? `${url}/` : undefined,
     drain(reason) {
       draining ??= reason;
+      dashboard?.drain(reason);
     },
     close: () =>
       new Promise((r) => {
+        dashboard?.close();
         if (!server.listening) return r();
         server.close(() => r());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 1000).unref();
       }),
   };
+}
+
+/**
+ * What the dashboard shows of a system's config: each extension's grant (from the Orchestras'
+ * `grants`), which components are `command:` peers, and the Conductor's melody folders.
+ */
+export function dashboardSettings(components: Record<string, ComponentOptions>, configFile: string): Omit<DashboardOptions, 'kernel' | 'bus'> {
+  const grants: Record<string, unknown> = {};
+  const peers = new Set<string>();
+  const melodyFolders: string[] = [];
+  const base = dirname(configFile);
+  for (const [name, c] of Object.entries(components)) {
+    const settings = (c.with ?? {}) as { grants?: Record<string, unknown>; melodies?: unknown };
+    if (c.command) peers.add(name);
+    if (c.use === 'builtin:orchestra' && settings.grants && typeof settings.grants === 'object') Object.assign(grants, settings.grants);
+    if (c.use === 'builtin:conductor') {
+      const folders = Array.isArray(settings.melodies) ? settings.melodies.filter((f): f is string => typeof f === 'string') : ['melodies'];
+      for (const f of folders) melodyFolders.push(resolve(base, f));
+    }
+  }
+  return { grants, peers, melodyFolders };
 }
 
 /** `http.listen` could not be served (bad host, address in use, no permission): a config problem. */

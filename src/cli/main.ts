@@ -397,7 +397,7 @@ async function claimData(values: Values, system: LoadedSystem): Promise<DataFold
 
 async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolderClaim, log: LogFormat): Promise<number> {
   // http.listen's form is checked with the config; whether it can be listened on, when it is.
-  const { ListenError, serveHealth } = await import('./health.js');
+  const { dashboardSettings, ListenError, serveHealth } = await import('./health.js');
   const { kernelOptions } = await import('../system/index.js');
   let k: Kernel;
   try {
@@ -412,15 +412,17 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   const logBook = new LogBook();
   logBook.attach(k);
   let health: HealthServer | undefined;
-  if (system.http) {
+  // The listener (probes and dashboard) is on by default, on loopback; `http: false` turns it off.
+  const http = system.http === false ? undefined : (system.http ?? { listen: '127.0.0.1:0' });
+  if (http) {
     const optional = new Set(Object.entries(system.components).filter(([, c]) => c.optional).map(([n]) => n));
     try {
-      health = await serveHealth(k, { listen: system.http.listen, hosts: system.http.hosts ?? [], optional, ...(system.busName !== undefined ? { busName: system.busName } : {}) });
+      health = await serveHealth(k, { listen: http.listen, hosts: http.hosts ?? [], optional, ...(system.busName !== undefined ? { busName: system.busName } : {}), dashboard: dashboardSettings(system.components, system.file) });
     } catch (err) {
       if (err instanceof ListenError) throw new UsageError(`${system.file}: ${err.message}`);
       throw err;
     }
-    process.stdout.write(`symphony: health endpoints on ${health.url} (/livez /readyz /status)\n`);
+    say(log, 'http', health.url, `symphony: health endpoints on ${health.url} (/livez /readyz /status)`);
   }
   const withHttp = (r: BootReport): BootReport => (health ? { ...r, http: health.url } : r);
 
@@ -454,7 +456,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   // With http.drain, SIGTERM (what Kubernetes sends) first drains a running system: /readyz answers
   // 503, so load balancers stop sending traffic, while everything, the listener included, keeps
   // serving. Ctrl-C (SIGINT) does not wait.
-  const drainMs = system.http?.drain !== undefined ? parseDuration(system.http.drain)! : 0;
+  const drainMs = http?.drain !== undefined ? parseDuration(http.drain)! : 0;
   let drained: Promise<void> = Promise.resolve();
   let drainTimer: NodeJS.Timeout | undefined;
   const interrupt = new AbortController();
@@ -502,6 +504,8 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   }
   await writeReport(values.report, withHttp(bootReport));
   printer.summary(bootReport);
+  // Its own line, carrying no token: the page asks for the token before any action.
+  if (health?.dashboardUrl) say(log, 'dashboard', health.dashboardUrl, `symphony: dashboard ${health.dashboardUrl}`);
   if (values.once || signalled) {
     stopServing();
     try {
@@ -533,6 +537,11 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
   // The boot report gains how the system ended (its component states stay those of the boot).
   await writeReport(values.report, { ...withHttp(bootReport), shutdown: { reason: exit.reason, code: exit.code, atMs: Math.round(k.now() * 1000) / 1000, errors: stopErrors } });
   return exit.code;
+}
+
+/** A line of `up` about where it serves: as it reads, or with --log json as one JSON object (stdout stays JSON lines). */
+function say(log: LogFormat, type: 'http' | 'dashboard', url: string, line: string): void {
+  process.stdout.write(log === 'json' ? `${JSON.stringify({ type, url, message: line })}\n` : `${line}\n`);
 }
 
 /** `symphony run`: boot quietly, run one melody through the Conductor, print its result, stop. */

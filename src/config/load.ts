@@ -36,7 +36,8 @@ export interface LoadedSystem {
   profile: string | undefined;
   components: Record<string, ComponentOptions>;
   stages: string[] | undefined;
-  http: HttpConfig | undefined;
+  /** `false`: no HTTP listener (`up` serves one on 127.0.0.1:0 when the config says nothing). */
+  http: HttpConfig | false | undefined;
   warnings: Diagnostic[];
   source: ConfigSource | undefined;
   /** The component running builtin:bus, if any (worker, process and command components go through it). */

@@ -129,7 +129,7 @@ const HttpSchema = v.strictObject(
     listen: v.pipe(
       v.string('http.listen must be HOST:PORT'),
       v.check((x) => parseListen(x) !== undefined, 'http.listen must be HOST:PORT with a port 0 to 65535, e.g. 127.0.0.1:8080 (port 0 picks a free one)'),
-      v.description('Where /livez, /readyz and /status are served, e.g. 127.0.0.1:0 (port 0 picks a free port).'),
+      v.description('Where /livez, /readyz, /status and the dashboard (/) are served, e.g. 127.0.0.1:0 (port 0 picks a free port; the default). http: false serves nothing.'),
     ),
     hosts: v.optional(
       v.pipe(
@@ -148,13 +148,30 @@ const HttpSchema = v.strictObject(
   'http must be a table { listen, hosts, drain }',
 );
 
+/**
+ * `false`, or what `schema` takes. A union as the JSON Schema sees it, but a value other than
+ * `false` is checked by `schema` alone, so a mistake inside the table is reported where it is
+ * written (a plain union would only say that neither option matched).
+ */
+function falseOr<S extends v.GenericSchema>(schema: S, message: string) {
+  const union = v.union([v.literal(false), schema], message);
+  const no = v.literal(false, message);
+  return {
+    ...union,
+    '~run'(dataset: Parameters<typeof union['~run']>[0], config: Parameters<typeof union['~run']>[1]) {
+      return (dataset.value === false || typeof dataset.value !== 'object' ? no['~run'](dataset, config) : schema['~run'](dataset, config)) as ReturnType<typeof union['~run']>;
+    },
+  } as typeof union;
+}
+
 /** The `http` table as loaded. */
 export type HttpConfig = v.InferOutput<typeof HttpSchema>;
 
 const sections = {
   components: v.record(v.string(), ComponentSchema, 'components must be a table of name: settings'),
   stages: v.optional(v.pipe(v.array(v.string(), 'stages must be a list of labels'), v.description('Stage labels, in order, that components may name in stage:.'))),
-  http: v.optional(HttpSchema),
+  // On by default (127.0.0.1:0); `false` turns the listener (probes and dashboard) off.
+  http: v.optional(falseOr(HttpSchema, 'http must be a table { listen, hosts, drain }, or false to serve no HTTP at all')),
 };
 
 export const ProfileSchema = v.strictObject(
