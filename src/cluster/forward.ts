@@ -198,6 +198,7 @@ export class Forwarder {
   /** Asks every node whether it serves `method`; resolves with those that do, once all live nodes answered (or shortly). */
   #want(method: string, deadline: number): Promise<string[]> {
     const expected = this.node.members.others().length;
+    this.node.server.want(method);
     return new Promise((resolve) => {
       // Upper case: a call's id (base 36) never has one.
       const id = `W${(++this.#seq).toString(36)}`;

@@ -85,6 +85,7 @@ export class ClusterNode {
     this.topics.start();
     this.#serveOwn();
     this.#catchAll = this.ep.handle('>', this.forwarder.handler);
+    await this.server.learnWanted(Math.max(250, this.settings.heartbeatMs * 2));
     this.#tick = setInterval(() => this.server.tick(), this.settings.heartbeatMs);
     this.#tick.unref();
     await this.nc.flush();

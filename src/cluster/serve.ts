@@ -23,6 +23,8 @@ export class Server {
   served = 0;
   readonly #remote = new Map<string, RemoteEndpoint>();
   readonly #methods = new Map<string, Subscription>();
+  /** Methods some node asked for (want): checked each heartbeat, so a provider that starts here later is announced. */
+  readonly #wanted = new Set<string>();
   readonly #inflight = new Map<string, AbortController>();
   readonly #reassembly: Reassembly;
   readonly #rights: Rights;
@@ -41,6 +43,8 @@ export class Server {
     this.#subs.push(nc.subscribe(`${direct}>`, { callback: (_e, m) => this.#onCall(m, m.subject.slice(direct.length)) }));
     const want = `${settings.prefix}.want.`;
     this.#subs.push(nc.subscribe(`${want}>`, { callback: (_e, m) => void this.#onWant(m, m.subject.slice(want.length)) }));
+    // A node that joins asks one of the others what the cluster has wanted so far.
+    this.#subs.push(nc.subscribe(`${settings.prefix}.wanted`, { queue: `${settings.prefix}.wanted`, callback: (_e, m) => void (m.reply && m.respond(encode([...this.#wanted]))) }));
     this.#subs.push(
       nc.subscribe(`${settings.prefix}.cancel`, {
         callback: (_e, m) => {
@@ -78,8 +82,27 @@ export class Server {
     return this.#remote.has(name);
   }
 
+  /** At join: what the cluster wanted before this node came (so a restarted provider serves again at once). */
+  async learnWanted(timeoutMs: number): Promise<void> {
+    const { nc, settings } = this.node;
+    try {
+      const reply = `${settings.prefix}.reply.${settings.node}.${this.node.nonce}.wanted`;
+      const list = decode<unknown>((await nc.request(`${settings.prefix}.wanted`, undefined, { timeout: timeoutMs, noMux: true, reply })).data);
+      if (Array.isArray(list)) for (const m of list) if (typeof m === 'string') this.want(m);
+    } catch {
+      // nobody else yet (no responders), or nobody answered in time: the first calls will ask
+    }
+    this.tick();
+  }
+
+  /** Remembers that someone in the cluster wants `method` (this node's forwarder asking counts too). */
+  want(method: string): void {
+    if (this.#wanted.size < 10_000) this.#wanted.add(method);
+  }
+
   /** Who serves `method`? This node answers yes if its bus does (subscribing first), no otherwise. */
   async #onWant(m: Msg, method: string): Promise<void> {
+    this.want(method);
     if (!m.reply) return;
     let serves = false;
     try {
@@ -105,12 +128,12 @@ export class Server {
     this.#methods.delete(method);
   }
 
-  /** Each heartbeat: methods no longer served here are no longer announced. */
+  /** Each heartbeat: methods no longer served here are withdrawn, wanted ones served here now are announced. */
   tick(): void {
-    const methods = this.announced();
+    const methods = [...this.#wanted];
     if (methods.length === 0) return;
     const serves = this.node.servesLocally(methods);
-    methods.forEach((m, i) => serves[i] || this.#withdraw(m));
+    methods.forEach((m, i) => (serves[i] ? this.#announce(m) : this.#withdraw(m)));
   }
 
   #onCall(m: Msg, method: string): void {

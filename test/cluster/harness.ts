@@ -168,7 +168,7 @@ export function startNode(o: NodeOptions): KernelNode {
   const socket = join(dir, 'bus.sock');
   const flow = (xs: string[]) => `[${xs.join(', ')}]`;
   const yaml = [
-    `cluster: { node: ${o.name}, servers: ${flow(o.servers)}, user: ${NATS_USER}, password: env:CLUSTER_TEST_PASSWORD, heartbeat: 250ms, connectTimeout: 3s${o.cluster ? `, ${o.cluster}` : ''} }`,
+    `cluster: { node: ${o.name}, servers: ${flow(o.servers)}, user: ${NATS_USER}, password: env:CLUSTER_TEST_PASSWORD, heartbeat: 250ms${o.cluster?.includes('connectTimeout') ? '' : ', connectTimeout: 3s'}${o.cluster ? `, ${o.cluster}` : ''} }`,
     'components:',
     `  bus: { use: builtin:bus, with: { listen: ${socket} } }`,
     `  svc: { use: ${services}, needs: [bus], with: { tag: ${o.name}, serve: ${flow(o.serve ?? [])}, subscribe: ${flow(o.subscribe ?? [])} } }`,
