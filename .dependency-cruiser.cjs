@@ -4,13 +4,14 @@
  *
  *   cli -> system -> conductor -> pit, orchestra -> bus -> config -> bootstrap -> container
  *   cli -> dashboard -> bus, bootstrap, container (the live page the CLI's HTTP listener serves)
+ *   system -> cluster -> bus (the cluster: nodes joined through NATS)
  *   util is the base layer (anyone may import it; it imports no part); sandbox sits under orchestra and bus.
  *
  * Parts meet at their faces: src/PART/index.ts, or a light sub-face src/PART/SUB/index.ts (for
  * example the bus's client for the extension host). src/index.ts, the package's face, may import
  * any part's face.
  */
-const PARTS = 'bootstrap|bus|cli|conductor|config|container|dashboard|orchestra|pit|sandbox|system|util';
+const PARTS = 'bootstrap|bus|cli|cluster|conductor|config|container|dashboard|orchestra|pit|sandbox|system|util';
 
 module.exports = {
   forbidden: [
@@ -18,7 +19,8 @@ module.exports = {
     { name: 'container-imports-no-part', severity: 'error', from: { path: '^src/container/' }, to: { path: `^src/(${PARTS})/`, pathNot: '^src/(container|util)/' } },
     { name: 'bootstrap-only-container', severity: 'error', from: { path: '^src/bootstrap/' }, to: { path: `^src/(${PARTS})/`, pathNot: '^src/(bootstrap|container|util)/' } },
     { name: 'config-not-what-it-configures', comment: 'config reads files; the system assembles the parts', severity: 'error', from: { path: '^src/config/' }, to: { path: `^src/(${PARTS})/`, pathNot: '^src/(config|bootstrap|container|util)/' } },
-    { name: 'bus-below-its-users', severity: 'error', from: { path: '^src/bus/' }, to: { path: '^src/(config|pit|orchestra|conductor|cli|system)/' } },
+    { name: 'bus-below-its-users', severity: 'error', from: { path: '^src/bus/' }, to: { path: '^src/(config|pit|orchestra|conductor|cli|system|cluster)/' } },
+    { name: 'cluster-on-the-bus', comment: 'the cluster builds on the faces of bus, bootstrap, container and util; the system adds it', severity: 'error', from: { path: '^src/cluster/' }, to: { path: '^src/(config|pit|orchestra|conductor|cli|system|sandbox|dashboard)/' } },
     { name: 'sandbox-is-a-leaf', severity: 'error', from: { path: '^src/sandbox/' }, to: { path: '^src/(bus|config|pit|orchestra|conductor|cli|system)/' } },
     { name: 'pit-orchestra-never-conductor', severity: 'error', from: { path: '^src/(pit|orchestra)/' }, to: { path: '^src/(conductor|cli|system)/' } },
     { name: 'conductor-below-system', severity: 'error', from: { path: '^src/conductor/' }, to: { path: '^src/(cli|system)/' } },

@@ -24,6 +24,14 @@ const SHUTDOWN_MESSAGE = `stopTimeout must be a duration (a number of millisecon
 const count = (what: string) => v.pipe(v.number(`${what} must be a whole number`), v.integer(`${what} must be a whole number`), v.minValue(0, `${what} must be >= 0`));
 const names = (what: string) => v.array(v.string(`each entry of ${what} must be a component name`), `${what} must be a list of component names`);
 
+// Bus patterns: dot-separated words, `*` for one word, `>` (last) for the rest.
+function patternListOf(what: string) {
+  return v.pipe(
+    v.array(v.string(`each entry of ${what} must be a string`), `${what} must be a list of method patterns`),
+    v.check((xs) => xs.every((x) => /^(?:(?:[^\s.*>]+|\*)\.)*(?:[^\s.*>]+|\*|>)$/.test(x)), `${what} entries must be dot-separated names, with * for one segment and > (last) for the rest`),
+  );
+}
+
 const paths = (what: string) => v.array(v.string(`each entry of sandbox.${what} must be a path`), `sandbox.${what} must be a list of paths`);
 
 /** A `command:` or `mode: process` component's OS sandbox: the grant keys of an isolated extension. */
@@ -164,6 +172,47 @@ function falseOr<S extends v.GenericSchema>(schema: S, message: string) {
   } as typeof union;
 }
 
+/** `nats://HOST:PORT` or `tls://HOST:PORT`, nothing else (credentials go in their own keys, from secrets). */
+function isServerUrl(x: string): boolean {
+  if (/\s/.test(x)) return false;
+  let u: URL;
+  try {
+    u = new URL(x);
+  } catch {
+    return false;
+  }
+  return (u.protocol === 'nats:' || u.protocol === 'tls:') && u.hostname !== '' && !u.username && !u.password && (u.pathname === '' || u.pathname === '/') && !u.search && !u.hash;
+}
+const SECRET = /^(?:env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/;
+const secret = (what: string) => v.pipe(v.string(`cluster.${what} must be env:NAME or file:PATH`), v.regex(SECRET, `cluster.${what} must be env:NAME or file:PATH (the secret itself is never written in the config)`));
+
+/** `cluster`: this kernel is a node of a system spanning several machines, joined through NATS (docs/cluster.md). */
+const ClusterSchema = v.strictObject(
+  {
+    node: v.pipe(v.string('cluster.node must be a name'), v.regex(/^[A-Za-z0-9_-]{1,64}$/, 'cluster.node must be a name of letters, digits, - and _ (at most 64)'), v.description("This node's name, unique in the cluster.")),
+    servers: v.pipe(
+      v.array(
+        v.pipe(v.string('each entry of cluster.servers must be a NATS URL'), v.check(isServerUrl, 'each entry of cluster.servers must be a NATS URL nats://HOST:PORT (or tls://HOST:PORT), without user or password in it')),
+        'cluster.servers must be a list of NATS URLs, e.g. [nats://127.0.0.1:4222]',
+      ),
+      v.minLength(1, 'cluster.servers must list at least one NATS server'),
+      v.description('NATS servers to connect to; the client fails over between them.'),
+    ),
+    user: v.optional(v.pipe(v.string('cluster.user must be a string'), v.description("The node's NATS user (with password)."))),
+    password: v.optional(v.pipe(secret('password'), v.description("The NATS user's password: env:NAME or file:PATH."))),
+    nkey: v.optional(v.pipe(secret('nkey'), v.description("The node's NATS nkey seed: env:NAME or file:PATH."))),
+    prefix: v.optional(v.pipe(v.string('cluster.prefix must be a string'), v.regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'cluster.prefix must be dot-separated words'), v.description('Every subject of the cluster starts with it (default symphony).'))),
+    heartbeat: v.optional(v.pipe(duration, v.description('Heartbeat interval between nodes (default 250ms); a node silent for four is gone.'))),
+    connectTimeout: v.optional(v.pipe(duration, v.description('How long the boot waits for a NATS server (default 5s).'))),
+    accept: v.optional(v.pipe(patternListOf('cluster.accept'), v.description('Methods of this node other nodes may call (default all: >).'))),
+    optional: v.optional(v.pipe(v.boolean('cluster.optional must be true or false'), v.description('A node that cannot join leaves the system degraded instead of failing the boot.'))),
+  },
+  'cluster must be a table { node, servers, user, password, nkey, prefix, heartbeat, connectTimeout, accept, optional }',
+);
+
+/** The `cluster` table as loaded. */
+export type ClusterConfig = v.InferOutput<typeof ClusterSchema>;
+
 /** The `http` table as loaded. */
 export type HttpConfig = v.InferOutput<typeof HttpSchema>;
 
@@ -187,6 +236,7 @@ export const ConfigSchema = v.strictObject(
   {
     $schema: v.optional(v.string()),
     ...sections,
+    cluster: v.optional(ClusterSchema),
     isolation: v.optional(
       v.pipe(
         v.picklist(['auto', 'strict'], 'isolation must be auto or strict'),
@@ -208,7 +258,7 @@ export const ConfigSchema = v.strictObject(
 export type ComponentConfig = v.InferOutput<typeof ComponentSchema>;
 export type SystemConfig = v.InferOutput<typeof ConfigSchema>;
 export const COMPONENT_KEYS = Object.keys(componentEntries);
-export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation', 'profiles', 'data'];
+export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation', 'cluster', 'profiles', 'data'];
 
 // ---- settings of the builtins (their `with:`), checked where they are written -----------------
 

@@ -1,6 +1,7 @@
 import type { KernelOptions, ModeAdapter } from '../bootstrap/index.js';
 import { loadDefinition, type LoadedSystem } from '../config/index.js';
 import { loadBuiltin } from './builtins.js';
+import { CLUSTER_USE, withCluster } from './cluster.js';
 
 /** Imports what `use` points at (a builtin, a module relative to `baseDir`, a package) and checks it is a component. */
 export function loadComponent(use: string, baseDir: string): ReturnType<typeof loadDefinition> {
@@ -18,11 +19,11 @@ export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, '
     async (...args) =>
       (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir, system.isolation)[kind]!(...args);
   return {
-    loader: (use) => loadComponent(use, system.baseDir),
+    loader: async (use) => (use === CLUSTER_USE ? (await import('../cluster/index.js')).clusterComponent : loadComponent(use, system.baseDir)),
     baseDir: system.baseDir,
     ...(busName ? { modes: { worker: adapter('worker'), process: adapter('process'), command: adapter('command') } } : {}),
     ...extra,
-    components: system.components,
+    components: withCluster(system),
     ...(system.stages ? { stages: system.stages } : {}),
   };
 }
