@@ -205,6 +205,11 @@ class Restart(unittest.IsolatedAsyncioTestCase):
                 if time.monotonic() > deadline:
                     raise AssertionError(f"the peer did not re-register within 10 s:\n{second.output()}")
                 await asyncio.sleep(0.1)
+        # The kernel forwards the call as soon as it has the registration; the peer marks its session
+        # ready when its own coroutine resumes, a moment later on the same loop.
+        settle = time.monotonic() + 2
+        while not server.connected and time.monotonic() < settle:
+            await asyncio.sleep(0.01)
         self.assertTrue(server.connected)
 
 

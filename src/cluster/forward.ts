@@ -78,7 +78,9 @@ export class Forwarder {
     if (node.server.entering) throw new NotServedHere(ctx.method);
     const on = parseOn(ctx.method);
     if (on && on.node === node.settings.node) {
-      return node.bus.request(on.method, params, { onBehalfOf: ctx.peer, timeout: Math.max(1, ctx.remainingMs()), signal: ctx.signal, traceparent: ctx.traceparent });
+      // The operator's call stays the operator's (a deputy's call never is: the bus refuses system.* to it).
+      const as = ctx.operator ? {} : { onBehalfOf: ctx.peer };
+      return node.bus.request(on.method, params, { ...as, timeout: Math.max(1, ctx.remainingMs()), signal: ctx.signal, traceparent: ctx.traceparent });
     }
     return this.call(on ? on.method : ctx.method, params, ctx, on?.node);
   };
@@ -89,6 +91,7 @@ export class Forwarder {
     const body: CallBody = { i: id, m: method, t: Math.max(1, Math.floor(ctx.remainingMs())), c: ctx.peer, n: this.node.settings.node, r: [method] };
     if (params !== undefined) body.p = params;
     if (ctx.traceparent) body.tp = ctx.traceparent;
+    if (ctx.operator) body.o = 1;
     let bytes: Uint8Array;
     try {
       bytes = encode(body);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { NatsConnection, MsgHdrs } from '@nats-io/transport-node';
 import type { Logger } from '../bootstrap/index.js';
 import type { Bus, BusApi, HandlerContext, Registration } from '../bus/index.js';
+import { ForbiddenError } from '../bus/index.js';
 import { Forwarder } from './forward.js';
 import { describeNode, Members } from './members.js';
 import { Server } from './serve.js';
@@ -153,14 +154,15 @@ export class ClusterNode {
     this.#own.push(ep.handle('cluster.status', () => ({ ...this.health().detail, stats: { served: this.server.served, eventsSent: this.topics.sent, eventsReceived: this.topics.received, eventsTooLarge: this.topics.tooLarge } })));
   }
 
-  /** Every node's `system.ps`, asked for the caller (its rights decide, node by node). */
+  /** Every node's `system.ps`: the operator's, as `system.ps` is on each node. */
   async #ps(ctx: HandlerContext): Promise<ClusterPs> {
+    if (!ctx.operator) throw new ForbiddenError(`'cluster.ps' is the operator's: '${ctx.peer}' does not hold the operator's token`, { method: 'cluster.ps', peer: ctx.peer });
     const names = [this.settings.node, ...this.members.others()].sort();
     const timeout = Math.max(1, Math.min(ctx.remainingMs() - 50, 5000));
     const nodes = await Promise.all(
       names.map(async (node) => {
         try {
-          const r = (await this.bus.request(`cluster.on.${node}.system.ps`, {}, { onBehalfOf: ctx.peer, timeout, traceparent: ctx.traceparent })) as { system: unknown; components: unknown[] };
+          const r = (await this.bus.request(`cluster.on.${node}.system.ps`, {}, { timeout, traceparent: ctx.traceparent })) as { system: unknown; components: unknown[] };
           return { node, system: r.system, components: r.components };
         } catch (err) {
           const e = err as { code?: number; message?: string };

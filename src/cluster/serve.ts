@@ -68,12 +68,19 @@ export class Server {
     return this.#inflight.size;
   }
 
-  /** The local endpoint for CALLER@NODE (events from that node are published through it too). */
-  endpointFor(who: string): RemoteEndpoint {
-    let ep = this.#remote.get(who);
+  /**
+   * The local endpoint for CALLER@NODE (events from that node are published through it too). An
+   * operator's call runs through CALLER#operator@NODE, which holds this node's operator rights: the
+   * nodes trust each other's word on it (they are authenticated to NATS), and cluster.accept still
+   * bounds what it may reach here.
+   */
+  endpointFor(who: string, operator = false): RemoteEndpoint {
+    const at = who.lastIndexOf('@');
+    const name = operator ? `${who.slice(0, at)}#operator${who.slice(at)}` : who;
+    let ep = this.#remote.get(name);
     if (!ep) {
-      ep = this.node.bus.endpoint(who, this.#rights, { supersede: true });
-      this.#remote.set(who, ep);
+      ep = operator ? this.node.bus.endpoint(name, undefined, { supersede: true }) : this.node.bus.endpoint(name, this.#rights, { supersede: true });
+      this.#remote.set(name, ep);
     }
     return ep;
   }
@@ -172,7 +179,7 @@ export class Server {
     let result: Promise<unknown>;
     this.entering = true;
     try {
-      ep = this.endpointFor(who);
+      ep = this.endpointFor(who, body.o === 1);
       result = ep.request(method, body.p, { timeout: Math.max(1, body.t), signal: abort.signal, ...(body.tp ? { traceparent: body.tp } : {}) });
     } catch (err) {
       result = Promise.reject(err);

@@ -46,6 +46,8 @@ export interface CallBody {
   /** The method patterns the caller's node admitted this call under (its rights, as far as this call needs them). */
   r: string[];
   tp?: string;
+  /** The caller holds its node's operator token: the serving node runs the call as its operator's (within its cluster.accept). */
+  o?: 1;
   /** A notification: nobody waits for an answer. */
   x?: 1;
 }

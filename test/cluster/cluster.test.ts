@@ -174,6 +174,19 @@ describe.skipIf(!bin)('a cluster of three nodes over three NATS servers', () => 
     expect(ps.nodes.find((n) => n.node === 'a')!.components!.map((c) => c.name)).toContain('conductor');
   });
 
+  it('cluster.ps and another node\'s system.ps are the operator\'s: a caller with every call right but no operator token gets -32002', async () => {
+    // An extension-like caller on a, allowed to call anything: still not the operator, here or on b.
+    const ps = await clients.a!.request<{ ok: boolean; code: number; message: string }>('test.a.call', { method: 'cluster.ps', rights: { calls: ['>'] } });
+    expect(ps).toMatchObject({ ok: false, code: -32002 });
+    expect(ps.message).toMatch(/'cluster.ps' is the operator's/);
+    const remote = await clients.a!.request<{ ok: boolean; code: number; message: string }>('test.a.call', { method: 'cluster.on.b.system.ps', rights: { calls: ['>'] } });
+    expect(remote).toMatchObject({ ok: false, code: -32002 });
+    expect(remote.message).toMatch(/'system.ps' is the operator's/);
+    // The operator on a reaches b's system.ps, and b sees the call as the operator's from a.
+    const direct = await clients.a!.request<{ components: { name: string }[] }>('cluster.on.b.system.ps');
+    expect(direct.components.map((c) => c.name)).toContain('svc');
+  });
+
   it('the node password never appears in what a node prints', async () => {
     const { NATS_PASSWORD } = await import('./harness.js');
     for (const n of Object.values(nodes)) expect(n.output.join('')).not.toContain(NATS_PASSWORD);
