@@ -30,6 +30,9 @@ export interface BwrapView {
 /** Files a process with the network needs to resolve names and check certificates. */
 const NET_FILES = ['/etc/resolv.conf', '/etc/hosts', '/etc/nsswitch.conf', '/etc/ssl', '/etc/ca-certificates', '/usr/share/ca-certificates', '/etc/gai.conf'];
 
+/** True when `path` is in the view a granted network adds (so a variable naming it, such as NODE_EXTRA_CA_CERTS, still holds). */
+export const inNetView = (path: string) => NET_FILES.some((f) => path === f || path.startsWith(`${f}/`));
+
 /** Paths the sandbox makes itself: a grant never binds the host's over them (the host's /proc shows every process). */
 const OWN = ['/proc', '/dev'];
 const ownPath = (p: string) => OWN.some((o) => p === o || p.startsWith(`${o}/`));

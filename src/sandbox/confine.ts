@@ -10,7 +10,7 @@
  * 5 the "go" byte the cgroup wrapper waits for.
  */
 import type { ChildProcess } from 'node:child_process';
-import { BWRAP, bwrapArgs, unboundGrants } from './bwrap.js';
+import { BWRAP, bwrapArgs, inNetView, unboundGrants } from './bwrap.js';
 import { createCgroup, type Cgroup, type CgroupLimits, type LimitPressure } from './cgroup.js';
 import { scratchFull } from './scratch.js';
 import { probeSandbox } from './probe.js';
@@ -77,6 +77,14 @@ const SCRATCH_MB = 64;
  * `program args` confined as `request` asks, or (policy auto, sandbox unavailable) `fallback`
  * marked degraded. `env` is the program's environment (set inside the sandbox).
  */
+/** The environment as the view sees it: a certificate file the view does not hold is not named (Node would warn at every start). */
+function viewEnv(env: Record<string, string>, net: boolean): Record<string, string> {
+  const ca = env.NODE_EXTRA_CA_CERTS;
+  if (ca === undefined || (net && inNetView(ca))) return env;
+  const { NODE_EXTRA_CA_CERTS: _, ...rest } = env;
+  return rest;
+}
+
 export function confine(peer: string, program: string, args: readonly string[], cwd: string, env: Record<string, string>, request: SandboxRequest, fallback?: { command: string; args: string[] }): Confinement {
   const probe = probeSandbox();
   const warnings: string[] = [];
@@ -96,7 +104,7 @@ export function confine(peer: string, program: string, args: readonly string[], 
       readOnly: [...(request.runtime ?? []), ...request.fsRead],
       writable: [...request.fsWrite],
       net: request.net,
-      env: { ...env, HOME: '/tmp', TMPDIR: '/tmp', PATH: '/usr/bin:/bin' },
+      env: { ...viewEnv(env, request.net), HOME: '/tmp', TMPDIR: '/tmp', PATH: '/usr/bin:/bin' },
       cwd,
       scratchMb: SCRATCH_MB,
       seccompFd: seccomp ? 4 : undefined,

@@ -53,8 +53,8 @@ function request(extra: Partial<SandboxRequest> = {}): SandboxRequest {
 }
 
 /** Runs `node -e code` confined as `req` asks, as the kernel's spawn does (fds 3-5, started() before the token). */
-function runConfined(code: string, req: SandboxRequest, name = 'test-sandbox'): Run {
-  const confinement = confine(name, process.execPath, ['-e', code], '/', { SYMPHONY_TOKEN_FD: '3' }, req);
+function runConfined(code: string, req: SandboxRequest, name = 'test-sandbox', env: Record<string, string> = {}): Run {
+  const confinement = confine(name, process.execPath, ['-e', code], '/', { ...env, SYMPHONY_TOKEN_FD: '3' }, req);
   const child = spawn(confinement.command, confinement.args, { env: confinement.env, stdio: ['pipe', 'pipe', 'pipe', 'pipe', ...confinement.extraStdio] });
   for (const s of child.stdio) (s as NodeJS.EventEmitter | null)?.on?.('error', () => {});
   confinement.started(child);
@@ -132,6 +132,17 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     // The token's (3), the seccomp program's (4) and the cgroup wrapper's (5) descriptors were
     // sockets: all closed (no socket beyond stdio is left open).
     expect(seen.sockets).toEqual([]);
+  });
+
+  it("does not name a certificate file its view lacks: the kernel's NODE_EXTRA_CA_CERTS is dropped without the network (no warning at each start), kept with it", async () => {
+    const ca = '/etc/ssl/certs/ca-certificates.crt';
+    const code = `process.stdout.write(JSON.stringify({ ca: process.env.NODE_EXTRA_CA_CERTS ?? null }))`;
+    const without = await runConfined(code, request(), 'test-sandbox', { NODE_EXTRA_CA_CERTS: ca }).out;
+    expect(without).not.toContain('STDERR');
+    expect(JSON.parse(without)).toEqual({ ca: null });
+    const withNet = await runConfined(code, request({ net: true }), 'test-sandbox', { NODE_EXTRA_CA_CERTS: ca }).out;
+    expect(JSON.parse(withNet.split('\nSTDERR')[0]!)).toEqual({ ca });
+    if (existsSync(ca)) expect(withNet).not.toContain('STDERR');
   });
 
   it('refuses a Unix socket to a listener inside its own granted folder (seccomp): the listener receives nothing', async () => {
