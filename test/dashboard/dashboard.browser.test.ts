@@ -163,6 +163,25 @@ run('the dashboard in chromium', () => {
     expect(await page.evaluate('JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }) + document.cookie')).not.toContain(sys.token);
   });
 
+  it('brings a quarantined extension back from the page (the button says so), with the token still unlocked', async () => {
+    // Killed each time it is back until supervision gives up on it: the page shows the quarantine live.
+    for (let i = 0; i < 12 && (await cell('text-stats', 'state').innerText()) !== 'quarantined'; i++) {
+      await expect.poll(() => ext('text-stats').pid ?? 0, { timeout: 15_000 }).toBeGreaterThan(0);
+      const pid = ext('text-stats').pid!;
+      process.kill(pid, 'SIGKILL');
+      await expect.poll(async () => (await cell('text-stats', 'state').innerText()) === 'quarantined' || (ext('text-stats').pid ?? pid) !== pid, { timeout: 15_000 }).toBe(true);
+    }
+    await expect.poll(() => cell('text-stats', 'state').innerText(), { timeout: 15_000 }).toBe('quarantined');
+    const button = row('text-stats').locator('button[data-action="restart"]');
+    await expect.poll(() => button.innerText(), { timeout: 5000 }).toBe('Bring back');
+    await button.click();
+    await expect.poll(() => cell('text-stats', 'state').innerText(), { timeout: 20_000 }).toMatch(/^(ready|active)$/);
+    const back = ext('text-stats');
+    expect(back.pid).toBeGreaterThan(0);
+    expect(() => process.kill(back.pid!, 0)).not.toThrow();
+    await expect.poll(() => button.innerText(), { timeout: 5000 }).toBe('Restart');
+  }, 120_000);
+
   it('runs a melody from the page and shows each step', async () => {
     await page.selectOption('#melody-file', { label: 'word-stats (melodies/word-stats.yaml)' });
     await page.fill('#melody-inputs', JSON.stringify({ text: 'the dashboard runs this melody', minWords: 3 }));
