@@ -513,6 +513,21 @@ describe('code it may not run', () => {
     expect([c.status, c.stdout], JSON.stringify(c)).toEqual([0, 'granted to read\n']);
   }
 
+  it("a child process outside Node's permission model cannot write its own folder or a read-only grant (the mount view alone holds): the files are unchanged", async () => {
+    await expectChildrenRun();
+    // A node child started without --permission: only the mount view stands between it and these files.
+    const targets = [join(nsjumper.dir, 'planted.txt'), join(nsjumper.dir, 'package.json'), join(run.granted, 'readme.txt'), join(run.granted, 'planted.txt')];
+    const before = targets.map((t) => (existsSync(t) ? readFileSync(t, 'utf8') : null));
+    const code = `const fs = require('node:fs'); const out = {}; for (const t of ${JSON.stringify(targets)}) { try { fs.writeFileSync(t, 'pwned'); out[t] = 'written'; } catch (e) { out[t] = e.code; } } process.stdout.write(JSON.stringify(out));`;
+    const r = await attack(k, nsjumper, 'spawn', { command: process.execPath, args: ['-e', code] });
+    expect(r.outcome, JSON.stringify(r)).toBe('succeeded');
+    const seen = JSON.parse(r.stdout) as Record<string, string>;
+    expect(Object.values(seen).filter((v) => v === 'written')).toEqual([]);
+    expect(Object.values(seen)).toEqual(targets.map(() => 'EROFS'));
+    expect(targets.map((t) => (existsSync(t) ? readFileSync(t, 'utf8') : null))).toEqual(before);
+    await k.expectServing();
+  });
+
   // No kernel log line here: the refusal happens inside a program it started (its seccomp filter
   // answers EPERM), which the kernel does not see. The proof is what the program could not do.
   it("setns: with child processes granted, nsenter into pid 1's namespaces does not reach the host's files", async () => {
