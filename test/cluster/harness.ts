@@ -246,5 +246,7 @@ export async function ready(node: KernelNode, expectNodes: number, ms = 20_000):
     () => `node ${node.name}'s bus (output: ${node.output.join('').slice(-1500)})`,
   );
   await until(async () => ((await c.request<unknown[]>('cluster.nodes', {}, { timeout: 2000 })).length >= expectNodes ? true : undefined), ms, () => `node ${node.name} to see ${expectNodes} nodes (output: ${node.output.join('').slice(-1500)})`);
+  // cluster.nodes answers while the cluster component is still joining: wait for the whole system to be up.
+  await until(async () => ['ready', 'degraded'].includes((await c.request<{ system: { state: string } }>('system.ps', {}, { timeout: 2000 })).system.state), ms, () => `node ${node.name}'s system to be ready (output: ${node.output.join('').slice(-1500)})`);
   return c;
 }
