@@ -13,6 +13,7 @@
  * pending answers, no timer), which is how the cluster's forwarder talks to NATS itself.
  *
  *   npm run bench -- cluster
+ *   CLUSTER_BENCH_PROFILE=DIR npm run bench -- cluster   (CPU profiles of both kernels in DIR)
  *   Raw results: .bench-out/cluster.json
  */
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ const LABEL: Record<Mode, string> = { cluster: 'cluster (a -> b)', raw: 'raw NAT
 function fmtUs(us: number): string {
   if (!Number.isFinite(us)) return '—';
   if (us >= 1000) return `${(us / 1000).toFixed(2)} ms`;
-  return `${us.toFixed(0)} µs`;
+  return us >= 10 ? `${us.toFixed(0)} µs` : `${us.toFixed(1)} µs`;
 }
 
 const fmtRate = (r: number) => (Number.isFinite(r) ? Math.round(r).toLocaleString('en-US') : '—');
@@ -50,8 +51,10 @@ export async function clusterBench(): Promise<void> {
     nats = await startNatsCluster(1, { dir: tmp.dir });
     const servers = `[${nats.urls.join(', ')}]`;
     const fixture = (name: string) => join(ROOT, 'test/fixtures/cluster', name);
-    const b = startNode({ name: 'b', servers: nats.urls, dir: tmp.dir, components: [`benchserve: { use: ${fixture('bench-serve.mjs')}, needs: [bus], with: { servers: ${servers}, user: ${NATS_USER} } }`] });
-    const a = startNode({ name: 'a', servers: nats.urls, dir: tmp.dir, components: [`benchdrive: { use: ${fixture('bench-drive.mjs')}, needs: [bus], with: { servers: ${servers}, user: ${NATS_USER} } }`] });
+    const profile = process.env.CLUSTER_BENCH_PROFILE;
+    const nodeArgs = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
+    const b = startNode({ name: 'b', servers: nats.urls, dir: tmp.dir, nodeArgs, components: [`benchserve: { use: ${fixture('bench-serve.mjs')}, needs: [bus], with: { servers: ${servers}, user: ${NATS_USER} } }`] });
+    const a = startNode({ name: 'a', servers: nats.urls, dir: tmp.dir, nodeArgs, components: [`benchdrive: { use: ${fixture('bench-drive.mjs')}, needs: [bus], with: { servers: ${servers}, user: ${NATS_USER} } }`] });
     nodes.push(a, b);
     (await ready(b, 2)).close();
     client = await ready(a, 2);
@@ -67,6 +70,13 @@ export async function clusterBench(): Promise<void> {
     const p50s: Record<Mode, number[]> = { cluster: [], raw: [], floor: [] };
     const rates: Record<string, Record<Mode, number[]>> = {};
     for (const w of WINDOWS) rates[w] = { cluster: [], raw: [], floor: [] };
+    // CPU time per call (µs) in each kernel process, pipelined runs: where a call's cost lies.
+    const cpuA: Record<Mode, number[]> = { cluster: [], raw: [], floor: [] };
+    const cpuB: Record<Mode, number[]> = { cluster: [], raw: [], floor: [] };
+    const cpuOfB = async () => {
+      const u = await c.request<{ user: number; system: number }>('cluster.on.b.bench.cpu', {});
+      return u.user + u.system;
+    };
 
     type Job = { kind: 'seq' } | { kind: 'pipe'; window: number };
     const jobs: Job[] = [{ kind: 'seq' }, ...WINDOWS.map((window) => ({ kind: 'pipe' as const, window }))];
@@ -83,8 +93,13 @@ export async function clusterBench(): Promise<void> {
             lat[mode].push(...r.lat);
             p50s[mode].push(median(r.lat));
           } else {
-            const r = await run<{ ms: number; calls: number }>(mode, PIPELINED, job.window);
-            if (timed) rates[job.window]![mode].push((r.calls / r.ms) * 1000);
+            const b0 = await cpuOfB();
+            const r = await run<{ ms: number; calls: number; cpuUs: number }>(mode, PIPELINED, job.window);
+            const b1 = await cpuOfB();
+            if (!timed) continue;
+            rates[job.window]![mode].push((r.calls / r.ms) * 1000);
+            cpuA[mode].push(r.cpuUs / r.calls);
+            cpuB[mode].push((b1 - b0) / r.calls);
           }
         }
       }
@@ -116,6 +131,12 @@ export async function clusterBench(): Promise<void> {
       }),
     );
     console.log('');
+    console.log('   CPU time per call in each kernel process (pipelined runs, median)');
+    printTable(
+      ['candidate', 'node a (caller)', 'node b (server)'],
+      MODES.map((m) => [LABEL[m], fmtUs(median(cpuA[m])), fmtUs(median(cpuB[m]))]),
+    );
+    console.log('');
     const p50ok = p50Ratio <= 1.3;
     console.log(`   ${verdict(p50ok)}  p50 cluster/raw <= 1.3x: ${fmtRatio(p50Ratio)} (cluster/floor ${fmtRatio(p50Floor)})`);
     const tput: Record<number, { raw: number; floor: number }> = {};
@@ -128,13 +149,16 @@ export async function clusterBench(): Promise<void> {
       environment: environment(),
       command: CMD,
       sequential: { calls: SEQUENTIAL, rounds: ROUNDS, p50s, pooled: Object.fromEntries(MODES.map((m) => [m, { p50: percentile(lat[m], 50), p90: percentile(lat[m], 90), p99: percentile(lat[m], 99) }])), p50Ratio, p50Floor },
-      pipelined: { calls: PIPELINED, rounds: ROUNDS, rates, ratios: tput },
+      pipelined: { calls: PIPELINED, rounds: ROUNDS, rates, ratios: tput, cpuPerCallUs: { a: cpuA, b: cpuB } },
     });
     console.log(`   raw results: ${out}`);
   } finally {
     await client?.close().catch(() => {});
-    for (const n of nodes) n.kill('SIGKILL');
+    // An orderly stop first (a profile asked for with NODE_OPTIONS=--cpu-prof is written at exit), then SIGKILL.
+    for (const n of nodes) n.kill('SIGTERM');
+    const killer = setTimeout(() => nodes.forEach((n) => n.kill('SIGKILL')), 5000);
     await Promise.all(nodes.map((n) => n.exited));
+    clearTimeout(killer);
     await nats?.stop();
     tmp.remove();
   }

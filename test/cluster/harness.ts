@@ -179,6 +179,8 @@ export interface NodeOptions {
   components?: string[];
   dir: string;
   env?: Record<string, string>;
+  /** Node's own flags for the kernel process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export interface KernelNode {
@@ -206,7 +208,7 @@ export function startNode(o: NodeOptions): KernelNode {
   ].join('\n');
   const file = join(dir, 'symphony.yaml');
   writeFileSync(file, yaml);
-  const proc = spawn(process.execPath, [cli, 'up', '-c', file, '--data', join(dir, 'data')], {
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'up', '-c', file, '--data', join(dir, 'data')], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CLUSTER_TEST_PASSWORD: NATS_PASSWORD, ...o.env },
