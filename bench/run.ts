@@ -10,6 +10,7 @@ const SECTIONS: Record<string, (args: string[]) => Promise<void>> = {
   system: async () => (await import('./system.js')).systemBench(),
   sandbox: async () => (await import('./sandbox.js')).sandboxBench(),
   dashboard: async () => (await import('./dashboard.js')).dashboardBench(),
+  cluster: async () => (await import('./cluster.js')).clusterBench(),
 };
 
 const [section, ...args] = process.argv.slice(2);

@@ -112,24 +112,46 @@ export async function call(where: Where, method: string, paramsText: string | un
 export async function ps(where: Where, options: { json?: boolean | undefined }, out: NodeJS.WritableStream): Promise<void> {
   const client = await connectConsole(where);
   let r: PsResult;
+  // On a node of a cluster (its `cluster` component up): every node's processes, by node.
+  let cluster: { self: string; nodes: ClusterPsNode[] } | undefined;
   try {
     r = await request<PsResult>(client, 'system.ps', {}, '10s');
+    if (r.components.some((c) => c.name === 'cluster' && (c.state === 'ready' || c.state === 'degraded'))) {
+      const [all, status] = await Promise.all([request<{ nodes: ClusterPsNode[] }>(client, 'cluster.ps', {}, '10s'), request<{ node: string }>(client, 'cluster.status', {}, '10s')]);
+      cluster = { self: status.node, nodes: all.nodes };
+    }
   } finally {
     await client.close();
   }
   if (options.json) {
     const { system, components } = r;
-    out.write(`${JSON.stringify({ system: { state: system.state, isolation: system.isolation, pid: system.pid, uptimeMs: system.uptimeMs, rssBytes: system.rssBytes }, components }, null, 2)}\n`);
+    out.write(`${JSON.stringify({ system: { state: system.state, isolation: system.isolation, pid: system.pid, uptimeMs: system.uptimeMs, rssBytes: system.rssBytes }, components, ...(cluster ? { node: cluster.self, nodes: cluster.nodes } : {}) }, null, 2)}\n`);
     return;
   }
-  out.write(`system ${r.system.state}  pid ${r.system.pid}  up ${duration(r.system.uptimeMs)}  rss ${bytes(r.system.rssBytes)}  isolation ${r.system.isolation}\n`);
-  const rows = [['NAME', 'KIND', 'STATE', 'HEALTH', 'PID', 'RESTARTS', 'UPTIME', 'RSS', 'ISOLATION']];
-  for (const c of r.components) rows.push([c.name, c.kind, c.state, c.health ?? '-', c.pid === null ? '-' : String(c.pid), String(c.restarts), c.uptimeMs === null ? '-' : duration(c.uptimeMs), c.rssBytes === null ? '-' : bytes(c.rssBytes), c.isolation]);
+  const systemLine = (s: PsResult['system']) => `system ${s.state}  pid ${s.pid}  up ${duration(s.uptimeMs)}  rss ${bytes(s.rssBytes)}  isolation ${s.isolation}`;
+  const byNode = cluster ? cluster.nodes : [{ node: '', system: r.system, components: r.components }];
+  if (cluster) out.write(`cluster of ${cluster.nodes.length} nodes (this one: ${cluster.self})\n`);
+  for (const n of byNode) {
+    if ('error' in n) out.write(`node ${n.node}: no answer (${n.error.code}: ${n.error.message})\n`);
+    else out.write(`${cluster ? `node ${n.node}  ` : ''}${systemLine(n.system)}\n`);
+  }
+  const rows = [[...(cluster ? ['NODE'] : []), 'NAME', 'KIND', 'STATE', 'HEALTH', 'PID', 'RESTARTS', 'UPTIME', 'RSS', 'ISOLATION']];
+  const failures: string[] = [];
+  for (const n of byNode) {
+    if ('error' in n) continue;
+    for (const c of n.components) {
+      rows.push([...(cluster ? [n.node] : []), c.name, c.kind, c.state, c.health ?? '-', c.pid === null ? '-' : String(c.pid), String(c.restarts), c.uptimeMs === null ? '-' : duration(c.uptimeMs), c.rssBytes === null ? '-' : bytes(c.rssBytes), c.isolation]);
+      // Why a part last failed, beneath the table (one line each; the whole text is in --json).
+      if (c.error) failures.push(`${cluster ? `${n.node}/` : ''}${c.name}: last error: ${c.error.split('\n')[0]}`);
+    }
+  }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) out.write(`${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}\n`);
-  // Why a part last failed, beneath the table (one line each; the whole text is in --json).
-  for (const c of r.components) if (c.error) out.write(`${c.name}: last error: ${c.error.split('\n')[0]}\n`);
+  for (const f of failures) out.write(`${f}\n`);
 }
+
+/** One node's part of `cluster.ps`: its `system.ps`, or why it did not answer. */
+type ClusterPsNode = { node: string } & ({ system: PsResult['system']; components: PsResult['components'] } | { error: { code: number; message: string } });
 
 export async function restart(where: Where, name: string, out: NodeJS.WritableStream): Promise<void> {
   const client = await connectConsole(where);

@@ -1,6 +1,7 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { ForbiddenError, InvalidRequestError, MessageTooLargeError, subjectMatches, type BusApi, type Rights } from '../bus/index.js';
 import { chunks, decode, encode, errorBody, NotServedHere, Reassembly, type CallBody, type ReplyBody } from './wire.js';
+import { CallAbort } from './abort.js';
 import type { ClusterNode } from './node.js';
 
 type RemoteEndpoint = BusApi & { close(reason?: string): void };
@@ -25,7 +26,7 @@ export class Server {
   readonly #methods = new Map<string, Subscription>();
   /** Methods some node asked for (want): checked each heartbeat, so a provider that starts here later is announced. */
   readonly #wanted = new Set<string>();
-  readonly #inflight = new Map<string, AbortController>();
+  readonly #inflight = new Map<string, CallAbort>();
   readonly #reassembly: Reassembly;
   readonly #rights: Rights;
   #subs: Subscription[] = [];
@@ -174,7 +175,7 @@ export class Server {
     }
     this.served++;
     const key = `${body.n}/${body.i}`;
-    const abort = new AbortController();
+    const abort = new CallAbort();
     let ep: RemoteEndpoint;
     let result: Promise<unknown>;
     this.entering = true;

@@ -73,6 +73,9 @@ export interface NatsServer {
   url: string;
   proc: ChildProcess;
   log: string[];
+  /** Its config file (a restart reads it again) and its monitoring port (/routez). */
+  conf: string;
+  monitorPort: number;
   kill(signal?: NodeJS.Signals): void;
 }
 
@@ -111,25 +114,23 @@ export async function startNatsCluster(n: number, options: { maxPayload?: number
         '',
       ].join('\n'),
     );
-    const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const log: string[] = [];
-    proc.stdout!.on('data', (d) => log.push(String(d)));
-    proc.stderr!.on('data', (d) => log.push(String(d)));
-    servers.push({ name, port: ports[i]!, url: `nats://127.0.0.1:${ports[i]}`, proc, log, kill: (signal = 'SIGKILL') => void proc.kill(signal) });
+    const server: NatsServer = {
+      name,
+      port: ports[i]!,
+      url: `nats://127.0.0.1:${ports[i]}`,
+      proc: undefined as unknown as ChildProcess,
+      log: [],
+      conf,
+      monitorPort: monitorPorts[i]!,
+      kill(signal = 'SIGKILL') {
+        this.proc.kill(signal);
+      },
+    };
+    server.proc = spawnServer(bin, conf, server.log);
+    servers.push(server);
   }
   // Ready when every server sees its n-1 routes.
-  await Promise.all(
-    servers.map((s, i) =>
-      until(
-        async () => {
-          const r = await fetch(`http://127.0.0.1:${monitorPorts[i]}/routez`);
-          return ((await r.json()) as { num_routes: number }).num_routes >= n - 1;
-        },
-        15_000,
-        () => `nats-server ${s.name} to see its routes (exit ${s.proc.exitCode}, log: ${s.log.join('').slice(-800)})`,
-      ),
-    ),
-  );
+  await Promise.all(servers.map((s) => routed(s, n - 1)));
   return {
     servers,
     urls: servers.map((s) => s.url),
@@ -137,6 +138,34 @@ export async function startNatsCluster(n: number, options: { maxPayload?: number
       await Promise.all(servers.map((s) => (s.proc.exitCode === null && s.proc.signalCode === null ? new Promise((r) => (s.proc.once('exit', r), s.proc.kill('SIGKILL'))) : undefined)));
     },
   };
+}
+
+function spawnServer(bin: string, conf: string, log: string[]): ChildProcess {
+  const proc = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d) => log.push(String(d)));
+  proc.stderr!.on('data', (d) => log.push(String(d)));
+  return proc;
+}
+
+/** Resolves when the server sees `routes` routes to the others (its monitoring endpoint says so). */
+export function routed(s: NatsServer, routes: number, ms = 15_000): Promise<true> {
+  return until(
+    async () => {
+      const r = await fetch(`http://127.0.0.1:${s.monitorPort}/routez`);
+      return ((await r.json()) as { num_routes: number }).num_routes >= routes;
+    },
+    ms,
+    () => `nats-server ${s.name} to see its routes (exit ${s.proc.exitCode}, log: ${s.log.join('').slice(-800)})`,
+  );
+}
+
+/** Starts a (killed) server again on its config: same name, ports, users and routes. */
+export function restartNatsServer(s: NatsServer): void {
+  if (s.proc.exitCode === null && s.proc.signalCode === null) throw new Error(`nats-server ${s.name} is still running`);
+  const bin = natsServerBinary();
+  if (!bin) throw new Error('nats-server is not installed');
+  s.log.length = 0;
+  s.proc = spawnServer(bin, s.conf, s.log);
 }
 
 export interface NodeOptions {
@@ -150,6 +179,8 @@ export interface NodeOptions {
   components?: string[];
   dir: string;
   env?: Record<string, string>;
+  /** Node's own flags for the kernel process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 export interface KernelNode {
@@ -177,7 +208,7 @@ export function startNode(o: NodeOptions): KernelNode {
   ].join('\n');
   const file = join(dir, 'symphony.yaml');
   writeFileSync(file, yaml);
-  const proc = spawn(process.execPath, [cli, 'up', '-c', file, '--data', join(dir, 'data')], {
+  const proc = spawn(process.execPath, [...(o.nodeArgs ?? []), cli, 'up', '-c', file, '--data', join(dir, 'data')], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CLUSTER_TEST_PASSWORD: NATS_PASSWORD, ...o.env },
@@ -217,5 +248,7 @@ export async function ready(node: KernelNode, expectNodes: number, ms = 20_000):
     () => `node ${node.name}'s bus (output: ${node.output.join('').slice(-1500)})`,
   );
   await until(async () => ((await c.request<unknown[]>('cluster.nodes', {}, { timeout: 2000 })).length >= expectNodes ? true : undefined), ms, () => `node ${node.name} to see ${expectNodes} nodes (output: ${node.output.join('').slice(-1500)})`);
+  // cluster.nodes answers while the cluster component is still joining: wait for the whole system to be up.
+  await until(async () => ['ready', 'degraded'].includes((await c.request<{ system: { state: string } }>('system.ps', {}, { timeout: 2000 })).system.state), ms, () => `node ${node.name}'s system to be ready (output: ${node.output.join('').slice(-1500)})`);
   return c;
 }

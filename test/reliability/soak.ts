@@ -3,7 +3,7 @@
  *
  *   npm run soak                       # everything at full size (about an hour on 2 cores)
  *   npm run soak -- --quick            # every part at a tenth of the size
- *   npm run soak -- --only boot,chaos  # some parts (boot, processes, chaos, fuzz, decoder, hostile-peers)
+ *   npm run soak -- --only boot,chaos  # some parts (boot, processes, chaos, cluster-chaos, fuzz, decoder, hostile-peers)
  *   npm run soak -- --seed 42
  *
  * Full size: 10,000 boot/stop cycles of the default system in one process and 500 as separate
@@ -26,7 +26,7 @@ const scale = values.quick ? 0.1 : 1;
 const seed = Number(values.seed ?? 20261124);
 // `kernel` and `hostile` are the older names of `fuzz` and `hostile-peers`.
 const ALIASES: Record<string, string> = { kernel: 'fuzz', hostile: 'hostile-peers' };
-const only = new Set((values.only ?? 'boot,processes,chaos,fuzz,decoder,hostile-peers').split(',').map((p) => ALIASES[p] ?? p));
+const only = new Set((values.only ?? 'boot,processes,chaos,cluster-chaos,fuzz,decoder,hostile-peers').split(',').map((p) => ALIASES[p] ?? p));
 const command = `npm run soak -- ${process.argv.slice(2).join(' ')}`.trim();
 const rows: string[][] = [];
 let failed = false;
@@ -75,6 +75,8 @@ if (only.has('chaos')) {
   chaosResult = await chaos({ durationMs, seed, killEveryMs: 400 });
   if (chaosResult.requests.hung || chaosResult.requests.untyped || !chaosResult.restored) failed = true;
 }
+
+if (only.has('cluster-chaos')) failed = (await (await import('./cluster-chaos.js')).clusterChaosSoak({ scale, seed, command })) || failed;
 
 console.log('\n== Reliability: boot soak ==');
 console.log('   reproduce: npm run soak' + (values.quick ? ' -- --quick' : ''));
