@@ -27,8 +27,9 @@
  *
  * Reproducible: the same seed gives the same inputs in the same batches (FUZZ_SEED replays one).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { mulberry32 } from '../random.mjs';
@@ -561,6 +562,16 @@ interface World {
 }
 
 const MAX_FRAME = 1024 * 1024;
+/** A process's CPU time (user + system) in ms, from /proc; 0 once it is gone. */
+function cpuMsOf(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** Stands for the bus's id in a recorded junk answer (the bus numbers its calls afresh in a replay). */
 const REPLAY_ID = '"@@bus-id@@"';
 /** What the junk server answered to each call (by the caller's connection and id), for the report. */
@@ -661,6 +672,12 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
       w.junkCalls = 0;
       if (junkGiven.size > 10_000) junkGiven.clear();
       const stopRss = w.k.sampleRss(50);
+      // What a hung caller is judged beside: did this process stall (its answers unread), was the kernel busy, was the machine?
+      const ownLoop = monitorEventLoopDelay({ resolution: 20 });
+      ownLoop.enable();
+      const batchT0 = performance.now();
+      const kernelCpu0 = cpuMsOf(w.k.pid);
+      const context = () => `; in this batch the fuzzer's own event loop stalled up to ${Math.round(ownLoop.max / 1e6)} ms, the kernel used ${Math.round(cpuMsOf(w.k.pid) - kernelCpu0)} ms of CPU in ${Math.round(performance.now() - batchT0)} ms, load average ${loadavg()[0]!.toFixed(1)}`;
       const driverCalls: Promise<unknown>[] = [];
       let inBatch = 0;
       const count = (kind: InputKind, n = 1) => {
@@ -770,6 +787,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
       maxRss = Math.max(maxRss, batchRss);
       r.batches++;
       if (!w.k.alive()) {
+        ownLoop.disable();
         await w.k.exited;
         const file = log.write(join(inputsDir, `crash-seed${seed}-batch${batch}.json`), `crash: ${w.k.obituary().slice(0, 500)}`);
         r.crashes++;
@@ -787,7 +805,7 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
         for (const x of c.wrong.splice(0)) {
           r.hung++;
           hungIds.push(`${c.name} ${x.slice(x.indexOf(' id ') + 4, x.indexOf(':'))}`);
-          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${x}` });
+          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${x}${context()}` });
         }
         for (const a of c.altered.splice(0)) {
           r.alteredIds++;
@@ -800,9 +818,10 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
           r.hung++;
           const junk = t.method === 'fz.junk' ? `; sent at ${Math.round(t.sentAt)}, the callee answered ${junkGiven.get(`${c.name}:${t.text}`) ?? `nothing (it never got the call; it is ${w.junk.open ? 'connected' : `gone since ${Math.round(w.junk.closedAt!)}`})`}` : '';
           hungIds.push(`${c.name} ${t.text}`);
-          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${t.method}${t.batchElement ? ' (in a batch)' : ''} id ${t.text} unanswered after ${Math.round(now - t.sentAt)} ms${junk}` });
+          fail({ kind: 'hung', batch, detail: `${c.name} (${c.framing}): ${t.method}${t.batchElement ? ' (in a batch)' : ''} id ${t.text} unanswered after ${Math.round(now - t.sentAt)} ms${junk}${context()}` });
         }
       }
+      ownLoop.disable();
       if (hungIds.length) {
         // One file for the batch, named in each of its samples.
         const file = log.write(join(inputsDir, `hung-seed${seed}-batch${batch}.json`), `${hungIds.length} hung callers`, hungIds);
