@@ -197,7 +197,7 @@ export class ExtensionRuntime {
     if (m.limits.memoryMb && p.pid && p.confinement?.limitsBy !== 'cgroup') {
       const limit = m.limits.memoryMb * 1024 * 1024;
       this.#unwatch = watchMemory(p.pid, limit, (rss) => {
-        this.exit = { code: null, signal: 'SIGKILL', reason: `killed: it used ${Math.round(rss / 1048576)} MB, over its limit of ${m.limits.memoryMb} MB` };
+        this.exit = { code: null, signal: 'SIGKILL', reason: `killed: it used ${(rss / 1048576).toFixed(1)} MB, over its limit of ${m.limits.memoryMb} MB` };
         this.options.log.warn(`extension '${m.name}' ${this.exit.reason}`);
         p.kill('SIGKILL');
       });

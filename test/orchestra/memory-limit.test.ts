@@ -47,7 +47,7 @@ describe('the memory limit of an isolated extension', () => {
     const r = bootHog('unshare', ['-m', 'sh', '-c', `${unmount} && exec "$@"`, 'sh', process.execPath, script, hogDir, grants]);
     expect(r.error).toMatch(/^PeerGoneError: /);
     expect(r.logs.join('\n')).toContain("no cgroup limits");
-    const kill = r.logs.map((l) => /^extension 'hog' killed: it used (\d+) MB, over its limit of (\d+) MB$/.exec(l)).find(Boolean);
+    const kill = r.logs.map((l) => /^extension 'hog' killed: it used (\d+\.\d) MB, over its limit of (\d+) MB$/.exec(l)).find(Boolean);
     expect(kill, r.logs.join('\n')).toBeTruthy();
     const [used, limit] = [Number(kill![1]), Number(kill![2])];
     expect(limit).toBe(LIMIT_MB);

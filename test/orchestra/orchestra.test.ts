@@ -138,7 +138,7 @@ describe('Orchestra Kit', () => {
         return true;
       }
     }, 5000, 'the hog to be gone');
-    expect(logs.some((l) => /extension 'hog' killed: (it used \d+ MB, over its limit of 96 MB|over its memory limit of 96 MB \(cgroup\))/.test(l))).toBe(true);
+    expect(logs.some((l) => /extension 'hog' killed: (it used \d+\.\d MB, over its limit of 96 MB|over its memory limit of 96 MB \(cgroup\))/.test(l))).toBe(true);
     // Killed at its limit, not merely at some point: what it held (it says so after each bite) stays near 96 MB.
     expect(Math.max(0, ...logs.map((l) => Number(/extension 'hog': hog holds (\d+) MB$/.exec(l)?.[1] ?? 0)))).toBeLessThan(96 + 64);
     expect(await bus.request('trusted.add', { a: 1, b: 1 })).toBe(2);
