@@ -26,9 +26,21 @@ export interface InventoryRow {
   grant?: unknown;
 }
 
+/** A node of the cluster this kernel belongs to (`cluster.nodes`). */
+export interface NodeRow {
+  node: string;
+  self: boolean;
+  pid: number;
+  host: string;
+  since: string;
+  lastSeenMs: number;
+}
+
 export interface Inventory {
   system: { state: string; phase: string; isolation: string; pid: number; uptimeMs: number; rssBytes: number; heapUsedBytes: number };
   components: InventoryRow[];
+  /** The cluster's nodes, when this kernel is one (a `cluster:` table); absent otherwise. */
+  nodes?: NodeRow[];
 }
 
 /** One line of the event log. */
@@ -253,7 +265,20 @@ export class DashboardModel {
         if (grant !== undefined) r.grant = grant;
       }
     }
-    return { system, components: rows };
+    const nodes = await this.#nodes(k);
+    return nodes ? { system, components: rows, nodes } : { system, components: rows };
+  }
+
+  /** The cluster's nodes, asked of this node's cluster part when the system has one. */
+  async #nodes(k: Kernel): Promise<NodeRow[] | undefined> {
+    const bus = this.#s.bus();
+    if (!bus || !k.states().some((s) => s.name === 'cluster' && s.state === 'ready')) return undefined;
+    try {
+      const nodes = (await bus.request('cluster.nodes', {}, { timeout: '2s' })) as NodeRow[];
+      return Array.isArray(nodes) ? nodes : undefined;
+    } catch {
+      return undefined; // leaving, or its NATS connection is down: the page keeps the last list
+    }
   }
 
   #fromKernel(): InventoryRow[] {

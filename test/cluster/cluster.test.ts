@@ -187,6 +187,16 @@ describe.skipIf(!bin)('a cluster of three nodes over three NATS servers', () => 
     expect(direct.components.map((c) => c.name)).toContain('svc');
   });
 
+  it('the dashboard of a node lists every node of the cluster, this one marked', async () => {
+    const line = nodes.b!.output.join('').split('\n').find((l) => l.startsWith('symphony: dashboard '));
+    expect(line, nodes.b!.output.join('')).toBeDefined();
+    const url = line!.slice('symphony: dashboard '.length).trim();
+    const state = (await (await fetch(`${url}dashboard/state`)).json()) as { inventory: { nodes?: { node: string; self: boolean; pid: number }[] } };
+    expect(state.inventory.nodes?.map((n) => n.node)).toEqual(['a', 'b', 'c']);
+    expect(state.inventory.nodes!.find((n) => n.self)!.node).toBe('b');
+    expect(state.inventory.nodes!.find((n) => n.node === 'c')!.pid).toBe(nodes.c!.proc.pid);
+  });
+
   it('the node password never appears in what a node prints', async () => {
     const { NATS_PASSWORD } = await import('./harness.js');
     for (const n of Object.values(nodes)) expect(n.output.join('')).not.toContain(NATS_PASSWORD);

@@ -18,6 +18,8 @@ export interface ChaosResult {
   byCode: Record<string, number>;
   kills: { victim: string; recoveredMs: number | null }[];
   restored: boolean;
+  /** How each victim extension ran (sandboxed where bubblewrap works), as the Orchestra reports it. */
+  isolation: Record<string, string>;
   untypedSamples: string[];
   ms: number;
 }
@@ -43,7 +45,7 @@ export async function chaos(options: { durationMs: number; seed: number; killEve
   const bus = k.get('bus') as Bus;
   const orchestra = k.get('orchestra') as Orchestra;
   const deadline = options.deadlineMs ?? 2000;
-  const result: ChaosResult = { requests: { ok: 0, typed: 0, untyped: 0, hung: 0 }, byCode: {}, kills: [], restored: false, untypedSamples: [], ms: 0 };
+  const result: ChaosResult = { requests: { ok: 0, typed: 0, untyped: 0, hung: 0 }, byCode: {}, kills: [], restored: false, isolation: Object.fromEntries(orchestra.status().map((e) => [e.name, e.isolation])), untypedSamples: [], ms: 0 };
   let running = true;
 
   const pidOf = async (victim: string): Promise<number | undefined> => {

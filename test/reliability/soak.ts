@@ -86,6 +86,7 @@ if (chaosResult) {
   const r = chaosResult;
   const rec = r.kills.map((k) => k.recoveredMs).filter((x): x is number => x !== null);
   console.log('\n== Reliability: chaos (SIGKILL of extensions and the Python Conductor under load) ==');
+  console.log(`   extensions ran: ${Object.entries(r.isolation).map(([n, i]) => `${n} ${i}`).join(', ')}`);
   printTable(
     ['requests ok', 'failed, typed', 'untyped', 'hung', 'errors by code', 'kills', 'recovery p50 / p99 / max', 'restored'],
     [[String(r.requests.ok), String(r.requests.typed), String(r.requests.untyped), String(r.requests.hung), Object.entries(r.byCode).map(([c, n]) => `${c}: ${n}`).join(', ') || '—', String(r.kills.length), `${ms(pct(rec, 50))} / ${ms(pct(rec, 99))} / ${ms(Math.max(...rec))}`, r.restored ? 'yes' : 'NO']],

@@ -145,6 +145,26 @@
     $('facts').textContent = `pid ${s.pid} · up ${dur(s.uptimeMs)} · RSS ${bytes(s.rssBytes)} · heap ${bytes(s.heapUsedBytes)} · isolation ${s.isolation}`;
   };
 
+  // ---- the cluster's nodes (only on a node of a cluster) ----------------------------------------------
+  const renderNodes = () => {
+    const nodes = view.inventory && view.inventory.nodes;
+    $('nodes-section').hidden = !nodes;
+    if (!nodes) return;
+    $('nodes').tBodies[0].replaceChildren(
+      ...nodes.map((n) =>
+        el(
+          'tr',
+          { 'data-node': n.node, class: n.self ? 'self' : undefined },
+          el('td', { 'data-col': 'node', text: n.self ? `${n.node} (this node)` : n.node }),
+          el('td', { 'data-col': 'pid', text: String(n.pid) }),
+          el('td', { 'data-col': 'host', text: n.host }),
+          el('td', { 'data-col': 'since', text: new Date(n.since).toLocaleTimeString() }),
+          el('td', { 'data-col': 'seen', text: n.self ? '–' : `${n.lastSeenMs} ms ago` }),
+        ),
+      ),
+    );
+  };
+
   // ---- the components table -----------------------------------------------------------------------
   const grantText = (g) => {
     if (g === undefined || g === null) return '';
@@ -413,6 +433,7 @@
     $('log').replaceChildren();
     addLog(s.log);
     renderInventory();
+    renderNodes();
     renderBoot();
     renderMelodyFiles();
     renderRuns();
@@ -425,6 +446,7 @@
   on('inventory', (inv) => {
     view.inventory = inv;
     renderInventory();
+    renderNodes();
   });
   on('boot', (b) => {
     view.boot = b;
