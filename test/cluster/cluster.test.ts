@@ -143,6 +143,13 @@ describe.skipIf(!bin)('a cluster of three nodes over three NATS servers', () => 
     expect(r.outputs.count).toEqual({ node: 'c', words: 6 });
   });
 
+  it('the Pit is reached from a node without one, through its bus methods (artifacts on a, stored and read from c)', async () => {
+    const put = await clients.c!.request<{ name: string; version: number; size: number }>('artifacts.put', { name: 'from-c', data: 'stored across nodes' });
+    expect(put).toMatchObject({ name: 'from-c', size: 'stored across nodes'.length });
+    const read = await clients.b!.request<{ data?: string; dataBase64?: string }>('artifacts.read', { name: 'from-c' });
+    expect(read.data ?? Buffer.from(read.dataBase64 ?? '', 'base64').toString('utf8')).toBe('stored across nodes');
+  });
+
   it('rights are checked at the caller node: a caller without secret.* gets -32002 and b never runs it', async () => {
     const before = ((await clients.b!.request('test.b.counters')) as { runs: Record<string, number> }).runs['secret.read'] ?? 0;
     const r = await clients.a!.request<{ ok: boolean; code: number }>('test.a.call', { method: 'secret.read', rights: { calls: ['math.*'] } });

@@ -79,6 +79,21 @@ describe.skipIf(!bin)('symphony ps on a clustered node', () => {
     expect(j.nodes.find((n) => n.node === 'c')!.components.map((c) => c.name)).toContain('only-c');
   }, 30_000);
 
+  it('symphony call on one node reaches a method only another node serves; one nobody serves is -32601 at once', async () => {
+    const r = await runCli(['call', 'test.only-c.counters', '--socket', nodes.a!.socket]);
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out)).toHaveProperty('runs');
+    // Pinned to a node by name: that node's own system.ps, as the operator.
+    const pinned = await runCli(['call', 'cluster.on.b.system.ps', '--socket', nodes.a!.socket]);
+    expect(pinned.code, pinned.err).toBe(0);
+    expect((JSON.parse(pinned.out) as { components: { name: string }[] }).components.map((c) => c.name)).toContain('only-b');
+    const t0 = performance.now();
+    const none = await runCli(['call', 'nobody.serves.this', '--socket', nodes.a!.socket]);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/-32601/);
+    expect(performance.now() - t0).toBeLessThan(5000);
+  }, 30_000);
+
   it('a node that is gone is gone from the printout', async () => {
     nodes.c!.kill('SIGKILL');
     await nodes.c!.exited;
