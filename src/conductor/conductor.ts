@@ -314,7 +314,14 @@ export class Conductor {
       if (step.compensate) methods.add(step.compensate.call);
     }
     if (!this.bus.serves('orchestra.providers')) return chambering;
-    const providers = (await this.bus.request('orchestra.providers', { methods: [...methods] })) as Record<string, { extension: string; version: string; execution: string; state: string } | null>;
+    let providers: Record<string, { extension: string; version: string; execution: string; state: string } | null>;
+    try {
+      providers = (await this.bus.request('orchestra.providers', { methods: [...methods] })) as typeof providers;
+    } catch (err) {
+      // On a node of a cluster every method seems served (the cluster may have it): nobody did.
+      if (err instanceof BusError && err.code === ErrorCode.MethodNotFound) return chambering;
+      throw err;
+    }
     const inactive = new Set<string>();
     for (const [method, p] of Object.entries(providers)) {
       chambering.registration.push({ method, provider: p ? `${p.extension}@${p.version} (${p.execution})` : 'a component (not an extension)' });

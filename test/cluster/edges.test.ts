@@ -98,3 +98,33 @@ describe.skipIf(!bin)('chunks and forged requests', () => {
     }
   });
 });
+
+describe.skipIf(!bin)('a node whose cluster has no Orchestra', () => {
+  const tmp = tempDir('cluster-no-orchestra');
+  let nats: NatsCluster;
+  let node: KernelNode;
+  let c: TestClient;
+
+  beforeAll(async () => {
+    nats = await startNatsCluster(1, { dir: tmp.dir });
+    node = startNode({ name: 'solo', servers: nats.urls, serve: ['text.upper'], dir: tmp.dir, components: ['pit: { use: builtin:pit, needs: [bus] }', 'conductor: { use: builtin:conductor, needs: [bus, pit] }'] });
+    c = await ready(node, 1);
+  }, 60_000);
+
+  afterAll(async () => {
+    await c?.close().catch(() => {});
+    node?.kill('SIGKILL');
+    await node?.exited;
+    await nats?.stop();
+    tmp.remove();
+  });
+
+  // Every method seems served on a node of a cluster (the cluster may have it): the Conductor's
+  // question to the Orchestra that nobody runs is answered -32601, which means "none", not a failure.
+  it('runs a melody: the question nobody in the cluster serves (orchestra.providers) is taken as no Orchestra', async () => {
+    const melody = { melody: 'solo', steps: { upper: { call: 'text.upper', with: { text: 'solo' } } }, outputs: { upper: '${steps.upper.output}' } };
+    const r = await c.request<{ state: string; outputs: { upper: { text: string } } }>('melody.run', { melody }, { timeout: 20_000 });
+    expect(r.state).toBe('succeeded');
+    expect(r.outputs.upper.text).toBe('SOLO');
+  });
+});
