@@ -26,8 +26,6 @@ export const REMOTE = Symbol.for('symphony.remote');
 export const PROCESS_ID = Symbol.for('symphony.pid');
 
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-/** The host that runs a hosted component (always the compiled one, also when this runs from src/). */
-const HOST_SCRIPT = join(packageRoot, 'dist', 'bus', 'component-host.js');
 
 /** Methods of an object, as a remote caller may call them (own and inherited, functions only). */
 function methodOf(instance: unknown, name: string): ((...args: unknown[]) => unknown) | undefined {
@@ -159,7 +157,7 @@ function programPath(program: string, baseDir: string): string {
 }
 
 /** `mode: worker` and `mode: process`: the component's module runs in a host that joins the bus. */
-function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string, policy: IsolationPolicy = 'auto'): ModeAdapter {
+function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string, policy: IsolationPolicy, hostScript: string): ModeAdapter {
   return (component: string, options: ComponentOptions): AnyComponentDefinition => {
     if (typeof options.use !== 'string') {
       throw new TypeError(`'${component}' runs as a ${kind}: its use: must be a module path or package (a definition object cannot cross into another ${kind === 'worker' ? 'thread' : 'process'})`);
@@ -179,7 +177,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
         let connection: PeerConnection | undefined;
         try {
           if (kind === 'worker') {
-            const w = bus.spawnWorker(HOST_SCRIPT, { name: component, workerData: spec });
+            const w = bus.spawnWorker(hostScript, { name: component, workerData: spec });
             stop = async () => void (await w.worker.terminate());
             connection = w.connection;
             await w.connection.ready(ctx.remainingMs());
@@ -187,7 +185,7 @@ function hostedMode(kind: 'worker' | 'process', busName: string, baseDir: string
           } else {
             // Sandboxed, its view holds Symphony's code and packages and the config's folder (where its module is), read-only.
             const sandbox = sandboxRequest(options, baseDir, policy, [join(packageRoot, 'dist'), join(packageRoot, 'node_modules'), baseDir]);
-            const p = bus.spawnPeer({ name: component, command: process.execPath, args: [HOST_SCRIPT], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) }, sandbox });
+            const p = bus.spawnPeer({ name: component, command: process.execPath, args: [hostScript], cwd: baseDir, env: { SYMPHONY_COMPONENT: JSON.stringify(spec) }, sandbox });
             level = () => p.isolation;
             processId = () => p.pid;
             stop = () => p.stop(2000);
@@ -323,8 +321,11 @@ function stderrTail(p: PeerProcess, component: string, log: ComponentContext['lo
   };
 }
 
-/** The adapters for a kernel whose bus is the component `busName`. */
-export function modeAdapters(busName: string, baseDir: string, policy: IsolationPolicy = 'auto'): NonNullable<KernelOptions['modes']> {
-  return { worker: hostedMode('worker', busName, baseDir, policy), process: hostedMode('process', busName, baseDir, policy), command: commandMode(busName, baseDir, policy) };
+/**
+ * The adapters for a kernel whose bus is the component `busName`. `hostScript` is the program that
+ * runs a worker or process component (the system's: it loads the component's module).
+ */
+export function modeAdapters(busName: string, baseDir: string, policy: IsolationPolicy, hostScript: string): NonNullable<KernelOptions['modes']> {
+  return { worker: hostedMode('worker', busName, baseDir, policy, hostScript), process: hostedMode('process', busName, baseDir, policy, hostScript), command: commandMode(busName, baseDir, policy) };
 }
 

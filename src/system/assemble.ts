@@ -1,7 +1,12 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { KernelOptions, ModeAdapter } from '../bootstrap/index.js';
 import { loadDefinition, type LoadedSystem } from '../config/index.js';
 import { loadBuiltin } from './builtins.js';
 import { CLUSTER_USE, withCluster } from './cluster.js';
+
+/** The program that runs a worker or process component (always the compiled one, also when this runs from src/). */
+const HOST_SCRIPT = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'dist', 'system', 'component-host.js');
 
 /** Imports what `use` points at (a builtin, a module relative to `baseDir`, a package) and checks it is a component. */
 export function loadComponent(use: string, baseDir: string): ReturnType<typeof loadDefinition> {
@@ -17,7 +22,7 @@ export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, '
   const adapter =
     (kind: 'worker' | 'process' | 'command'): ModeAdapter =>
     async (...args) =>
-      (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir, system.isolation)[kind]!(...args);
+      (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir, system.isolation ?? 'auto', HOST_SCRIPT)[kind]!(...args);
   return {
     loader: async (use) => (use === CLUSTER_USE ? (await import('../cluster/index.js')).clusterComponent : loadComponent(use, system.baseDir)),
     baseDir: system.baseDir,

@@ -3,3 +3,4 @@
  * alone, without the kernel's router, server or spawner.
  */
 export { BusClient, connect, type ConnectOptions } from '../client.js';
+export { BusError, ErrorCode } from '../errors.js';

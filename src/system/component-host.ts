@@ -2,12 +2,13 @@
  * Runs one component outside the kernel process (`mode: worker` or `mode: process`): joins the
  * bus, gives the component proxies of its dependencies (their methods over the bus), starts it,
  * and serves its instance's methods as `component.<name>.<method>`, plus `__health` and `__stop`.
+ * It is a program of the system's (it loads the component with the config layer's loader), which
+ * the bus's modes start by the path the system gives them.
  */
 import { workerData } from 'node:worker_threads';
 import type { ComponentContext, Handle, LateHandle, Logger } from '../bootstrap/index.js';
 import { loadDefinition } from '../config/index.js';
-import { connect } from './client.js';
-import { BusError, ErrorCode } from './errors.js';
+import { BusError, connect, ErrorCode } from '../bus/client/index.js';
 
 interface Spec {
   name: string;
