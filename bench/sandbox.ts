@@ -64,6 +64,12 @@ async function coldStart(sandbox: boolean): Promise<{ ms: number; isolation: str
 const row = (label: string, s: Stats) => [label, fmtSigned(s.p50), fmtSigned(s.p10), fmtSigned(s.p90), fmtSigned(s.min), fmtSigned(s.max)];
 
 export async function sandboxBench(): Promise<void> {
+  // The sandbox drops NODE_EXTRA_CA_CERTS when its view lacks the file (loading a system's CA bundle
+  // costs a fresh node ~30 ms): compared with it on one side only, the sandbox would look faster.
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    console.log(`   NODE_EXTRA_CA_CERTS unset for this bench (it was ${process.env.NODE_EXTRA_CA_CERTS}): both sides start node without it`);
+    delete process.env.NODE_EXTRA_CA_CERTS;
+  }
   const probe = probeSandbox();
   if (!probe.available) {
     console.log(`sandbox bench: the sandbox is unavailable here (${probe.reason}; ${probe.remedy}): nothing to measure`);
