@@ -80,7 +80,7 @@ beforeAll(async () => {
   P = instance(run, { name: 'procview', from: 'attacker', permissions: { fsRead: ['/proc'] } });
   victim = instance(run, { name: 'victim', from: 'victim' });
   // The programs it tries (and their libraries) are granted: the attempt really runs, and the layer that stops it is the sandbox's.
-  const tools = ['nsenter', 'unshare', 'cat'].map((t) => realpathSync(`/usr/bin/${t}`));
+  const tools = ['nsenter', 'unshare', 'cat', 'tee'].map((t) => realpathSync(`/usr/bin/${t}`));
   const libs = [...new Set(tools.flatMap((t) => sharedLibraries(t)).map((l) => realpathSync(l)))];
   nsjumper = instance(run, { name: 'nsjumper', from: 'attacker', permissions: { childProcess: true, fsRead: [run.granted, ...tools, ...libs] }, activation: ['onCall'] });
   reloader = instance(run, { name: 'reloader', from: 'attacker', activation: ['onCall'] });
@@ -518,15 +518,15 @@ describe('code it may not run', () => {
 
   it("a child process outside Node's permission model cannot write its own folder or a read-only grant (the mount view alone holds): the files are unchanged", async () => {
     await expectChildrenRun();
-    // A node child started without --permission: only the mount view stands between it and these files.
+    // tee, not node: from Node 22 on a child node inherits the permission flags (NODE_OPTIONS), so
+    // only a program outside Node leaves the mount view alone in the way. tee opens every file it is
+    // given for writing (truncating it) before it reads its empty stdin.
     const targets = [join(nsjumper.dir, 'planted.txt'), join(nsjumper.dir, 'package.json'), join(run.granted, 'readme.txt'), join(run.granted, 'planted.txt')];
     const before = targets.map((t) => (existsSync(t) ? readFileSync(t, 'utf8') : null));
-    const code = `const fs = require('node:fs'); const out = {}; for (const t of ${JSON.stringify(targets)}) { try { fs.writeFileSync(t, 'pwned'); out[t] = 'written'; } catch (e) { out[t] = e.code; } } process.stdout.write(JSON.stringify(out));`;
-    const r = await attack(k, nsjumper, 'spawn', { command: process.execPath, args: ['-e', code] });
+    const r = await attack(k, nsjumper, 'spawn', { command: 'tee', args: targets });
     expect(r.outcome, JSON.stringify(r)).toBe('succeeded');
-    const seen = JSON.parse(r.stdout) as Record<string, string>;
-    expect(Object.values(seen).filter((v) => v === 'written')).toEqual([]);
-    expect(Object.values(seen)).toEqual(targets.map(() => 'EROFS'));
+    expect(r.status, JSON.stringify(r)).not.toBe(0);
+    for (const t of targets) expect(r.stderr).toContain(`tee: ${t}: Read-only file system`);
     expect(targets.map((t) => (existsSync(t) ? readFileSync(t, 'utf8') : null))).toEqual(before);
     await k.expectServing();
   });
