@@ -35,6 +35,14 @@ export async function listenUnix(bus: PeerHost, options: ListenOptions = {}): Pr
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     await removeStaleSocket(path);
   }
+  // The token file first: a client that finds the socket (a peer reconnecting after a restart)
+  // must find this run's token beside it, never the last run's or none.
+  let tokenFile: string | undefined;
+  if (options.operatorToken) {
+    tokenFile = `${path}.token`;
+    await rm(tokenFile, { force: true });
+    await writeFile(tokenFile, `${options.operatorToken}\n`, { mode: 0o600, flag: 'wx' });
+  }
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);
@@ -43,12 +51,16 @@ export async function listenUnix(bus: PeerHost, options: ListenOptions = {}): Pr
     bus.attach(new StreamTransport(socket, socket, { maxFrameBytes: bus.maxFrameBytes }), { label: 'socket peer', boundedHello: true });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error) => {
+      if (tokenFile) void rm(tokenFile, { force: true });
+      reject(err);
+    };
+    server.once('error', failed);
     // Create the socket with no access for others from the first instant, then set it exactly.
     const mask = setUmask(0o177);
     server.listen(path, () => {
       if (mask !== undefined) setUmask(mask);
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -56,12 +68,6 @@ export async function listenUnix(bus: PeerHost, options: ListenOptions = {}): Pr
   // listens to ends the process); the listener goes on accepting once descriptors are free.
   server.on('error', (err) => bus.listenerError(err));
   await chmod(path, 0o600);
-  let tokenFile: string | undefined;
-  if (options.operatorToken) {
-    tokenFile = `${path}.token`;
-    await rm(tokenFile, { force: true });
-    await writeFile(tokenFile, `${options.operatorToken}\n`, { mode: 0o600, flag: 'wx' });
-  }
   let closing: Promise<void> | undefined;
   return {
     path,
