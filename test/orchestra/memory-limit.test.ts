@@ -52,7 +52,7 @@ describe('the memory limit of an isolated extension', () => {
     const [used, limit] = [Number(kill![1]), Number(kill![2])];
     expect(limit).toBe(LIMIT_MB);
     // Polled every 100 ms while it eats 8 MB per 20 ms: at most ~40 MB past the limit, 64 allowed.
-    expect(used).toBeGreaterThan(LIMIT_MB);
+    expect(used).toBeGreaterThanOrEqual(LIMIT_MB); // killed over it; shown to a tenth of a MB
     expect(used).toBeLessThan(LIMIT_MB + 64);
     expect(r.held).toBeLessThan(LIMIT_MB + 64);
   }, 60_000);
