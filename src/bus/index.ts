@@ -27,6 +27,7 @@ export {
   BusError,
   ErrorCode,
   ForbiddenError,
+  fromWire,
   InternalError,
   InvalidParamsError,
   InvalidRequestError,

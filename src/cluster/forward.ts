@@ -1,6 +1,6 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { InvalidParamsError, MessageTooLargeError, MethodNotFoundError, PeerGoneError, type HandlerContext } from '../bus/index.js';
-import { chunks, decode, encode, errorFrom, NotServedHere, Reassembly, type CallBody, type ReplyBody } from './wire.js';
+import { fromWire, InvalidParamsError, MessageTooLargeError, MethodNotFoundError, PeerGoneError, type HandlerContext } from '../bus/index.js';
+import { chunks, decode, encode, NotServedHere, Reassembly, type CallBody, type ReplyBody } from './wire.js';
 import type { ClusterNode } from './node.js';
 
 interface Pending {
@@ -173,7 +173,7 @@ export class Forwarder {
       return;
     }
     if (body.z) return this.#nobody(p, true);
-    if (body.e) this.#settle(p, undefined, errorFrom(body.e));
+    if (body.e) this.#settle(p, undefined, fromWire(body.e));
     else this.#settle(p, body.r);
   }
 

@@ -1,18 +1,4 @@
-import {
-  BusError,
-  ErrorCode,
-  ForbiddenError,
-  InternalError,
-  InvalidParamsError,
-  InvalidRequestError,
-  MessageTooLargeError,
-  MethodNotFoundError,
-  OverloadedError,
-  PeerGoneError,
-  RequestCancelledError,
-  TimeoutError,
-  UnauthorizedError,
-} from '../bus/index.js';
+import { BusError, ErrorCode, MethodNotFoundError } from '../bus/index.js';
 
 /*
  * What nodes say to each other over NATS. Every subject starts with the cluster's prefix (a node's
@@ -82,37 +68,10 @@ export function decode<T>(data: Uint8Array): T {
   return JSON.parse(decoder.decode(data)) as T;
 }
 
-const BY_CODE: Record<number, new (message: string, data?: unknown) => BusError> = {
-  [ErrorCode.InvalidRequest]: InvalidRequestError,
-  [ErrorCode.InvalidParams]: InvalidParamsError,
-  [ErrorCode.InternalError]: InternalError,
-  [ErrorCode.RequestCancelled]: RequestCancelledError,
-  [ErrorCode.Unauthorized]: UnauthorizedError,
-  [ErrorCode.Forbidden]: ForbiddenError,
-  [ErrorCode.Timeout]: TimeoutError,
-  [ErrorCode.PeerGone]: PeerGoneError,
-  [ErrorCode.Overloaded]: OverloadedError,
-  [ErrorCode.MessageTooLarge]: MessageTooLargeError,
-};
-
 /** An error as it crosses: the JSON-RPC code, message and data. */
 export function errorBody(err: unknown): NonNullable<ReplyBody['e']> {
   if (err instanceof BusError) return { code: err.code, message: err.message, ...(err.data !== undefined ? { data: err.data } : {}) };
   return { code: ErrorCode.InternalError, message: err instanceof Error ? `${err.name}: ${err.message}` : String(err) };
-}
-
-/** The typed error for one that crossed (the same class the bus would have thrown locally). */
-export function errorFrom(e: { code?: unknown; message?: unknown; data?: unknown }): BusError {
-  const code = typeof e.code === 'number' ? e.code : ErrorCode.InternalError;
-  const message = typeof e.message === 'string' ? e.message : 'error without a message';
-  if (code === ErrorCode.MethodNotFound) {
-    const method = (e.data as { method?: unknown } | undefined)?.method;
-    const err = new MethodNotFoundError(typeof method === 'string' ? method : '?');
-    err.message = message;
-    return err;
-  }
-  const Cls = BY_CODE[code];
-  return Cls ? new Cls(message, e.data) : new BusError(code, message, e.data);
 }
 
 /**
