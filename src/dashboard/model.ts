@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Kernel, type BootReport, type KernelEvent } from '../bootstrap/index.js';
 import type { Bus, BusStats } from '../bus/index.js';
+import type { NodeInfo } from '../cluster/index.js';
 
 /**
  * What the page shows, gathered from the kernel, its parts' own kernels (an Orchestra runs its
@@ -26,21 +27,11 @@ export interface InventoryRow {
   grant?: unknown;
 }
 
-/** A node of the cluster this kernel belongs to (`cluster.nodes`). */
-export interface NodeRow {
-  node: string;
-  self: boolean;
-  pid: number;
-  host: string;
-  since: string;
-  lastSeenMs: number;
-}
-
 export interface Inventory {
   system: { state: string; phase: string; isolation: string; pid: number; uptimeMs: number; rssBytes: number; heapUsedBytes: number };
   components: InventoryRow[];
   /** The cluster's nodes, when this kernel is one (a `cluster:` table); absent otherwise. */
-  nodes?: NodeRow[];
+  nodes?: NodeInfo[];
 }
 
 /** One line of the event log. */
@@ -270,11 +261,11 @@ export class DashboardModel {
   }
 
   /** The cluster's nodes, asked of this node's cluster part when the system has one. */
-  async #nodes(k: Kernel): Promise<NodeRow[] | undefined> {
+  async #nodes(k: Kernel): Promise<NodeInfo[] | undefined> {
     const bus = this.#s.bus();
     if (!bus || !k.states().some((s) => s.name === 'cluster' && s.state === 'ready')) return undefined;
     try {
-      const nodes = (await bus.request('cluster.nodes', {}, { timeout: '2s' })) as NodeRow[];
+      const nodes = (await bus.request('cluster.nodes', {}, { timeout: '2s' })) as NodeInfo[];
       return Array.isArray(nodes) ? nodes : undefined;
     } catch {
       return undefined; // leaving, or its NATS connection is down: the page keeps the last list
