@@ -64,10 +64,15 @@ describe('StreamTransport output', () => {
     t.onMessage = (d) => got.push(d);
     const overflows: number[] = [];
     t.limitOutput(100_000, (bytes) => overflows.push(bytes));
+    // The bound is raised to twice the stream's own high-water mark (16 KiB on Node 20, 64 KiB
+    // from Node 22 on): size the frames from it, past half of the bound and past all of it.
+    const bound = Math.max(100_000, 2 * socket.writableHighWaterMark);
+    const held = Math.ceil(bound * 0.6);
+    const over = bound + 20_000;
 
-    t.sendJson(JSON.stringify('a'.repeat(60_000)));
+    t.sendJson(JSON.stringify('a'.repeat(held)));
     await tick();
-    expect(t.bufferedBytes).toBeGreaterThan(50_000);
+    expect(t.bufferedBytes).toBeGreaterThan(bound / 2);
     socket.push(line('one'));
     await new Promise((r) => setImmediate(r));
     expect(got).toEqual([]); // held: the peer is not reading what it was sent
@@ -79,9 +84,9 @@ describe('StreamTransport output', () => {
     expect(got).toEqual([{ kind: 'message', message: { jsonrpc: '2.0', method: 'one' } }]);
     expect(t.outputStalled()).toBe(false);
 
-    t.sendJson(JSON.stringify('b'.repeat(120_000)));
+    t.sendJson(JSON.stringify('b'.repeat(over)));
     await tick();
-    expect(overflows).toEqual([120_003]);
+    expect(overflows).toEqual([over + 3]);
     t.close();
   });
 

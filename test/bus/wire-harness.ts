@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { grantsFor } from '../helpers.js';
+import { NURSERY_FLAG } from '../nursery.js';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const wireFixtures = join(root, 'test/fixtures/wire');
@@ -150,7 +151,7 @@ export async function startBusKernel(options: BusKernelOptions = {}): Promise<Ch
   const dir = mkdtempSync(join(tmpdir(), 'symphony-wire-'));
   const socket = join(dir, 'bus.sock');
   const busIndex = pathToFileURL(join(root, 'src/bus/index.ts')).href;
-  const nodeArgs = [...(options.nodeArgs ?? []), '--import', tsxLoader(), '--input-type=module', '-e', BUS_KERNEL(busIndex)];
+  const nodeArgs = [NURSERY_FLAG, ...(options.nodeArgs ?? []), '--import', tsxLoader(), '--input-type=module', '-e', BUS_KERNEL(busIndex)];
   const [cmd, args] = options.nofile ? ['prlimit', [`--nofile=${options.nofile}:${options.nofile}`, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(cmd as string, args as string[], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -196,7 +197,7 @@ export async function startSystemKernel(options: SystemKernelOptions): Promise<C
   // YAML is a superset of JSON: the config is written as JSON into a .yaml file.
   const yaml = join(dir, 'symphony.yaml');
   writeFileSync(yaml, wireSystemConfig({ socket, extensions: options.extensions, bus: options.bus, orchestra: options.orchestra }));
-  const nodeArgs = ['--import', tsxLoader(), join(root, 'src/cli/main.ts'), 'up', '-c', yaml, '--log', 'plain'];
+  const nodeArgs = [NURSERY_FLAG, '--import', tsxLoader(), join(root, 'src/cli/main.ts'), 'up', '-c', yaml, '--log', 'plain'];
   const [cmd, args] = options.nofile ? ['prlimit', [`--nofile=${options.nofile}:${options.nofile}`, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
   const child = spawn(cmd as string, args as string[], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' }, cwd: dir });
   const out = keepTail(4 << 20);

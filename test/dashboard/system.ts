@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { NURSERY_FLAG } from '../nursery.js';
 
 export const root = resolve(import.meta.dirname, '..', '..');
 const bin = join(root, 'dist', 'cli', 'main.js');
@@ -30,7 +31,7 @@ export async function startSystem(args: string[] = [], setup?: (dir: string) => 
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'symphony-dashboard-'));
   setup?.(dir);
-  const child = spawn(process.execPath, [bin, 'up', '--log', 'plain', ...args], { cwd: dir, stdio: ['ignore', options.quiet ? 'ignore' : 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [NURSERY_FLAG, bin, 'up', '--log', 'plain', ...args], { cwd: dir, stdio: ['ignore', options.quiet ? 'ignore' : 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => {
