@@ -7,3 +7,4 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 chmodSync(resolve(root, 'dist/cli/main.js'), 0o755);
 cpSync(resolve(root, 'src/dashboard/page'), resolve(root, 'dist/dashboard/page'), { recursive: true });
+console.log('symphony: dist/ built (the CLI is dist/cli/main.js)');

@@ -118,3 +118,17 @@ describe('the Node it runs on', () => {
     expect(odd.stderr).toContain('symphony: Node 23.1.0 is not a line Symphony is tested on (20, 22, 24); carrying on');
   });
 });
+
+describe('installing from the checkout', () => {
+  it('is not silent: npm shows what install scripts do, and the build says what it is doing', () => {
+    // The checkout's .npmrc: npm ci shows better-sqlite3's compile (minutes where no prebuilt
+    // binary matches) instead of hiding it.
+    const fg = execFileSync('npm', ['config', 'get', 'foreground-scripts'], { cwd: root, encoding: 'utf8' });
+    expect(fg.trim()).toBe('true');
+    const build = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.build as string;
+    expect(build).toMatch(/^echo 'symphony: compiling src\/ into dist\/ \(tsc\)' && tsc /);
+    const post = spawnSync(process.execPath, [join(root, 'scripts', 'postbuild.mjs')], { encoding: 'utf8' });
+    expect(post.status, post.stderr).toBe(0);
+    expect(post.stdout).toBe('symphony: dist/ built (the CLI is dist/cli/main.js)\n');
+  });
+});
