@@ -35,6 +35,13 @@ describe('the docs', () => {
     expect(broken).toEqual([]);
   });
 
+  it('are found from a short README: it links every page of docs/, and stays a page, not a manual', () => {
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const unlinked = pages.filter((p) => p.startsWith('docs/') && !readme.includes(`](${p})`));
+    expect(unlinked).toEqual([]);
+    expect(Buffer.byteLength(readme)).toBeLessThan(10 * 1024);
+  });
+
   it('have code blocks to check', () => {
     expect(all.filter((b) => ['yaml', 'json', 'python'].includes(b.lang)).length).toBeGreaterThanOrEqual(4);
   });
