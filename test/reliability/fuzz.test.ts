@@ -39,7 +39,7 @@ describe('hostile input: fuzzing (short form)', () => {
     // Every kind of frame was generated, and every kind of decoding pass ran.
     for (const kind of ['valid', 'blank', 'garbage', 'glued', 'oversize', 'boundary', 'empty', 'junk-headers', 'truncated', 'runaway'] as const) expect(decoder.byKind[kind], kind).toBeGreaterThan(50);
     expect(decoder.passes).toBeGreaterThan(2 * decoder.streams);
-  });
+  }, 60_000); // ~9 s alone (most of it the memory probes' 100 MB streams); a loaded machine needs more
 
   it('the wire decoder holds at most maxFrameBytes + 2 chunks + 512 KiB, however long the stream', () => {
     expect(decoder.memory.probes.map((p) => `${p.shape}${p.chunkBytes < 1024 ? ' (tiny chunks)' : ''}`).sort()).toEqual([
