@@ -142,7 +142,11 @@ describe('wire regressions: an isolated extension\'s stderr', () => {
     console.log(`stderr flood of 100 MB without a newline: kernel RSS ${Math.round(base / MB)} MB -> peak +${Math.round(grew / MB)} MB`);
     expect(r?.result, k.obituary()).toBe(100 * MB);
     expect(k.alive(), k.obituary()).toBe(true);
-    expect(grew, 'kernel RSS growth during a 100 MB stderr line').toBeLessThan(48 * MB);
+    // The relay's read chunks are garbage as soon as they are scanned; from Node 22 on V8 lets
+    // about 64 MB of such external memory pile up before it collects (35-56 MB seen on Node 24,
+    // under 48 on Node 20). Holding the line, as readline did, adds all 100 MB or more.
+    const bound = Number(process.versions.node.split('.')[0]) >= 22 ? 80 * MB : 48 * MB;
+    expect(grew, 'kernel RSS growth during a 100 MB stderr line').toBeLessThan(bound);
     // The relay is back in sync once the line ends.
     await call(p, 'wirefix.write', { text: `\n${JSON.stringify({ level: 'info', message: 'AFTER-FLOOD-MARK' })}\n` });
     await delay(300);
