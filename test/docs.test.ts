@@ -42,6 +42,17 @@ describe('the docs', () => {
     expect(Buffer.byteLength(readme)).toBeLessThan(10 * 1024);
   });
 
+  it("architecture.md's layout is the tree: every folder of src/ listed, every entry there", () => {
+    const text = readFileSync(join(root, 'docs', 'architecture.md'), 'utf8');
+    const layout = /## Layout\n+```\n([\s\S]*?)```/.exec(text)?.[1];
+    expect(layout, 'a ``` block under ## Layout').toBeDefined();
+    const entries = layout!.split('\n').map((l) => /^(\S+?)\/?\s{2,}/.exec(l)?.[1]).filter((e): e is string => !!e);
+    const listed = entries.filter((e) => e.startsWith('src/')).map((e) => e.slice(4)).sort();
+    const folders = readdirSync(join(root, 'src'), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    expect(listed).toEqual(folders);
+    for (const e of entries) expect(existsSync(join(root, e)), e).toBe(true);
+  });
+
   it('have code blocks to check', () => {
     expect(all.filter((b) => ['yaml', 'json', 'python'].includes(b.lang)).length).toBeGreaterThanOrEqual(4);
   });
