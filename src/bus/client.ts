@@ -12,7 +12,9 @@ import type { Framing } from './framing.js';
 import { IncomingRequest, RpcSession, type CancelListener } from './session.js';
 import { LatencyHistogram } from './stats.js';
 import { assertPattern, assertSubject, isPattern, SubjectIndex } from './subjects.js';
-import { PortTransport, StreamTransport, type MessageTransport } from './transport.js';
+import { PortTransport } from './port-transport.js';
+import { StreamTransport } from './stream-transport.js';
+import type { MessageTransport } from './transport.js';
 
 export interface ConnectOptions {
   /** The name this peer claims (its identity still comes from the token). */

@@ -3,7 +3,7 @@ import { connect as netConnect, createServer, type Server, type Socket } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { PeerHost } from './peer-host.js';
-import { StreamTransport } from './transport.js';
+import { StreamTransport } from './stream-transport.js';
 
 /** A Unix-socket listener of the bus, in a private directory, with the operator's token beside it. */
 export interface SocketServer {

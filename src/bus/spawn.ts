@@ -5,7 +5,8 @@ import type { PeerConnection } from './connection.js';
 import type { PeerHost } from './peer-host.js';
 import type { Rights } from './rights.js';
 import { PeerGoneError } from './errors.js';
-import { PortTransport, StreamTransport } from './transport.js';
+import { PortTransport } from './port-transport.js';
+import { StreamTransport } from './stream-transport.js';
 
 /** Environment variables a spawned peer inherits; everything else is scrubbed (secrets stay home). */
 const INHERITED_ENV = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR', 'TEMP', 'TMP', 'SYSTEMROOT', 'NODE_EXTRA_CA_CERTS'];

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Bus, type BusEvent } from '../../src/bus/index.js';
 import { DeadlineWheel } from '../../src/bus/deadlines.js';
 import { RpcSession } from '../../src/bus/session.js';
-import { StreamTransport } from '../../src/bus/transport.js';
+import { StreamTransport } from '../../src/bus/stream-transport.js';
 import { delay, until } from '../helpers.js';
 import { RawPeer } from './raw-peer.js';
 

@@ -6,7 +6,7 @@
 import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Decoded } from '../../src/bus/framing.js';
-import { BATCH_CHARS, StreamTransport } from '../../src/bus/transport.js';
+import { BATCH_CHARS, StreamTransport } from '../../src/bus/stream-transport.js';
 
 /** A socket stand-in: what is written is recorded; writes complete at once, or when `complete()` runs. */
 function fakeSocket(options: { holdWrites?: boolean } = {}) {
