@@ -34,17 +34,52 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   next: Call | undefined = undefined;
   listed = false;
   #traceparent: string | undefined;
+  /**
+   * `performance.now()` when the call began, NaN until someone needs it: a clock read costs about
+   * as much as an `await fn()`, and most calls are answered before anyone looks. It is read (the
+   * call "pinned") when the call is timed for the latency sample, when its handler asks for its
+   * deadline, when it is forwarded to a peer, or at the wheel's first tick after it began (so its
+   * deadline counts from then: never early, at most a tick later than from its true start).
+   */
+  #started: number | undefined;
+  /** Whole milliseconds most often: a field that also held `undefined` (shapeKeeper) stores those unboxed. */
+  #timeoutMs: number;
+  /** In the latency sample: its latency is recorded when it settles (else only counted). A call made with its start read is. */
+  timed: boolean;
   constructor(
     readonly wheel: DeadlineWheel,
     readonly from: Endpoint,
     readonly target: Endpoint,
     readonly method: string,
     /** performance.now() when the call began (latency) and when it expires. */
-    readonly started: number,
-    readonly deadline: number,
+    started: number,
+    deadline: number,
     traceparent: string | undefined,
   ) {
     this.#traceparent = traceparent;
+    this.#started = started;
+    this.#timeoutMs = deadline - started;
+    this.timed = true;
+  }
+  /** A call whose start is read only when needed (see #started), due `timeoutMs` after it. */
+  static unclocked(wheel: DeadlineWheel, from: Endpoint, target: Endpoint, method: string, timeoutMs: number, traceparent: string | undefined): Call {
+    const call = new Call(wheel, from, target, method, 0, timeoutMs, traceparent);
+    call.#started = undefined;
+    call.timed = false;
+    return call;
+  }
+  /** Puts the call in the latency sample: its start is read now. */
+  sample(): void {
+    this.timed = true;
+    this.#started ??= performance.now();
+  }
+  /** performance.now() when the call began (read now if nobody read it yet). */
+  get started(): number {
+    return (this.#started ??= performance.now());
+  }
+  /** performance.now() at which it expires. */
+  get deadline(): number {
+    return this.started + this.#timeoutMs;
   }
   /** The caller's trace context, or a new one, made only when someone reads it (a peer, a handler). */
   get traceparent(): string {
@@ -52,7 +87,7 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   }
   expire(): void {
     this.target.timeouts++;
-    this.fail(new TimeoutError(`'${this.method}' (served by '${this.target.name}') did not answer within ${Math.round(this.deadline - this.started)}ms`, { method: this.method, peer: this.target.name }));
+    this.fail(new TimeoutError(`'${this.method}' (served by '${this.target.name}') did not answer within ${Math.round(this.#timeoutMs)}ms`, { method: this.method, peer: this.target.name }));
   }
   ok(value: unknown): void {
     if (this.settled) return;
@@ -96,7 +131,8 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
     this.settled = true;
     this.wheel.delete(this);
     this.target.calls.delete(this);
-    this.target.latency.record(performance.now() - this.started);
+    if (this.timed) this.target.latency.record(performance.now() - this.started);
+    else this.target.latency.skip();
   }
   /**
    * A call that lives as long as the class, so the shape of calls survives a full GC. V8 holds an
@@ -104,9 +140,17 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
    * flight collected the calls' shapes and threw away every function optimized for them (`node
    * --trace-deopt`: "weak objects"), and the next thousands of calls ran unoptimized (the first
    * 20,000 in-process calls after a GC took 4-8 µs each instead of under 1 µs). Its fields hold
-   * the kinds of values real calls hold (fractional times), or it would get a shape of its own.
+   * the kinds of values real calls hold (fractional times), or it would get a shape of its own;
+   * its timeout once held `undefined`, so that field is a tagged one, where the usual whole
+   * milliseconds are stored unboxed (a double field boxes every value: an allocation per call).
    */
-  static readonly shapeKeeper = new Call(undefined as never, undefined as never, undefined as never, '', performance.now() + 0.5, performance.now() + 0.5, undefined);
+  static readonly shapeKeeper = Call.#keeper();
+  static #keeper(): Call {
+    const keeper = new Call(undefined as never, undefined as never, undefined as never, '', performance.now() + 0.5, performance.now() + 1.25, undefined);
+    keeper.#timeoutMs = undefined as never;
+    keeper.#timeoutMs = 0.75;
+    return keeper;
+  }
   #answer(error: BusError | undefined, value: unknown): void {
     if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
     const origin = this.origin;
