@@ -14,21 +14,75 @@ import { newTraceparent, type CancelListener, type ForwardedRequest, type Incomi
  * holds who waits for the answer (an in-process caller's promise, or a peer's request to answer on
  * its session) rather than a callback: no closure per call on this path.
  */
-export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
-  wheelKey?: number;
-  settled = false;
+/** What few calls carry: kept apart, so that the common call is a smaller object (less to allocate and collect). */
+class CallRare {
   /** Made by notifyAs: nobody waits for an answer, and a reservation delivers it as a notification. */
   notification = false;
+  /** The handler's AbortSignal, made only if it asks for one. */
   controller: AbortController | undefined = undefined;
+  /** The request to the serving peer, when a peer serves it. */
   downstream: OutgoingRequest | undefined = undefined;
-  /** An in-process caller (requestAs): its promise. */
-  resolve: ((value: unknown) => void) | undefined = undefined;
-  reject: ((error: BusError) => void) | undefined = undefined;
   /** A peer caller: its request, answered on its session. */
   origin: IncomingRequest | undefined = undefined;
   /** The caller's AbortSignal and the listener on it, removed once the call is over. */
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
+  /** Whom the call is for, when a deputy makes it (RequestOptions.onBehalfOf). */
+  principal: string | undefined = undefined;
+}
+
+export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
+  wheelKey?: number;
+  settled = false;
+  /** An in-process caller (requestAs): its promise. */
+  resolve: ((value: unknown) => void) | undefined = undefined;
+  reject: ((error: BusError) => void) | undefined = undefined;
+  #rare: CallRare | undefined = undefined;
+  get #more(): CallRare {
+    return (this.#rare ??= new CallRare());
+  }
+  get notification(): boolean {
+    return this.#rare?.notification ?? false;
+  }
+  set notification(v: boolean) {
+    this.#more.notification = v;
+  }
+  get controller(): AbortController | undefined {
+    return this.#rare?.controller;
+  }
+  set controller(v: AbortController | undefined) {
+    this.#more.controller = v;
+  }
+  get downstream(): OutgoingRequest | undefined {
+    return this.#rare?.downstream;
+  }
+  set downstream(v: OutgoingRequest | undefined) {
+    if (v !== undefined || this.#rare) this.#more.downstream = v;
+  }
+  get origin(): IncomingRequest | undefined {
+    return this.#rare?.origin;
+  }
+  set origin(v: IncomingRequest | undefined) {
+    this.#more.origin = v;
+  }
+  get signal(): AbortSignal | undefined {
+    return this.#rare?.signal;
+  }
+  set signal(v: AbortSignal | undefined) {
+    this.#more.signal = v;
+  }
+  get onAbort(): (() => void) | undefined {
+    return this.#rare?.onAbort;
+  }
+  set onAbort(v: (() => void) | undefined) {
+    this.#more.onAbort = v;
+  }
+  get principal(): string | undefined {
+    return this.#rare?.principal;
+  }
+  set principal(v: string | undefined) {
+    this.#more.principal = v;
+  }
   /** Its place in the target's CallList. */
   prev: Call | undefined = undefined;
   next: Call | undefined = undefined;
@@ -100,8 +154,11 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
     this.#settle();
     this.target.errors++;
     if (error.code === ErrorCode.Timeout || error.code === ErrorCode.PeerGone) this.target.breaker.failure();
-    this.controller?.abort(error);
-    this.downstream?.cancel(error.message);
+    const rare = this.#rare;
+    if (rare) {
+      rare.controller?.abort(error);
+      rare.downstream?.cancel(error.message);
+    }
     this.#answer(error, undefined);
   }
   /** The caller cancelled, or went away. */
@@ -112,8 +169,6 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   requestCancelled(): void {
     this.cancel(`the caller '${this.from.name}' cancelled '${this.method}'`);
   }
-  /** Whom the call is for, when a deputy makes it (RequestOptions.onBehalfOf). */
-  principal: string | undefined = undefined;
   /** The caller's identity, sent along when a peer serves the call (`meta.peer`): whom it is for. */
   get peer(): string {
     return this.principal ?? this.from.name;
@@ -152,8 +207,9 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
     return keeper;
   }
   #answer(error: BusError | undefined, value: unknown): void {
-    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
-    const origin = this.origin;
+    const rare = this.#rare;
+    if (rare?.onAbort) rare.signal!.removeEventListener('abort', rare.onAbort);
+    const origin = rare?.origin;
     if (origin) {
       const session = this.from.session!;
       if (error) session.respondError(origin, error);
