@@ -3,6 +3,7 @@
  * in declaration, start and stage order, the phase, and the event helpers. Each Kernel has its
  * own; nothing here is shared between kernels.
  */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import type { Operation } from './attempt.js';
 import type { Started } from './attempt.js';
 import type { FailPhase } from './attempt.js';
