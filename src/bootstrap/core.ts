@@ -94,7 +94,12 @@ export class KernelCore implements KernelInternals {
     this.order[k] = slot;
     slot.stageIndex = stage;
     this.stages[stage]!.push(slot);
-    if (spec.needs.length) slot.needSlots = spec.needs.map((n) => slots[this.index.get(n)!]!);
+    const needs = spec.needs;
+    if (needs.length) {
+      const needSlots: Slot[] = new Array(needs.length);
+      for (let i = 0; i < needs.length; i++) needSlots[i] = slots[this.index.get(needs[i]!)!]!;
+      slot.needSlots = needSlots;
+    }
     if (spec.wants.length) {
       const wanted: Slot[] = [];
       for (const n of spec.wants) {
