@@ -15,6 +15,9 @@
  *
  * Run everything:   npm run bench -- bus
  * Run one part:     npm run bench -- bus inproc|rtt|pipeline|pubsub|failure|python   (several may be given)
+ *                   INPROC_GC=0 runs inproc without the full GC before each sample: the steady
+ *                   state of a process that never forces one (after a forced GC V8 shrinks the
+ *                   young generation, and every allocation costs more until it has grown again).
  * Raw results:      .bench-out/bus.json
  *
  * Helper processes live in bench/bus/ (plain JS: children run without a loader). Every child is
@@ -567,7 +570,7 @@ async function inprocSection(): Promise<unknown> {
       return { ms: (wallMs * 1e6) / INPROC_BATCH, cpu: (cpuMs * 1e6) / INPROC_BATCH }; // ns per call
     };
   }
-  const samples = await measure(cases, { warmup, runs: 15 });
+  const samples = await measure(cases, { warmup, runs: 15, gcBetween: process.env.INPROC_GC !== "0" });
   const baseName = 'await fn(params) (baseline)';
   const base = median(samples[baseName]!.ms!);
   const rows = Object.keys(loops).map((name) => {
