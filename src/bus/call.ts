@@ -89,11 +89,12 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   listed = false;
   #traceparent: string | undefined;
   /**
-   * `performance.now()` when the call began, NaN until someone needs it: a clock read costs about
+   * `performance.now()` when the call began, undefined until someone needs it: a clock read costs about
    * as much as an `await fn()`, and most calls are answered before anyone looks. It is read (the
    * call "pinned") when the call is timed for the latency sample, when its handler asks for its
    * deadline, when it is forwarded to a peer, or at the wheel's first tick after it began (so its
-   * deadline counts from then: never early, at most a tick later than from its true start).
+   * deadline counts from then: never early, and while the event loop turns, at most a tick later
+   * than from its true start, so it fires at most two ticks late).
    */
   #started: number | undefined;
   /** Whole milliseconds most often: a field that also held `undefined` (shapeKeeper) stores those unboxed. */
