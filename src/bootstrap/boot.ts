@@ -3,6 +3,7 @@
  * components concurrently, gated on readiness), and rolls back what started when a required
  * component fails or the boot is abandoned.
  */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import { describeError, toError } from '../util/errors.js';
 import { Operation, type Attempt, type Outcome } from './attempt.js';
 import type { KernelCore } from './core.js';

@@ -2,6 +2,7 @@
  * Contexts: the `ctx` a component's start and stop receive. Members a component rarely uses are
  * made on first use.
  */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import type { StopSignals } from '../container/index.js';
 import type { Attempt } from './attempt.js';
 import type { ComponentContext, Handle, LateHandle, Logger, StopContext } from './definition.js';

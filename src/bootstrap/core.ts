@@ -3,6 +3,7 @@
  * in declaration, start and stage order, the phase, and the event helpers. Each Kernel has its
  * own; nothing here is shared between kernels.
  */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import type { Operation } from './attempt.js';
 import type { Started } from './attempt.js';
 import type { FailPhase } from './attempt.js';
@@ -93,7 +94,12 @@ export class KernelCore implements KernelInternals {
     this.order[k] = slot;
     slot.stageIndex = stage;
     this.stages[stage]!.push(slot);
-    if (spec.needs.length) slot.needSlots = spec.needs.map((n) => slots[this.index.get(n)!]!);
+    const needs = spec.needs;
+    if (needs.length) {
+      const needSlots: Slot[] = new Array(needs.length);
+      for (let i = 0; i < needs.length; i++) needSlots[i] = slots[this.index.get(needs[i]!)!]!;
+      slot.needSlots = needSlots;
+    }
     if (spec.wants.length) {
       const wanted: Slot[] = [];
       for (const n of spec.wants) {

@@ -2,6 +2,7 @@
  * Starting a component: one attempt (start, then the readiness gate, within its deadline) and the
  * retries with backoff around it. Shared by the boot, the supervisor and the swap.
  */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import { backoffDelay } from '../util/backoff.js';
 import { toError } from '../util/errors.js';
 import { Attempt, type Operation, type Outcome } from './attempt.js';

@@ -19,27 +19,50 @@ export class Calls {
     this.#core = core;
   }
 
+  /**
+   * The resolving functions of the promise being made, caught by one executor made once: a
+   * request makes no closure of its own for its promise.
+   */
+  #resolve: ((value: unknown) => void) | undefined = undefined;
+  #reject: ((error: unknown) => void) | undefined = undefined;
+  readonly #capture = (resolve: (value: unknown) => void, reject: (error: unknown) => void): void => {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  };
+
   /** A request from an in-process party: its promise settles with the answer or a typed error. */
   request(from: Endpoint, method: string, params: unknown, options?: RequestOptions): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const now = performance.now();
-      const timeoutMs = options?.timeout === undefined ? this.#core.limits.defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
-      const principal = options?.onBehalfOf;
-      const route = principal === undefined || principal === from.name ? this.admit(from, method) : this.#admitFor(from, principal, method);
-      if (route instanceof BusError) return reject(route);
-      const call = new Call(this.#core.wheel, from, route.endpoint, method, now, now + timeoutMs, options?.traceparent);
-      if (principal !== undefined && principal !== from.name) call.principal = principal;
-      call.resolve = resolve;
-      call.reject = reject;
+    let timeoutMs: number;
+    try {
+      timeoutMs = options?.timeout === undefined ? this.#core.limits.defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const principal = options?.onBehalfOf;
+    const route = principal === undefined || principal === from.name ? this.admit(from, method) : this.#admitFor(from, principal, method);
+    if (route instanceof BusError) return Promise.reject(route);
+    const promise = new Promise(this.#capture);
+    const call = Call.unclocked(this.#core.wheel, from, route.endpoint, method, timeoutMs, options?.traceparent);
+    if (principal !== undefined && principal !== from.name) call.principal = principal;
+    call.resolve = this.#resolve;
+    call.reject = this.#reject;
+    try {
       this.start(call, route, params);
-      const signal = options?.signal;
-      if (signal && !call.settled) {
-        if (signal.aborted) return call.cancel(`'${method}' was cancelled`);
-        call.signal = signal;
-        call.onAbort = () => call.cancel(`'${method}' was cancelled`);
-        signal.addEventListener('abort', call.onAbort, { once: true });
+    } catch (err) {
+      call.reject!(err as BusError);
+      return promise;
+    }
+    const signal = options?.signal;
+    if (signal && !call.settled) {
+      if (signal.aborted) {
+        call.cancel(`'${method}' was cancelled`);
+        return promise;
       }
-    });
+      call.signal = signal;
+      call.onAbort = () => call.cancel(`'${method}' was cancelled`);
+      signal.addEventListener('abort', call.onAbort, { once: true });
+    }
+    return promise;
   }
 
   /** Requests refused per peer for its memory budget (for the log). */
@@ -114,7 +137,9 @@ export class Calls {
   /** Starts an admitted call: runs the in-process handler, or forwards it to the serving peer. */
   start(call: Call, route: Route, params: unknown): void {
     const target = call.target;
-    target.requests++;
+    const n = ++target.requests;
+    // The latency sample: every call to a target among its first 64, then one in 16.
+    if (!call.timed && (n <= 64 || (n & 15) === 1)) call.sample();
     target.calls.add(call);
     if (route.handler) {
       this.#core.wheel.add(call);
@@ -151,8 +176,7 @@ export class Calls {
     const route = this.#core.routes.find(method);
     if (!route) return;
     if (route.handler) {
-      const now = performance.now();
-      const call = new Call(this.#core.wheel, from, route.endpoint, method, now, now + this.#core.limits.defaultTimeoutMs, undefined);
+      const call = Call.unclocked(this.#core.wheel, from, route.endpoint, method, this.#core.limits.defaultTimeoutMs, undefined);
       call.notification = true;
       try {
         const r = route.handler(params, new LocalHandlerContext(call));

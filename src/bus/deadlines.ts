@@ -10,9 +10,13 @@ import { performance } from 'node:perf_hooks'; // not the global: in Node 20 tha
  * Set). Removing a young entry empties its slot: the common short request never touches a hash
  * table (whose backing store is reallocated as it empties and refills), and nothing keeps an
  * answered request alive until the next tick.
+ *
+ * An entry's deadline is read when it is filed, not when it is added: an in-process call reads the
+ * clock for its start only then, if nothing needed it before (see Call), so the filing tick is
+ * where its deadline starts to count.
  */
 export interface DeadlineEntry {
-  /** `performance.now()` at which it expires. */
+  /** `performance.now()` at which it expires (read when the entry is filed). */
   readonly deadline: number;
   /** The wheel's bookkeeping: its young slot (negative), its bucket's key, or undefined when not in the wheel. */
   wheelKey?: number | undefined;

@@ -3,10 +3,17 @@ import { performance } from 'node:perf_hooks'; // not the global: in Node 20 tha
 /**
  * Latency histogram with logarithmic buckets (8 per power of two, so about 9% resolution),
  * fixed memory, O(1) record: enough for p50/p99 per peer without keeping samples.
+ *
+ * It may hold a sample: `count` counts every call (`record` and `skip`), the quantiles and the
+ * mean come from the timed ones (`record`). A clock read costs about one `await fn()`, so the bus
+ * times a sample of its in-process calls rather than every one (see Calls.start).
  */
 export class LatencyHistogram {
   readonly #counts = new Uint32Array(256);
+  /** Every call counted, timed or not. */
   #count = 0;
+  /** The timed ones (the sum of #counts). */
+  #timed = 0;
   #max = 0;
   #sum = 0;
   /**
@@ -18,6 +25,8 @@ export class LatencyHistogram {
   #recent: Uint32Array | undefined;
   #markCount = 0;
   #recentCount = 0;
+  #recentTimed = 0;
+  #markTimed = 0;
   #markedAt = 0;
   #recentMs = 0;
 
@@ -27,17 +36,23 @@ export class LatencyHistogram {
     const i = us < 1 ? 0 : Math.min(255, Math.floor(Math.log2(us) * 8) + 1);
     this.#counts[i]!++;
     this.#count++;
+    this.#timed++;
     this.#sum += ms;
     if (ms > this.#max) this.#max = ms;
+  }
+
+  /** Counts one call whose latency was not timed (it is outside the sample). */
+  skip(): void {
+    this.#count++;
   }
 
   get count(): number {
     return this.#count;
   }
 
-  /** The latency (ms) under which a fraction `q` of the records fall (upper edge of its bucket). */
+  /** The latency (ms) under which a fraction `q` of the timed records fall (upper edge of its bucket). */
   quantile(q: number): number {
-    return quantileOf(this.#counts, this.#count, q, this.#max);
+    return quantileOf(this.#counts, this.#timed, q, this.#max);
   }
 
   summary(): { count: number; meanMs: number; p50Ms: number; p90Ms: number; p99Ms: number; maxMs: number; recent: RecentLatency } {
@@ -45,12 +60,12 @@ export class LatencyHistogram {
     const recent = this.#roll();
     return {
       count: this.#count,
-      meanMs: r(this.#count ? this.#sum / this.#count : 0),
+      meanMs: r(this.#timed ? this.#sum / this.#timed : 0),
       p50Ms: r(this.quantile(0.5)),
       p90Ms: r(this.quantile(0.9)),
       p99Ms: r(this.quantile(0.99)),
       maxMs: r(this.#max),
-      recent: { count: this.#recentCount, windowMs: Math.round(this.#recentMs), p50Ms: r(quantileOf(recent, this.#recentCount, 0.5, this.#max)), p99Ms: r(quantileOf(recent, this.#recentCount, 0.99, this.#max)) },
+      recent: { count: this.#recentCount, windowMs: Math.round(this.#recentMs), p50Ms: r(quantileOf(recent, this.#recentTimed, 0.5, this.#max)), p99Ms: r(quantileOf(recent, this.#recentTimed, 0.99, this.#max)) },
     };
   }
 
@@ -61,6 +76,7 @@ export class LatencyHistogram {
       this.#mark = this.#counts.slice();
       this.#recent = new Uint32Array(256);
       this.#markCount = this.#count;
+      this.#markTimed = this.#timed;
       this.#markedAt = now;
       return this.#recent;
     }
@@ -68,9 +84,11 @@ export class LatencyHistogram {
       const recent = this.#recent!;
       for (let i = 0; i < 256; i++) recent[i] = this.#counts[i]! - this.#mark[i]!;
       this.#recentCount = this.#count - this.#markCount;
+      this.#recentTimed = this.#timed - this.#markTimed;
       this.#recentMs = now - this.#markedAt;
       this.#mark.set(this.#counts);
       this.#markCount = this.#count;
+      this.#markTimed = this.#timed;
       this.#markedAt = now;
     }
     return this.#recent!;

@@ -3,6 +3,7 @@
  * a node is torn down only after every node that depends on it; independent nodes go concurrently;
  * each gets its own deadline; a failure or a timeout is collected and never blocks the rest.
  */
+import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
 import { anchorShapes } from '../util/shapes.js';
 import { microtask } from '../util/microtask.js';
 
