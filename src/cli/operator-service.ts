@@ -109,6 +109,16 @@ function rssOf(pid: number | null): number | null {
   }
 }
 
+/**
+ * The operator's bus methods, declared once: the handlers below are checked against these (name
+ * and result), and the console (console.ts) types its replies with them.
+ */
+export interface OperatorMethods {
+  'system.ps': { params: Record<string, never>; result: PsResult };
+  'system.restart': { params: { name: string }; result: { restarted: string; kind: 'peer' | 'component' | 'extension'; state: string | undefined } };
+  'system.logs': { params: { name?: string | undefined; after?: number; limit?: number; waitMs?: number }; result: { lines: LogLine[]; last: number } };
+}
+
 export interface OperatorServiceOptions {
   kernel: Kernel;
   bus: Bus;
@@ -215,7 +225,7 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
 
   const known = () => [...k.states().map((s) => s.name), ...orchestras().flatMap((o) => o.orchestra.status().map((x) => x.name))];
 
-  const restart = async (p: { name?: unknown }) => {
+  const restart = async (p: { name?: unknown }): Promise<OperatorMethods['system.restart']['result']> => {
     const name = p?.name;
     if (typeof name !== 'string' || !name) throw new InvalidParamsError('system.restart needs { name }: a component or extension');
     if (k.states().some((s) => s.name === name)) {
@@ -249,10 +259,12 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
     return { lines, last: Math.max(cursor, lines.at(-1)?.seq ?? 0) };
   };
 
+  type Result<M extends keyof OperatorMethods> = OperatorMethods[M]['result'];
+  const serve = <M extends keyof OperatorMethods>(method: M, fn: (p: any, hctx: HandlerContext) => Result<M> | Promise<Result<M>>) => bus.handle(method, fn);
   const registrations: Registration[] = [
-    bus.handle('system.ps', (_p: unknown, hctx: HandlerContext) => (operatorOnly(hctx), ps())),
-    bus.handle('system.restart', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), restart(p))),
-    bus.handle('system.logs', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), readLogs(p, hctx))),
+    serve('system.ps', (_p: unknown, hctx: HandlerContext) => (operatorOnly(hctx), ps())),
+    serve('system.restart', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), restart(p))),
+    serve('system.logs', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), readLogs(p, hctx))),
   ];
   return () => {
     off();
