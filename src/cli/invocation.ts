@@ -1,5 +1,4 @@
 import { parseArgs } from 'node:util';
-import { suggest } from '../bootstrap/index.js';
 import type { CommandSpec } from './commands.js';
 import { UsageError } from './errors.js';
 
@@ -30,12 +29,13 @@ export interface Invocation {
 }
 
 /** The command's arguments, strictly by its spec; a mistake is a UsageError naming the near miss. */
-export function parse(command: string, spec: CommandSpec, args: string[]): Invocation {
+export async function parse(command: string, spec: CommandSpec, args: string[]): Promise<Invocation> {
   try {
     const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: spec.options });
     return { command, values: values as Values, positionals };
   } catch (err) {
     // parseArgs says "Unknown option '--jsn'": name the near miss among this command's options.
+    const { suggest } = await import('../bootstrap/index.js');
     const e = err as Error & { code?: string };
     const bad = /option '(-{1,2}[^']+)'/.exec(e.message)?.[1];
     const names = Object.entries(spec.options).flatMap(([long, o]) => [`--${long}`, ...(o.short ? [`-${o.short}`] : [])]);

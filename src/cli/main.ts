@@ -3,7 +3,6 @@
  * `symphony`: finds the command, answers --help and --version, parses the command's options and
  * hands them to the command's own module (commands/), loaded only then. Exit codes: see HELP.
  */
-import { suggest } from '../bootstrap/index.js';
 import { COMMANDS, HELP } from './commands.js';
 import { FolderInUse, UsageError } from './errors.js';
 import { parse } from './invocation.js';
@@ -33,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const spec = COMMANDS[command];
   if (!spec) {
+    // The near miss (the kernel's own suggester), loaded only for a mistake: --help imports no part.
+    const { suggest } = await import('../bootstrap/index.js');
     const hint = command.startsWith('-') ? `: options come after a command (symphony COMMAND ${command})` : suggest(command, Object.keys(COMMANDS));
     throw new UsageError(`symphony: unknown command '${command}'${hint}; symphony --help lists the commands`);
   }
@@ -41,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${spec.help}\n`);
     return 0;
   }
-  const invocation = parse(command, spec, rest);
+  const invocation = await parse(command, spec, rest);
   return (await spec.load()).run(invocation);
 }
 
