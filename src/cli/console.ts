@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import type { BusClient } from '../bus/index.js';
 import { formatMs, parseDuration } from '../util/duration.js';
 import { dataFolder, processAlive, readRunInfo, runFile, socketAnswers } from './data-folder.js';
-import type { LogLine, PsResult } from './operator-service.js';
+import type { LogLine, OperatorMethods, PsResult } from './operator-service.js';
 
 /**
  * The operator's console: `symphony ps`, `call`, `restart`, `logs`, each one connection to a
@@ -78,9 +78,27 @@ export async function connectConsole(where: Where): Promise<BusClient> {
   }
 }
 
-async function request<T>(client: BusClient, method: string, params: unknown, timeout: string | number): Promise<T> {
+/**
+ * MERGE: `cluster.ps` and `cluster.status` as the console reads them. The cluster declares each
+ * node's part loosely (`ClusterPs`: `system: unknown`), being below the CLI that declares
+ * `system.ps`; each node's part is that node's `system.ps`.
+ */
+interface ClusterMethods {
+  'cluster.ps': { params: Record<string, never>; result: { nodes: ClusterPsNode[] } };
+  'cluster.status': { params: Record<string, never>; result: { node: string } };
+}
+
+/** The methods the console calls, each typed by its declaration. */
+type ConsoleMethods = OperatorMethods & ClusterMethods;
+
+function request<M extends keyof ConsoleMethods>(client: BusClient, method: M, params: ConsoleMethods[M]['params'], timeout: string | number): Promise<ConsoleMethods[M]['result']> {
+  return send<ConsoleMethods[M]['result']>(client, method, params, timeout);
+}
+
+/** One request; an error answer is a CallFailed carrying its code, message and data. */
+async function send<T>(client: BusClient, method: string, params: unknown, timeout: string | number): Promise<T> {
   try {
-    return (await client.request(method, params, { timeout })) as T;
+    return await client.request<T>(method, params, { timeout });
   } catch (err) {
     const e = err as { code?: unknown; message?: string; data?: unknown };
     throw new CallFailed(typeof e.code === 'number' ? e.code : -32603, e.message ?? String(err), e.data);
@@ -102,7 +120,7 @@ export async function call(where: Where, method: string, paramsText: string | un
   if (parseDuration(timeout) === undefined) throw new TypeError(`--timeout must be a duration such as 500ms, 5s or 2m (got '${timeout}')`);
   const client = await connectConsole(where);
   try {
-    const result = await request<unknown>(client, method, params, timeout);
+    const result = await send<unknown>(client, method, params, timeout);
     out.write(`${options.json ? JSON.stringify(result ?? null) : JSON.stringify(result ?? null, null, 2)}\n`);
   } finally {
     await client.close();
@@ -115,9 +133,9 @@ export async function ps(where: Where, options: { json?: boolean | undefined }, 
   // On a node of a cluster (its `cluster` component up): every node's processes, by node.
   let cluster: { self: string; nodes: ClusterPsNode[] } | undefined;
   try {
-    r = await request<PsResult>(client, 'system.ps', {}, '10s');
+    r = await request(client, 'system.ps', {}, '10s');
     if (r.components.some((c) => c.name === 'cluster' && (c.state === 'ready' || c.state === 'degraded'))) {
-      const [all, status] = await Promise.all([request<{ nodes: ClusterPsNode[] }>(client, 'cluster.ps', {}, '10s'), request<{ node: string }>(client, 'cluster.status', {}, '10s')]);
+      const [all, status] = await Promise.all([request(client, 'cluster.ps', {}, '10s'), request(client, 'cluster.status', {}, '10s')]);
       cluster = { self: status.node, nodes: all.nodes };
     }
   } finally {
@@ -156,7 +174,7 @@ type ClusterPsNode = { node: string } & ({ system: PsResult['system']; component
 export async function restart(where: Where, name: string, out: NodeJS.WritableStream): Promise<void> {
   const client = await connectConsole(where);
   try {
-    const r = await request<{ restarted: string; kind: string; state: string }>(client, 'system.restart', { name }, '2m');
+    const r = await request(client, 'system.restart', { name }, '2m');
     out.write(`restarted ${r.kind} '${r.restarted}': ${r.state}\n`);
   } finally {
     await client.close();
@@ -170,18 +188,23 @@ export async function logs(where: Where, name: string | undefined, options: { fo
     for (const l of lines) out.write(options.json ? `${JSON.stringify(l)}\n` : `${l.time}  ${l.component.padEnd(12)} ${l.level.padEnd(5)} ${l.message}\n`);
   };
   try {
-    let r = await request<{ lines: LogLine[]; last: number }>(client, 'system.logs', { name, limit: options.lines ?? 200 }, '10s');
+    let r = await request(client, 'system.logs', { name, limit: options.lines ?? 200 }, '10s');
     print(r.lines);
     if (!options.follow) return 'ended';
     let last = r.last;
     const gone = client.closed.then(() => 'gone' as const);
     const interrupted = new Promise<'interrupted'>((resolve) => signal.addEventListener('abort', () => resolve('interrupted'), { once: true }));
     for (;;) {
-      const next = request<{ lines: LogLine[]; last: number }>(client, 'system.logs', { name, after: last, limit: 1000, waitMs: 20_000 }, '30s');
-      const got = await Promise.race([next, gone, interrupted]).catch((err: unknown) => err);
+      const next = request(client, 'system.logs', { name, after: last, limit: 1000, waitMs: 20_000 }, '30s');
+      const got = await Promise.race([next, gone, interrupted]).catch((err: unknown) => ({ failed: err }));
       if (got === 'interrupted') return 'ended';
-      if (got === 'gone' || got instanceof CallFailed) return 'stopped';
-      r = got as typeof r;
+      if (got === 'gone') return 'stopped';
+      if ('failed' in got) {
+        // Every error of a request is a CallFailed (send): the system stopped answering.
+        if (got.failed instanceof CallFailed) return 'stopped';
+        throw got.failed;
+      }
+      r = got;
       print(r.lines);
       last = r.last;
     }

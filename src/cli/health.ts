@@ -3,7 +3,8 @@ import { dirname, resolve } from 'node:path';
 import type { ComponentOptions, Kernel } from '../bootstrap/index.js';
 import { Bus } from '../bus/index.js';
 import { parseListen } from '../config/index.js';
-import { Dashboard, type DashboardOptions, type DashboardStats } from '../dashboard/index.js';
+import { Dashboard, type DashboardOptions } from '../dashboard/index.js';
+import { HealthEndpoints } from './health-endpoints.js';
 import { HostAllowList } from './http-hosts.js';
 
 /**
@@ -68,24 +69,10 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-/** One named check of /livez or /readyz. */
-interface Check {
-  name: string;
-  ok: boolean;
-  /** Why it failed, or a remark on a passing one (an optional component that is down). */
-  detail?: string;
-}
-
-const ALLOW = 'GET, HEAD';
-const PATHS = ['/livez', '/readyz', '/status', '/healthz'];
-const READY_STATES = new Set(['ready', 'degraded', 'skipped']);
-
 export async function serveHealth(k: Kernel, options: HealthOptions): Promise<HealthServer> {
   const { listen, optional, busName } = options;
   const limits = { ...DEFAULT_HTTP_LIMITS, ...options.limits };
   const { host, port } = parseListen(listen)!; // checked with the config (FILE:LINE:COL)
-  const hosts = new HostAllowList(options.hosts);
-  let draining: string | undefined;
   const busOf = (): Bus | undefined => {
     if (busName === undefined) return undefined;
     try {
@@ -96,123 +83,8 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
     }
   };
   const dashboard = options.dashboard ? new Dashboard({ ...options.dashboard, kernel: k, bus: busOf }) : undefined;
-
-  const livez = (): Check[] => [
-    { name: 'ping', ok: true },
-    { name: 'kernel', ok: k.phase !== 'stopped', detail: 'the kernel has stopped' },
-  ];
-  const readyz = (): Check[] => [
-    { name: 'ping', ok: true },
-    { name: 'phase', ok: k.phase === 'running', detail: `the system is ${k.phase}` },
-    { name: 'shutdown', ok: draining === undefined, detail: `draining (${draining})` },
-    ...k.states().map((c) => {
-      const up = READY_STATES.has(c.state);
-      return optional.has(c.name)
-        ? { name: `component/${c.name}`, ok: true, ...(up ? {} : { detail: `optional, ${c.state}` }) }
-        : { name: `component/${c.name}`, ok: up, detail: c.state };
-    }),
-  ];
-
-  const status = () => {
-    // The bus is the component running builtin:bus, whatever its name.
-    let bus: unknown;
-    if (busName !== undefined) {
-      try {
-        const instance = k.get(busName) as { stats?: () => unknown };
-        if (typeof instance?.stats === 'function') bus = instance.stats();
-      } catch {
-        // not running
-      }
-    }
-    const board: DashboardStats | undefined = dashboard?.stats();
-    return { isolation: k.isolation(), phase: k.phase, system: k.system ?? null, uptimeMs: Math.round(k.now()), components: k.states(), bus: bus ?? null, ...(board ? { dashboard: board } : {}) };
-  };
-
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    const head = req.method === 'HEAD';
-    const send = (code: number, body: unknown, headers: Record<string, string> = {}) => {
-      const text = typeof body === 'string' ? `${body}\n` : `${JSON.stringify(body, null, 2)}\n`;
-      res.writeHead(code, {
-        'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
-        'content-length': String(Buffer.byteLength(text)),
-        'cache-control': 'no-store',
-        'x-content-type-options': 'nosniff',
-        // While draining, clients reconnect (to another replica) instead of keeping this connection.
-        ...(draining !== undefined ? { connection: 'close' } : {}),
-        ...headers,
-      });
-      res.end(head ? undefined : text);
-    };
-
-    // The target: origin-form (/path?query), or absolute-form (http://host/path), whose authority
-    // then stands for Host (RFC 9112 section 3.2.2).
-    const raw = req.url ?? '';
-    let target: URL;
-    let authority = req.headers.host;
-    try {
-      if (raw.startsWith('/')) target = new URL(`http://origin${raw}`);
-      else {
-        target = new URL(raw);
-        if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new Error('scheme');
-        authority = target.host;
-      }
-    } catch {
-      return send(400, { error: 'bad request target: use /livez, /readyz or /status (or http://HOST:PORT/livez)' }, { connection: 'close' });
-    }
-    // Nothing about the system reaches a name that is not ours: the answer carries no data.
-    if (!hosts.allows(authority)) return send(421, { error: 'misdirected request: this server does not answer for that Host; list the name in http.hosts to allow it' }, { connection: 'close' });
-    // The endpoints take no body; a large or open-ended one is not read (nor its connection kept).
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (req.headers['transfer-encoding'] !== undefined || !(length <= limits.maxBodyBytes)) {
-      return send(413, { error: `request body not accepted (the endpoints take none; at most ${limits.maxBodyBytes} bytes are ignored)` }, { connection: 'close' });
-    }
-
-    const path = target.pathname;
-    if (dashboard?.serves(path)) {
-      void dashboard.handle(req, res, path).catch((err: Error) => {
-        if (!res.headersSent) send(500, { error: `dashboard: ${err.message}` });
-        else res.destroy();
-      });
-      return;
-    }
-    const [base, ...rest] = path.split('/').slice(1);
-    const endpoint = `/${base ?? ''}`;
-    if (!PATHS.includes(endpoint) || (rest.length > 0 && (endpoint === '/status' || rest.join('') === ''))) {
-      return send(404, { error: `not found: ${path.length > 200 ? `${path.slice(0, 200)}...` : path}`, paths: dashboard ? [...PATHS, '/'] : PATHS });
-    }
-    if (req.method !== 'GET' && !head) return send(405, { error: `method not allowed: ${endpoint} answers GET and HEAD` }, { allow: ALLOW });
-
-    if (endpoint === '/status') return send(200, status());
-    const kind = endpoint === '/readyz' ? 'readyz' : 'livez';
-    let checks = kind === 'readyz' ? readyz() : livez();
-    if (rest.length > 0) {
-      // One check, as /readyz/NAME does in Kubernetes.
-      const name = rest.join('/');
-      const one = checks.find((c) => c.name === name);
-      if (!one) return send(404, { error: `no ${kind} check named '${name.length > 100 ? `${name.slice(0, 100)}...` : name}'`, checks: checks.map((c) => c.name) });
-      return send(one.ok ? 200 : 503, one.ok ? 'ok' : `${one.name} failed: ${one.detail}`);
-    }
-    const exclude = new Set(target.searchParams.getAll('exclude'));
-    const unknown = [...exclude].filter((n) => !checks.some((c) => c.name === n));
-    const counted = checks.filter((c) => !exclude.has(c.name));
-    const ok = counted.every((c) => c.ok);
-    if (target.searchParams.has('verbose')) {
-      const lines = checks.map((c) => (exclude.has(c.name) ? `[+]${c.name} excluded: ok` : c.ok ? `[+]${c.name} ok${c.detail && kind === 'readyz' && c.name.startsWith('component/') ? ` (${c.detail})` : ''}` : `[-]${c.name} failed: ${c.detail}`));
-      if (unknown.length) lines.push(`warn: some health checks cannot be excluded: no matches for ${unknown.map((n) => JSON.stringify(n.slice(0, 100))).join(',')}`);
-      lines.push(`${kind} check ${ok ? 'passed' : 'failed'}`);
-      return send(ok ? 200 : 503, lines.join('\n'));
-    }
-    if (kind === 'livez') return ok ? send(200, 'ok') : send(503, 'stopped');
-    if (ok) return send(200, { ready: true, system: k.system });
-    const failed = counted.filter((c) => !c.ok);
-    const down = failed.filter((c) => c.name.startsWith('component/'));
-    const first = failed.find((c) => !c.name.startsWith('component/'));
-    return send(503, {
-      ready: false,
-      reason: first ? first.detail : 'required components are down',
-      ...(down.length ? { components: down.map((c) => `${c.name.slice('component/'.length)}: ${c.detail}`) } : {}),
-    });
-  };
+  const endpoints = new HealthEndpoints(k, { optional, busName, hosts: new HostAllowList(options.hosts), limits }, dashboard);
+  const handle = (req: IncomingMessage, res: ServerResponse) => endpoints.handle(req, res);
 
   const server: Server = createServer(
     {
@@ -265,7 +137,7 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
     url,
     dashboardUrl: dashboard ? `${url}/` : undefined,
     drain(reason) {
-      draining ??= reason;
+      endpoints.drain(reason);
       dashboard?.drain(reason);
     },
     close: () =>

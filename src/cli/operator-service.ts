@@ -109,6 +109,16 @@ function rssOf(pid: number | null): number | null {
   }
 }
 
+/**
+ * The operator's bus methods, declared once: the handlers below are checked against these (name
+ * and result), and the console (console.ts) types its replies with them.
+ */
+export interface OperatorMethods {
+  'system.ps': { params: Record<string, never>; result: PsResult };
+  'system.restart': { params: { name: string }; result: { restarted: string; kind: 'peer' | 'component' | 'extension'; state: string | undefined } };
+  'system.logs': { params: { name?: string | undefined; after?: number; limit?: number; waitMs?: number }; result: { lines: LogLine[]; last: number } };
+}
+
 export interface OperatorServiceOptions {
   kernel: Kernel;
   bus: Bus;
@@ -118,68 +128,102 @@ export interface OperatorServiceOptions {
 
 /** Serves the operator's methods on `bus`; returns what removes them. */
 export function serveOperator(options: OperatorServiceOptions): () => void {
-  const { kernel: k, bus, components, logs } = options;
-  const startedAt = performance.now();
-  // When each part last became ready: the top kernel's components and each Orchestra's extensions.
-  const since = new Map<string, number>();
-  const watched = new WeakSet<object>();
-  const watchOrchestras = () => {
-    for (const s of k.states()) {
-      const o = instance(s.name);
-      if (o instanceof Orchestra && o.kernel && !watched.has(o.kernel)) {
-        watched.add(o.kernel);
-        for (const x of o.kernel.states()) if (x.state === 'ready') since.set(`${s.name}/${x.name}`, performance.now());
+  const service = new OperatorService(options);
+  return () => service.stop();
+}
+
+/**
+ * The operator's methods over one kernel: what each part is (ps), restarting one, and the log book.
+ * It watches the kernel (and each Orchestra's) for when each part last became ready and why it
+ * last failed.
+ */
+class OperatorService {
+  readonly #k: Kernel;
+  readonly #components: Record<string, ComponentOptions>;
+  readonly #logs: LogBook;
+  readonly #startedAt = performance.now();
+  /** When each part last became ready: the top kernel's components and each Orchestra's extensions. */
+  readonly #since = new Map<string, number>();
+  readonly #watched = new WeakSet<object>();
+  /** Why each component last failed, kept after it is restarted (ps shows it until it fails otherwise). */
+  readonly #lastError = new Map<string, string>();
+  readonly #off: () => void;
+  readonly #registrations: Registration[];
+
+  constructor({ kernel: k, bus, components, logs }: OperatorServiceOptions) {
+    this.#k = k;
+    this.#components = components;
+    this.#logs = logs;
+    for (const s of k.states()) if (s.state === 'ready' || s.state === 'degraded') this.#since.set(s.name, this.#startedAt);
+    this.#off = k.on('component', (e) => {
+      if (e.type !== 'component') return;
+      if (e.error) this.#lastError.set(e.component, `${e.error.message}`);
+      if (e.state === 'ready') {
+        this.#since.set(e.component, performance.now());
+        this.#watchOrchestras();
+      } else if (e.state === 'failed' || e.state === 'stopped') {
+        this.#since.delete(e.component);
+      }
+    });
+    this.#watchOrchestras();
+    type Result<M extends keyof OperatorMethods> = OperatorMethods[M]['result'];
+    const serve = <M extends keyof OperatorMethods>(method: M, fn: (p: any, hctx: HandlerContext) => Result<M> | Promise<Result<M>>) => bus.handle(method, fn);
+    this.#registrations = [
+      serve('system.ps', (_p: unknown, hctx: HandlerContext) => (operatorOnly(hctx), this.#ps())),
+      serve('system.restart', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), this.#restart(p))),
+      serve('system.logs', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), this.#readLogs(p, hctx))),
+    ];
+  }
+
+  stop(): void {
+    this.#off();
+    for (const r of this.#registrations) r.dispose();
+  }
+
+  #watchOrchestras(): void {
+    for (const s of this.#k.states()) {
+      const o = this.#instance(s.name);
+      if (o instanceof Orchestra && o.kernel && !this.#watched.has(o.kernel)) {
+        this.#watched.add(o.kernel);
+        for (const x of o.kernel.states()) if (x.state === 'ready') this.#since.set(`${s.name}/${x.name}`, performance.now());
         o.kernel.on('component', (e) => {
-          if (e.type === 'component' && e.state === 'ready') since.set(`${s.name}/${e.component}`, performance.now());
+          if (e.type === 'component' && e.state === 'ready') this.#since.set(`${s.name}/${e.component}`, performance.now());
         });
       }
     }
-  };
-  const instance = (name: string): unknown => {
+  }
+
+  #instance(name: string): unknown {
     try {
-      return k.get(name);
+      return this.#k.get(name);
     } catch {
       return undefined;
     }
-  };
-  for (const s of k.states()) if (s.state === 'ready' || s.state === 'degraded') since.set(s.name, startedAt);
-  // Why each component last failed, kept after it is restarted (ps shows it until it fails otherwise).
-  const lastError = new Map<string, string>();
-  const off = k.on('component', (e) => {
-    if (e.type !== 'component') return;
-    if (e.error) lastError.set(e.component, `${e.error.message}`);
-    if (e.state === 'ready') {
-      since.set(e.component, performance.now());
-      watchOrchestras();
-    } else if (e.state === 'failed' || e.state === 'stopped') {
-      since.delete(e.component);
-    }
-  });
-  watchOrchestras();
+  }
 
-  // The bus's rights check lets through whoever is granted system.*; these methods restart the
-  // system's parts, so they also ask the bus whether the caller holds the operator's token (or is
-  // one of the kernel's own parts calling for itself): a peer, an extension or a deputy's melody
-  // granted system.* by mistake is still refused. The name a caller claims decides nothing.
-  const operatorOnly = (hctx: HandlerContext) => {
-    if (hctx.operator !== true) throw new ForbiddenError(`'${hctx.method}' is the operator's: '${hctx.peer}' does not hold the operator's token`, { method: hctx.method, peer: hctx.peer });
-  };
-  const orchestras = () => k.states().flatMap((s) => {
-    const o = instance(s.name);
-    return o instanceof Orchestra ? [{ name: s.name, orchestra: o }] : [];
-  });
+  #orchestras(): { name: string; orchestra: Orchestra }[] {
+    return this.#k.states().flatMap((s) => {
+      const o = this.#instance(s.name);
+      return o instanceof Orchestra ? [{ name: s.name, orchestra: o }] : [];
+    });
+  }
 
-  const ps = (): PsResult => {
+  #known(): string[] {
+    return [...this.#k.states().map((s) => s.name), ...this.#orchestras().flatMap((o) => o.orchestra.status().map((x) => x.name))];
+  }
+
+  #ps(): PsResult {
+    const k = this.#k;
     const now = performance.now();
     const out: PsEntry[] = [];
     for (const s of k.states()) {
-      const inst = instance(s.name) as Record<symbol, unknown> | undefined;
+      const inst = this.#instance(s.name) as Record<symbol, unknown> | undefined;
       const pidOf = inst && typeof inst === 'object' ? (inst[PROCESS_ID] as (() => number | undefined) | undefined) : undefined;
       const pid = typeof pidOf === 'function' ? (pidOf() ?? null) : null;
-      const up = since.get(s.name);
+      const up = this.#since.get(s.name);
       out.push({
         name: s.name,
-        kind: components[s.name]?.command ? 'peer' : 'component',
+        kind: this.#components[s.name]?.command ? 'peer' : 'component',
         state: s.state,
         // A part that is not running has no health now (the last probe's answer would be stale).
         health: s.state === 'ready' || s.state === 'degraded' ? s.health : null,
@@ -188,13 +232,13 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
         uptimeMs: up === undefined || (s.state !== 'ready' && s.state !== 'degraded') ? null : Math.round(now - up),
         rssBytes: rssOf(pid),
         isolation: s.isolation,
-        error: lastError.get(s.name) ?? null,
+        error: this.#lastError.get(s.name) ?? null,
       });
     }
-    for (const { name: owner, orchestra } of orchestras()) {
+    for (const { name: owner, orchestra } of this.#orchestras()) {
       for (const x of orchestra.status()) {
         const pid = x.pid ?? null;
-        const up = since.get(`${owner}/${x.name}`);
+        const up = this.#since.get(`${owner}/${x.name}`);
         const running = x.state === 'active' || x.state === 'ready' || x.state === 'inactive';
         out.push({
           name: x.name,
@@ -210,30 +254,30 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
         });
       }
     }
-    return { system: { state: k.system ?? k.phase, isolation: k.isolation(), pid: process.pid, uptimeMs: Math.round(now - startedAt), rssBytes: process.memoryUsage().rss }, components: out };
-  };
+    return { system: { state: k.system ?? k.phase, isolation: k.isolation(), pid: process.pid, uptimeMs: Math.round(now - this.#startedAt), rssBytes: process.memoryUsage().rss }, components: out };
+  }
 
-  const known = () => [...k.states().map((s) => s.name), ...orchestras().flatMap((o) => o.orchestra.status().map((x) => x.name))];
-
-  const restart = async (p: { name?: unknown }) => {
+  async #restart(p: { name?: unknown }): Promise<OperatorMethods['system.restart']['result']> {
+    const k = this.#k;
     const name = p?.name;
     if (typeof name !== 'string' || !name) throw new InvalidParamsError('system.restart needs { name }: a component or extension');
     if (k.states().some((s) => s.name === name)) {
       await k.restart(name);
-      return { restarted: name, kind: components[name]?.command ? 'peer' : 'component', state: k.states().find((s) => s.name === name)?.state };
+      return { restarted: name, kind: this.#components[name]?.command ? 'peer' : 'component', state: k.states().find((s) => s.name === name)?.state };
     }
-    for (const { orchestra } of orchestras()) {
+    for (const { orchestra } of this.#orchestras()) {
       if (orchestra.status().some((x) => x.name === name)) {
         const r = await orchestra.restart(name);
         return { restarted: name, kind: 'extension', state: r.state };
       }
     }
-    throw new InvalidParamsError(`no component or extension named '${name}' (known: ${known().join(', ')})`, { name, known: known() });
-  };
+    throw new InvalidParamsError(`no component or extension named '${name}' (known: ${this.#known().join(', ')})`, { name, known: this.#known() });
+  }
 
-  const readLogs = async (p: { name?: unknown; after?: unknown; limit?: unknown; waitMs?: unknown }, hctx: HandlerContext) => {
+  async #readLogs(p: { name?: unknown; after?: unknown; limit?: unknown; waitMs?: unknown }, hctx: HandlerContext): Promise<OperatorMethods['system.logs']['result']> {
+    const logs = this.#logs;
     const name = p?.name === undefined || p.name === null ? undefined : String(p.name);
-    if (name !== undefined && !known().includes(name) && name !== 'kernel') throw new InvalidParamsError(`no component or extension named '${name}' (known: kernel, ${known().join(', ')})`, { name, known: known() });
+    if (name !== undefined && !this.#known().includes(name) && name !== 'kernel') throw new InvalidParamsError(`no component or extension named '${name}' (known: kernel, ${this.#known().join(', ')})`, { name, known: this.#known() });
     const after = typeof p?.after === 'number' && p.after >= 0 ? p.after : 0;
     const limit = typeof p?.limit === 'number' && p.limit > 0 ? Math.min(p.limit, logs.capacity) : 200;
     // Following: wait (within the caller's deadline) for a line to come, rather than answer empty at once.
@@ -247,17 +291,17 @@ export function serveOperator(options: OperatorServiceOptions): () => void {
       cursor = logs.last;
     }
     return { lines, last: Math.max(cursor, lines.at(-1)?.seq ?? 0) };
-  };
+  }
+}
 
-  const registrations: Registration[] = [
-    bus.handle('system.ps', (_p: unknown, hctx: HandlerContext) => (operatorOnly(hctx), ps())),
-    bus.handle('system.restart', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), restart(p))),
-    bus.handle('system.logs', (p: { name?: unknown }, hctx: HandlerContext) => (operatorOnly(hctx), readLogs(p, hctx))),
-  ];
-  return () => {
-    off();
-    for (const r of registrations) r.dispose();
-  };
+/**
+ * The bus's rights check lets through whoever is granted system.*; these methods restart the
+ * system's parts, so they also ask the bus whether the caller holds the operator's token (or is
+ * one of the kernel's own parts calling for itself): a peer, an extension or a deputy's melody
+ * granted system.* by mistake is still refused. The name a caller claims decides nothing.
+ */
+function operatorOnly(hctx: HandlerContext): void {
+  if (hctx.operator !== true) throw new ForbiddenError(`'${hctx.method}' is the operator's: '${hctx.peer}' does not hold the operator's token`, { method: hctx.method, peer: hctx.peer });
 }
 
 export { Bus };

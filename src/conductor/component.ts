@@ -4,7 +4,8 @@ import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
 import { ForbiddenError, InvalidParamsError, type Bus, type HandlerContext } from '../bus/index.js';
 import { Conductor } from './conductor.js';
 import { MelodyError, readMelody } from './melody.js';
-import { builtinPolicy, remotePolicy } from './policy.js';
+import { builtinPolicy, remotePolicy, type DecisionPolicy } from './policy.js';
+import type { MelodyResult } from './result.js';
 
 /** What the bus answers with itself (a registered symbol: the same for every copy of the bus's module). */
 const BUS_IDENTITY = Symbol.for('symphony.bus');
@@ -20,6 +21,27 @@ export interface ConductorSettings {
    * CLI's `symphony run FILE`) may name any file the operator gives it.
    */
   melodies?: string[];
+}
+
+/** A melody named by file (a path) or given as it is, and the inputs it runs with. */
+interface MelodyParams {
+  file?: string;
+  melody?: unknown;
+  inputs?: Record<string, unknown>;
+}
+
+/**
+ * The bus methods `builtin:conductor` serves, declared once: its handlers are checked against these
+ * (name and result), and callers (the CLI's `symphony run`) type their replies with them.
+ */
+export interface ConductorMethods {
+  'melody.run': { params: MelodyParams; result: MelodyResult };
+  'melody.validate': { params: MelodyParams; result: { ok: true } };
+  'melody.result': { params: { run: string }; result: MelodyResult | null };
+  'melody.status': { params: Record<string, never>; result: ReturnType<Conductor['stats']> };
+  'conductor.status': { params: Record<string, never>; result: ReturnType<Conductor['stats']> };
+  'conductor.report': { params: { events: unknown[] }; result: ReturnType<Conductor['report']> };
+  'conductor.decide': { params: unknown; result: Awaited<ReturnType<DecisionPolicy['decide']>> };
 }
 
 /**
@@ -40,7 +62,8 @@ export const conductorComponent = defineComponent({
     const policy = choice === 'builtin' ? builtinPolicy : remotePolicy(bus, choice === 'remote' ? 'conductor.decide' : choice, settings.policyTimeoutMs ?? 1000);
     const conductor = new Conductor(bus, policy, ctx.log);
     conductor.status = 'Starting';
-    const serve = (method: string, fn: (p: any, ctx: HandlerContext) => unknown) => conductor.registrations.push(bus.handle(method, fn));
+    type Result<M extends keyof ConductorMethods> = ConductorMethods[M]['result'];
+    const serve = <M extends keyof ConductorMethods>(method: M, fn: (p: any, ctx: HandlerContext) => Result<M> | Promise<Result<M>>) => conductor.registrations.push(bus.handle(method, fn));
     const folders = (settings.melodies ?? ['melodies']).map((f) => resolve(ctx.baseDir, f));
     const melodyOf = async (p: { melody?: unknown; file?: string }, caller: string) => {
       if (p?.file !== undefined) {
@@ -75,7 +98,7 @@ export const conductorComponent = defineComponent({
       } catch (err) {
         asParamsError(err);
       }
-      return { ok: true };
+      return { ok: true } as const;
     });
     serve('melody.result', (p: { run?: string }) => conductor.result(String(p?.run)) ?? null);
     serve('melody.status', () => conductor.stats());

@@ -123,10 +123,22 @@ export const MELODY_SOURCE = Symbol('melody source');
  */
 export function checkMelody(value: unknown, where: { file?: string; locate?: ConfigSource['locate'] } = {}): Melody {
   const problems: MelodyProblem[] = [];
-  const at = (path: PathSegment[], message: string, what: 'key' | 'value' = 'value') => {
+  const at: At = (path, message, what = 'value') => {
     const pos = where.locate?.(path, what) ?? { line: 1, col: 1 };
     problems.push({ file: where.file, ...pos, message });
   };
+  const melody = checkShape(value, at, problems);
+  checkGraph(melody, at, problems);
+  checkExpressions(melody, at);
+  if (problems.length) throw new MelodyError(problems);
+  return melody;
+}
+
+/** Records a problem at a place of the melody (its key, or its value). */
+type At = (path: PathSegment[], message: string, what?: 'key' | 'value') => void;
+
+/** Reserved names, unknown or missing keys, wrong types: a melody of the wrong shape goes no further. */
+function checkShape(value: unknown, at: At, problems: MelodyProblem[]): Melody {
   // Names the schema's records drop silently (prototype pollution guards): refused, at their place.
   if (value && typeof value === 'object') {
     for (const [section, what] of [['steps', 'a step'], ['inputs', 'an input'], ['outputs', 'an output']] as const) {
@@ -136,26 +148,28 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
     }
   }
   const parsed = v.safeParse(MelodySchema, value);
-  if (!parsed.success) {
-    for (const issue of parsed.issues) {
-      const path = (issue.path ?? []).map((p) => p.key as PathSegment);
-      const isKey = issue.path?.at(-1)?.origin === 'key';
-      if (isKey && issue.kind === 'validation') {
-        // A record's key that is not a valid name (a step name with '~').
-        at(path, issue.message, 'key');
-      } else if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
-        at(path, `${path.length > 1 ? `${path.slice(0, -1).join('.')}: ` : ''}missing key '${String(path.at(-1))}'`, 'key');
-      } else if (isKey) {
-        const key = String(path.at(-1));
-        const inStep = path[0] === 'steps' && path.length === 3;
-        at(path, `unknown key '${key}'${inStep ? ` in step '${path[1]}'${suggest(key, STEP_KEYS)}` : ''}`, 'key');
-      } else {
-        at(path, `${path.length ? `${path.join('.')}: ` : ''}${issue.message}`);
-      }
+  if (parsed.success) return parsed.output;
+  for (const issue of parsed.issues) {
+    const path = (issue.path ?? []).map((p) => p.key as PathSegment);
+    const isKey = issue.path?.at(-1)?.origin === 'key';
+    if (isKey && issue.kind === 'validation') {
+      // A record's key that is not a valid name (a step name with '~').
+      at(path, issue.message, 'key');
+    } else if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
+      at(path, `${path.length > 1 ? `${path.slice(0, -1).join('.')}: ` : ''}missing key '${String(path.at(-1))}'`, 'key');
+    } else if (isKey) {
+      const key = String(path.at(-1));
+      const inStep = path[0] === 'steps' && path.length === 3;
+      at(path, `unknown key '${key}'${inStep ? ` in step '${path[1]}'${suggest(key, STEP_KEYS)}` : ''}`, 'key');
+    } else {
+      at(path, `${path.length ? `${path.join('.')}: ` : ''}${issue.message}`);
     }
-    throw new MelodyError(problems);
   }
-  const melody = parsed.output;
+  throw new MelodyError(problems);
+}
+
+/** Steps named in needs/after that do not exist; then, when all do (and nothing else is wrong), cycles with their path. */
+function checkGraph(melody: Melody, at: At, problems: MelodyProblem[]): void {
   const steps = Object.keys(melody.steps);
   for (const [id, step] of Object.entries(melody.steps)) {
     for (const field of ['needs', 'after'] as const) {
@@ -164,48 +178,29 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
       });
     }
   }
-  if (!problems.length) {
-    const graph = analyzeGraph(steps.map((id) => ({ name: id, needs: melody.steps[id]!.needs, wants: melody.steps[id]!.after, late: [] })));
-    for (const p of graph.problems) at(['steps', p.component, p.field], p.message.replace(/^cycle: /, 'cycle between steps: ').replace(/; a cycle can only be closed.*$/, ''));
+  if (problems.length) return;
+  const graph = analyzeGraph(steps.map((id) => ({ name: id, needs: melody.steps[id]!.needs, wants: melody.steps[id]!.after, late: [] })));
+  for (const p of graph.problems) at(['steps', p.component, p.field], p.message.replace(/^cycle: /, 'cycle between steps: ').replace(/; a cycle can only be closed.*$/, ''));
+}
+
+/** Every step a step waits for, directly or not (through needs and after). */
+function upstreamOf(melody: Melody, id: string): Set<string> {
+  const seen = new Set<string>();
+  const stack = [...melody.steps[id]!.needs, ...melody.steps[id]!.after];
+  while (stack.length) {
+    const s = stack.pop()!;
+    if (seen.has(s) || !Object.hasOwn(melody.steps, s)) continue;
+    seen.add(s);
+    stack.push(...melody.steps[s]!.needs, ...melody.steps[s]!.after);
   }
-  // Expressions: they must parse, and read only declared inputs and steps this step waits for.
-  const inputs = Object.keys(melody.inputs);
-  const upstream = (id: string): Set<string> => {
-    const seen = new Set<string>();
-    const stack = [...melody.steps[id]!.needs, ...melody.steps[id]!.after];
-    while (stack.length) {
-      const s = stack.pop()!;
-      if (seen.has(s) || !Object.hasOwn(melody.steps, s)) continue;
-      seen.add(s);
-      stack.push(...melody.steps[s]!.needs, ...melody.steps[s]!.after);
-    }
-    return seen;
-  };
-  const checkRefs = (path: PathSegment[], value: unknown, visible: Set<string> | 'all', allowItem: boolean) => {
-    let exprs;
-    try {
-      exprs = expressionsIn(value);
-    } catch (err) {
-      return at(path, (err as ExpressionError).message);
-    }
-    for (const e of exprs) {
-      for (const ref of e.refs) {
-        const [root, name] = ref;
-        if (root === 'inputs') {
-          if (name !== undefined && !inputs.includes(name)) at(path, `\${${e.source}} reads input '${name}', which is not declared in inputs${suggest(name, inputs)}`);
-        } else if (root === 'steps') {
-          if (name === undefined || !Object.hasOwn(melody.steps, name)) at(path, `\${${e.source}} reads step '${name}', which is not a step${suggest(name ?? '', steps)}`);
-          else if (visible !== 'all' && !visible.has(name)) at(path, `\${${e.source}} reads step '${name}', but this step does not wait for it: add '${name}' to needs`);
-        } else if (root === 'item') {
-          if (!allowItem) at(path, `\${${e.source}}: item is only defined in a step with foreach`);
-        } else if (root !== 'artifacts' && root !== 'melody') {
-          at(path, `\${${e.source}}: '${root}' is not something a melody can read (inputs, steps, item, artifacts, melody)`);
-        }
-      }
-    }
-  };
+  return seen;
+}
+
+/** Expressions: they must parse, and read only declared inputs and steps this step waits for. */
+function checkExpressions(melody: Melody, at: At): void {
+  const checkRefs = (path: PathSegment[], value: unknown, visible: Set<string> | 'all', allowItem: boolean) => checkReferences(melody, at, path, value, visible, allowItem);
   for (const [id, step] of Object.entries(melody.steps)) {
-    const visible = upstream(id);
+    const visible = upstreamOf(melody, id);
     checkRefs(['steps', id, 'with'], step.with, visible, step.foreach !== undefined);
     if (step.when) checkRefs(['steps', id, 'when'], step.when, visible, false);
     if (step.foreach) checkRefs(['steps', id, 'foreach'], step.foreach, visible, false);
@@ -225,8 +220,33 @@ export function checkMelody(value: unknown, where: { file?: string; locate?: Con
     }
   }
   checkRefs(['outputs'], melody.outputs, 'all', false);
-  if (problems.length) throw new MelodyError(problems);
-  return melody;
+}
+
+/** The `${…}` in one setting: each must parse and read what the melody has (`visible`: the steps it may read). */
+function checkReferences(melody: Melody, at: At, path: PathSegment[], value: unknown, visible: Set<string> | 'all', allowItem: boolean): void {
+  const inputs = Object.keys(melody.inputs);
+  const steps = Object.keys(melody.steps);
+  let exprs;
+  try {
+    exprs = expressionsIn(value);
+  } catch (err) {
+    return at(path, (err as ExpressionError).message);
+  }
+  for (const e of exprs) {
+    for (const ref of e.refs) {
+      const [root, name] = ref;
+      if (root === 'inputs') {
+        if (name !== undefined && !inputs.includes(name)) at(path, `\${${e.source}} reads input '${name}', which is not declared in inputs${suggest(name, inputs)}`);
+      } else if (root === 'steps') {
+        if (name === undefined || !Object.hasOwn(melody.steps, name)) at(path, `\${${e.source}} reads step '${name}', which is not a step${suggest(name ?? '', steps)}`);
+        else if (visible !== 'all' && !visible.has(name)) at(path, `\${${e.source}} reads step '${name}', but this step does not wait for it: add '${name}' to needs`);
+      } else if (root === 'item') {
+        if (!allowItem) at(path, `\${${e.source}}: item is only defined in a step with foreach`);
+      } else if (root !== 'artifacts' && root !== 'melody') {
+        at(path, `\${${e.source}}: '${root}' is not something a melody can read (inputs, steps, item, artifacts, melody)`);
+      }
+    }
+  }
 }
 
 /** Checks run-time inputs against the declared ones (types, missing without default) and applies defaults. */

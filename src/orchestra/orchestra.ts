@@ -41,6 +41,26 @@ export interface ExtensionStatus {
   error: string | null;
 }
 
+/** The extension that provides a method, from its manifest (the Conductor's registration step). */
+export interface ExtensionProvider {
+  extension: string;
+  version: string;
+  execution: string;
+  activation: string[];
+  state: string;
+}
+
+/**
+ * The Orchestra's bus methods, declared once: the handlers it serves are checked against these
+ * (name and result), and callers (the Conductor) type their requests with them.
+ */
+export interface OrchestraMethods {
+  'orchestra.status': { params: Record<string, never>; result: { extensions: ExtensionStatus[]; problems: ExtensionProblem[] } };
+  'orchestra.providers': { params: { methods: string[] }; result: Record<string, ExtensionProvider | null> };
+  'orchestra.activate': { params: { extension: string }; result: { extension: string; state: string } };
+  'orchestra.reload': { params: { extension: string }; result: { reloaded: unknown } };
+}
+
 // Isolated extensions always run the compiled host (dist/), also when this module runs from src/ under a test runner.
 const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const codeDir = join(packageRoot, 'dist');
@@ -157,9 +177,9 @@ export class Orchestra {
    * Which extension provides each method (from the manifests, activated or not): the Conductor's
    * registration step. Null for a method no extension declares.
    */
-  providers(methods: readonly string[]): Record<string, { extension: string; version: string; execution: string; activation: string[]; state: string } | null> {
+  providers(methods: readonly string[]): OrchestraMethods['orchestra.providers']['result'] {
     const status = new Map(this.status().map((s) => [s.name, s]));
-    const out: Record<string, ReturnType<Orchestra['providers']>[string]> = {};
+    const out: OrchestraMethods['orchestra.providers']['result'] = {};
     for (const method of methods) {
       const m = [...this.#manifests.values()].find((x) => x.provides.some((p) => subjectMatches(p, method)));
       out[method] = m ? { extension: m.name, version: m.version, execution: m.execution, activation: m.activation, state: status.get(m.name)?.state ?? 'unknown' } : null;
@@ -168,7 +188,7 @@ export class Orchestra {
   }
 
   /** Activates an extension now (an onCall one before its first call); resolves when it is ready. */
-  async activate(name: string): Promise<{ extension: string; state: string }> {
+  async activate(name: string): Promise<OrchestraMethods['orchestra.activate']['result']> {
     if (!this.#manifests.has(name)) throw new BusError(ErrorCode.InvalidParams, `no extension named '${name}' is loaded`, { extension: name });
     await this.runtime(name).activate();
     return { extension: name, state: this.runtime(name).state };
@@ -189,7 +209,8 @@ export class Orchestra {
   }
 
   #serve(): void {
-    const serve = (method: string, fn: (p: any) => unknown) => this.#registrations.push(this.bus.handle(method, fn));
+    type Served = keyof OrchestraMethods;
+    const serve = <M extends Served>(method: M, fn: (p: any) => OrchestraMethods[M]['result'] | Promise<OrchestraMethods[M]['result']>) => this.#registrations.push(this.bus.handle(method, fn));
     serve('orchestra.status', () => ({ extensions: this.status(), problems: this.#problems }));
     serve('orchestra.providers', (p: { methods?: unknown }) => {
       if (!Array.isArray(p?.methods) || !p.methods.every((m) => typeof m === 'string')) throw new BusError(ErrorCode.InvalidParams, 'orchestra.providers needs { methods: [string, …] }');

@@ -104,6 +104,22 @@ describe('the Conductor with the builtin policy', () => {
     expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 'a' }]);
   });
 
+  it('compensates the steps that succeeded newest first, saga-style', async () => {
+    const undo = (id: string) => ({ call: 'probe.log', with: { undo: id } });
+    const r = await run(bus, {
+      melody: 'saga-order',
+      steps: {
+        a: { call: 'probe.echo', with: { a: 1 }, compensate: undo('a') },
+        b: { call: 'probe.echo', needs: ['a'], with: { b: 1 }, compensate: undo('b') },
+        c: { call: 'probe.echo', needs: ['b'], with: { c: 1 }, compensate: undo('c') },
+        d: { call: 'probe.fail', needs: ['c'], compensate: undo('d') },
+      },
+    });
+    expect(r.state).toBe('failed');
+    expect(r.compensated).toEqual(['c', 'b', 'a']);
+    expect((await calls(bus)).calls.filter((x) => x.method === 'log').map((x) => x.params)).toEqual([{ undo: 'c' }, { undo: 'b' }, { undo: 'a' }]);
+  });
+
   it('records an onCall extension whose activation fails, and fails (or skips) the steps calling it as they run', async () => {
     const r = await run(bus, {
       melody: 'activation-fails',
