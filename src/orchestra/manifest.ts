@@ -1,6 +1,8 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import semver from 'semver';
+// Only the functions used, not semver's index (which loads all ~50 of its modules at every boot).
+import validRange from 'semver/ranges/valid.js';
+import validVersion from 'semver/functions/valid.js';
 import * as v from 'valibot';
 import { suggest } from '../bootstrap/index.js';
 import { ConfigSyntaxError, parseConfigSource, type ConfigSource, type PathSegment, type Position } from '../config/index.js';
@@ -75,7 +77,7 @@ const SymphonyField = v.strictObject(
         v.string(),
         v.pipe(
           v.string('each dependency must be a semver range'),
-          v.check((r) => semver.validRange(r) !== null, 'each dependency must be a valid semver range (e.g. ^1.2.0)'),
+          v.check((r) => validRange(r) !== null, 'each dependency must be a valid semver range (e.g. ^1.2.0)'),
         ),
         'dependencies must be an object of name: semver range',
       ),
@@ -94,14 +96,14 @@ const SymphonyField = v.strictObject(
       ),
       {},
     ),
-    engine: v.optional(v.pipe(v.string(), v.check((r) => semver.validRange(r) !== null, 'engine must be a semver range over Symphony versions'))),
+    engine: v.optional(v.pipe(v.string(), v.check((r) => validRange(r) !== null, 'engine must be a semver range over Symphony versions'))),
   },
   'symphony must be an object (the extension manifest)',
 );
 
 const PackageJson = v.looseObject({
   name: v.pipe(v.string('name must be a string'), v.regex(/^[a-z0-9][a-z0-9._-]*$/, 'name must be lowercase letters, digits, ., _ or - (it is the extension\'s identity on the bus)')),
-  version: v.pipe(v.string('version must be a string'), v.check((x) => semver.valid(x) !== null, 'version must be a semver version (e.g. 1.0.0)')),
+  version: v.pipe(v.string('version must be a string'), v.check((x) => validVersion(x) !== null, 'version must be a semver version (e.g. 1.0.0)')),
   main: v.optional(v.string('main must be a string'), 'index.js'),
   symphony: SymphonyField,
 });
