@@ -5,7 +5,7 @@ import compareVersions from 'semver/functions/compare.js';
 import satisfies from 'semver/functions/satisfies.js';
 import newerVersion from 'semver/functions/gt.js';
 import { analyzeGraph } from '../bootstrap/index.js';
-import { isInside, readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+import { compareExtensionNames, isInside, readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
 export interface Discovery {
   /** Valid manifests, by name and version. */
@@ -57,7 +57,7 @@ export async function discover(paths: readonly string[]): Promise<Discovery> {
       if (draft) drafts.push(draft);
     }),
   );
-  found.sort((a, b) => a.name.localeCompare(b.name) || compareVersions(a.version, b.version));
+  found.sort((a, b) => compareExtensionNames(a.name, b.name) || compareVersions(a.version, b.version));
   const order: string[] = [];
   for (const dir of candidates) {
     const real = await realpath(dir).catch(() => dir);
