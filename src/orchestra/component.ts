@@ -40,16 +40,17 @@ export const orchestraComponent = defineComponent({
 
 /**
  * `builtin:orchestra` as a system loads it for one component whose settings it knows: what the
- * start needs of no dependency — the plan (discovery, manifests, grants) and, when an isolated
- * extension is in it, the sandbox probe — begins now, while the stages before the Orchestra start.
+ * start needs of no dependency — the plan (discovery, manifests, grants) and, when it has
+ * extension folders, the sandbox probe — begins now, while the stages before the Orchestra start.
  * The first start with those very settings takes the plan; any later one (a restart) plans afresh.
  */
 export function preparedOrchestra(settings: unknown, baseDir: string): ComponentDefinition<Orchestra, { bus: Bus }> {
-  let ahead: Promise<ExtensionPlan> | undefined = planExtensions((settings ?? {}) as OrchestraSettings, baseDir, symphonyVersion());
-  ahead.then(
-    (plan) => void (plan.load.some((m) => m.execution === 'isolated') && probeSandboxAsync()),
-    () => {}, // the start that takes it reports the failure
-  );
+  const s = (settings ?? {}) as OrchestraSettings;
+  // The probe (a Node start in the sandbox, the longest of the two) does not wait for the plan to
+  // say an extension is isolated: with extension folders to look in, one usually is.
+  if (s.paths?.length) void probeSandboxAsync();
+  let ahead: Promise<ExtensionPlan> | undefined = planExtensions(s, baseDir, symphonyVersion());
+  ahead.catch(() => {}); // the start that takes it reports the failure
   return {
     ...orchestraComponent,
     start(ctx) {
