@@ -162,12 +162,12 @@ export class ExtensionRuntime {
   async #spawn(): Promise<void> {
     const m = this.manifest;
     this.state = 'activating';
-    // Probed without blocking (a boot asked for it early: usually answered by now); the spawn's
-    // confinement then finds the answer cached.
-    const sandbox = await probeSandboxAsync();
+    // Probed without blocking (a boot asked for it early: usually answered by now); the command
+    // and the spawn's confinement then read the same cached answer, in this one turn.
+    await probeSandboxAsync();
     // Stopped while it waited (its deadline passed): no process is started for nobody.
     if (this.#stopping) throw new BusError(ErrorCode.InternalError, `extension '${m.name}' was stopped before its process started`, { extension: m.name });
-    const cmd = isolatedCommand(m, this.options.host, sandbox.available);
+    const cmd = isolatedCommand(m, this.options.host, probeSandbox().available);
     const p = this.options.bus.spawnPeer({
       name: m.name,
       command: process.execPath,
