@@ -254,7 +254,7 @@ export class Dashboard {
       boot: this.#model.boot(),
       inventory,
       melodies,
-      melodyFiles: this.#melodyFiles().map((m) => ({ id: m.id, melody: m.melody, description: m.description, inputs: m.inputs })),
+      melodyFiles: (await this.#melodyFiles()).map((m) => ({ id: m.id, melody: m.melody, description: m.description, inputs: m.inputs })),
       log: this.#model.recent(),
       actions: this.#actions.availability(),
       draining: this.#draining ?? null,
@@ -262,7 +262,7 @@ export class Dashboard {
     };
   }
 
-  #melodyFiles(): MelodyFile[] {
+  async #melodyFiles(): Promise<MelodyFile[]> {
     return this.#o.melodyFolders ? listMelodies(this.#o.melodyFolders) : [];
   }
 
@@ -299,8 +299,9 @@ export class Dashboard {
           return json(res, 200, result);
         }
         case 'melody': {
-          const file = this.#melodyFiles().find((m) => m.id === body.file);
-          if (!file) return json(res, 400, { error: `melody needs { "file": ONE_OF_THE_LISTED } (known: ${this.#melodyFiles().map((m) => m.id).join(', ') || 'none'})` });
+          const files = await this.#melodyFiles();
+          const file = files.find((m) => m.id === body.file);
+          if (!file) return json(res, 400, { error: `melody needs { "file": ONE_OF_THE_LISTED } (known: ${files.map((m) => m.id).join(', ') || 'none'})` });
           const inputs = body.inputs ?? {};
           if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) return json(res, 400, { error: 'melody inputs must be an object { NAME: VALUE }' });
           // A melody may run for long: answered when it ends within a moment, else at once (its progress comes on the stream).

@@ -1,6 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { parse } from 'yaml';
 
 /**
  * The melodies the page may run: the files in the Conductor's melody folders (the only ones it runs
@@ -19,8 +18,10 @@ export interface MelodyFile {
 
 const MAX_FILES = 100;
 
-export function listMelodies(folders: readonly string[]): MelodyFile[] {
+export async function listMelodies(folders: readonly string[]): Promise<MelodyFile[]> {
   const out: MelodyFile[] = [];
+  // Imported when a page asks, not with the listener: the YAML parser is the largest module a boot would load for it.
+  const { parse } = await import('yaml');
   for (const folder of folders) {
     let names: string[];
     try {

@@ -1,8 +1,11 @@
 import { lstat, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import semver from 'semver';
+// Only the functions used, not semver's index (which loads all ~50 of its modules at every boot).
+import compareVersions from 'semver/functions/compare.js';
+import satisfies from 'semver/functions/satisfies.js';
+import newerVersion from 'semver/functions/gt.js';
 import { analyzeGraph } from '../bootstrap/index.js';
-import { isInside, readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+import { compareExtensionNames, isInside, readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
 export interface Discovery {
   /** Valid manifests, by name and version. */
@@ -54,7 +57,7 @@ export async function discover(paths: readonly string[]): Promise<Discovery> {
       if (draft) drafts.push(draft);
     }),
   );
-  found.sort((a, b) => a.name.localeCompare(b.name) || semver.compare(a.version, b.version));
+  found.sort((a, b) => compareExtensionNames(a.name, b.name) || compareVersions(a.version, b.version));
   const order: string[] = [];
   for (const dir of candidates) {
     const real = await realpath(dir).catch(() => dir);
@@ -117,7 +120,7 @@ export function resolveExtensions(found: readonly ExtensionManifest[], symphonyV
   const problems: ExtensionProblem[] = [];
   const byName = new Map<string, ExtensionManifest[]>();
   for (const m of found) {
-    if (m.engine && !semver.satisfies(symphonyVersion, m.engine)) {
+    if (m.engine && !satisfies(symphonyVersion, m.engine)) {
       problems.push({ extension: m.name, file: m.file, line: 1, col: 1, message: `'${m.name}@${m.version}' needs Symphony ${m.engine}, this is ${symphonyVersion}` });
       continue;
     }
@@ -131,8 +134,8 @@ export function resolveExtensions(found: readonly ExtensionManifest[], symphonyV
   const chosen = new Map<string, ExtensionManifest>();
   for (const [name, versions] of byName) {
     const ranges = wanted.get(name) ?? [];
-    const fit = versions.filter((m) => ranges.every((r) => semver.satisfies(m.version, r.range)));
-    const pick = (fit.length ? fit : versions).reduce((a, b) => (semver.gt(b.version, a.version) ? b : a));
+    const fit = versions.filter((m) => ranges.every((r) => satisfies(m.version, r.range)));
+    const pick = (fit.length ? fit : versions).reduce((a, b) => (newerVersion(b.version, a.version) ? b : a));
     chosen.set(name, pick);
     if (!fit.length && ranges.length) {
       const asks = ranges.map((r) => `'${r.by}' needs ${r.range}`).join(', ');
@@ -150,7 +153,7 @@ export function resolveExtensions(found: readonly ExtensionManifest[], symphonyV
         const d = chosen.get(dep);
         if (!d) whys.push(byName.has(dep) ? `depends on '${dep}' ${range}, which cannot be loaded` : `depends on '${dep}' ${range}, which is not installed`);
         else if (bad.has(dep)) whys.push(`depends on '${dep}', which cannot be loaded`);
-        else if (!semver.satisfies(d.version, range)) whys.push(`depends on '${dep}' ${range}, but ${d.version} is the version that can be loaded`);
+        else if (!satisfies(d.version, range)) whys.push(`depends on '${dep}' ${range}, but ${d.version} is the version that can be loaded`);
       }
       if (whys.length) {
         bad.add(m.name);

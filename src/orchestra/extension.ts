@@ -4,7 +4,7 @@ import type { AnyComponentDefinition, ComponentContext, Logger } from '../bootst
 import { BusError, ErrorCode, PeerGoneError, type Bus, type BusApi, type PeerProcess, type Rights } from '../bus/index.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
 import { ISOLATION } from '../bootstrap/index.js';
-import { probeSandbox, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
+import { probeSandbox, probeSandboxAsync, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
 import { isolatedCommand, watchMemory } from './isolation.js';
 import { monitorLimits } from './limits-monitor.js';
 import type { ExtensionManifest } from './manifest.js';
@@ -162,7 +162,12 @@ export class ExtensionRuntime {
   async #spawn(): Promise<void> {
     const m = this.manifest;
     this.state = 'activating';
-    const cmd = isolatedCommand(m, this.options.host);
+    // Probed without blocking (a boot asked for it early: usually answered by now); the command
+    // and the spawn's confinement then read the same cached answer, in this one turn.
+    await probeSandboxAsync();
+    // Stopped while it waited (its deadline passed): no process is started for nobody.
+    if (this.#stopping) throw new BusError(ErrorCode.InternalError, `extension '${m.name}' was stopped before its process started`, { extension: m.name });
+    const cmd = isolatedCommand(m, this.options.host, probeSandbox().available);
     const p = this.options.bus.spawnPeer({
       name: m.name,
       command: process.execPath,

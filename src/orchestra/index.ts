@@ -4,7 +4,7 @@
  * hot reload; `builtin:orchestra`.
  */
 export { defineExtension, type ExtensionContext, type ExtensionModule } from './api.js';
-export { orchestraComponent } from './component.js';
+export { orchestraComponent, preparedOrchestra } from './component.js';
 export { discover, resolveExtensions, type Discovery, type Resolution } from './discover.js';
 export { ExtensionRuntime, extensionComponent, rightsOf, type ExtensionState } from './extension.js';
 export { isolatedCommand, networkIsolationAvailable, permissionFlag, residentBytes } from './isolation.js';

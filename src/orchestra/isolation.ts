@@ -35,9 +35,10 @@ export interface IsolatedCommand {
  * limits.memoryMb. `nodeArgs` run inside the OS sandbox (which adds its private /tmp); `command`
  * and `args` are the degraded fallback: without `net`, an empty network namespace (Node's permission
  * model cannot block the network), or where namespaces are not available a preload that blocks
- * Node's network modules, which is weaker, and the caller is told.
+ * Node's network modules, which is weaker, and the caller is told. `sandboxed`: the caller knows
+ * the OS sandbox is available, so the fallback is not worked out (it would probe for namespaces).
  */
-export function isolatedCommand(m: ExtensionManifest, host: { script: string; codeDir: string; noNetPreload: string }): IsolatedCommand {
+export function isolatedCommand(m: ExtensionManifest, host: { script: string; codeDir: string; noNetPreload: string }, sandboxed = false): IsolatedCommand {
   const warnings: string[] = [];
   const inProc = (p: string) => p === '/proc' || p.startsWith('/proc/');
   // One flag per path: Node 20.20 takes no comma-separated lists.
@@ -59,7 +60,8 @@ export function isolatedCommand(m: ExtensionManifest, host: { script: string; co
   if (unconfinedRead.length < m.permissions.fsRead.length) warnings.push(`'${m.name}': its grant of /proc is not given without the operating-system sandbox (/proc/self/root would open the whole filesystem)`);
   const node = flags(unconfinedRead, m.permissions.fsWrite);
   const degradedArgs = [...node, host.script, m.dir];
-  if (m.permissions.net) return { nodeArgs, command: process.execPath, args: degradedArgs, warnings };
+  // Confined by the OS sandbox (the caller probed it), the fallback never runs: no namespace probe for it.
+  if (m.permissions.net || sandboxed) return { nodeArgs, command: process.execPath, args: degradedArgs, warnings };
   if (networkIsolationAvailable()) return { nodeArgs, command: 'unshare', args: ['-rn', process.execPath, ...degradedArgs], warnings };
   warnings.push(`'${m.name}': network namespaces are not available here: its network is blocked inside Node only (weaker)`);
   const preloaded = [...node, `--import=${host.noNetPreload}`, host.script, m.dir];

@@ -7,7 +7,8 @@ import { expectedIsolation, extensionComponent, type ExtensionRuntime, type Host
 import { grantOptions, grantsOf, patternsOverlap, reviewGrant, type Ceilings, type Grant, type GrantReview } from './grants.js';
 import { symlinkOut } from './discover.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
-import { planExtensions } from './plan.js';
+import { planExtensions, type ExtensionPlan } from './plan.js';
+import { probeSandboxAsync } from '../sandbox/index.js';
 
 export interface OrchestraSettings {
   /** Folders of extensions (or extension folders), relative to `baseDir`. */
@@ -118,8 +119,12 @@ export class Orchestra {
     return this.#kernel;
   }
 
-  async start(): Promise<void> {
-    const { reviews, load, problems } = await planExtensions(this.settings, this.baseDir, symphonyVersion());
+  /** `planned`: this start's plan, made ahead (preparedOrchestra); otherwise it is made now. */
+  async start(planned?: Promise<ExtensionPlan>): Promise<void> {
+    const { reviews, load, problems } = await (planned ?? planExtensions(this.settings, this.baseDir, symphonyVersion()));
+    // Isolated extensions need the sandbox's answer (to spawn, and for the report's isolation):
+    // asked now without blocking, beside the in-process extensions' starts.
+    const probing = load.some((m) => m.execution === 'isolated') ? probeSandboxAsync() : undefined;
     this.#problems = problems;
     this.#reviews = reviews;
     for (const p of this.#problems) this.log.warn(`${p.file}:${p.line}:${p.col}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`);
@@ -153,6 +158,7 @@ export class Orchestra {
       // Every extension is optional, so a boot failure here is a bug or an interruption: report it.
       this.log.error(`the extensions did not start: ${(err as Error).message}`);
     }
+    await probing;
     if (this.settings.watch) this.#watch();
     this.#serve();
   }

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { discover, resolveExtensions } from './discover.js';
 import { grantOptions, grantsOf, refuseDuplicates, reviewGrant, unusedGrants, type Ceilings, type GrantReview } from './grants.js';
-import { locateInManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
+import { compareExtensionNames, locateInManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 
 /** What the Orchestra would load, and why not the rest: the boot's plan and what `symphony check` prints. */
 export interface ExtensionPlan {
@@ -27,7 +27,7 @@ export async function planExtensions(settings: { paths?: string[]; grants?: unkn
     const i = d.order.indexOf(m.dir);
     return i < 0 ? d.order.length : i;
   };
-  const byOrder = (a: ExtensionManifest, b: ExtensionManifest) => rank(a) - rank(b) || a.name.localeCompare(b.name);
+  const byOrder = (a: ExtensionManifest, b: ExtensionManifest) => rank(a) - rank(b) || compareExtensionNames(a.name, b.name);
   const valid = new Set(d.found);
   const reviews = [...d.found, ...d.drafts].sort(byOrder).map((m) => {
     const r = reviewGrant(m, grants, options);

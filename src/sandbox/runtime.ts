@@ -4,7 +4,7 @@
  * the loader's paths go through (/lib -> usr/lib on merged-/usr systems), and, for a Python
  * interpreter, its standard library. Nothing else of the host.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
@@ -21,13 +21,27 @@ const cache = new Map<string, RuntimeView>();
 export function runtimeView(program: string): RuntimeView {
   let view = cache.get(program);
   if (!view) {
-    view = build(program);
+    view = build(program, sharedLibraries(program));
     cache.set(program, view);
   }
   return view;
 }
 
-function build(program: string): RuntimeView {
+/** The same view, asking ldd without blocking the event loop (what a boot uses while other parts start). */
+export async function runtimeViewAsync(program: string): Promise<RuntimeView> {
+  const known = cache.get(program);
+  if (known) return known;
+  const libs = await new Promise<string[]>((resolve) => execFile('ldd', [program], { encoding: 'utf8', timeout: 5000 }, (err, stdout) => resolve(err ? [] : lddPaths(stdout))));
+  // Asked synchronously meanwhile: one view per program, the first one made.
+  let view = cache.get(program);
+  if (!view) {
+    view = build(program, libs);
+    cache.set(program, view);
+  }
+  return view;
+}
+
+function build(program: string, libraries: readonly string[]): RuntimeView {
   const binds = new Map<string, string>();
   const add = (path: string) => {
     try {
@@ -40,7 +54,7 @@ function build(program: string): RuntimeView {
     }
   };
   add(program);
-  for (const lib of sharedLibraries(program)) add(lib);
+  for (const lib of libraries) add(lib);
   if (/^python[0-9.]*$/.test(basename(program))) {
     const { dirs, libs } = pythonPaths(program);
     for (const d of dirs) binds.set(d, d);
@@ -60,9 +74,13 @@ function build(program: string): RuntimeView {
 /** The absolute paths ldd lists for a program (the loader included), or none if ldd is missing. */
 export function sharedLibraries(program: string): string[] {
   const r = spawnSync('ldd', [program], { encoding: 'utf8', timeout: 5000 });
-  if (r.status !== 0) return [];
+  return r.status === 0 ? lddPaths(r.stdout) : [];
+}
+
+/** The absolute paths in ldd's output (`name => /path (addr)`, or `/path (addr)` for the loader). */
+function lddPaths(stdout: string): string[] {
   const out: string[] = [];
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const m = /=>\s*(\/\S+)/.exec(line) ?? /^\s*(\/\S+)/.exec(line);
     if (m?.[1]) out.push(m[1]);
   }

@@ -5,6 +5,8 @@ import { loadDefinition, type LoadedSystem } from '../config/index.js';
 import { loadBuiltin } from './builtins.js';
 import { CLUSTER_USE, withCluster } from './cluster.js';
 
+const ORCHESTRA_USE = 'builtin:orchestra';
+
 /** The program that runs a worker or process component (always the compiled one, also when this runs from src/). */
 const HOST_SCRIPT = join(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'), 'dist', 'system', 'component-host.js');
 
@@ -24,7 +26,13 @@ export function kernelOptions(system: LoadedSystem, extra: Omit<KernelOptions, '
     async (...args) =>
       (await import('../bus/index.js')).modeAdapters(busName!, system.baseDir, system.isolation ?? 'auto', HOST_SCRIPT)[kind]!(...args);
   return {
-    loader: async (use) => (use === CLUSTER_USE ? (await import('../cluster/index.js')).clusterComponent : loadComponent(use, system.baseDir)),
+    loader: async (use, component) => {
+      if (use === CLUSTER_USE) return (await import('../cluster/index.js')).clusterComponent;
+      // The Orchestra's plan and sandbox probe need none of its dependencies: begun at load, they
+      // run while the stages before it start.
+      if (use === ORCHESTRA_USE) return (await import('../orchestra/index.js')).preparedOrchestra(system.components[component]?.with, system.baseDir);
+      return loadComponent(use, system.baseDir);
+    },
     baseDir: system.baseDir,
     ...(busName ? { modes: { worker: adapter('worker'), process: adapter('process'), command: adapter('command') } } : {}),
     ...extra,
