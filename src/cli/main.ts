@@ -286,7 +286,7 @@ function configFile(values: Values): string | undefined {
 }
 
 async function load(values: Values, checkModules = false): Promise<LoadedSystem> {
-  const { loadSystem, loadSystemText, loadSystemValue, ConfigError, formatDiagnostic } = await import('../config/index.js');
+  const { loadSystem, loadSystemText, loadSystemValue, ConfigError, formatDiagnostic } = await import('../system/index.js');
   try {
     const file = configFile(values);
     const options = { profile: values.profile, checkModules };

@@ -2,7 +2,8 @@
  * The Conductor: runs Melodies (workflows of bus calls) through the DAG Tracker, with a pluggable
  * decision policy (built in, or the Python Conductor over the bus); `builtin:conductor`.
  */
-export { conductorComponent, type ConductorSettings } from './component.js';
+export { conductorComponent } from './component.js';
+export { ConductorSettingsSchema, type ConductorSettings } from './settings/index.js';
 export { Conductor, type ConductorStatus, type MelodyResult, type StepResult } from './conductor.js';
 export { ExpressionError, parseExpression, resolveValue } from './expressions.js';
 export { bindInputs, checkMelody, MelodyError, MelodySchema, readMelody, type Melody, type MelodyProblem, type MelodyStep } from './melody.js';

@@ -1,6 +1,8 @@
-import { defineComponent, ISOLATION, overallIsolation, type ComponentContext, type IsolationFacts } from '../bootstrap/index.js';
+import { defineComponent, ISOLATION, overallIsolation, suggest, type ComponentContext, type IsolationFacts } from '../bootstrap/index.js';
 import type { Bus } from '../bus/index.js';
-import { Orchestra, type OrchestraSettings } from './orchestra.js';
+import { Orchestra } from './orchestra.js';
+import { OrchestraSettingsSchema } from './settings/index.js';
+import { parseSettings } from '../util/settings.js';
 
 /**
  * `builtin:orchestra`: loads, isolates and supervises extensions (docs/extensions.md). Needs the
@@ -10,7 +12,8 @@ export const orchestraComponent = defineComponent({
   async start(ctx: ComponentContext<{ bus: Bus }>): Promise<Orchestra> {
     const bus = ctx.deps.bus;
     if (!bus || typeof bus.spawnPeer !== 'function') throw new TypeError("builtin:orchestra needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
-    const orchestra = new Orchestra(bus, (ctx.config ?? {}) as OrchestraSettings, ctx.log, ctx.baseDir);
+    const settings = parseSettings(OrchestraSettingsSchema, ctx.config, { builtin: 'orchestra', component: ctx.name }, suggest);
+    const orchestra = new Orchestra(bus, settings, ctx.log, ctx.baseDir);
     // How its extensions run, for the boot report and /status: each one's level, and the worst.
     Object.defineProperty(orchestra, ISOLATION, {
       value: (): IsolationFacts => {
