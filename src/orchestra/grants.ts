@@ -5,8 +5,6 @@ import type { PathSegment, Position } from '../config/index.js';
 import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
 import type { Grant } from './settings/index.js';
 
-export type { Grant };
-
 /**
  * Grants: a manifest only asks; the operator's config (the Orchestra's `with.grants`, one entry
  * per extension name) decides. An extension is loaded only when everything its manifest asks is

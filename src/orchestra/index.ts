@@ -10,6 +10,6 @@ export { ExtensionRuntime, extensionComponent, rightsOf, type ExtensionState } f
 export { isolatedCommand, networkIsolationAvailable, permissionFlag, residentBytes } from './isolation.js';
 export { readManifest, type Activation, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 export { Orchestra, symphonyVersion, type ExtensionStatus } from './orchestra.js';
-export { GrantSchema, OrchestraSettingsSchema, type OrchestraSettings } from './settings/index.js';
-export { canonicalJson, grantFor, grantYaml, manifestPin, patternCovers, patternsOverlap, RESERVED_NAMESPACES, reservedNamespace, reviewGrant, type Grant, type GrantReview } from './grants.js';
+export { GrantSchema, OrchestraSettingsSchema, type Grant, type OrchestraSettings } from './settings/index.js';
+export { canonicalJson, grantFor, grantYaml, manifestPin, patternCovers, patternsOverlap, RESERVED_NAMESPACES, reservedNamespace, reviewGrant, type GrantReview } from './grants.js';
 export { planExtensions, type ExtensionPlan } from './plan.js';

@@ -5,8 +5,6 @@ import type { BusApi, Registration } from '../bus/index.js';
 import type { PitContext, PitEvent, PitExtension } from './extension.js';
 import type { PitSettings } from './settings/index.js';
 
-export type { PitSettings };
-
 /**
  * The Pit: Symphony's trusted in-process infrastructure. Starts its extensions concurrently, serves
  * their methods on the bus, publishes their events as `pit.<extension>.<type>`, and reports them to
