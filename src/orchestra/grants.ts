@@ -5,6 +5,9 @@ import type { PathSegment, Position } from '../config/index.js';
 import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
 import type { Grant } from './settings/index.js';
 
+// Declared with the Orchestra's settings (the schema the config is checked with); named here too, where grants are reviewed.
+export type { Grant };
+
 /**
  * Grants: a manifest only asks; the operator's config (the Orchestra's `with.grants`, one entry
  * per extension name) decides. An extension is loaded only when everything its manifest asks is
