@@ -19,7 +19,7 @@ export const pitComponent = defineComponent({
   async start(ctx: ComponentContext<{ bus: Bus }, { conductor: unknown }>): Promise<Pit> {
     const bus = ctx.deps.bus;
     if (!bus || typeof bus.handle !== 'function') throw new TypeError("builtin:pit needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
-    const settings = { ...parseSettings(PitSettingsSchema, ctx.config, { builtin: 'pit', component: ctx.name }, suggest) };
+    const settings = parseSettings(PitSettingsSchema, ctx.config, { builtin: 'pit', component: ctx.name }, suggest);
     settings.dataDir = resolve(ctx.baseDir, settings.dataDir ?? '.symphony/pit');
     const artifacts = new ArtifactStore();
     const pit = new Pit(bus, [new PoolManager(), new DagTracker(), artifacts, new ArbitrationEngine(), new StaleManager(() => artifacts)], settings, ctx.log);
