@@ -52,8 +52,8 @@ export {
   type StopContext,
   type SystemEvent,
 } from './bootstrap/index.js';
-export { ConfigError, formatDiagnostic, loadSystem, type Diagnostic, type LoadedSystem } from './config/index.js';
-export { kernelOptions } from './system/index.js';
+export { ConfigError, formatDiagnostic, type Diagnostic, type LoadedSystem } from './config/index.js';
+export { kernelOptions, loadSystem } from './system/index.js';
 
 /**
  * Creates a kernel from the config shape (docs/components.md). `use` may be a definition object or

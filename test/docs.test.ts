@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { loadSystemText } from '../src/config/index.js';
+import { loadSystemText } from '../src/system/index.js';
 import { checkMelody } from '../src/conductor/melody.js';
 import { readManifest } from '../src/orchestra/manifest.js';
 import { blocks as blocksOf, type Block } from './doc-blocks.js';

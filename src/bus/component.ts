@@ -1,27 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { defineComponent } from '../bootstrap/index.js';
+import { defineComponent, suggest } from '../bootstrap/index.js';
+import { parseSettings } from '../util/settings.js';
 import type { BusEvent } from './api.js';
 import { Bus } from './bus.js';
-
-/** `with:` of `builtin:bus` (docs/bus.md). */
-export interface BusSettings {
-  /** `auto` (a private directory under the temp dir), a socket path, or `none` (in-process only). Default auto. */
-  listen?: 'auto' | 'none' | string;
-  /** The operator's token: `auto` (generated, written beside the socket) or `env:NAME`. Default auto. */
-  token?: string;
-  maxFrameBytes?: number;
-  maxInFlight?: number;
-  /** A peer's unsent output: past half of it the peer is not read until it drains; past it, it is dropped as a slow consumer. Default 16 MiB. */
-  maxOutputBytes?: number;
-  heartbeat?: string | number;
-  defaultTimeout?: string | number;
-  /** Memory the kernel may hold for one peer (its waiting requests, its unsent output); past it, its new requests get -32005. Default 64 MiB. */
-  maxPeerBytes?: number;
-  /** Socket connections waiting to say hello, at most (default 64); one more closes the oldest. */
-  maxPendingHellos?: number;
-  /** Time a socket connection has to say hello (default twice the heartbeat, 10s). */
-  helloTimeout?: string | number;
-}
+import { BusSettingsSchema } from './settings/index.js';
 
 /**
  * `builtin:bus`: the bus as a kernel component. Its instance (what `ctx.deps.bus` is) is the Bus:
@@ -29,7 +11,7 @@ export interface BusSettings {
  */
 export const busComponent = defineComponent({
   async start(ctx): Promise<Bus> {
-    const settings = (ctx.config ?? {}) as BusSettings;
+    const settings = parseSettings(BusSettingsSchema, ctx.config, { builtin: 'bus', component: ctx.name }, suggest);
     const bus = new Bus({
       maxFrameBytes: settings.maxFrameBytes,
       maxInFlight: settings.maxInFlight,

@@ -22,7 +22,8 @@ export type {
   Subscription,
 } from './api.js';
 export { BusClient, connect, type ConnectOptions } from './client.js';
-export { busComponent, type BusSettings } from './component.js';
+export { busComponent } from './component.js';
+export { BusSettingsSchema, type BusSettings } from './settings/index.js';
 export {
   BusError,
   ErrorCode,

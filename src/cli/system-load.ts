@@ -15,7 +15,7 @@ export function configFile(values: Values): string | undefined {
 
 /** The system a command works on, loaded (a config problem is a UsageError listing every diagnostic). */
 export async function load(values: Values, checkModules = false): Promise<LoadedSystem> {
-  const { loadSystem, loadSystemText, loadSystemValue, ConfigError, formatDiagnostic } = await import('../config/index.js');
+  const { loadSystem, loadSystemText, loadSystemValue, ConfigError, formatDiagnostic } = await import('../system/index.js');
   try {
     const file = configFile(values);
     const options = { profile: values.profile, checkModules };

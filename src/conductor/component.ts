@@ -1,27 +1,16 @@
 import { realpath } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
+import { defineComponent, suggest, type ComponentContext } from '../bootstrap/index.js';
 import { ForbiddenError, InvalidParamsError, type Bus, type HandlerContext } from '../bus/index.js';
 import { Conductor } from './conductor.js';
 import { MelodyError, readMelody } from './melody.js';
 import { builtinPolicy, remotePolicy, type DecisionPolicy } from './policy.js';
 import type { MelodyResult } from './result.js';
+import { ConductorSettingsSchema } from './settings/index.js';
+import { parseSettings } from '../util/settings.js';
 
 /** What the bus answers with itself (a registered symbol: the same for every copy of the bus's module). */
 const BUS_IDENTITY = Symbol.for('symphony.bus');
-
-export interface ConductorSettings {
-  /** `builtin` (default), `remote` (ask `conductor.decide` on the bus: the Python Conductor), or a method name. */
-  policy?: string;
-  /** How long the remote policy may take before the built-in answer is used (ms, default 1000). */
-  policyTimeoutMs?: number;
-  /**
-   * Folders (relative to the config file) whose melody files a caller may name in `melody.run` /
-   * `melody.validate { file }` (default: `melodies` beside the config). The kernel itself (the
-   * CLI's `symphony run FILE`) may name any file the operator gives it.
-   */
-  melodies?: string[];
-}
 
 /** A melody named by file (a path) or given as it is, and the inputs it runs with. */
 interface MelodyParams {
@@ -57,7 +46,7 @@ export const conductorComponent = defineComponent({
     const deps = Object.values(ctx.deps as Record<string, unknown>);
     const bus = deps.find(isBus) ?? (deps.map((d) => (d as { bus?: unknown } | null)?.bus).find(isBus) as Bus | undefined);
     if (!bus) throw new TypeError('builtin:conductor needs the bus: add needs: [bus] (or needs: [orchestra], which runs on it)');
-    const settings = (ctx.config ?? {}) as ConductorSettings;
+    const settings = parseSettings(ConductorSettingsSchema, ctx.config, { builtin: 'conductor', component: ctx.name }, suggest);
     const choice = settings.policy ?? 'builtin';
     const policy = choice === 'builtin' ? builtinPolicy : remotePolicy(bus, choice === 'remote' ? 'conductor.decide' : choice, settings.policyTimeoutMs ?? 1000);
     const conductor = new Conductor(bus, policy, ctx.log);

@@ -1,9 +1,11 @@
 import { dirname, relative, resolve } from 'node:path';
 import * as v from 'valibot';
 import { analyzeGraph, suggest, type ComponentOptions } from '../bootstrap/index.js';
-import { BuiltinSettingsSchemas, COMPONENT_KEYS, GRANT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type HttpConfig, type SystemConfig } from './schema.js';
+import { COMPONENT_KEYS, ConfigSchema, TOP_KEYS, type ComponentConfig, type HttpConfig, type SystemConfig } from './schema.js';
 import { ConfigSyntaxError, parseConfigSource, readConfigSource, SETTINGS_SOURCE, valueSource, type ConfigSource, type PathSegment, type Position } from './source.js';
 import { loadDefinition, resolveUse } from './modules.js';
+import { isBuiltinName, type BuiltinName } from './builtins.js';
+import { checkSettings, type SettingsSchema } from '../util/settings.js';
 
 /** One finding about a config file, at its position. */
 export interface Diagnostic {
@@ -50,6 +52,11 @@ export interface LoadOptions {
   profile?: string;
   /** Also import every `use:` module and check it exports a component (what `symphony check` does). */
   checkModules?: boolean;
+  /**
+   * The schema of each builtin's settings (its `with:`), given by the system from the parts that
+   * declare them: a builtin's settings are checked where they are written only when it is given.
+   */
+  settings?: (builtin: BuiltinName) => SettingsSchema | undefined | Promise<SettingsSchema | undefined>;
 }
 
 /** Reads, validates and merges a config file. Throws ConfigError with every problem found, each at its position. */
@@ -169,22 +176,10 @@ async function validateSource(source: ConfigSource, options: LoadOptions): Promi
   // The builtins' settings: unknown keys (with a suggestion) and wrong types, where they are written.
   for (const [name, c] of Object.entries(components)) {
     const builtin = typeof c.use === 'string' && c.use.startsWith('builtin:') ? c.use.slice('builtin:'.length) : undefined;
-    const schema = builtin ? BuiltinSettingsSchemas[builtin] : undefined;
-    if (!schema || c.with === undefined) continue;
-    const checked = v.safeParse(schema, c.with);
-    if (checked.success) continue;
-    for (const issue of checked.issues) {
-      const segs = (issue.path ?? []).map((p) => p.key as PathSegment);
-      const isKey = issue.path?.at(-1)?.origin === 'key';
-      const key = String(segs.at(-1));
-      const known = isKey && segs.length === 1 ? Object.keys(schema.entries) : isKey && builtin === 'orchestra' && segs[0] === 'grants' && segs.length === 3 ? GRANT_KEYS : [];
-      const message = isKey && issue.received === 'undefined' && issue.expected !== 'never'
-        ? `in component '${name}' (builtin:${builtin}): missing key '${segs.join('.')}'${builtin === 'orchestra' && segs[0] === 'grants' && segs.at(-1) === 'manifest' ? ': a grant is pinned to the manifest it was given for (symphony grant PATH prints the pin)' : ''}`
-        : isKey
-        ? `unknown key '${segs.join('.')}' in the settings of builtin:${builtin} (component '${name}')${suggest(key, known)}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`
-        : `in component '${name}' (builtin:${builtin}): ${segs.length && !issue.message.startsWith(segs.join('.')) ? `${segs.join('.')}: ` : ''}${issue.message}${issue.received && issue.received !== 'undefined' ? ` (got ${issue.received})` : ''}`;
-      at(locate(name, ['with', ...segs], isKey ? 'key' : 'value'), message);
-    }
+    if (builtin === undefined || !isBuiltinName(builtin) || c.with === undefined || !options.settings) continue;
+    const schema = await options.settings(builtin);
+    const checked = schema ? checkSettings(schema, c.with, { builtin, component: name }, suggest) : undefined;
+    for (const issue of checked && !checked.ok ? checked.issues : []) at(locate(name, ['with', ...issue.path], issue.isKey ? 'key' : 'value'), issue.message);
   }
 
   // The Orchestra names grant problems (found only when it discovers its extensions) at their

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { RESTART_TYPES, SHUTDOWN_KINDS, STRATEGY_NAMES } from '../bootstrap/index.js';
 import { parseDuration } from '../util/duration.js';
+import { count, duration, limitsSchema, patternList } from '../util/schemas.js';
 
 /*
  * The one schema of a Symphony config file (YAML and TOML alike). The JSON Schema shipped in
@@ -15,38 +16,12 @@ export function parseListen(listen: string): { host: string; port: number } | un
   return m && port <= 65535 ? { host: m[1] ?? m[2]!, port } : undefined;
 }
 
-const duration = v.pipe(
-  v.union([v.number(), v.string()], 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
-  v.check((x) => parseDuration(x) !== undefined, 'must be a duration: a number of milliseconds or a string such as "250ms", "5s", "2m"'),
-  v.description('A duration: milliseconds, or a number with a unit (ms, s, m, h), e.g. "250ms", "5s".'),
-);
 const SHUTDOWN_MESSAGE = `stopTimeout must be a duration (a number of milliseconds or a string such as "250ms", "5s"), ${SHUTDOWN_KINDS.join(' or ')}`;
-const count = (what: string) => v.pipe(v.number(`${what} must be a whole number`), v.integer(`${what} must be a whole number`), v.minValue(0, `${what} must be >= 0`));
 const names = (what: string) => v.array(v.string(`each entry of ${what} must be a component name`), `${what} must be a list of component names`);
-
-// Bus patterns: dot-separated words, `*` for one word, `>` (last) for the rest.
-function patternListOf(what: string) {
-  return v.pipe(
-    v.array(v.string(`each entry of ${what} must be a string`), `${what} must be a list of method patterns`),
-    v.check((xs) => xs.every((x) => /^(?:(?:[^\s.*>]+|\*)\.)*(?:[^\s.*>]+|\*|>)$/.test(x)), `${what} entries must be dot-separated names, with * for one segment and > (last) for the rest`),
-  );
-}
 
 const paths = (what: string) => v.array(v.string(`each entry of sandbox.${what} must be a path`), `sandbox.${what} must be a list of paths`);
 
 /** A `command:` or `mode: process` component's OS sandbox: the grant keys of an isolated extension. */
-/** Resource limits (a sandboxed component's, or a grant's ceilings), under `what`, with their minimums. */
-function limitsSchema(what: string, min: { memoryMb: number; processes: number }) {
-  return v.strictObject(
-    {
-      memoryMb: v.optional(v.pipe(v.number(`${what}.memoryMb must be a number`), v.integer(`${what}.memoryMb must be a whole number`), v.minValue(min.memoryMb, `${what}.memoryMb must be at least ${min.memoryMb}`))),
-      cpuPercent: v.optional(v.pipe(v.number(`${what}.cpuPercent must be a number`), v.minValue(1, `${what}.cpuPercent must be at least 1 (percent of one CPU)`))),
-      processes: v.optional(v.pipe(v.number(`${what}.processes must be a number`), v.integer(`${what}.processes must be a whole number`), v.minValue(min.processes, `${what}.processes must be at least ${min.processes}`))),
-    },
-    `${what} must be a table { memoryMb, cpuPercent, processes }`,
-  );
-}
-
 const SandboxSchema = v.union(
   [
     v.boolean(),
@@ -204,7 +179,7 @@ const ClusterSchema = v.strictObject(
     prefix: v.optional(v.pipe(v.string('cluster.prefix must be a string'), v.regex(/^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/, 'cluster.prefix must be dot-separated words'), v.description('Every subject of the cluster starts with it (default symphony).'))),
     heartbeat: v.optional(v.pipe(duration, v.description('Heartbeat interval between nodes (default 250ms); a node silent for four is gone.'))),
     connectTimeout: v.optional(v.pipe(duration, v.description('How long the boot waits for a NATS server (default 5s).'))),
-    accept: v.optional(v.pipe(patternListOf('cluster.accept'), v.description('Methods of this node other nodes may call (default all: >).'))),
+    accept: v.optional(v.pipe(patternList('cluster.accept', 'method patterns'), v.description('Methods of this node other nodes may call (default all: >).'))),
     optional: v.optional(v.pipe(v.boolean('cluster.optional must be true or false'), v.description('A node that cannot join leaves the system degraded instead of failing the boot.'))),
   },
   'cluster must be a table { node, servers, user, password, nkey, prefix, heartbeat, connectTimeout, accept, optional }',
@@ -259,105 +234,3 @@ export type ComponentConfig = v.InferOutput<typeof ComponentSchema>;
 export type SystemConfig = v.InferOutput<typeof ConfigSchema>;
 export const COMPONENT_KEYS = Object.keys(componentEntries);
 export const TOP_KEYS = ['$schema', 'components', 'stages', 'http', 'isolation', 'cluster', 'profiles', 'data'];
-
-// ---- settings of the builtins (their `with:`), checked where they are written -----------------
-
-// Bus patterns (as the bus checks them): dot-separated words, `*` for one word, `>` (last) for the rest.
-const PATTERN = /^(?:(?:[^\s.*>]+|\*)\.)*(?:[^\s.*>]+|\*|>)$/;
-const patternList = (what: string) =>
-  v.pipe(
-    v.array(v.string(`each entry of ${what} must be a string`), `${what} must be a list of method or topic patterns`),
-    v.check((xs) => xs.every((x) => PATTERN.test(x)), `${what} entries must be dot-separated names, with * for one segment and > (last) for the rest`),
-  );
-const PIN = /^sha256:[0-9a-f]{64}$/;
-const pin = v.pipe(
-  v.string('manifest must be the pin of the manifest granted: sha256:<64 hex digits> (symphony grant PATH prints it), or any'),
-  v.check((x) => x === 'any' || PIN.test(x), 'manifest must be the pin of the manifest granted: sha256:<64 hex digits> (symphony grant PATH prints it), or any'),
-);
-
-/** One extension's grant (docs/grants.md): what the operator lets it have; its manifest only asks. */
-export const GrantSchema = v.strictObject(
-  {
-    manifest: v.union([pin, v.pipe(v.array(pin, 'manifest must be a pin or a list of pins'), v.minLength(1, 'manifest must not be an empty list'))], 'manifest must be the pin of the manifest granted: sha256:<64 hex digits> (symphony grant PATH prints it), a list of pins, or any'),
-    execution: v.optional(v.picklist(['isolated', 'in-process'], 'execution must be isolated or in-process (in-process is full trust)')),
-    provides: v.optional(patternList('provides')),
-    calls: v.optional(patternList('calls')),
-    publishes: v.optional(patternList('publishes')),
-    subscribes: v.optional(patternList('subscribes')),
-    fsRead: v.optional(v.array(v.string('each entry of fsRead must be a path'), 'fsRead must be a list of paths (relative to this file, or absolute)')),
-    fsWrite: v.optional(v.array(v.string('each entry of fsWrite must be a path'), 'fsWrite must be a list of paths (relative to this file, or absolute)')),
-    net: v.optional(v.boolean('net must be true or false')),
-    childProcess: v.optional(v.boolean('childProcess must be true or false')),
-    workers: v.optional(v.boolean('workers must be true or false')),
-    limits: v.optional(
-      v.strictObject(
-        {
-          ...limitsSchema('limits', { memoryMb: 64, processes: 16 }).entries,
-          // What the extension may keep in the Artifact Store (the Pit's artifacts.quotaBytes is the default).
-          artifactsBytes: v.optional(v.pipe(v.number('limits.artifactsBytes must be a number of bytes'), v.integer('limits.artifactsBytes must be a whole number of bytes'), v.minValue(1, 'limits.artifactsBytes must be at least 1'))),
-        },
-        'limits must be a table { memoryMb, cpuPercent, processes, artifactsBytes }',
-      ),
-    ),
-  },
-  'each grant must be a table { manifest, execution, provides, calls, publishes, subscribes, fsRead, fsWrite, net, childProcess, workers, limits }',
-);
-export const GRANT_KEYS = Object.keys(GrantSchema.entries);
-
-const positive = (what: string) => v.pipe(v.number(`${what} must be a number`), v.integer(`${what} must be a whole number`), v.minValue(1, `${what} must be >= 1`));
-const table = (what: string) => v.record(v.string(), v.unknown(), `${what} must be a table`);
-
-/** `with:` of each builtin: the keys the README documents, so a typo or a wrong type is named at its position. */
-export const BuiltinSettingsSchemas: Record<string, v.StrictObjectSchema<v.ObjectEntries, string>> = {
-  bus: v.strictObject(
-    {
-      listen: v.optional(v.string('listen must be auto, none or a socket path')),
-      token: v.optional(v.string('token must be auto, env:NAME or file:PATH')),
-      maxFrameBytes: v.optional(positive('maxFrameBytes')),
-      maxInFlight: v.optional(positive('maxInFlight')),
-      maxOutputBytes: v.optional(positive('maxOutputBytes')),
-      heartbeat: v.optional(duration),
-      defaultTimeout: v.optional(duration),
-      maxPeerBytes: v.optional(positive('maxPeerBytes')),
-      maxPendingHellos: v.optional(positive('maxPendingHellos')),
-      helloTimeout: v.optional(duration),
-    },
-    'the settings of builtin:bus must be a table',
-  ),
-  orchestra: v.strictObject(
-    {
-      paths: v.optional(v.array(v.string('each entry of paths must be a folder'), 'paths must be a list of folders')),
-      watch: v.optional(v.boolean('watch must be true or false')),
-      restart: v.optional(v.strictObject({ max: v.optional(count('restart.max')), within: v.optional(duration) }, 'restart must be a table { max, within }')),
-      backoff: v.optional(v.strictObject({ initial: v.optional(duration), max: v.optional(duration) }, 'backoff must be a table { initial, max }')),
-      config: v.optional(table('config')),
-      grants: v.optional(v.record(v.string(), GrantSchema, 'grants must be a table of extension name: grant')),
-      isolation: v.optional(v.picklist(['auto', 'strict'], 'isolation must be auto or strict')),
-      // The operator's ceilings for isolated extensions whose grant sets none (docs/grants.md).
-      limits: v.optional(limitsSchema('limits', { memoryMb: 64, processes: 16 })),
-    },
-    'the settings of builtin:orchestra must be a table',
-  ),
-  conductor: v.strictObject(
-    {
-      policy: v.optional(v.string('policy must be builtin, remote or a bus method')),
-      policyTimeoutMs: v.optional(v.pipe(v.number('policyTimeoutMs must be a number of milliseconds'), v.minValue(0, 'policyTimeoutMs must be >= 0'))),
-      melodies: v.optional(v.array(v.string('each entry of melodies must be a folder'), 'melodies must be a list of folders (relative to this file) whose melody files callers may name')),
-    },
-    'the settings of builtin:conductor must be a table',
-  ),
-  pit: v.strictObject(
-    {
-      dataDir: v.optional(v.string('dataDir must be a folder')),
-      bufferEvents: v.optional(count('bufferEvents')),
-      // Each extension checks its own table when the Pit starts (with the field named).
-      pool: v.optional(table('pool')),
-      dag: v.optional(table('dag')),
-      artifacts: v.optional(table('artifacts')),
-      arbiter: v.optional(table('arbiter')),
-      stale: v.optional(table('stale')),
-    },
-    'the settings of builtin:pit must be a table',
-  ),
-};
-

@@ -1,14 +1,17 @@
-import { defineComponent, ISOLATION, overallIsolation, type ComponentContext, type ComponentDefinition, type IsolationFacts } from '../bootstrap/index.js';
+import { defineComponent, ISOLATION, overallIsolation, suggest, type ComponentContext, type ComponentDefinition, type IsolationFacts } from '../bootstrap/index.js';
 import type { Bus } from '../bus/index.js';
 import { probeSandboxAsync } from '../sandbox/index.js';
-import { Orchestra, symphonyVersion, type OrchestraSettings } from './orchestra.js';
+import { Orchestra, symphonyVersion } from './orchestra.js';
 import { planExtensions, type ExtensionPlan } from './plan.js';
+import { OrchestraSettingsSchema, type OrchestraSettings } from './settings/index.js';
+import { parseSettings } from '../util/settings.js';
 
 /** Starts an Orchestra for `ctx`; `planned` is its plan when it was made ahead. */
 async function startOrchestra(ctx: ComponentContext<{ bus: Bus }>, planned?: Promise<ExtensionPlan>): Promise<Orchestra> {
   const bus = ctx.deps.bus;
   if (!bus || typeof bus.spawnPeer !== 'function') throw new TypeError("builtin:orchestra needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
-  const orchestra = new Orchestra(bus, (ctx.config ?? {}) as OrchestraSettings, ctx.log, ctx.baseDir);
+  const settings = parseSettings(OrchestraSettingsSchema, ctx.config, { builtin: 'orchestra', component: ctx.name }, suggest);
+  const orchestra = new Orchestra(bus, settings, ctx.log, ctx.baseDir);
   // How its extensions run, for the boot report and /status: each one's level, and the worst.
   Object.defineProperty(orchestra, ISOLATION, {
     value: (): IsolationFacts => {
@@ -45,7 +48,12 @@ export const orchestraComponent = defineComponent({
  * The first start with those very settings takes the plan; any later one (a restart) plans afresh.
  */
 export function preparedOrchestra(settings: unknown, baseDir: string): ComponentDefinition<Orchestra, { bus: Bus }> {
-  const s = (settings ?? {}) as OrchestraSettings;
+  let s: OrchestraSettings;
+  try {
+    s = parseSettings(OrchestraSettingsSchema, settings, { builtin: 'orchestra', component: 'orchestra' }, suggest);
+  } catch {
+    return orchestraComponent; // settings its start will refuse, naming the component: nothing to plan ahead
+  }
   // The probe (a Node start in the sandbox, the longest of the two) does not wait for the plan to
   // say an extension is isolated: with extension folders to look in, one usually is.
   if (s.paths?.length) void probeSandboxAsync();

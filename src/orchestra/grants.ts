@@ -3,6 +3,10 @@ import { realpathSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { PathSegment, Position } from '../config/index.js';
 import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
+import type { Grant } from './settings/index.js';
+
+// Declared with the Orchestra's settings (the schema the config is checked with); named here too, where grants are reviewed.
+export type { Grant };
 
 /**
  * Grants: a manifest only asks; the operator's config (the Orchestra's `with.grants`, one entry
@@ -11,31 +15,9 @@ import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
  * it asked (never more than granted), with the operator's memory ceiling where it asked none.
  */
 
-/** One extension's grant, as the operator writes it (every field optional but the pin). */
 /** The limits a grant may cap: a manifest asks, the grant's ceiling bounds it. */
 const LIMIT_KEYS = ['memoryMb', 'cpuPercent', 'processes'] as const;
 type LimitKey = (typeof LIMIT_KEYS)[number];
-
-export interface Grant {
-  /**
-   * `sha256:<hex>` of the manifest this grant was given for (a list when several versions of the
-   * extension are installed side by side), or `any`: not pinned, any manifest within the grant.
-   */
-  manifest?: string | string[];
-  execution?: 'in-process' | 'isolated';
-  provides?: string[];
-  calls?: string[];
-  publishes?: string[];
-  subscribes?: string[];
-  fsRead?: string[];
-  fsWrite?: string[];
-  net?: boolean;
-  childProcess?: boolean;
-  workers?: boolean;
-  /** Ceilings of what the manifest may ask, and (artifactsBytes) its Artifact Store quota. */
-  limits?: { memoryMb?: number; cpuPercent?: number; processes?: number; artifactsBytes?: number };
-}
-
 
 /** Where the Orchestra's settings were written: positions of `with.<path>` in the config file. */
 export interface SettingsSource {
@@ -194,7 +176,7 @@ export function reviewGrant(m: ExtensionManifest, grants: Record<string, Grant>,
     const p = grantPosition(options, grants, m.name, field);
     problems.push({ extension: m.name, file: p.file, line: p.line, col: p.col, message });
   };
-  const g = grant ?? {};
+  const g: Partial<Grant> = grant ?? {};
   const inProcess = m.execution === 'in-process';
   asks.push({ right: 'execution', field: ['symphony', 'execution'], value: m.execution, granted: !inProcess || g.execution === 'in-process' });
   for (const list of LISTS) {

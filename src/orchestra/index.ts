@@ -9,6 +9,7 @@ export { discover, resolveExtensions, type Discovery, type Resolution } from './
 export { ExtensionRuntime, extensionComponent, rightsOf, type ExtensionState } from './extension.js';
 export { isolatedCommand, networkIsolationAvailable, permissionFlag, residentBytes } from './isolation.js';
 export { readManifest, type Activation, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
-export { Orchestra, symphonyVersion, type ExtensionProvider, type ExtensionStatus, type OrchestraMethods, type OrchestraSettings } from './orchestra.js';
-export { canonicalJson, grantFor, grantYaml, manifestPin, patternCovers, patternsOverlap, RESERVED_NAMESPACES, reservedNamespace, reviewGrant, type Grant, type GrantReview } from './grants.js';
+export { Orchestra, symphonyVersion, type ExtensionProvider, type ExtensionStatus, type OrchestraMethods } from './orchestra.js';
+export { GrantSchema, OrchestraSettingsSchema, type Grant, type OrchestraSettings } from './settings/index.js';
+export { canonicalJson, grantFor, grantYaml, manifestPin, patternCovers, patternsOverlap, RESERVED_NAMESPACES, reservedNamespace, reviewGrant, type GrantReview } from './grants.js';
 export { planExtensions, type ExtensionPlan } from './plan.js';

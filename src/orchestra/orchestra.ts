@@ -4,30 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { Kernel, type ComponentEvent, type Logger } from '../bootstrap/index.js';
 import { BusError, ErrorCode, PeerGoneError, subjectMatches, type Bus, type Registration } from '../bus/index.js';
 import { expectedIsolation, extensionComponent, type ExtensionRuntime, type HostFiles } from './extension.js';
-import { grantOptions, grantsOf, patternsOverlap, reviewGrant, type Ceilings, type Grant, type GrantReview } from './grants.js';
+import { grantOptions, grantsOf, patternsOverlap, reviewGrant, type GrantReview } from './grants.js';
+import type { OrchestraSettings } from './settings/index.js';
 import { symlinkOut } from './discover.js';
 import { readManifest, type ExtensionManifest, type ExtensionProblem } from './manifest.js';
 import { planExtensions, type ExtensionPlan } from './plan.js';
 import { probeSandboxAsync } from '../sandbox/index.js';
-
-export interface OrchestraSettings {
-  /** Folders of extensions (or extension folders), relative to `baseDir`. */
-  paths?: string[];
-  /** Reload an extension when its folder changes (debounced). Default false. */
-  watch?: boolean;
-  /** Restarts per extension within the window before it is quarantined (default 5 within 60s). */
-  restart?: { max?: number; within?: string | number };
-  /** Backoff between restarts (default 100ms doubling to 5s, with jitter). */
-  backoff?: { initial?: string | number; max?: string | number };
-  /** Settings handed to each extension as ctx.config, by name. */
-  config?: Record<string, unknown>;
-  /** `strict`: isolated extensions the OS sandbox cannot confine are refused (the config's top-level `isolation`). */
-  isolation?: 'auto' | 'strict';
-  /** What the operator grants each extension, by name (see docs/grants.md): a manifest only asks. */
-  grants?: Record<string, Grant>;
-  /** Ceilings of an isolated extension whose grant sets none: what it may ask and gets when it asks nothing (256 MB, 100% of a core, 64 processes). */
-  limits?: Partial<Ceilings>;
-}
 
 export interface ExtensionStatus {
   name: string;

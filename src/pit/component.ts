@@ -1,10 +1,12 @@
 import { resolve } from 'node:path';
-import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
+import { defineComponent, suggest, type ComponentContext } from '../bootstrap/index.js';
 import type { Bus } from '../bus/index.js';
 import { ArbitrationEngine } from './arbiter.js';
 import { ArtifactStore } from './artifacts.js';
 import { DagTracker } from './dag.js';
-import { Pit, type PitSettings } from './pit.js';
+import { Pit } from './pit.js';
+import { PitSettingsSchema } from './settings/index.js';
+import { parseSettings } from '../util/settings.js';
 import { PoolManager } from './pool.js';
 import { StaleManager } from './stale.js';
 
@@ -17,7 +19,7 @@ export const pitComponent = defineComponent({
   async start(ctx: ComponentContext<{ bus: Bus }, { conductor: unknown }>): Promise<Pit> {
     const bus = ctx.deps.bus;
     if (!bus || typeof bus.handle !== 'function') throw new TypeError("builtin:pit needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
-    const settings = { ...((ctx.config ?? {}) as PitSettings) };
+    const settings = parseSettings(PitSettingsSchema, ctx.config, { builtin: 'pit', component: ctx.name }, suggest);
     settings.dataDir = resolve(ctx.baseDir, settings.dataDir ?? '.symphony/pit');
     const artifacts = new ArtifactStore();
     const pit = new Pit(bus, [new PoolManager(), new DagTracker(), artifacts, new ArbitrationEngine(), new StaleManager(() => artifacts)], settings, ctx.log);

@@ -3,7 +3,8 @@
  * Store, Arbitration Engine, Stale Manager — and `builtin:pit`.
  */
 export { pitComponent } from './component.js';
-export { Pit, writeJsonAtomic, type PitSettings } from './pit.js';
+export { Pit, writeJsonAtomic } from './pit.js';
+export { PitSettingsSchema, type PitSettings } from './settings/index.js';
 export type { PitContext, PitEvent, PitExtension } from './extension.js';
 export { PoolManager, type ItemState, type Lease } from './pool.js';
 export { DagTracker } from './dag.js';

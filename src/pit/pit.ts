@@ -3,15 +3,7 @@ import { join, resolve } from 'node:path';
 import type { HealthResult, LateHandle, Logger } from '../bootstrap/index.js';
 import type { BusApi, Registration } from '../bus/index.js';
 import type { PitContext, PitEvent, PitExtension } from './extension.js';
-
-export interface PitSettings {
-  /** Where the Pit keeps durable state (default `.symphony/pit` in the working directory). */
-  dataDir?: string;
-  /** Events buffered for the Conductor until it is ready (default 10,000; the oldest are dropped). */
-  bufferEvents?: number;
-  /** Per-extension settings: `pool`, `dag`, `artifacts`, `arbiter`, `stale`. */
-  [extension: string]: unknown;
-}
+import type { PitSettings } from './settings/index.js';
 
 /**
  * The Pit: Symphony's trusted in-process infrastructure. Starts its extensions concurrently, serves
@@ -127,11 +119,13 @@ export class Pit {
 
   #context(ext: PitExtension, dataDir: string): PitContext {
     const log = prefixed(this.log, ext.name);
+    // Each extension's table is the setting of its name.
+    const tables: Readonly<Record<string, unknown>> = this.settings;
     return {
       bus: this.bus,
       dataDir,
       log,
-      config: (this.settings[ext.name] ?? {}) as Record<string, unknown>,
+      config: (tables[ext.name] ?? {}) as Record<string, unknown>,
       emit: (type, data) => this.#emit({ extension: ext.name, type, at: Date.now(), data }),
       sibling: <T extends PitExtension>(name: string) => this.get<T>(name),
     };

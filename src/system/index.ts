@@ -5,4 +5,5 @@
  */
 export { kernelOptions, loadComponent } from './assemble.js';
 export { loadBuiltin } from './builtins.js';
-export { builtinNames, ConfigError, formatDiagnostic, loadSystem, loadSystemText, loadSystemValue, type Diagnostic, type LoadOptions, type LoadedSystem } from '../config/index.js';
+export { builtinSettings, loadSystem, loadSystemText, loadSystemValue } from './settings.js';
+export { builtinNames, ConfigError, formatDiagnostic, type Diagnostic, type LoadOptions, type LoadedSystem } from '../config/index.js';

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveHealth, type HealthServer, type HttpLimits } from '../../src/cli/health.js';
 import { HostAllowList } from '../../src/cli/http-hosts.js';
-import { ConfigError, formatDiagnostic, loadSystemText } from '../../src/config/index.js';
+import { ConfigError, formatDiagnostic, loadSystemText } from '../../src/system/index.js';
 import { createKernel, type Kernel } from '../../src/index.js';
 import { mulberry32 } from '../random.mjs';
 import { until } from '../helpers.js';

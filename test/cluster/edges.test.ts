@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadSystemText } from '../../src/config/index.js';
+import { ConfigError, loadSystemText } from '../../src/system/index.js';
 import { NATS_PASSWORD, NATS_USER, natsServerBinary, ready, root, startNatsCluster, startNode, tempDir, type KernelNode, type NatsCluster, type TestClient } from './harness.js';
 
 const bin = natsServerBinary();

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_SYSTEM } from '../../src/cli/default-system.js';
 import { Kernel, kernelOptions, type BootReport } from '../../src/index.js';
-import { loadSystemText } from '../../src/config/index.js';
+import { loadSystemText } from '../../src/system/index.js';
 import { FaultInjector, rng, type FaultRates } from './faults.mjs';
 import { childrenOf, settle, settledLeaks, snapshot } from './resources.js';
 import { grantsFor } from '../helpers.js';

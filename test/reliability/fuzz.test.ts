@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeFrame, FrameDecoder, type Decoded, type Framing } from '../../src/bus/framing.js';
-import { ConfigError, loadSystemText } from '../../src/config/index.js';
+import { ConfigError, loadSystemText } from '../../src/system/index.js';
 import { readManifest } from '../../src/orchestra/manifest.js';
 import { fuzzConfig, fuzzDecoder, fuzzManifests, memoryProbe, type DecoderFuzzResult, type InputFuzzResult } from './fuzz.js';
 

@@ -24,7 +24,8 @@ import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { stringify as yamlStringify } from 'yaml';
 import { FrameDecoder, type Decoded, type Framing } from '../../src/bus/framing.js';
-import { ConfigError, ConfigSyntaxError, loadSystemText } from '../../src/config/index.js';
+import { ConfigSyntaxError } from '../../src/config/index.js';
+import { ConfigError, loadSystemText } from '../../src/system/index.js';
 import { readManifest } from '../../src/orchestra/manifest.js';
 
 /** A full garbage collection (exposing gc on the fly when the process was started without --expose-gc). */

@@ -11,7 +11,14 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rea
 import { dirname, join, resolve } from 'node:path';
 import { connect, type BusClient } from '../../src/bus/index.js';
 import * as v from 'valibot';
-import { BuiltinSettingsSchemas } from '../../src/config/schema.js';
+import { BusSettingsSchema } from '../../src/bus/settings/index.js';
+import { ConductorSettingsSchema } from '../../src/conductor/settings/index.js';
+import { OrchestraSettingsSchema } from '../../src/orchestra/settings/index.js';
+import { PitSettingsSchema } from '../../src/pit/settings/index.js';
+import type { SettingsSchema } from '../../src/util/settings.js';
+
+/** The settings schema of each builtin, where its part declares it. */
+const BuiltinSettingsSchemas: Record<string, SettingsSchema | undefined> = { bus: BusSettingsSchema, orchestra: OrchestraSettingsSchema, conductor: ConductorSettingsSchema, pit: PitSettingsSchema };
 
 export const root = resolve(import.meta.dirname, '../..');
 const bin = join(root, 'dist/cli/main.js');
