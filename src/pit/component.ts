@@ -3,7 +3,7 @@ import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
 import type { Bus } from '../bus/index.js';
 import { ArbitrationEngine } from './arbiter.js';
 import { ArtifactStore } from './artifacts.js';
-import { DagTracker } from './dag.js';
+import { DagTracker } from './dag/index.js';
 import { Pit, type PitSettings } from './pit.js';
 import { PoolManager } from './pool.js';
 import { StaleManager } from './stale.js';

@@ -3,7 +3,7 @@
  * the tables the services serve (each method declared once, in its service). The Conductor types
  * its calls with this, so no reply is cast by hand.
  */
-import type { DagTracker } from './dag.js';
+import type { DagTracker } from './dag/index.js';
 import type { MethodTypes } from './params.js';
 import type { StaleManager } from './stale.js';
 

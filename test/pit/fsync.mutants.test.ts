@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArtifactStore } from '../../src/pit/artifacts.js';
-import { DagTracker } from '../../src/pit/dag.js';
+import { DagTracker } from '../../src/pit/dag/index.js';
 import type { PitContext } from '../../src/pit/extension.js';
 import { quietContext } from '../fixtures/pit/quiet-context.mjs';
 
