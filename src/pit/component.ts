@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { defineComponent, type ComponentContext } from '../bootstrap/index.js';
 import type { Bus } from '../bus/index.js';
 import { ArbitrationEngine } from './arbiter.js';
-import { ArtifactStore } from './artifacts.js';
+import { ArtifactStore } from './artifacts/index.js';
 import { DagTracker } from './dag/index.js';
 import { Pit, type PitSettings } from './pit.js';
 import { PoolManager } from './pool.js';

@@ -9,6 +9,6 @@ export { PoolManager, type ItemState, type Lease } from './pool.js';
 export { DagTracker } from './dag/index.js';
 export type { Decision as DagDecision, CompleteResult as DagProgress, FailResult as DagFailure } from './dag/index.js';
 export type { PitMethod, PitMethods } from './methods.js';
-export { ArtifactStore } from './artifacts.js';
+export { ArtifactStore } from './artifacts/index.js';
 export { ArbitrationEngine, PRIORITY, type Decision as ArbitrationDecision, type Grant, type Strategy } from './arbiter.js';
 export { StaleManager, type ArtifactCatalog, type CatalogEntry, type StaleDecision, type StaleRule } from './stale.js';

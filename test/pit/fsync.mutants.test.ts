@@ -10,7 +10,7 @@ import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ArtifactStore } from '../../src/pit/artifacts.js';
+import { ArtifactStore } from '../../src/pit/artifacts/index.js';
 import { DagTracker } from '../../src/pit/dag/index.js';
 import type { PitContext } from '../../src/pit/extension.js';
 import { quietContext } from '../fixtures/pit/quiet-context.mjs';
