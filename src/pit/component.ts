@@ -5,7 +5,7 @@ import { ArbitrationEngine } from './arbiter.js';
 import { ArtifactStore } from './artifacts/index.js';
 import { DagTracker } from './dag/index.js';
 import { Pit, type PitSettings } from './pit.js';
-import { PoolManager } from './pool.js';
+import { PoolManager } from './pool/index.js';
 import { StaleManager } from './stale.js';
 
 /**
