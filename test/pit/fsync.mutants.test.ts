@@ -135,6 +135,10 @@ describe('fsync before an acknowledgement (in process)', () => {
     const synced = new Set(calls.filter((c) => c.kind === 'sync').map((c) => c.path));
     const text = calls.map((c) => c.line).join('\n');
     for (const d of [base, join(base, 'made'), dir, join(dir, 'blobs')]) expect(synced.has(d), `${d} synced:\n${text}`).toBe(true);
+    // From the top down: each new folder's entry is durable before the folders made inside it.
+    const first = (d: string) => calls.findIndex((c) => c.kind === 'sync' && c.path === d);
+    expect(first(base), text).toBeLessThan(first(join(base, 'made')));
+    expect(first(join(base, 'made')), text).toBeLessThan(first(dir));
   });
 
   traced("durability 'fsync': a DAG completion returns only after its commit is synced", async () => {
