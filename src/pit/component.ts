@@ -9,6 +9,15 @@ import { PoolManager } from './pool/index.js';
 import { StaleManager } from './stale.js';
 
 /**
+ * The Pit's services, in the order they are listed (they start concurrently). The one list: the
+ * component starts these, and the callers' type map (PitMethods) is inferred from it.
+ */
+export function pitServices() {
+  const artifacts = new ArtifactStore();
+  return [new PoolManager(), new DagTracker(), artifacts, new ArbitrationEngine(), new StaleManager(() => artifacts)] as const;
+}
+
+/**
  * `builtin:pit`: the five infrastructure extensions, started concurrently, their methods on the bus.
  * Needs the bus (`needs: [bus]`); `late: [conductor]` lets it report its events to the Conductor.
  * `with: { dataDir (default .symphony/pit, relative to the config file), pool, dag, artifacts, arbiter, stale }`.
@@ -19,8 +28,7 @@ export const pitComponent = defineComponent({
     if (!bus || typeof bus.handle !== 'function') throw new TypeError("builtin:pit needs the bus: add needs: [bus] (a component named 'bus' using builtin:bus)");
     const settings = { ...((ctx.config ?? {}) as PitSettings) };
     settings.dataDir = resolve(ctx.baseDir, settings.dataDir ?? '.symphony/pit');
-    const artifacts = new ArtifactStore();
-    const pit = new Pit(bus, [new PoolManager(), new DagTracker(), artifacts, new ArbitrationEngine(), new StaleManager(() => artifacts)], settings, ctx.log);
+    const pit = new Pit(bus, pitServices(), settings, ctx.log);
     await pit.start((name) => ctx.part(name));
     const late = ctx.late as { conductor?: import('../bootstrap/index.js').LateHandle<unknown> };
     if (late.conductor) pit.bindConductor(late.conductor);

@@ -5,7 +5,8 @@
  * and the services must serve exactly these names.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { ArbitrationEngine, ArtifactStore, DagTracker, PoolManager, StaleManager, type PitMethod, type PitParams, type PitResult } from '../../src/pit/index.js';
+import { pitServices } from '../../src/pit/component.js';
+import type { PitMethod, PitParams, PitResult } from '../../src/pit/index.js';
 
 const TYPED: Record<PitMethod, true> = {
   'pool.define': true,
@@ -48,7 +49,7 @@ const TYPED: Record<PitMethod, true> = {
 };
 
 describe('the Pit methods, declared once', () => {
-  const services = [new PoolManager(), new DagTracker(), new ArtifactStore(), new ArbitrationEngine(), new StaleManager()];
+  const services = pitServices();
 
   it('every service serves a table: each handler carries its params schema', () => {
     for (const s of services) {
