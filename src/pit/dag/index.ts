@@ -76,6 +76,11 @@
  * `create` commits at once in every mode: ~0.4 ms for a 10-node workflow, mostly the commit.
  * `complete` and `fail` answer with the whole ready set, a copy of an array: O(ready nodes), ~7 us
  * per 10 000 ready nodes; `released` alone is what changed.
+ *
+ * Files: tracker.ts (the extension, its bus methods, the in-process API), graph.ts (a run in
+ * memory), progress.ts (how nodes and runs move), recovery.ts (what a failure leads to),
+ * checkpoint.ts (the queue of changes and its transactions), hydrate.ts (a run rebuilt from its
+ * rows), store.ts (the SQLite file), validate.ts (workflows), types.ts (what callers see).
  */
 export { DagTracker } from './tracker.js';
 export * from './types.js';

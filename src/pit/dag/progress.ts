@@ -1,28 +1,40 @@
 /**
  * How a run moves: a node changing state (and the ready list with it), the news of a settled node
  * reaching its dependents, a run ending, and a retry's backoff timer. Pure bookkeeping in memory;
- * every change is handed to the `ProgressSink` (which queues it for the checkpoint and reports it).
+ * every change is queued for the checkpoint and reported as an event.
  */
 import { isTerminal, type NodeRec, type Run } from './graph.js';
 import type { NodeState, Outcome, RunState } from './types.js';
 
-/** What RunProgress tells the tracker around it. */
-export interface ProgressSink {
-  /** A node or run changed for the first time since the last checkpoint: queue it. */
+/** Where changed nodes and runs are queued for the next checkpoint (the Checkpoint). */
+export interface ChangeQueue {
   queueNode(n: NodeRec): void;
   queueRun(run: Run): void;
-  /** Reports an event (`pit.dag.node`, `pit.dag.run`). */
-  emit(type: 'node' | 'run', data: Record<string, unknown>): void;
-  /** The run ended (the tracker keeps a bounded number of finished runs in memory). */
-  finished(run: Run): void;
   /** A change made outside any call (a backoff ended): checkpoint it. */
   changed(): void;
-  /** False once the tracker is shut down: a late timer then changes nothing. */
-  running(): boolean;
+  /** The open store, if any: without one (shut down) a late timer changes nothing. */
+  readonly store: unknown;
+}
+
+/** What RunProgress tells the tracker around it. */
+export interface ProgressSink {
+  /** The run ended (the tracker keeps a bounded number of finished runs in memory). */
+  finished(run: Run): void;
+}
+
+/** Where events go (`pit.dag.node`, `pit.dag.run`): the extension's context, once init has it. */
+export interface EventSink {
+  emit(type: string, data: Record<string, unknown>): void;
 }
 
 export class RunProgress {
-  constructor(readonly sink: ProgressSink) {}
+  /** Set at init. */
+  events: EventSink | undefined;
+
+  constructor(
+    readonly queue: ChangeQueue,
+    readonly sink: ProgressSink,
+  ) {}
 
   move(n: NodeRec, to: NodeState, reason: string): void {
     const run = n.run;
@@ -42,9 +54,9 @@ export class RunProgress {
     run.updatedAt = now;
     if (!n.dirty) {
       n.dirty = true;
-      this.sink.queueNode(n);
+      this.queue.queueNode(n);
     }
-    this.sink.emit('node', { run: run.id, workflow: run.workflow.id, node: n.id, from, to, reason, attempt: n.attempts });
+    this.events!.emit('node', { run: run.id, workflow: run.workflow.id, node: n.id, from, to, reason, attempt: n.attempts });
   }
 
   /** Makes a pending node ready once nothing holds it back (recorded in `released`). */
@@ -111,9 +123,9 @@ export class RunProgress {
     run.updatedAt = Date.now();
     if (!run.dirty) {
       run.dirty = true;
-      this.sink.queueRun(run);
+      this.queue.queueRun(run);
     }
-    this.sink.emit('run', { run: run.id, workflow: run.workflow.id, from, to: state, reason });
+    this.events!.emit('run', { run: run.id, workflow: run.workflow.id, from, to: state, reason });
     this.sink.finished(run);
     return cancelled;
   }
@@ -133,10 +145,10 @@ export class RunProgress {
     const wait = Math.max(0, (n.readyAt ?? 0) - Date.now());
     n.timer = setTimeout(() => {
       n.timer = undefined;
-      if (n.state !== 'retrying' || n.run.state !== 'running' || !this.sink.running()) return;
+      if (n.state !== 'retrying' || n.run.state !== 'running' || this.queue.store === undefined) return;
       n.readyAt = undefined;
       this.move(n, 'ready', `backoff over: ready for attempt ${n.attempts + 1}`);
-      this.sink.changed();
+      this.queue.changed();
     }, wait);
   }
 

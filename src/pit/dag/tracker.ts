@@ -69,16 +69,11 @@ export class DagTracker implements PitExtension<Snapshot> {
   #restored: Snapshot | undefined;
   readonly #stats = { created: 0, updates: 0, flushes: 0, rowsWritten: 0, resumed: 0, interrupted: 0 };
   readonly #checkpoint = new Checkpoint(this.#stats, (m) => this.#ctx?.log.error(m));
-  readonly #progress = new RunProgress({
-    queueNode: (n) => this.#checkpoint.queueNode(n),
-    queueRun: (r) => this.#checkpoint.queueRun(r),
-    emit: (type, data) => this.#ctx!.emit(type, data),
+  readonly #progress = new RunProgress(this.#checkpoint, {
     finished: (run) => {
       this.#finished.add(run.id);
       this.#evict();
     },
-    changed: () => this.#checkpoint.changed(),
-    running: () => this.#checkpoint.store !== undefined,
   });
 
   /**
@@ -128,6 +123,7 @@ export class DagTracker implements PitExtension<Snapshot> {
 
   async init(ctx: PitContext): Promise<void> {
     this.#ctx = ctx;
+    this.#progress.events = ctx;
     this.#settings = parseParams('pit.dag', SettingsSchema, ctx.config);
     const store = await DagStore.open(join(ctx.dataDir, 'dag.db'), this.#settings.durability);
     this.#checkpoint.open(store, this.#settings.durability);
