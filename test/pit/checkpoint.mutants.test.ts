@@ -47,6 +47,7 @@ describe('DAG checkpoint, a write that cannot land', () => {
       }
       expect(err?.code).toBe(ErrorCode.InternalError);
       expect(err?.message).toMatch(/^the DAG Tracker could not persist the change: database is locked/);
+      expect((err as { cause?: { code?: string } }).cause?.code).toBe('SQLITE_BUSY');
       const h = t.health() as { status: string; detail: { pendingWrites: number; lastFlushError?: string } };
       expect(h.status).toBe('degraded');
       expect(h.detail.pendingWrites).toBe(1);
@@ -54,11 +55,13 @@ describe('DAG checkpoint, a write that cannot land', () => {
       // The next change writes both: the node row kept from the failed write, then this one.
       t.complete(run, 'a', { ok: 1 });
       const after = t.health() as { status: string; detail: { pendingWrites: number; lastFlushError?: string } };
-      expect(after).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0 } });
+      // Two writes landed: the create (the run and a, ready) and the complete (a, queued once though changed twice, and b, now ready).
+      expect(after).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0, stats: { created: 1, updates: 2, flushes: 2, rowsWritten: 4 } } });
       expect(after.detail.lastFlushError).toBeUndefined();
     } finally {
       await t.shutdown();
     }
+    await t.shutdown(); // a second shutdown finds nothing to close
     // What a restart finds is what was answered.
     const again = new DagTracker();
     await again.init(quietContext(ctx.dataDir, { durability: 'commit' }));
@@ -80,17 +83,67 @@ describe('DAG checkpoint, a write that cannot land', () => {
       const { run } = t.create({ nodes: [{ id: 'a' }] });
       const release = await lockWrites(join(ctx.dataDir, 'dag.db'));
       try {
-        t.start(run, 'a'); // answered: batched writes at the end of the turn
+        // Answered at once: batched writes at the end of the turn (the node, and the run it finished).
+        t.start(run, 'a');
+        t.complete(run, 'a');
+        // A read flushes first; its failure is not the reader's: it still gets its answer.
+        expect(t.runs().runs.map((r) => r.run)).toEqual([run]);
         await new Promise((r) => setImmediate(r));
       } finally {
         release();
       }
-      expect(errors).toEqual([expect.stringMatching(/^writing 1 change\(s\) to .*dag\.db failed; kept for the next attempt: database is locked/)]);
-      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 1 } });
+      // One attempt: the read's flush took the end-of-turn write's place.
+      expect(errors).toEqual([expect.stringMatching(/^writing 2 change\(s\) to .*dag\.db failed; kept for the next attempt: database is locked/)]);
+      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 2 } });
       t.create({ nodes: [{ id: 'x' }] });
       expect(t.health()).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0 } });
     } finally {
       await t.shutdown();
     }
   }, 20_000);
+
+  it('a create that cannot commit is refused and forgotten: no run, nothing queued', async () => {
+    const { ctx } = pitContext({ publish() {} } as never);
+    dirs.push(ctx.dataDir);
+    const t = new DagTracker();
+    await t.init(ctx);
+    try {
+      const release = await lockWrites(join(ctx.dataDir, 'dag.db'));
+      try {
+        expect(() => t.create({ nodes: [{ id: 'a' }] }, { run: 'lost' })).toThrow(/^the DAG Tracker could not persist the change: database is locked/);
+      } finally {
+        release();
+      }
+      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 0 } });
+      expect(() => t.status('lost')).toThrow("dag.status: no run 'lost'");
+      // The id is free again: the create that failed never existed.
+      expect(t.create({ nodes: [{ id: 'a' }] }, { run: 'lost' }).run).toBe('lost');
+    } finally {
+      await t.shutdown();
+    }
+  }, 20_000);
+
+  it('a node row keeps its retry time only while it is retrying', async () => {
+    const { ctx } = pitContext({ publish() {} } as never, { durability: 'commit' });
+    dirs.push(ctx.dataDir);
+    const t = new DagTracker();
+    await t.init(ctx);
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(join(ctx.dataDir, 'dag.db'), { readonly: true });
+    const readyAt = () => db.prepare<[], { ready_at: number | null }>("SELECT ready_at FROM nodes WHERE id = 'a'").get()?.ready_at;
+    try {
+      const { run } = t.create({ nodes: [{ id: 'a', recovery: { strategy: 'retry', retries: 1, backoff: 'constant', delayMs: 30_000 } }] });
+      t.start(run, 'a');
+      const before = Date.now();
+      t.fail(run, 'a', 'flaky');
+      expect(readyAt()).toBeGreaterThanOrEqual(before + 30_000);
+      // Cancelled while waiting out its backoff: the time it would have been ready means nothing now.
+      t.cancel(run);
+      expect(t.status(run).nodes.a?.state).toBe('cancelled');
+      expect(readyAt()).toBeNull();
+    } finally {
+      db.close();
+      await t.shutdown();
+    }
+  });
 });

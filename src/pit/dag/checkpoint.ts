@@ -40,10 +40,6 @@ export class Checkpoint {
     return this.#store;
   }
 
-  get durability(): Durability {
-    return this.#durability;
-  }
-
   /** Changes waiting for the next write. */
   get pending(): number {
     return this.#nodes.length + this.#runs.length;
