@@ -102,22 +102,25 @@ describe('DAG checkpoint, a write that cannot land', () => {
     }
   }, 20_000);
 
-  it('a create that cannot commit is refused and forgotten: no run, nothing queued', async () => {
+  it("a create that cannot commit is refused and forgotten: no run, nothing of it queued (another run's change stays)", async () => {
     const { ctx } = pitContext({ publish() {} } as never);
     dirs.push(ctx.dataDir);
     const t = new DagTracker();
     await t.init(ctx);
     try {
+      const other = t.create({ nodes: [{ id: 'a' }] });
+      t.start(other.run, 'a'); // batched: queued for the end of the turn
       const release = await lockWrites(join(ctx.dataDir, 'dag.db'));
       try {
         expect(() => t.create({ nodes: [{ id: 'a' }] }, { run: 'lost' })).toThrow(/^the DAG Tracker could not persist the change: database is locked/);
       } finally {
         release();
       }
-      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 0 } });
+      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 1 } });
       expect(() => t.status('lost')).toThrow("dag.status: no run 'lost'");
       // The id is free again: the create that failed never existed.
       expect(t.create({ nodes: [{ id: 'a' }] }, { run: 'lost' }).run).toBe('lost');
+      expect(t.health()).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0 } });
     } finally {
       await t.shutdown();
     }
