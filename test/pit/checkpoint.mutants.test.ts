@@ -102,27 +102,38 @@ describe('DAG checkpoint, a write that cannot land', () => {
     }
   }, 20_000);
 
-  it("a create that cannot commit is refused and forgotten: no run, nothing of it queued (another run's change stays)", async () => {
+  it("a create that cannot commit is refused and forgotten: no run, nothing of it queued (another run's changes stay)", async () => {
     const { ctx } = pitContext({ publish() {} } as never);
     dirs.push(ctx.dataDir);
     const t = new DagTracker();
     await t.init(ctx);
+    let other = '';
     try {
-      const other = t.create({ nodes: [{ id: 'a' }] });
-      t.start(other.run, 'a'); // batched: queued for the end of the turn
+      other = t.create({ nodes: [{ id: 'a' }] }).run;
+      // Batched: the node's change and its run's end are queued for the end of the turn.
+      t.start(other, 'a');
+      t.complete(other, 'a');
       const release = await lockWrites(join(ctx.dataDir, 'dag.db'));
       try {
         expect(() => t.create({ nodes: [{ id: 'a' }] }, { run: 'lost' })).toThrow(/^the DAG Tracker could not persist the change: database is locked/);
       } finally {
         release();
       }
-      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 1 } });
+      expect(t.health()).toMatchObject({ status: 'degraded', detail: { pendingWrites: 2 } });
       expect(() => t.status('lost')).toThrow("dag.status: no run 'lost'");
       // The id is free again: the create that failed never existed.
-      expect(t.create({ nodes: [{ id: 'a' }] }, { run: 'lost' }).run).toBe('lost');
+      expect(t.create({ nodes: [{ id: 'b' }] }, { run: 'lost' }).run).toBe('lost');
       expect(t.health()).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0 } });
     } finally {
       await t.shutdown();
+    }
+    const again = new DagTracker();
+    await again.init(quietContext(ctx.dataDir));
+    try {
+      expect(again.status(other)).toMatchObject({ state: 'succeeded', nodes: { a: { state: 'succeeded' } } });
+      expect(Object.keys(again.status('lost').nodes)).toEqual(['b']);
+    } finally {
+      await again.shutdown();
     }
   }, 20_000);
 
