@@ -146,11 +146,15 @@ describe('BlobLayout', () => {
 });
 
 describe('helpers', () => {
-  it.skipIf(!existsSync('/proc/self/fd'))('fsyncDir closes the folder it opened (50 syncs leave no descriptor behind)', async () => {
+  it.skipIf(!existsSync('/proc/self/fd'))('fsyncDir and hashFile close what they opened (50 calls each leave no descriptor behind)', async () => {
     const dir = tempDir();
+    const file = join(dir, 'f');
+    writeFileSync(file, 'some bytes');
     const open = () => readdirSync('/proc/self/fd').length;
     const before = open();
     for (let i = 0; i < 50; i++) await fsyncDir(dir);
+    expect(open() - before).toBeLessThan(5);
+    for (let i = 0; i < 50; i++) await hashFile(file);
     expect(open() - before).toBeLessThan(5);
   });
 
