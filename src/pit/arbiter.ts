@@ -1,7 +1,7 @@
-import { BusError, ErrorCode, RequestCancelledError, TimeoutError, type HandlerContext } from '../bus/index.js';
+import { BusError, ErrorCode, RequestCancelledError, TimeoutError } from '../bus/index.js';
 import type { HealthResult } from '../bootstrap/index.js';
 import type { PitContext, PitExtension } from './extension.js';
-import { parseParams, v } from './params.js';
+import { method, parseParams, serve, v } from './params.js';
 
 /** Named priorities; any number works too. */
 export const PRIORITY = { CRITICAL: 1000, HIGH: 100, NORMAL: 0, LOW: -100 } as const;
@@ -91,20 +91,21 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
   readonly #grants = new Map<string, ResourceState>();
   #seq = 0;
 
-  readonly methods = {
-    'arbiter.define': (p: unknown) => this.define(parseParams('arbiter.define', DefineSchema, p)),
-    'arbiter.request': (p: unknown, ctx?: HandlerContext) => {
-      const r = parseParams('arbiter.request', RequestSchema, p);
+  readonly methods = serve({
+    /** `arbiter.define { resource, strategy?, capacity?, agingMs? }` -> `{ resource }` (a redefinition with more capacity wakes waiters). */
+    'arbiter.define': method(DefineSchema, (spec) => this.define(spec)),
+    /** `arbiter.request { resource, requester, priority?, weight?, timeoutMs? }` -> Grant, once granted. */
+    'arbiter.request': method(RequestSchema, (r, ctx) =>
       // A caller that gives up (its deadline, a cancel) leaves the line: no grant to a caller who is gone.
-      return this.request(r.resource, r.requester, { priority: r.priority, weight: r.weight, timeoutMs: ctx ? Math.min(r.timeoutMs, ctx.remainingMs()) : r.timeoutMs, caller: ctx });
-    },
-    'arbiter.release': (p: unknown) => this.release(parseParams('arbiter.release', ReleaseSchema, p).grant),
-    'arbiter.decisions': (p: unknown) => {
-      const r = parseParams('arbiter.decisions', ResourceOnly, p);
-      return this.decisions(r.resource, r.limit);
-    },
-    'arbiter.stats': (p: unknown) => this.stats(parseParams('arbiter.stats', ResourceOnly, p).resource),
-  };
+      this.request(r.resource, r.requester, { priority: r.priority, weight: r.weight, timeoutMs: ctx ? Math.min(r.timeoutMs, ctx.remainingMs()) : r.timeoutMs, caller: ctx }),
+    ),
+    /** `arbiter.release { grant }` -> `{ released }`. */
+    'arbiter.release': method(ReleaseSchema, (a) => this.release(a.grant)),
+    /** `arbiter.decisions { resource, limit? = 50 }` -> the latest decisions, oldest first. */
+    'arbiter.decisions': method(ResourceOnly, (r) => this.decisions(r.resource, r.limit)),
+    /** `arbiter.stats { resource }` -> service per requester and the fairness index. */
+    'arbiter.stats': method(ResourceOnly, (r) => this.stats(r.resource)),
+  });
 
   async init(ctx: PitContext): Promise<void> {
     this.#ctx = ctx;

@@ -20,11 +20,13 @@ export const NO_PARAMS = v.looseObject({});
 export interface MethodSpec<S extends v.GenericSchema, R> {
   readonly params: S;
   readonly run: (args: v.InferOutput<S>, ctx?: HandlerContext) => R;
+  /** Checked before the params: who may call it at all (a refusal then does not depend on what was sent). */
+  readonly guard?: ((ctx?: HandlerContext) => void) | undefined;
 }
 
-/** A method taking `params` (a valibot schema) and answering what `run` returns. */
-export function method<S extends v.GenericSchema, R>(params: S, run: (args: v.InferOutput<S>, ctx?: HandlerContext) => R): MethodSpec<S, R> {
-  return { params, run };
+/** A method taking `params` (a valibot schema) and answering what `run` returns; `guard`, if given, refuses a caller first. */
+export function method<S extends v.GenericSchema, R>(params: S, run: (args: v.InferOutput<S>, ctx?: HandlerContext) => R, guard?: (ctx?: HandlerContext) => void): MethodSpec<S, R> {
+  return { params, run, guard };
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any schema, any result: the table's own types are kept by `MethodTypes`
@@ -40,7 +42,14 @@ export function serve<T extends Record<string, AnySpec>>(table: T): Served<T> {
   const out: Record<string, ServedMethod<v.GenericSchema, unknown>> = {};
   for (const name of Object.keys(table)) {
     const spec = table[name]!;
-    out[name] = Object.assign((params: unknown, ctx?: HandlerContext) => spec.run(parseParams(name, spec.params, params), ctx), { schema: spec.params });
+    const { guard, run, params: schema } = spec;
+    const handler = guard
+      ? (params: unknown, ctx?: HandlerContext) => {
+          guard(ctx);
+          return run(parseParams(name, schema, params), ctx);
+        }
+      : (params: unknown, ctx?: HandlerContext) => run(parseParams(name, schema, params), ctx);
+    out[name] = Object.assign(handler, { schema });
   }
   return out as Served<T>;
 }

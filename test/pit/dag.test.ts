@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Bus, BusError, ErrorCode, InvalidParamsError, InvalidRequestError, type BusApi } from '../../src/bus/index.js';
 import type { PitContext } from '../../src/pit/extension.js';
-import { backoffDelay, DagTracker, type RunStatus, type Workflow, type WorkflowNode } from '../../src/pit/dag.js';
+import { backoffDelay, DagTracker, type RunStatus, type Workflow, type WorkflowNode } from '../../src/pit/dag/index.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const dirs: string[] = [];

@@ -10,8 +10,8 @@ import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ArtifactStore } from '../../src/pit/artifacts.js';
-import { DagTracker } from '../../src/pit/dag.js';
+import { ArtifactStore } from '../../src/pit/artifacts/index.js';
+import { DagTracker } from '../../src/pit/dag/index.js';
 import type { PitContext } from '../../src/pit/extension.js';
 import { quietContext } from '../fixtures/pit/quiet-context.mjs';
 
@@ -135,6 +135,10 @@ describe('fsync before an acknowledgement (in process)', () => {
     const synced = new Set(calls.filter((c) => c.kind === 'sync').map((c) => c.path));
     const text = calls.map((c) => c.line).join('\n');
     for (const d of [base, join(base, 'made'), dir, join(dir, 'blobs')]) expect(synced.has(d), `${d} synced:\n${text}`).toBe(true);
+    // From the top down: each new folder's entry is durable before the folders made inside it.
+    const first = (d: string) => calls.findIndex((c) => c.kind === 'sync' && c.path === d);
+    expect(first(base), text).toBeLessThan(first(join(base, 'made')));
+    expect(first(join(base, 'made')), text).toBeLessThan(first(dir));
   });
 
   traced("durability 'fsync': a DAG completion returns only after its commit is synced", async () => {

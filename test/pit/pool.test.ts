@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Bus, TimeoutError } from '../../src/bus/index.js';
-import { PoolManager } from '../../src/pit/pool.js';
+import { PoolManager } from '../../src/pit/pool/index.js';
 import { delay } from '../helpers.js';
 import { pitContext } from './context.js';
 

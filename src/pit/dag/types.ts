@@ -1,4 +1,4 @@
-/** Public types of the DAG Tracker (see src/pit/dag.ts for the semantics). */
+/** Public types of the DAG Tracker (see dag/index.ts for the semantics). */
 
 export type NodeState = 'pending' | 'ready' | 'running' | 'retrying' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -146,7 +146,7 @@ export interface CancelResult {
 }
 
 /**
- * When a state change reaches the disk (all modes use SQLite in WAL mode; see the header of dag.ts):
+ * When a state change reaches the disk (all modes use SQLite in WAL mode; see the header of dag/index.ts):
  * - `batched` (default): changes are committed together at the end of the event-loop turn.
  * - `commit`: each call commits before it returns (no fsync).
  * - `fsync`: each call commits and fsyncs before it returns (synchronous=FULL).

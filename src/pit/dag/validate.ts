@@ -2,7 +2,7 @@ import { InvalidParamsError } from '../../bus/index.js';
 import { parseParams, v } from '../params.js';
 import type { NormalizedRecovery, NormalizedWorkflow, NormalizedNode, RecoverySpec, Workflow } from './types.js';
 
-/** Defaults of a recovery spec (documented in dag.ts). */
+/** Defaults of a recovery spec (documented in dag/index.ts). */
 export const RECOVERY_DEFAULTS = { retries: 3, backoff: 'exponential', delayMs: 1000, maxDelayMs: 60_000 } as const;
 
 const MAX_TIMER_MS = 2_147_483_647;

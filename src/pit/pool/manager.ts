@@ -1,77 +1,11 @@
-import { BusError, ErrorCode, ForbiddenError, RequestCancelledError, TimeoutError, type HandlerContext } from '../bus/index.js';
-import type { HealthResult } from '../bootstrap/index.js';
-import type { PitContext, PitExtension } from './extension.js';
-import { parseParams, v } from './params.js';
-
-/** The lifecycle of a pooled resource. */
-export type ItemState = 'cold' | 'warming' | 'hot' | 'cooling' | 'failed';
-
-interface PoolSpec {
-  pool: string;
-  /** Resources of this pool that may be warm at once. */
-  capacity: number;
-  /** Leases one resource serves at once. */
-  concurrency: number;
-  /** Bus methods called to warm, cool and probe an item (optional: without them warming takes `warmupMs`). */
-  warm?: string | undefined;
-  cool?: string | undefined;
-  probe?: string | undefined;
-  warmupMs: number;
-  /** A hot item idle this long cools down (0: never). */
-  idleMs: number;
-  /**
-   * Who defined it, when not the kernel: warm, cool and probe are called with that identity's
-   * rights (a pool cannot be used to call what its definer may not), and only it may redefine it.
-   */
-  definedBy?: string | undefined;
-  /** Liveness probes of hot items (0: none). */
-  probeEveryMs: number;
-}
-
-interface Item {
-  id: string;
-  pool: string;
-  key: string;
-  state: ItemState;
-  reason: string;
-  since: number;
-  leases: Set<string>;
-  lastUsed: number;
-  probedAt: number;
-  handle: unknown;
-  ready: Promise<void> | undefined;
-  /** Leases promised to waiters while it warms (they count against concurrency; it is not idle). */
-  pending: number;
-  history: { from: ItemState; to: ItemState; reason: string; at: number }[];
-}
-
-interface Waiter {
-  pool: string;
-  key: string;
-  holder: string;
-  resolve(lease: Lease): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout | undefined;
-  /** Answered, timed out or cancelled: nothing more is handed to it. */
-  settled: boolean;
-  /** True while allocate() first tries to serve it: then it did not wait. */
-  immediate: boolean;
-  /** The bus call it answers: once that is over (cancelled, its caller gone), nothing is leased to it. */
-  caller: { readonly done: boolean } | undefined;
-}
+import { BusError, ErrorCode, ForbiddenError, RequestCancelledError, TimeoutError } from '../../bus/index.js';
+import type { HealthResult } from '../../bootstrap/index.js';
+import type { PitContext, PitExtension } from '../extension.js';
+import { method, parseParams, serve, v } from '../params.js';
+import type { Item, ItemState, Lease, PoolSpec, Waiter } from './types.js';
 
 /** setTimeout's ceiling: a longer timeout would fire at once. */
 const MAX_TIMEOUT_MS = 2_147_483_647;
-
-export interface Lease {
-  lease: string;
-  item: string;
-  pool: string;
-  key: string;
-  handle: unknown;
-  /** How the lease was served: an already hot item, one warmed for it, or after waiting in the queue. */
-  served: 'hot' | 'warmed' | 'queued';
-}
 
 const DefineSchema = v.object({
   pool: v.pipe(v.string(), v.minLength(1)),
@@ -98,12 +32,7 @@ interface Snapshot {
   pools: PoolSpec[];
 }
 
-/**
- * Pool Manager: pooled resources (models, workers) through Cold -> Warming -> Hot -> Cooling ->
- * Cold, or Failed, each transition with its reason. Leases up to a concurrency limit per item and
- * a capacity per pool; when full, the least recently used idle item is cooled to make room, else
- * the request waits in a FIFO queue until its timeout.
- */
+/** The Pool Manager as a Pit extension (what it does: pool/index.ts). */
 export class PoolManager implements PitExtension<Snapshot> {
   readonly name = 'pool';
   #ctx!: PitContext;
@@ -119,28 +48,28 @@ export class PoolManager implements PitExtension<Snapshot> {
   #seq = 0;
   #stats = { allocations: 0, fromHot: 0, warmed: 0, queued: 0, evictions: 0, failures: 0, timeouts: 0 };
 
-  readonly methods = {
-    'pool.define': (p: unknown, ctx?: HandlerContext) => {
-      const spec = parseParams('pool.define', DefineSchema, p);
+  readonly methods = serve({
+    /** `pool.define { pool, capacity?, concurrency?, warm?, cool?, probe?, warmupMs?, idleMs?, probeEveryMs? }` -> `{ pool }`; only its definer (or the kernel) may redefine it. */
+    'pool.define': method(DefineSchema, (spec, ctx) => {
       const by = ctx && ctx.peer !== this.#ctx.bus.name ? ctx.peer : undefined;
       const existing = this.#pools.get(spec.pool);
       if (existing && by !== undefined && existing.definedBy !== by) {
         throw new ForbiddenError(`'${by}' may not redefine pool '${spec.pool}': it was defined by ${existing.definedBy ? `'${existing.definedBy}'` : 'the system'}`, { pool: spec.pool, peer: by });
       }
       return this.define({ ...spec, definedBy: by });
-    },
-    'pool.allocate': (p: unknown, ctx?: HandlerContext) => {
-      const a = parseParams('pool.allocate', AllocateSchema, p);
+    }),
+    /** `pool.allocate { pool, key, holder?, timeoutMs? }` -> Lease (waits in the pool's line). */
+    'pool.allocate': method(AllocateSchema, (a, ctx) =>
       // A caller that gives up (its deadline, a cancel) stops waiting here too: nothing is leased to a caller who is gone.
-      return this.allocate(a.pool, a.key, a.holder ?? 'anonymous', ctx ? Math.min(a.timeoutMs, ctx.remainingMs()) : a.timeoutMs, ctx);
-    },
-    'pool.release': (p: unknown) => this.release(parseParams('pool.release', ReleaseSchema, p).lease),
-    'pool.status': (p: unknown) => this.status(parseParams('pool.status', PoolOnly, p).pool),
-    'pool.evict': (p: unknown) => {
-      const e = parseParams('pool.evict', EvictSchema, p);
-      return this.evict(e.pool, e.key, 'evicted on request');
-    },
-  };
+      this.allocate(a.pool, a.key, a.holder ?? 'anonymous', ctx ? Math.min(a.timeoutMs, ctx.remainingMs()) : a.timeoutMs, ctx),
+    ),
+    /** `pool.release { lease }` -> `{ released }`. */
+    'pool.release': method(ReleaseSchema, (a) => this.release(a.lease)),
+    /** `pool.status { pool? }` -> pools, items, waiting, counters. */
+    'pool.status': method(PoolOnly, (a) => this.status(a.pool)),
+    /** `pool.evict { pool, key }` -> `{ evicted }`: cools the key's idle hot items. */
+    'pool.evict': method(EvictSchema, (a) => this.evict(a.pool, a.key, 'evicted on request')),
+  });
 
   async init(ctx: PitContext): Promise<void> {
     this.#ctx = ctx;
