@@ -79,7 +79,7 @@ export async function connectConsole(where: Where): Promise<BusClient> {
 }
 
 /**
- * MERGE: `cluster.ps` and `cluster.status` as the console reads them. The cluster declares each
+ * `cluster.ps` and `cluster.status` as the console reads them. The cluster declares each
  * node's part loosely (`ClusterPs`: `system: unknown`), being below the CLI that declares
  * `system.ps`; each node's part is that node's `system.ps`.
  */
