@@ -94,6 +94,13 @@ describe('config: YAML', () => {
     ]);
   });
 
+  it('names the execution modes where a mode is written, and so does the kernel for one given in code', async () => {
+    const text = ['components:', '  a:', '    use: ./noop.mjs', '    mode: thread'].join('\n');
+    expect(await problems('mode.yaml', text)).toEqual([`mode.yaml:4:11: in component 'a': mode must be in-process, worker or process (got "thread")`]);
+    const noop = { start: () => ({}) };
+    expect(() => createKernel({ components: { a: { use: noop, mode: 'thread' as 'worker' } } })).toThrow(new TypeError("component 'a': mode must be in-process, worker or process"));
+  });
+
   it('reports malformed YAML at its position', async () => {
     const [line] = await problems('bad.yaml', 'components:\n  a: { use: ./noop.mjs\n  b: [\n');
     expect(line).toMatch(/^bad\.yaml:\d+:\d+: YAML: /);

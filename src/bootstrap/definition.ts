@@ -2,7 +2,11 @@ import type { Duration } from '../util/duration.js';
 import type { StrategyName } from './strategies.js';
 
 export type ComponentState = 'pending' | 'starting' | 'ready' | 'degraded' | 'failed' | 'stopping' | 'stopped' | 'skipped';
-export type ExecutionMode = 'in-process' | 'worker' | 'process';
+/** Where a component runs: the one list (the spec, the config schema and the report take it from here). */
+export const EXECUTION_MODES = Object.freeze(['in-process', 'worker', 'process'] as const);
+export type ExecutionMode = (typeof EXECUTION_MODES)[number];
+/** 'in-process, worker or process': the modes as an error message lists them. */
+export const modeList = (): string => `${EXECUTION_MODES.slice(0, -1).join(', ')} or ${EXECUTION_MODES.at(-1)}`;
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy';
 /** What a health probe returns: `true`/`false`, or a status with a detail for the report. */
 export type HealthResult = boolean | { status: HealthStatus; detail?: unknown };

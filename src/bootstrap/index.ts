@@ -5,7 +5,9 @@
  */
 export {
   defineComponent,
+  EXECUTION_MODES,
   isComponentDefinition,
+  modeList,
   type AnyComponentDefinition,
   type ComponentContext,
   type ComponentDefinition,

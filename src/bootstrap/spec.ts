@@ -1,6 +1,6 @@
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../util/backoff.js';
 import { toMs } from '../util/duration.js';
-import type { AnyComponentDefinition, ComponentOptions, ExecutionMode, RestartType } from './definition.js';
+import { EXECUTION_MODES, modeList, type AnyComponentDefinition, type ComponentOptions, type ExecutionMode, type RestartType } from './definition.js';
 import { isStrategy, STRATEGY_NAMES, type StrategyName } from './strategies.js';
 import type { GraphNode } from './graph.js';
 
@@ -54,7 +54,7 @@ export function normalizeSpec(name: string, o: ComponentOptions): ComponentSpec 
   if (o.use === undefined && o.command === undefined) throw new TypeError(`${where(name, 'use')} is missing: give a definition, a module path, or a command`);
   const restartSpec = o.restart == null ? DEFAULT_RESTART_SPEC : restartOf(name, o.restart);
   const mode = o.mode ?? 'in-process';
-  if (mode !== 'in-process' && mode !== 'worker' && mode !== 'process') throw new TypeError(`${where(name, 'mode')} must be in-process, worker or process`);
+  if (!EXECUTION_MODES.includes(mode)) throw new TypeError(`${where(name, 'mode')} must be ${modeList()}`);
   const health = o.health;
   // Validation order as before the defaults were shared: health.threshold is checked first.
   const threshold = count(name, health?.threshold, 'health.threshold', DEFAULTS.health.threshold);

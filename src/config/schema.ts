@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { RESTART_TYPES, SHUTDOWN_KINDS, STRATEGY_NAMES } from '../bootstrap/index.js';
+import { EXECUTION_MODES, modeList, RESTART_TYPES, SHUTDOWN_KINDS, STRATEGY_NAMES } from '../bootstrap/index.js';
 import { parseDuration } from '../util/duration.js';
 import { count, duration, limitsSchema, patternList } from '../util/schemas.js';
 
@@ -45,7 +45,7 @@ export const componentEntries = {
   needs: v.optional(v.pipe(names('needs'), v.description('Hard dependencies: started and healthy before this one starts.'))),
   wants: v.optional(v.pipe(names('wants'), v.description('Soft dependencies: ordered before this one when present; their failure does not stop it.'))),
   late: v.optional(v.pipe(names('late'), v.description('Deferred handles to components that start later; the only legal way to close a cycle.'))),
-  mode: v.optional(v.pipe(v.picklist(['in-process', 'worker', 'process'], 'mode must be in-process, worker or process'), v.description('Where the component runs.'))),
+  mode: v.optional(v.pipe(v.picklist(EXECUTION_MODES, `mode must be ${modeList()}`), v.description('Where the component runs.'))),
   optional: v.optional(v.pipe(v.boolean('optional must be true or false'), v.description('Failure leaves the system degraded instead of failing the boot.'))),
   timeout: v.optional(v.pipe(duration, v.description('Start deadline (default 10s).'))),
   stopTimeout: v.optional(
