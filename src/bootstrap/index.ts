@@ -44,4 +44,4 @@ export type { ComponentEvent, EventError, KernelEvent, KernelEventType, LogEvent
 export { analyzeGraph, dependentsClosure, needsClosure, suggest, type BootPlan, type GraphAnalysis, type GraphNode, type GraphProblem, type GraphWarning } from './graph.js';
 export { criticalPath, ISOLATION, isolationOf, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationFacts, type IsolationLevel } from './report.js';
 export { DEFAULTS, normalizeSpec, RESTART_TYPES, SHUTDOWN_KINDS, type ComponentSpec } from './spec.js';
-export { STRATEGIES, STRATEGY_NAMES, type Strategy, type StrategyName } from './strategies.js';
+export { STRATEGIES, STRATEGY_NAMES, STRATEGY_SUMMARIES, type Strategy, type StrategyName } from './strategies.js';

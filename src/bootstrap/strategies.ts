@@ -21,6 +21,12 @@ export const STRATEGIES = {
 } satisfies Record<string, Strategy>;
 
 export type StrategyName = keyof typeof STRATEGIES;
+/** What each takes, in a few words (the config schema's description lists them). */
+export const STRATEGY_SUMMARIES: Readonly<Record<StrategyName, string>> = {
+  one_for_one: 'the failed one',
+  rest_for_one: 'it and its dependents',
+  one_for_all: 'every component',
+};
 export const STRATEGY_NAMES = Object.keys(STRATEGIES) as StrategyName[];
 
 export function isStrategy(name: unknown): name is StrategyName {

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { EXECUTION_MODES, modeList, RESTART_TYPES, SHUTDOWN_KINDS, STRATEGY_NAMES } from '../bootstrap/index.js';
+import { EXECUTION_MODES, modeList, RESTART_TYPES, SHUTDOWN_KINDS, STRATEGY_NAMES, STRATEGY_SUMMARIES } from '../bootstrap/index.js';
 import { parseDuration } from '../util/duration.js';
 import { count, duration, limitsSchema, patternList } from '../util/schemas.js';
 
@@ -73,7 +73,7 @@ export const componentEntries = {
         strategy: v.optional(
           v.pipe(
             v.picklist([...STRATEGY_NAMES, 'never'], `restart.strategy must be ${[...STRATEGY_NAMES, 'never'].join(', ')}`),
-            v.description('Which components a restart takes: one_for_one (the failed one), rest_for_one (it and its dependents), one_for_all (every component). never: no restart (restart type temporary).'),
+            v.description(`Which components a restart takes: ${STRATEGY_NAMES.map((n) => `${n} (${STRATEGY_SUMMARIES[n]})`).join(', ')}. never: no restart (restart type temporary).`),
           ),
         ),
         type: v.optional(
