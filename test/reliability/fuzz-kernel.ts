@@ -228,6 +228,8 @@ interface Body {
   tracked: { text: string; method: string; batchElement: boolean }[];
   /** The id texts of every request in it, tracked or not (an answer to an untracked one is no altered id). */
   ids?: string[];
+  /** The id a `$/cancelRequest` in it names: a call of that id may then be answered -32800. */
+  cancels?: string;
 }
 
 function request(g: Gen, n: () => number, opts: { allowDeep: boolean }): { text: string; idText: string | undefined; track?: { text: string; method: string } } {
@@ -316,7 +318,8 @@ function body(g: Gen, n: () => number, maxFrame: number): Body {
   }
   if (k < 90) {
     // $/cancelRequest of something: in flight, unknown, malformed.
-    return { bytes: Buffer.from(`{"jsonrpc":"2.0","method":"$/cancelRequest","params":${g.pick(['{"id":1}', `{"id":${g.int(100)}}`, '{}', 'null', '{"id":null}', '{"id":[1]}'])}}`), tracked: [] };
+    const params = g.pick(['{"id":1}', `{"id":${g.int(100)}}`, '{}', 'null', '{"id":null}', '{"id":[1]}']);
+    return { bytes: Buffer.from(`{"jsonrpc":"2.0","method":"$/cancelRequest","params":${params}}`), tracked: [], cancels: /^\{"id":(\d+)\}$/.exec(params)?.[1] };
   }
   // A plain JSON value that is not a message.
   return { bytes: Buffer.from(JSON.stringify(g.value()) ?? 'null'), tracked: [] };
@@ -724,6 +727,9 @@ export async function fuzzKernel(options: KernelFuzzOptions = {}): Promise<Kerne
               c.pending.set(t.text, { text: t.text, value: parseId(t.text), sentAt: now, method: t.method, batchElement: t.batchElement });
               r.tracked++;
             }
+          // The fuzzer cancelled one of its own calls: 'cancelled by the caller' is then its answer too.
+          const cancelled = c.clean && b.cancels !== undefined && isJson(b.bytes) ? c.pending.get(b.cancels) : undefined;
+          if (cancelled?.owed && !cancelled.owed.includes(-32800)) cancelled.owed = [...cancelled.owed, -32800];
           if (c.clean) {
             if (c.sentUntracked.size > 50_000) c.sentUntracked.clear();
             for (const t of b.ids ?? []) if (!c.pending.has(t)) c.sentUntracked.add(t);
