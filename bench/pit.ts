@@ -127,7 +127,7 @@ export async function pitBench(): Promise<void> {
     arbitrate: ['conflict resolution (arbiter.request + release)', 0.075],
     reclaim: ['reclamation decision per artifact (stale.evaluate / 201)', 0.01],
   };
-  await pit.stop();
+  await pit[Symbol.asyncDispose]();
   await bus.close();
 
   // artifacts.tag again with `settings.artifacts.synchronous: normal` (no fsync per commit; still
@@ -138,7 +138,7 @@ export async function pitBench(): Promise<void> {
     for (let i = 0; i < 100; i++) await b2.request('artifacts.tag', { name: 'bench.doc', version: 1, tags: ['warm'], mode: 'set' });
     results.tagNormal = await timeEach(N / 3, (i) => b2.request('artifacts.tag', { name: 'bench.doc', version: 1, tags: [`t${i % 7}`], mode: 'set' }));
     rates.tagNormal = await throughput(N / 3, WINDOW, (i) => b2.request('artifacts.tag', { name: 'bench.doc', version: 1, tags: [`t${i % 7}`], mode: 'set' }));
-    await p2.stop();
+    await p2[Symbol.asyncDispose]();
     await b2.close();
   }
   seed.tagNormal = ['artifact metadata write, synchronous: normal (no fsync)', 0.015];

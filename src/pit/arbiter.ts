@@ -126,7 +126,7 @@ export class ArbitrationEngine implements PitExtension<{ resources: ResourceSpec
     return { status: 'healthy', detail: { resources: this.#resources.size, held: this.#grants.size, waiting } };
   }
 
-  async shutdown(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     for (const r of this.#resources.values()) {
       for (const p of r.waiting.splice(0)) {
         this.#unwait(p);

@@ -40,6 +40,6 @@ export const pitComponent = defineComponent({
     return pit.health();
   },
   async stop(pit) {
-    await pit.stop();
+    await pit[Symbol.asyncDispose]();
   },
 });

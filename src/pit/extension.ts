@@ -26,8 +26,8 @@ export interface PitContext {
 }
 
 /**
- * One of the Pit's five in-process infrastructure extensions: init, health, snapshot/restore and
- * shutdown, and the bus methods it serves.
+ * One of the Pit's five in-process infrastructure extensions: init, health, snapshot/restore, its
+ * release (`Symbol.asyncDispose`, as every resource's), and the bus methods it serves.
  */
 export interface PitExtension<State = unknown> {
   readonly name: string;
@@ -37,7 +37,8 @@ export interface PitExtension<State = unknown> {
   snapshot(): State;
   /** Called before init with the last snapshot, if any. */
   restore(state: State): void;
-  shutdown(): Promise<void>;
+  /** Releases it (stops serving, closes its stores), as every resource in Symphony is released. */
+  [Symbol.asyncDispose](): Promise<void>;
   /** The bus methods it serves: name -> handler (params, ctx). */
   readonly methods: Readonly<Record<string, Handler>>;
 }

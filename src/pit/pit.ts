@@ -89,12 +89,12 @@ export class Pit {
     return { status: worst, detail };
   }
 
-  /** Stops serving, shuts the extensions down (concurrently) and saves their snapshots. */
-  async stop(): Promise<void> {
+  /** Released: stops serving, releases the extensions (concurrently) and saves their snapshots. */
+  async [Symbol.asyncDispose](): Promise<void> {
     for (const r of this.#registrations.splice(0)) r.dispose();
     await Promise.all(
       this.extensions.map(async (ext) => {
-        await ext.shutdown();
+        await ext[Symbol.asyncDispose]();
         await writeJsonAtomic(join(this.#dataDir, ext.name, 'snapshot.json'), ext.snapshot());
       }),
     );

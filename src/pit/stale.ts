@@ -112,7 +112,7 @@ export class StaleManager implements PitExtension<{ rules: StaleRule[] }> {
     return { status: 'healthy', detail: { rules: this.#rules.length, lastRun: this.#last ?? null } };
   }
 
-  async shutdown(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     clearInterval(this.#timer);
   }
 

@@ -186,7 +186,7 @@ describe('capacity, deadlines and the line', () => {
     arbiter.define({ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 });
     await arbiter.request('r', 'holder');
     const w = arbiter.request('r', 'w', { timeoutMs: 60_000 }).then(() => { throw new Error('expected a rejection'); }, (e: unknown) => e as Error & { code: number });
-    await arbiter.shutdown();
+    await arbiter[Symbol.asyncDispose]();
     const err = await w;
     expect(err.message).toBe('the Arbitration Engine is stopping');
     expect(err.code).toBe(-32004);

@@ -16,8 +16,8 @@ const open: ArtifactStore[] = [];
 const bus = new Bus();
 
 afterEach(async () => {
-  // shutdown() of a store already stopped is a no-op.
-  for (const s of open.splice(0)) await s.shutdown();
+  // Releasing a store already released is a no-op.
+  for (const s of open.splice(0)) await s[Symbol.asyncDispose]();
 });
 afterAll(async () => {
   await bus.close();
@@ -426,7 +426,7 @@ describe('Artifact Store', () => {
     const locked = await rejection(openStore(dir, { lockTimeoutMs: 50 }));
     expect(locked.message).toMatch(/index .*index\.db is in use by another process/);
     const snap = first.store.snapshot();
-    await first.store.shutdown();
+    await first.store[Symbol.asyncDispose]();
     expect(first.store.health()).toEqual({ status: 'unhealthy', detail: { reason: 'the artifact index is not open' } });
     expect(await rejection(first.store.put({ name: 'late', data: 'x' }))).toBeInstanceOf(PeerGoneError);
     expect(await rejection(() => first.store.get('keep'))).toBeInstanceOf(PeerGoneError);
@@ -530,7 +530,7 @@ async function crashLane(seed: number, runs: number, stop: { failed: boolean }) 
         Object.assign(out, { records: s.artifacts, blobs: s.blobs, storedBytes: s.storedBytes });
       }
     } finally {
-      await store.shutdown();
+      await store[Symbol.asyncDispose]();
       out.checkMs += performance.now() - tk;
     }
   }

@@ -59,9 +59,9 @@ describe('DAG checkpoint, a write that cannot land', () => {
       expect(after).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0, stats: { created: 1, updates: 2, flushes: 2, rowsWritten: 4 } } });
       expect(after.detail.lastFlushError).toBeUndefined();
     } finally {
-      await t.shutdown();
+      await t[Symbol.asyncDispose]();
     }
-    await t.shutdown(); // a second shutdown finds nothing to close
+    await t[Symbol.asyncDispose](); // a second shutdown finds nothing to close
     // What a restart finds is what was answered.
     const again = new DagTracker();
     await again.init(quietContext(ctx.dataDir, { durability: 'commit' }));
@@ -69,7 +69,7 @@ describe('DAG checkpoint, a write that cannot land', () => {
       const [r] = again.runs().runs;
       expect(again.status(r!.run).nodes).toMatchObject({ a: { state: 'succeeded', attempts: 1, output: { ok: 1 } }, b: { state: 'ready' } });
     } finally {
-      await again.shutdown();
+      await again[Symbol.asyncDispose]();
     }
   }, 20_000);
 
@@ -98,7 +98,7 @@ describe('DAG checkpoint, a write that cannot land', () => {
       t.create({ nodes: [{ id: 'x' }] });
       expect(t.health()).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0 } });
     } finally {
-      await t.shutdown();
+      await t[Symbol.asyncDispose]();
     }
   }, 20_000);
 
@@ -125,7 +125,7 @@ describe('DAG checkpoint, a write that cannot land', () => {
       expect(t.create({ nodes: [{ id: 'b' }] }, { run: 'lost' }).run).toBe('lost');
       expect(t.health()).toMatchObject({ status: 'healthy', detail: { pendingWrites: 0 } });
     } finally {
-      await t.shutdown();
+      await t[Symbol.asyncDispose]();
     }
     const again = new DagTracker();
     await again.init(quietContext(ctx.dataDir));
@@ -133,7 +133,7 @@ describe('DAG checkpoint, a write that cannot land', () => {
       expect(again.status(other)).toMatchObject({ state: 'succeeded', nodes: { a: { state: 'succeeded' } } });
       expect(Object.keys(again.status('lost').nodes)).toEqual(['b']);
     } finally {
-      await again.shutdown();
+      await again[Symbol.asyncDispose]();
     }
   }, 20_000);
 
@@ -157,7 +157,7 @@ describe('DAG checkpoint, a write that cannot land', () => {
       expect(readyAt()).toBeNull();
     } finally {
       db.close();
-      await t.shutdown();
+      await t[Symbol.asyncDispose]();
     }
   });
 });

@@ -47,12 +47,12 @@ async function tracker(dir?: string, config: Record<string, unknown> = {}, bus: 
 
 async function close(t: DagTracker): Promise<void> {
   open.splice(open.indexOf(t), 1);
-  await t.shutdown();
+  await t[Symbol.asyncDispose]();
 }
 
 afterEach(async () => {
   vi.useRealTimers();
-  for (const t of open.splice(0)) await t.shutdown();
+  for (const t of open.splice(0)) await t[Symbol.asyncDispose]();
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 

@@ -103,7 +103,7 @@ describe('fsync before an acknowledgement (in process)', () => {
       const indexSync = calls.findLastIndex((c) => c.kind === 'sync' && c.path.startsWith(join(dir, 'index.db')));
       expect(indexSync, `the index commit is synced after the blob is in place:\n${text}`).toBeGreaterThan(folderSync);
     } finally {
-      await store.shutdown();
+      await store[Symbol.asyncDispose]();
     }
   });
 
@@ -120,7 +120,7 @@ describe('fsync before an acknowledgement (in process)', () => {
       expect(calls.some((c) => c.kind === 'sync' && c.path === join(dir, 'blobs', 'sha256')), text).toBe(false);
       expect(calls.some((c) => c.kind === 'rename'), text).toBe(true);
     } finally {
-      await store.shutdown();
+      await store[Symbol.asyncDispose]();
     }
   });
 
@@ -130,7 +130,7 @@ describe('fsync before an acknowledgement (in process)', () => {
     const calls = await trace(base, async () => {
       const store = new ArtifactStore();
       await store.init(ctx(dir));
-      await store.shutdown();
+      await store[Symbol.asyncDispose]();
     });
     const synced = new Set(calls.filter((c) => c.kind === 'sync').map((c) => c.path));
     const text = calls.map((c) => c.line).join('\n');
@@ -151,7 +151,7 @@ describe('fsync before an acknowledgement (in process)', () => {
       const calls = await trace(dir, async () => t.complete(run, 'a', { ok: true }));
       expect(calls.some((c) => c.kind === 'sync' && c.path.startsWith(join(dir, 'dag.db'))), calls.map((c) => c.line).join('\n')).toBe(true);
     } finally {
-      await t.shutdown();
+      await t[Symbol.asyncDispose]();
     }
   });
 
@@ -165,7 +165,7 @@ describe('fsync before an acknowledgement (in process)', () => {
       const calls = await trace(dir, async () => t.complete(run, 'a'));
       expect(calls.filter((c) => c.kind === 'sync' && c.path.startsWith(join(dir, 'dag.db')))).toEqual([]);
     } finally {
-      await t.shutdown();
+      await t[Symbol.asyncDispose]();
     }
   });
 });

@@ -25,7 +25,7 @@ describe('Pool Manager', () => {
     expect(b).toMatchObject({ served: 'hot', item: a.item });
     expect(warmed).toEqual(['llama']);
     expect(events.map((e) => `${e.data.from}->${e.data.to}: ${e.data.reason}`)).toEqual(["cold->warming: requested by 'melody-1'", 'warming->hot: warmed up']);
-    await pool.shutdown();
+    await pool[Symbol.asyncDispose]();
     await bus.close();
   });
 
@@ -42,7 +42,7 @@ describe('Pool Manager', () => {
     expect(keys).toEqual(['x:hot', 'z:hot']);
     expect(pool.history(y.item).map((h) => h.to)).toEqual([]); // y's item is gone; its history went with it
     expect(pool.stats.evictions).toBe(1);
-    await pool.shutdown();
+    await pool[Symbol.asyncDispose]();
     await bus.close();
   });
 
@@ -55,7 +55,7 @@ describe('Pool Manager', () => {
     await expect(late).rejects.toBeInstanceOf(TimeoutError);
     pool.release(first.lease);
     expect(await queued).toMatchObject({ served: 'queued', item: first.item });
-    await pool.shutdown();
+    await pool[Symbol.asyncDispose]();
     await bus.close();
   });
 
@@ -75,7 +75,7 @@ describe('Pool Manager', () => {
     await delay(400);
     const failures = events.filter((e) => e.data.to === 'failed').map((e) => `${e.data.key}: ${e.data.reason}`);
     expect(failures).toEqual(['broken: warming failed: w.load: Error: weights missing', 'fine: health probe failed: probe returned false']);
-    await pool.shutdown();
+    await pool[Symbol.asyncDispose]();
     await bus.close();
   });
 
@@ -83,7 +83,7 @@ describe('Pool Manager', () => {
     const { bus, pool } = await setup();
     await expect(bus.request('pool.define', { pool: 'p', capacity: 0 })).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/^pool.define: capacity: /) });
     await expect(bus.request('pool.allocate', { pool: 'nope', key: 'k' })).rejects.toMatchObject({ code: -32602, message: "no pool named 'nope' (define it with pool.define)" });
-    await pool.shutdown();
+    await pool[Symbol.asyncDispose]();
     await bus.close();
   });
 

@@ -202,7 +202,7 @@ export class ArtifactStore implements PitExtension<ArtifactSnapshot> {
   }
 
   /** Refuses new work, aborts uploads, waits for puts and deletes in flight, writes access stats, closes the index cleanly. */
-  async shutdown(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     const s = this.#s;
     if (!s.index) return;
     s.stopping = true;

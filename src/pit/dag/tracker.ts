@@ -168,7 +168,7 @@ export class DagTracker implements PitExtension<Snapshot> {
   }
 
   /** Commits what is pending, stops retry timers and closes the database. */
-  async shutdown(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     for (const run of this.#runs.values()) for (const n of run.list) this.#progress.clearTimer(n);
     this.#checkpoint.close();
   }

@@ -91,7 +91,7 @@ export class PoolManager implements PitExtension<Snapshot> {
     return { status: 'healthy', detail: { pools: this.#pools.size, items: this.#items.size, failed, waiting: this.#queue.length } };
   }
 
-  async shutdown(): Promise<void> {
+  async [Symbol.asyncDispose](): Promise<void> {
     clearInterval(this.#timer);
     for (const w of this.#queue.splice(0)) this.#giveUp(w, new BusError(ErrorCode.PeerGone, 'the Pool Manager is stopping'));
     await Promise.all([...this.#items.values()].filter((i) => i.state === 'hot').map((i) => this.#cool(i, 'the Pit is stopping')));
