@@ -321,13 +321,13 @@ describe('reviewing a manifest against its grant', () => {
   });
 
   it('grants exactly what was asked when everything is covered: never more, and its own copies', () => {
-    const m = manifest({ provides: ['e.a'], calls: ['kernel.ran'], permissions: { fsRead: ['/data/in'], fsWrite: [], net: false, childProcess: false, workers: false } });
-    const g: Grant = { manifest: PIN, provides: ['e.>', 'more.x'], calls: ['>'], publishes: ['p.x'], fsRead: ['/'], fsWrite: ['/'], net: true, childProcess: true, workers: true, limits: { memoryMb: 512, cpuPercent: 300, processes: 100 } };
+    const m = manifest({ provides: ['e.a'], calls: ['kernel.ran'], publishes: ['p.x'], subscribes: ['s.*'], permissions: { fsRead: ['/data/in'], fsWrite: ['/data/out'], net: false, childProcess: false, workers: false } });
+    const g: Grant = { manifest: PIN, provides: ['e.>', 'more.x'], calls: ['>'], publishes: ['p.x'], subscribes: ['>'], fsRead: ['/'], fsWrite: ['/'], net: true, childProcess: true, workers: true, limits: { memoryMb: 512, cpuPercent: 300, processes: 100 } };
     const r = reviewGrant(m, { ext: g }, opts());
     expect(r.problems).toEqual([]);
     expect(r.effective).toEqual({
       ...m,
-      permissions: { fsRead: ['/data/in'], fsWrite: [], net: false, childProcess: false, workers: false },
+      permissions: { fsRead: ['/data/in'], fsWrite: ['/data/out'], net: false, childProcess: false, workers: false },
       limits: { memoryMb: 512, activationMs: 10_000, cpuPercent: 300, processes: 100 },
     });
     for (const k of ['provides', 'calls', 'publishes', 'subscribes'] as const) expect(r.effective![k]).not.toBe(m[k]);
@@ -350,6 +350,9 @@ describe('reviewing a manifest against its grant', () => {
     const at = manifest({ limits: { memoryMb: 256, activationMs: 10_000, cpuPercent: 100, processes: 64 } });
     expect(reviewGrant(at, { ext: { manifest: PIN } }, opts()).problems).toEqual([]);
     const over = manifest({ limits: { memoryMb: 257, activationMs: 10_000, cpuPercent: 101, processes: 65 } });
+    expect(messages(reviewGrant(manifest({ limits: { memoryMb: 300, activationMs: 10_000 } }), { ext: { manifest: PIN } }, opts()))).toEqual([
+      "extension 'ext' refused: it asks limits.memoryMb 300, over the operator's default ceiling of 256 for isolated extensions (its grant sets none): grant it with grants.ext.limits.memoryMb: 300, raise the orchestra's limits.memoryMb, or lower the manifest's",
+    ]);
     expect(messages(reviewGrant(over, { ext: { manifest: PIN, limits: { cpuPercent: 100 } } }, opts({ ceilings: { memoryMb: 256, cpuPercent: 400, processes: 64 } })))).toEqual([
       "extension 'ext' refused: it asks limits.memoryMb 257, over the operator's default ceiling of 256 for isolated extensions (its grant sets none): grant it with grants.ext.limits.memoryMb: 257, raise the orchestra's limits.memoryMb, or lower the manifest's",
       "extension 'ext' refused: it asks limits.cpuPercent 101, over the grant's ceiling of 100: raise grants.ext.limits.cpuPercent or lower the manifest's",
@@ -407,6 +410,10 @@ describe('reviewing a manifest against its grant', () => {
     expect(messages(reviewGrant(m, { ext: same }, opts()))).toEqual([
       `extension 'ext': its manifest (/exts/ext/package.json) is not the one this grant was given for (${OTHER_PIN}); it is now ${PIN}. It asks beyond the grant: nothing; granted but no longer asked: nothing. Review it and set grants.ext.manifest: ${PIN}`,
     ]);
+    const more = manifest({ provides: ['e.a', 'e.b'], calls: ['kernel.ran', 'kernel.secret'] });
+    expect(messages(reviewGrant(more, { ext: g }, opts()))[0]).toBe(
+      `extension 'ext': its manifest (/exts/ext/package.json) is not the one this grant was given for (${OTHER_PIN}); it is now ${PIN}. It asks beyond the grant: provides "e.b", calls "kernel.secret"; granted but no longer asked: provides "e.old", subscribes "s.x". Review it and set grants.ext.manifest: ${PIN}`,
+    );
     expect(messages(reviewGrant(m, { ext: { ...same, manifest: undefined } }, opts()))[0]).toBe(
       `extension 'ext': its manifest (/exts/ext/package.json) is not the one this grant was given for (no pin); it is now ${PIN}. It asks beyond the grant: nothing; granted but no longer asked: nothing. Review it and set grants.ext.manifest: ${PIN}`,
     );
@@ -420,20 +427,20 @@ describe('reviewing a manifest against its grant', () => {
   });
 
   it('places each problem at the grant field it is about, else the grant, else the grants table', async () => {
-    const text = 'grants:\n  ext:\n    manifest: any\n    calls: [kernel.ran]\n  other: { manifest: any }\n';
+    const text = 'paths: []\ngrants:\n  ext:\n    manifest: any\n    calls: [kernel.ran]\n  other: { manifest: any }\n';
     const src = await parseConfigSource('/etc/sys.yaml', text);
     const source: SettingsSource = { file: '/etc/sys.yaml', locate: (p, w) => src.locate(p, w) };
     const m = manifest({ calls: ['kernel.secret'], provides: ['e.a'] });
     const r = reviewGrant(m, { ext: { manifest: 'any', calls: ['kernel.ran'] }, other: { manifest: 'any' } }, opts({ source }));
     expect(r.problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.extension}: ${p.message.match(/asks \w+/)![0]}`)).toEqual([
       // provides is not written in the grant: the grant's own key.
-      '/etc/sys.yaml:2:3 ext: asks provides',
-      '/etc/sys.yaml:4:5 ext: asks calls',
+      '/etc/sys.yaml:3:3 ext: asks provides',
+      '/etc/sys.yaml:5:5 ext: asks calls',
     ]);
     const none = reviewGrant(manifest({ name: 'third' }), { ext: { manifest: 'any' } }, opts({ source }));
-    expect(none.problems.map((p) => `${p.file}:${p.line}:${p.col}`)).toEqual(['/etc/sys.yaml:1:1']);
+    expect(none.problems.map((p) => `${p.file}:${p.line}:${p.col}`)).toEqual(['/etc/sys.yaml:2:1']);
     const pinned = reviewGrant(manifest(), { ext: { manifest: OTHER_PIN } }, opts({ source }));
-    expect(pinned.problems.map((p) => `${p.line}:${p.col}`)).toEqual(['3:5']);
+    expect(pinned.problems.map((p) => `${p.line}:${p.col}`)).toEqual(['4:5']);
   });
 });
 

@@ -99,6 +99,15 @@ describe('the schema: each problem with its message, at its position, all in one
     }
   });
 
+  it('every kind and execution there is', async () => {
+    for (const kind of ['instrument', 'operator', 'motif']) {
+      for (const execution of ['in-process', 'isolated']) {
+        const r = await readManifest(folder(`${HEAD}"symphony":{"kind":"${kind}","execution":"${execution}"}}`));
+        expect([r.problems, r.manifest?.kind, r.manifest?.execution]).toEqual([[], kind, execution]);
+      }
+    }
+  });
+
   it('symphony fields: unknown ones with a suggestion, bad kinds, bad execution', async () => {
     const t = `${HEAD}"symphony":{"provide":[],"kind":"k","execution":"e"}}`;
     const known = '(known: kind, execution, provides, calls, publishes, subscribes, permissions, activation, dependencies, limits, engine)';
@@ -131,6 +140,8 @@ describe('the schema: each problem with its message, at its position, all in one
       `(folder) ${at(t, 'null')} permissions.workers must be true or false`,
       `(folder) ${at(t, '"x":1')} unknown field 'symphony.permissions.x'`,
     ]);
+    const w = `${HEAD}"symphony":{"permissions":{"fsWrite":"/"}}}`;
+    expect(await problems(w)).toEqual([`(folder) ${at(w, '"/"')} permissions.fsWrite must be a list of paths`]);
     const t2 = `${HEAD}"symphony":{"permissions":"all"}}`;
     expect(await problems(t2)).toEqual([`(folder) ${at(t2, '"all"')} permissions must be an object { fsRead, fsWrite, net, childProcess, workers }`]);
   });
@@ -144,6 +155,8 @@ describe('the schema: each problem with its message, at its position, all in one
     ]);
     const t2 = `${HEAD}"symphony":{"activation":["onStartup","x"],"dependencies":[1]}}`;
     expect(await problems(t2)).toEqual([`(folder) ${at(t2, '"x"]')} activation entries must be onStartup or onCall`, `(folder) ${at(t2, '"dependencies"')} each dependency must be a semver range`]);
+    const t4 = `${HEAD}"symphony":{"dependencies":null}}`;
+    expect(await problems(t4)).toEqual([`(folder) ${at(t4, 'null')} dependencies must be an object of name: semver range`]);
     const t3 = `${HEAD}"symphony":{"dependencies":"a"}}`;
     expect(await problems(t3)).toEqual([`(folder) ${at(t3, '"a"')} dependencies must be an object of name: semver range`]);
   });
@@ -332,6 +345,8 @@ describe('positions and folders', () => {
     const text = '{\n  "name": "x",\n  "symphony": { "provides": ["a.b", "c.d"] }\n}';
     const dir = folder(text);
     expect(await locateInManifest(join(dir, 'package.json'), ['symphony', 'provides', 1])).toEqual({ line: 3, col: Number(at(text, '"c.d"').split(':')[1]) });
+    // At the value, not the key.
+    expect(await locateInManifest(join(dir, 'package.json'), ['name'])).toEqual({ line: 2, col: Number(at(text, '"x"').split(':')[1]) });
     expect(await locateInManifest(join(dir, 'nope.json'), ['name'])).toEqual({ line: 1, col: 1 });
   });
 
