@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { realpathSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { PathSegment, Position } from '../config/index.js';
 import type { ExtensionManifest, ExtensionProblem } from './manifest.js';
 import type { Grant } from './settings/index.js';
@@ -281,7 +281,8 @@ export function grantYaml(m: ExtensionManifest, indent = ''): string {
   for (const l of LISTS) if (m[l].length) lines.push(`  ${l}: ${list(m[l])}`);
   for (const k of ['fsRead', 'fsWrite'] as const) if (m.permissions[k].length) lines.push(`  ${k}: ${list(m.permissions[k])}`);
   for (const f of FLAGS) if (m.permissions[f]) lines.push(`  ${f}: true`);
-  if (m.limits.memoryMb !== undefined) lines.push(`  limits: { memoryMb: ${m.limits.memoryMb} }`);
+  const limits = askedLimits(m);
+  if (limits) lines.push(`  limits: { ${Object.entries(limits).map(([k, n]) => `${k}: ${n}`).join(', ')} }`);
   return lines.map((l) => indent + l).join('\n');
 }
 
@@ -291,8 +292,15 @@ export function grantFor(m: ExtensionManifest): Grant {
   for (const l of LISTS) if (m[l].length) g[l] = [...m[l]];
   for (const k of ['fsRead', 'fsWrite'] as const) if (m.permissions[k].length) g[k] = [...m.permissions[k]];
   for (const f of FLAGS) if (m.permissions[f]) g[f] = true;
-  if (m.limits.memoryMb !== undefined) g.limits = { memoryMb: m.limits.memoryMb };
+  const limits = askedLimits(m);
+  if (limits) g.limits = limits;
   return g;
+}
+
+/** The limits a manifest asks (memory, CPU, processes), as a grant gives them; undefined when it asks none. */
+function askedLimits(m: ExtensionManifest): Partial<Record<(typeof LIMIT_KEYS)[number], number>> | undefined {
+  const asked = LIMIT_KEYS.filter((k) => m.limits[k] !== undefined).map((k) => [k, m.limits[k]!] as const);
+  return asked.length ? Object.fromEntries(asked) : undefined;
 }
 
 function yamlScalar(s: string): string {
@@ -303,10 +311,20 @@ function isInside(dir: string, path: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }
 
-function real(p: string): string {
+/**
+ * The path with every link resolved. One that does not exist yet is its deepest existing folder,
+ * resolved, with the rest appended: `data/escape/x`, where `data/escape` links to `/secret`, is
+ * `/secret/x`, never a path inside `data/` (the mount made later would follow the link).
+ */
+function real(p: string, hops = 0): string {
+  const abs = resolve(p);
   try {
-    return realpathSync(p);
+    return realpathSync(abs);
   } catch {
-    return resolve(p);
+    // A link whose target does not exist (yet) leads where its target would be.
+    const link = hops < 40 && lstatSync(abs, { throwIfNoEntry: false })?.isSymbolicLink();
+    if (link) return real(resolve(dirname(abs), readlinkSync(abs)), hops + 1);
+    const parent = dirname(abs);
+    return parent === abs ? abs : join(real(parent, hops), basename(abs));
   }
 }

@@ -386,8 +386,11 @@ describe('reviewing a manifest against its grant', () => {
     mkdirSync(join(tmp, 'secret'), { recursive: true });
     symlinkSync(join(tmp, 'secret'), join(data, 'escape'));
     symlinkSync(data, join(tmp, 'data-link'));
-    const ask = (paths: string[], g: Grant, o = opts()) => reviewGrant(manifest({ permissions: { fsRead: paths, fsWrite: [], net: false, childProcess: false, workers: false } }), { ext: { manifest: PIN, ...g } }, o).asks.filter((a) => a.right === 'fsRead').map((a) => a.granted);
+    const ask = (paths: string[], g: Omit<Grant, 'manifest'>, o = opts()) => reviewGrant(manifest({ permissions: { fsRead: paths, fsWrite: [], net: false, childProcess: false, workers: false } }), { ext: { manifest: PIN, ...g } }, o).asks.filter((a) => a.right === 'fsRead').map((a) => a.granted);
     expect(ask([data, join(data, 'in'), join(data, 'in', 'not-yet'), join(tmp, 'data2'), join(data, 'escape'), tmp], { fsRead: [data] })).toEqual([true, true, true, false, false, false]);
+    // Not there yet, under a link leading out (or a link to nothing yet): where the link leads, not inside.
+    symlinkSync(join(tmp, 'nothing-yet'), join(data, 'dangling'));
+    expect(ask([join(data, 'escape', 'later'), join(data, 'escape', 'a', 'b'), join(data, 'dangling'), join(data, 'dangling', 'x')], { fsRead: [data] })).toEqual([false, false, false, false]);
     // Relative grant paths are the config folder's; a grant through a symlink is the folder it leads to.
     expect(ask([join(data, 'in')], { fsRead: ['data'] })).toEqual([true]);
     expect(ask([join(data, 'in')], { fsRead: ['data'] }, opts({ baseDir: '/' }))).toEqual([false]);
@@ -414,7 +417,7 @@ describe('reviewing a manifest against its grant', () => {
     expect(messages(reviewGrant(more, { ext: g }, opts()))[0]).toBe(
       `extension 'ext': its manifest (/exts/ext/package.json) is not the one this grant was given for (${OTHER_PIN}); it is now ${PIN}. It asks beyond the grant: provides "e.b", calls "kernel.secret"; granted but no longer asked: provides "e.old", subscribes "s.x". Review it and set grants.ext.manifest: ${PIN}`,
     );
-    expect(messages(reviewGrant(m, { ext: { ...same, manifest: undefined } }, opts()))[0]).toBe(
+    expect(messages(reviewGrant(m, { ext: { ...same, manifest: undefined } as unknown as Grant }, opts()))[0]).toBe(
       `extension 'ext': its manifest (/exts/ext/package.json) is not the one this grant was given for (no pin); it is now ${PIN}. It asks beyond the grant: nothing; granted but no longer asked: nothing. Review it and set grants.ext.manifest: ${PIN}`,
     );
     expect(messages(reviewGrant(m, { ext: { ...same, manifest: [OTHER_PIN, `sha256:${'c'.repeat(64)}`] } }, opts()))[0]).toContain(`(${OTHER_PIN}, sha256:${'c'.repeat(64)}); it is now ${PIN}`);
@@ -509,7 +512,7 @@ describe('the ready-to-paste grant', () => {
         '  fsWrite: ["a b"]',
         '  net: true',
         '  workers: true',
-        '  limits: { memoryMb: 128 }',
+        '  limits: { memoryMb: 128, cpuPercent: 50 }', // every limit asked: a pasted grant is accepted as it is
       ].join('\n'),
     );
     expect(grantYaml(manifest({ calls: ['-a', '.a', 'a~', '~', 'a:b', 'a.b'] }), '    ')).toBe(['    ext:', `      manifest: ${PIN}`, '      execution: isolated', '      calls: ["-a", ".a", "a~", "~", "a:b", a.b]'].join('\n'));
@@ -524,8 +527,11 @@ describe('the ready-to-paste grant', () => {
       fsWrite: ['a b'],
       net: true,
       workers: true,
-      limits: { memoryMb: 128 },
+      limits: { memoryMb: 128, cpuPercent: 50 },
     });
+    // A grant made from a manifest asking past the operator's default ceilings is accepted as it is.
+    const big = manifest({ limits: { memoryMb: 512, cpuPercent: 800, processes: 200 } });
+    expect(messages(reviewGrant(big, { ext: grantFor(big) }, opts()))).toEqual([]);
     expect(grantFor(m).provides).not.toBe(m.provides);
     expect(grantFor(m).fsRead).not.toBe(m.permissions.fsRead);
   });
