@@ -77,6 +77,8 @@ describe('hello', () => {
     const old = await RawPeer.open(path);
     old.rpc(hello({ protocol: 1, token: first, peer: 'claimed' }));
     expect((await old.next((j) => j?.id === 'h')).json.result.peer).toBe('ext-a');
+    old.rpc({ jsonrpc: '2.0', id: 'r', method: 'symphony.register', params: { methods: ['a.x'] } });
+    expect((await old.next((j) => j?.id === 'r')).json.error).toBeUndefined();
     const second = bus.issueToken('ext-a', rights);
     const next = await RawPeer.open(path);
     next.rpc(hello({ protocol: 1, token: second }));
@@ -84,11 +86,21 @@ describe('hello', () => {
     // The successor's rights are the token's: outside them, forbidden.
     next.rpc({ jsonrpc: '2.0', id: 2, method: 'kernel.echo' });
     expect((await next.next((j) => j?.id === 2)).json.error.code).toBe(-32002);
-    // And the successor is who serves 'ext-a' now: its registration is its own.
+    // The old connection is superseded: the successor may register the methods it still holds.
     next.rpc({ jsonrpc: '2.0', id: 3, method: 'symphony.register', params: { methods: ['a.x'] } });
     expect((await next.next((j) => j?.id === 3)).json.error).toBeUndefined();
     old.close();
     next.close();
+  });
+
+  it("a token for a name a local endpoint holds is refused: it is already connected", async () => {
+    await start();
+    bus.endpoint('local-b');
+    const t = bus.issueToken('local-b', { provides: [], calls: [], publishes: [], subscribes: [] });
+    const p = await RawPeer.open(path);
+    p.rpc(hello({ protocol: 1, token: t }));
+    expect((await p.next((j) => j?.id === 'h')).json.error).toMatchObject({ code: -32001, message: "'local-b' is already connected" });
+    await until(() => p.closed, 3000, 'the refused connection to close');
   });
 
   it('switches to Content-Length framing only when hello asks for it by name', async () => {
