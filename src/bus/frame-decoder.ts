@@ -257,6 +257,10 @@ export class FrameDecoder {
       }
       if (end === -1 || end > HEADER_LIMIT) return this.#headersTooLong(buf.subarray(1), out);
       headers = buf.toString('latin1', 0, end);
+      // A line that is no header before the blank line (a body sent without one): seek from the
+      // block's second byte, as when the line is seen before the blank line has come.
+      const bad = badHeaderLine(`${headers}\r\n`);
+      if (bad !== undefined) return this.#headersTooLong(buf.subarray(1), out, bad);
       buf = buf.subarray(end + 4);
     } else {
       const had = this.#accLen;
@@ -271,6 +275,12 @@ export class FrameDecoder {
         return this.#headersTooLong(rest, out, bad);
       }
       headers = this.#acc.toString('latin1', 0, end);
+      const bad = badHeaderLine(`${headers}\r\n`);
+      if (bad !== undefined) {
+        const rest = Buffer.concat([this.#acc.subarray(1, this.#accLen), buf.subarray(take)]);
+        this.#done();
+        return this.#headersTooLong(rest, out, bad);
+      }
       buf = buf.subarray(end + 4 - had);
       this.#done();
     }
