@@ -12,14 +12,19 @@ export default part('bus', {
     'src/bus/heartbeat.ts',
     // The frame limits: an oversize NDJSON line, LSP's header block and declared length, the
     // nesting bound; and the checks of an answer. The rest of the decoder (its buffers and fast
-    // paths) is next, then session.ts, requests.ts, decoded.ts: each mutant there is reached by
-    // every socket test, about 5 s a mutant on this machine.
+    // paths), of the session, requests.ts and decoded.ts are next: each mutant there is reached
+    // by every socket test, about 5 s a mutant on this machine.
     'src/bus/frame-decoder.ts:118-170',
     'src/bus/frame-decoder.ts:196-200',
     'src/bus/frame-decoder.ts:247-302',
     'src/bus/frame-text.ts:13-18',
     'src/bus/lsp-headers.ts',
     'src/bus/envelopes.ts:75-84',
+    // The session: a request's deadline and cancellation, close, the bad-frame and batch bounds.
+    'src/bus/session.ts:94-147',
+    'src/bus/session.ts:196-246',
+    'src/bus/session.ts:257-262',
+    'src/bus/session.ts:316-330',
   ],
   vitestConfig: 'stryker/vitest.bus.config.ts',
   concurrency: 1,
