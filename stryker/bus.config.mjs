@@ -16,7 +16,7 @@ export default part('bus', {
     // by every socket test, about 5 s a mutant on this machine.
     'src/bus/frame-decoder.ts:118-170',
     'src/bus/frame-decoder.ts:196-200',
-    'src/bus/frame-decoder.ts:247-302',
+    'src/bus/frame-decoder.ts:247-312',
     'src/bus/frame-text.ts:13-18',
     'src/bus/lsp-headers.ts',
     'src/bus/envelopes.ts:75-84',
