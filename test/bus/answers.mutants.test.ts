@@ -47,7 +47,7 @@ describe('malformed answers', () => {
     for (const [answer, wrong] of cases) {
       const w = session();
       const t0 = Date.now();
-      const call = w.s.request('svc.m').catch((e: unknown) => e);
+      const call = w.s.request('svc.m', undefined).catch((e: unknown) => e);
       await until(() => w.sent.length === 1);
       w.write(answer(w.sent[0].id));
       const err = (await call) as InternalError;
@@ -57,7 +57,7 @@ describe('malformed answers', () => {
       w.s.close();
     }
     const w = session();
-    const call = w.s.request('svc.m').catch((e: unknown) => e);
+    const call = w.s.request('svc.m', undefined).catch((e: unknown) => e);
     await until(() => w.sent.length === 1);
     w.write(`{"jsonrpc":"2.0","id":${w.sent[0].id},"error":{"code":-32002,"message":"no"}}`);
     const err = (await call) as BusError;

@@ -51,7 +51,7 @@ describe('deadlines', () => {
     const w = wire({ defaultTimeoutMs: 60_000 });
     const t0 = Date.now();
     const given = w.session.request('m.given', undefined, { timeoutMs: 150 }).catch((e: unknown) => e);
-    void w.session.request('m.default').catch(() => {});
+    void w.session.request('m.default', undefined).catch(() => {});
     await until(() => w.sent.length === 2);
     const [a, b] = w.sent;
     expect(a.meta.deadline).toBeGreaterThanOrEqual(t0 + 150);
@@ -133,7 +133,7 @@ describe('cancellation', () => {
 describe('close', () => {
   it("fails every pending call at once with -32004 naming the peer and the reason, cancels what it serves, and says why once", async () => {
     const w = wire();
-    const calls = [w.session.request('m.a'), w.session.request('m.b')].map((p) => p.catch((e: unknown) => e));
+    const calls = [w.session.request('m.a', undefined), w.session.request('m.b', undefined)].map((p) => p.catch((e: unknown) => e));
     const served: string[] = [];
     w.session.onRequest = (r) => (r.onCancel = { requestCancelled: () => served.push(r.method) });
     w.write('{"jsonrpc":"2.0","id":1,"method":"theirs"}');
