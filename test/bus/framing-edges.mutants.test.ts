@@ -54,3 +54,37 @@ describe('non-ASCII ids of refused frames', () => {
     expect(out[0]!.kind).toBe('message');
   });
 });
+
+describe('the header block, as its bytes come', () => {
+  const next = '{"jsonrpc":"2.0","id":8,"method":"after"}';
+  const lsp = (body: string) => `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const malformed = 'malformed header line starting "{" (a header is `Name: value`; a blank line ends them, then the body)';
+
+  it('more than 8 KiB with no blank line, in one read, is refused at once', () => {
+    const d = new FrameDecoder({ framing: 'content-length' });
+    expect(d.push(Buffer.from(`X-Pad: ${'p'.repeat(9000)}`))[0]).toEqual({ kind: 'error', error: 'header', detail: 'Content-Length headers too long or missing' });
+  });
+
+  it('a line that is no header is refused as soon as it is seen, before any blank line', () => {
+    const d = new FrameDecoder({ framing: 'content-length' });
+    expect(d.push(Buffer.from('Content-Length: 12\r\n'))).toEqual([]);
+    expect(d.push(Buffer.from('{"a"'))).toEqual([{ kind: 'error', error: 'header', detail: malformed }]);
+  });
+
+  it('a body with no blank line, completed in the same read as the next frame, does not hide that frame', () => {
+    const d = new FrameDecoder({ framing: 'content-length' });
+    expect(d.push(Buffer.from('Content-Length: 12\r\n'))).toEqual([]);
+    expect(d.push(Buffer.from(`{"a":"body"}${lsp(next)}`))).toEqual([
+      { kind: 'error', error: 'header', detail: malformed },
+      { kind: 'message', message: JSON.parse(next) },
+    ]);
+  });
+
+  it('after a length far over the limit, the bytes up to the next Content-Length are skipped, not read as headers', () => {
+    const out = new FrameDecoder({ framing: 'content-length', maxFrameBytes: 100 }).push(Buffer.from(`Content-Length: 1000000000000\r\n\r\n{"junk":1}${lsp(next)}`));
+    expect(out).toEqual([
+      { kind: 'error', error: 'too-large', detail: 'Content-Length 1000000000000 is far over the frame limit of 100 bytes: skipped to the next Content-Length header' },
+      { kind: 'message', message: JSON.parse(next) },
+    ]);
+  });
+});
