@@ -1,194 +1,20 @@
-import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
-import { SMALL_FRAME, type Decoded } from './framing.js';
-import type { DeadlineEntry, DeadlineWheel } from './deadlines.js';
-import {
-  BusError,
-  ErrorCode,
-  fromWire,
-  MessageTooLargeError,
-  PeerGoneError,
-  RequestCancelledError,
-  TimeoutError,
-} from './errors.js';
+import { SMALL_FRAME, type Decoded } from './decoded.js';
+import type { DeadlineWheel } from './deadlines.js';
+import { answerProblem, describeError, errorText, idText, jsonString, requestJson, responseJson, responseText, sendText } from './envelopes.js';
+import { BusError, ErrorCode, fromWire, MessageTooLargeError, PeerGoneError, RequestCancelledError } from './errors.js';
 import { IdTable } from './idtable.js';
+import { Batch, IncomingRequest, OutgoingRequest, type RequestId, type RequestMeta, type ResponseSink, type ForwardedRequest } from './requests.js';
+import { newTraceparent } from './trace.js';
 import type { MessageTransport } from './transport.js';
 
-export type RequestId = string | number;
-
-/** Request metadata that travels with every request (docs/protocol.md). */
-export interface RequestMeta {
-  traceparent?: string;
-  /** Epoch milliseconds. */
-  deadline?: number;
-  /** The caller's identity, added by the bus when it forwards a request to a peer. */
-  peer?: string;
-}
-
-/** Told once when the other side cancels a request it sent, or goes away. */
-export interface CancelListener {
-  requestCancelled(): void;
-}
-
-/** A request received from the other side, until it is answered or cancelled. */
-export class IncomingRequest {
-  cancelled = false;
-  answered = false;
-  /** The id's text as sent, when JSON.stringify(id) would not write it back so (docs/protocol.md: ids come back exactly as sent). */
-  rawId: string | undefined = undefined;
-  /** What holding it costs (its frame's size): counted against its sender's budget until answered. */
-  bytes = 0;
-  /** The batch it came in, whose answer collects its response. */
-  batch: Batch | undefined = undefined;
-  /** Set by whoever serves it (an object rather than a callback: no closure per request). */
-  onCancel: CancelListener | undefined = undefined;
-  /** Its `meta` (docs/protocol.md), each field kept only when well-formed. */
-  readonly traceparent: string | undefined = undefined;
-  /** Epoch milliseconds. */
-  readonly deadline: number | undefined = undefined;
-  readonly peer: string | undefined = undefined;
-  constructor(
-    readonly id: RequestId,
-    readonly method: string,
-    readonly params: unknown,
-    meta: unknown,
-  ) {
-    if (meta && typeof meta === 'object') {
-      const m = meta as Record<string, unknown>;
-      if (typeof m.traceparent === 'string' && m.traceparent.length <= 128) this.traceparent = m.traceparent;
-      if (typeof m.deadline === 'number' && Number.isFinite(m.deadline)) this.deadline = m.deadline;
-      if (typeof m.peer === 'string' && m.peer.length <= 256) this.peer = m.peer;
-    }
-  }
-  /** Keeps the shape of incoming requests across a full GC (see OutgoingRequest.shapeKeeper). */
-  static readonly shapeKeeper = new IncomingRequest(0, '', undefined, undefined);
-}
-
-/*
- * The JSON of the two messages every call sends, built from their parts: byte for byte what
- * JSON.stringify writes for the message object (test/bus/encoding.test.ts), without walking the
- * envelope and the nested meta key by key (a benchmark request: 0.81 -> 0.35 us to encode).
- * Byte-stream transports take them as text (sendJson); ports still get the objects.
- */
-
-/** Text that needs no escaping in a JSON string: printable ASCII but `"` and `\\`. */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
-/** `s` as JSON.stringify writes it. */
-function jsonString(s: string): string {
-  return s.length <= 256 && PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
-}
-
-/** A value with its own toJSON: only the whole-message JSON.stringify passes it its key. */
-const hasToJSON = (v: unknown) => v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function';
-
-/** `JSON.stringify({ jsonrpc: '2.0', id, method, params, meta: { traceparent, deadline, peer } })`, params and peer left out when undefined. */
-export function requestJson(id: number, method: string, params: unknown, traceparent: string, deadline: number, peer: string | undefined): string {
-  const meta = `{"traceparent":${jsonString(traceparent)},"deadline":${Number.isFinite(deadline) ? deadline : 'null'}${peer === undefined ? '' : `,"peer":${jsonString(peer)}`}}`;
-  if (hasToJSON(params)) return `${JSON.stringify({ jsonrpc: '2.0', id, method, params }).slice(0, -1)},"meta":${meta}}`;
-  const p = params === undefined ? undefined : (JSON.stringify(params) as string | undefined);
-  return `{"jsonrpc":"2.0","id":${id},"method":${jsonString(method)}${p === undefined ? '' : `,"params":${p}`},"meta":${meta}}`;
-}
-
-/** `JSON.stringify({ jsonrpc: '2.0', id, result })`. */
-export function responseJson(id: RequestId, result: unknown): string {
-  if (hasToJSON(result)) return JSON.stringify({ jsonrpc: '2.0', id, result });
-  return responseText(typeof id === 'number' ? String(id) : jsonString(id), result);
-}
-
-/** The response with the id's JSON text given (as the request wrote it). */
-function responseText(idText: string, result: unknown): string {
-  if (hasToJSON(result)) return `{"jsonrpc":"2.0","id":${idText},"result":${JSON.stringify({ result }).slice(10, -1)}}`;
-  const r = JSON.stringify(result) as string | undefined;
-  return `{"jsonrpc":"2.0","id":${idText}${r === undefined ? '' : `,"result":${r}`}}`;
-}
-
-/** An error response; data that cannot be encoded (cyclic, a BigInt, too deep) is left out rather than lose the answer. */
-function errorText(idText: string, error: BusError): string {
-  let e: string;
-  try {
-    e = JSON.stringify(error.toJSON());
-  } catch {
-    e = JSON.stringify({ code: error.code, message: error.message });
-  }
-  return `{"jsonrpc":"2.0","id":${idText},"error":${e}}`;
-}
-
-/** The JSON text of a request's id: as it was sent. */
-function idText(request: IncomingRequest): string {
-  if (request.rawId !== undefined) return request.rawId;
-  const id = request.id;
-  return typeof id === 'number' ? String(id) : jsonString(id);
-}
-
-/** An error object's message, for a log line. */
-function describeError(e: unknown): string {
-  const message = e && typeof e === 'object' ? (e as { message?: unknown }).message : undefined;
-  return typeof message === 'string' ? message.slice(0, 200) : 'an error without a message';
-}
+// The session's face: what the rest of the bus (and its tests) import from here.
+export { requestJson, responseJson } from './envelopes.js';
+export { Batch, IncomingRequest, OutgoingRequest, type CancelListener, type ForwardedRequest, type RequestId, type RequestMeta, type ResponseSink } from './requests.js';
+export { newTraceparent } from './trace.js';
 
 /** Elements a batch may have (docs/protocol.md): each is answered, so this bounds one frame's work and answer. */
 export const MAX_BATCH = 1024;
-
-/** A batch being answered (JSON-RPC 2.0 section 6): the responses of its elements, sent as one array once all are in. */
-export class Batch {
-  /** Requests of it not answered yet. */
-  pending = 0;
-  /** Every element has been read. */
-  sealed = false;
-  sent = false;
-  /** An element was invalid (reported once for the whole batch). */
-  bad = false;
-  readonly out: string[] = [];
-}
-
-/** Who hears the answer to an outgoing request: exactly one of these, once. */
-export interface ResponseSink {
-  answered(result: unknown): void;
-  failed(error: BusError): void;
-}
-
-/**
- * A request the bus forwards to a peer: what goes on the wire besides the params, and, as its
- * sink, who hears the answer (the bus's own record of the call, so no closures per request).
- */
-export interface ForwardedRequest extends ResponseSink {
-  readonly method: string;
-  /** `performance.now()` when it was made, just before it is forwarded (it stands for now then). */
-  readonly started: number;
-  /** `performance.now()` by which the answer is due. */
-  readonly deadline: number;
-  readonly traceparent: string;
-  /** The caller's identity (`meta.peer`). */
-  readonly peer: string;
-}
-
-export class OutgoingRequest implements DeadlineEntry {
-  wheelKey?: number;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-  /** Cancels it: the caller gets -32800 and the other side a `$/cancelRequest`. */
-  cancel(message = `'${this.method}' was cancelled`): void {
-    this.session.fail(this, new RequestCancelledError(message, { method: this.method }), true);
-  }
-  constructor(
-    readonly session: RpcSession,
-    readonly id: number,
-    readonly method: string,
-    readonly deadline: number,
-    readonly timeoutMs: number,
-    readonly sink: ResponseSink,
-  ) {}
-  expire(): void {
-    this.session.fail(this, new TimeoutError(`'${this.method}' got no answer from '${this.session.peerName}' within ${Math.round(this.timeoutMs)}ms`, { method: this.method, peer: this.session.peerName }), true);
-  }
-  /**
-   * One entry alive as long as the class, so the shape of entries survives a full GC (see
-   * Call.shapeKeeper in bus.ts: otherwise the send and receive paths are deoptimized by a GC
-   * that finds no request in flight). The times are fractional, as real ones.
-   */
-  static readonly shapeKeeper = new OutgoingRequest(undefined as never, 0, '', performance.now() + 0.5, 0.5, undefined as never);
-}
 
 export interface SessionOptions {
   wheel: DeadlineWheel;
@@ -199,29 +25,6 @@ export interface SessionOptions {
   /** Consecutive bad frames tolerated before the session closes (docs/protocol.md: 100). */
   maxBadFrames?: number;
 }
-
-/**
- * A W3C traceparent for a request that starts a trace. Trace ids must be unique, not secret: a
- * random per-process prefix and a counter make them unique at a fraction of the cost of fresh
- * randomness per request (this is on every request's path). The counter's 16 hex digits are its
- * high 14, formatted once per 256 ids, and the low 2 from a table (formatting all 16 each time
- * was 4x the cost).
- */
-const tracePrefix = randomBytes(8).toString('hex');
-const LOW_HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-let traceCounter = 0;
-let traceHigh = -1;
-let traceHighHex = '';
-export const newTraceparent = (): string => {
-  const n = ++traceCounter;
-  const high = Math.floor(n / 256);
-  if (high !== traceHigh) {
-    traceHigh = high;
-    traceHighHex = high.toString(16).padStart(14, '0');
-  }
-  const id = traceHighHex + LOW_HEX[n % 256]!;
-  return `00-${tracePrefix}${id}-${id}-01`;
-};
 
 /**
  * One JSON-RPC 2.0 session over a transport, symmetric (both sides may call): correlation of
@@ -376,12 +179,7 @@ export class RpcSession {
 
   /** A response's JSON: sent, or kept for the answer of its batch. */
   #out(batch: Batch | undefined, json: string): void {
-    if (!batch) {
-      const t = this.#transport;
-      if (t.sendJson) t.sendJson(json);
-      else t.send(JSON.parse(json) as object);
-      return;
-    }
+    if (!batch) return sendText(this.#transport, json);
     batch.out.push(json);
     this.#flushBatch(batch);
   }
@@ -391,10 +189,7 @@ export class RpcSession {
     batch.sent = true;
     // Nothing at all for a batch of notifications (section 6).
     if (!batch.out.length) return;
-    const json = `[${batch.out.join(',')}]`;
-    const t = this.#transport;
-    if (t.sendJson) t.sendJson(json);
-    else t.send(JSON.parse(json) as object);
+    sendText(this.#transport, `[${batch.out.join(',')}]`);
   }
 
   /** Settles an outgoing request with an error; with `cancelRemote`, tells the other side to stop. */
@@ -513,10 +308,7 @@ export class RpcSession {
       else if (el.id !== undefined) out.push(errorText(el.rawId ?? JSON.stringify(el.id), e));
     }
     if (!out.length) return this.#bad('null', error(d.detail));
-    const t = this.#transport;
-    const json = `[${out.join(',')}]`;
-    if (t.sendJson) t.sendJson(json);
-    else t.send(JSON.parse(json) as object);
+    sendText(this.#transport, `[${out.join(',')}]`);
     this.#reportBad(`batch refused: ${d.detail}`);
   }
 
@@ -585,21 +377,14 @@ export class RpcSession {
       return;
     }
     this.#badFrames = 0;
-    const hasResult = 'result' in m;
-    const hasError = 'error' in m;
-    const e = m.error as Record<string, unknown> | null | undefined;
-    let wrong: string | undefined;
-    if (m.jsonrpc !== '2.0') wrong = '"jsonrpc" is not "2.0"';
-    else if (hasResult && hasError) wrong = 'both "result" and "error"';
-    else if (!hasResult && !hasError) wrong = 'neither "result" nor "error"';
-    else if (hasError && (e === null || typeof e !== 'object' || Array.isArray(e))) wrong = '"error" is not an object';
+    const wrong = answerProblem(m);
     if (wrong) {
       this.#settle(entry);
       this.onProtocolError(`malformed answer from '${this.peerName}': ${wrong}`);
       return entry.sink.failed(new BusError(ErrorCode.InternalError, `malformed answer from '${this.peerName}' to '${entry.method}': ${wrong}`, { method: entry.method, peer: this.peerName }));
     }
     this.#settle(entry);
-    if (hasError) entry.sink.failed(fromWire(e!));
+    if ('error' in m) entry.sink.failed(fromWire(m.error as Record<string, unknown>));
     else entry.sink.answered(m.result);
   }
 
