@@ -11,7 +11,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Bus, BusError, InternalError, type BusEvent } from '../../src/bus/index.js';
 import { DeadlineWheel } from '../../src/bus/deadlines.js';
 import { RpcSession } from '../../src/bus/session.js';
-import { PortTransport, StreamTransport } from '../../src/bus/transport.js';
+import { PortTransport } from '../../src/bus/port-transport.js';
+import { StreamTransport } from '../../src/bus/stream-transport.js';
 import { delay, until } from '../helpers.js';
 import { RawPeer } from './raw-peer.js';
 

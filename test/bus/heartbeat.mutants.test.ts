@@ -8,7 +8,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Bus } from '../../src/bus/index.js';
-import { PortTransport } from '../../src/bus/transport.js';
+import { PortTransport } from '../../src/bus/port-transport.js';
 import { delay, until } from '../helpers.js';
 import { RawPeer } from './raw-peer.js';
 

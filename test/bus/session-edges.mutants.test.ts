@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { BusError, InvalidParamsError } from '../../src/bus/index.js';
 import { DeadlineWheel } from '../../src/bus/deadlines.js';
 import { RpcSession, type IncomingRequest } from '../../src/bus/session.js';
-import { StreamTransport } from '../../src/bus/transport.js';
+import { StreamTransport } from '../../src/bus/stream-transport.js';
 import { delay, until } from '../helpers.js';
 
 function wire(maxBadFrames?: number) {

@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { BusError, PeerGoneError, RequestCancelledError, TimeoutError } from '../../src/bus/index.js';
 import { DeadlineWheel } from '../../src/bus/deadlines.js';
 import { MAX_BATCH, RpcSession } from '../../src/bus/session.js';
-import { StreamTransport } from '../../src/bus/transport.js';
+import { StreamTransport } from '../../src/bus/stream-transport.js';
 import { delay, until } from '../helpers.js';
 
 interface Wire {

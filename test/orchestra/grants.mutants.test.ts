@@ -530,7 +530,7 @@ describe('the ready-to-paste grant', () => {
       limits: { memoryMb: 128, cpuPercent: 50 },
     });
     // A grant made from a manifest asking past the operator's default ceilings is accepted as it is.
-    const big = manifest({ limits: { memoryMb: 512, cpuPercent: 800, processes: 200 } });
+    const big = manifest({ limits: { memoryMb: 512, activationMs: 10_000, cpuPercent: 800, processes: 200 } });
     expect(messages(reviewGrant(big, { ext: grantFor(big) }, opts()))).toEqual([]);
     expect(grantFor(m).provides).not.toBe(m.provides);
     expect(grantFor(m).fsRead).not.toBe(m.permissions.fsRead);
