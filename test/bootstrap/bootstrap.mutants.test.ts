@@ -348,3 +348,164 @@ describe('stopping', () => {
     expect(line).toMatchObject({ component: 'kernel', level: 'warn', message: "stopping a discarded instance of 'slow' failed: 'slow' failed to stop: Error: cannot stop the latecomer" });
   });
 });
+
+describe('what the mutation run of health.ts, slot.ts and teardown.ts left', () => {
+  it('a healthy gate records the verdict healthy', async () => {
+    const k = createKernel({ components: { db: { use: { async start() { return {}; }, health: () => true }, health: { interval: '1h' } } } });
+    await k.start();
+    expect(k.states()[0]).toMatchObject({ name: 'db', state: 'ready', health: 'healthy' });
+    await k.stop();
+  });
+
+  it('a probe answering a function carrying a status is not taken for a verdict', async () => {
+    const fn = Object.assign(() => undefined, { status: 'healthy' });
+    expect(await gateFailure(() => fn)).toBe("HealthCheckError: 'db' failed its readiness probe 1 time(s) in a row: probe returned undefined (expected a boolean or { status })");
+  });
+
+  it('healthy liveness probes of a ready component move nothing: no event', async () => {
+    let probes = 0;
+    const k = createKernel({ components: { db: { use: { async start() { return {}; }, health: () => (probes++, true) }, health: { interval: '10ms' } } } });
+    const events = collect(k);
+    await k.start();
+    await until(() => probes > 5, 3000, 'liveness probes');
+    await k.stop();
+    expect(events.filter((e) => e.type === 'component' && (e as { reason?: string }).reason === 'liveness probe')).toEqual([]);
+  });
+
+  it('a liveness probe that answers after the stop began changes nothing and is not followed by another', async () => {
+    let probes = 0;
+    let inFlight = false;
+    const k = createKernel({
+      components: {
+        db: { use: { async start() { return {}; }, health: async () => { probes++; inFlight = true; await delay(40); inFlight = false; return { status: 'degraded', detail: 'late' }; } }, health: { interval: '10ms', timeout: '1s' } },
+        // Its slow stop keeps the kernel stopping (and db still ready) well after db's probe answered.
+        app: { use: { async start() { return {}; }, async stop() { await delay(250); } }, needs: ['db'] },
+      },
+    });
+    const events = collect(k);
+    await k.start();
+    await until(() => probes > 1 && inFlight, 3000, 'a liveness probe under way');
+    const atStop = probes;
+    const stopping = k.stop();
+    await stopping;
+    expect(probes).toBe(atStop);
+    expect(k.states().map((s) => s.state)).toEqual(['stopped', 'stopped']);
+    const afterStop = events.slice(events.findIndex((e) => e.type === 'system' && e.state === 'stopping'));
+    expect(afterStop.filter((e) => e.type === 'component' && (e.state === 'degraded' || e.state === 'ready'))).toEqual([]);
+  });
+
+  it("a late handle's ready, asked after a boot that left the target out, rejects saying it did not start", async () => {
+    let late!: LateHandle<unknown>;
+    const k = createKernel(
+      {
+        components: {
+          pit: { use: { async start(ctx: ComponentContext) { late = ctx.late.conductor!; return {}; } }, late: ['conductor'] },
+          conductor: { use: { async start() { return {}; } }, needs: ['pit'] },
+        },
+        until: 'pit',
+      },
+    );
+    await k.start();
+    expect(k.states().find((s) => s.name === 'conductor')!.state).toBe('skipped');
+    await expect(late.ready).rejects.toThrow("'conductor' did not start");
+    await k.stop();
+  });
+
+  it('a component being stopped is in state stopping, and the kernel in phase stopping', async () => {
+    const seen: [string, string][] = [];
+    let k!: ReturnType<typeof createKernel>;
+    k = createKernel({ components: { db: { use: { async start() { return {}; }, async stop() { seen.push([k.states()[0]!.state, k.phase]); } } } } });
+    await k.start();
+    await k.stop();
+    expect(seen).toEqual([['stopping', 'stopping']]);
+  });
+
+  it('two failed stops: the stop names both, the exit says how many, the states keep each error', async () => {
+    const bad = (msg: string): AnyComponentDefinition => ({ async start() { return {}; }, async stop() { throw new Error(msg); } });
+    const k = createKernel({ components: { a: { use: bad('stuck a') }, b: { use: bad('stuck b') } } });
+    await k.start();
+    const err = (await k.stop().catch((e: unknown) => e)) as AggregateError;
+    expect(err.message).toBe("2 component(s) failed to stop: 'a' failed to stop: Error: stuck a; 'b' failed to stop: Error: stuck b");
+    expect(await k.done).toEqual({ code: 1, reason: '2 component(s) failed to stop' });
+  });
+});
+
+describe('attempts and their deadlines (attempt.ts)', () => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+  it('a retry waits the backoff it announced, and its own deadline timer is cleared when it succeeds', async () => {
+    let n = 0;
+    const at: number[] = [];
+    // Earlier tests' pauses (a second at most) run out first: then any timer left is this kernel's.
+    await until(() => timers() === 0, 3000, 'earlier timers to run out');
+    const k = createKernel({
+      components: { db: { use: { async start() { at.push(performance.now()); if (n++ === 0) throw new Error('first try'); return {}; } }, retries: 1, backoff: { initial: '150ms', max: '150ms' }, timeout: '1h' } },
+    });
+    const events = collect(k);
+    await k.start();
+    const retry = events.find((e) => e.type === 'component' && /retry in \d+ms/.test((e as { reason?: string }).reason ?? '')) as { reason: string };
+    const announced = Number(/retry in (\d+)ms/.exec(retry.reason)![1]);
+    expect(announced).toBeGreaterThan(20);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(announced - 5);
+    // Its 1 h deadline timer is gone (a kernel without health probes keeps no timer).
+    expect(timers()).toBe(0);
+    await k.stop();
+  });
+
+  it('a stop during a retry aborts that attempt: the boot fails in phase aborted, at once', async () => {
+    let n = 0;
+    let retrying = false;
+    const k = createKernel({
+      components: {
+        db: {
+          use: { async start() { if (n++ === 0) throw new Error('first try'); retrying = true; return new Promise(() => {}); } },
+          retries: 1,
+          backoff: { initial: '10ms', max: '10ms' },
+          timeout: '1h',
+        },
+      },
+    });
+    const boot = k.start().catch((e: unknown) => e);
+    await until(() => retrying, 3000, 'the retry');
+    const t0 = performance.now();
+    await k.stop();
+    const err = (await boot) as BootError;
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(err).toBeInstanceOf(BootError);
+    expect(err.report.failure).toMatchObject({ component: 'db', phase: 'aborted' });
+  });
+
+  it("a start's signal is one signal, aborted at its deadline, and already aborted when first asked after it", async () => {
+    const signals: AbortSignal[] = [];
+    let lateAsk: boolean | undefined;
+    const k = createKernel({
+      components: {
+        early: { use: { async start(ctx: ComponentContext) { signals.push(ctx.signal, ctx.signal); return new Promise(() => {}); } }, timeout: '50ms', optional: true },
+        late: { use: { async start(ctx: ComponentContext) { await delay(150); lateAsk = ctx.signal.aborted; return {}; } }, timeout: '50ms', optional: true },
+      },
+    });
+    await k.start().catch(() => undefined);
+    await until(() => lateAsk !== undefined, 3000, 'the late start to ask for its signal');
+    expect(signals[0]).toBe(signals[1]);
+    expect(signals[0]!.aborted).toBe(true);
+    expect(lateAsk).toBe(true);
+    await k.stop().catch(() => undefined);
+  });
+
+  it("abandoning a boot aborts the starts under way, not the signal of a start already done", async () => {
+    let fast: AbortSignal | undefined;
+    let slow: AbortSignal | undefined;
+    const k = createKernel({
+      components: {
+        a: { use: { async start(ctx: ComponentContext) { fast = ctx.signal; return {}; } } },
+        b: { use: { async start(ctx: ComponentContext) { slow = ctx.signal; return new Promise(() => {}); } }, timeout: '1h' },
+      },
+    });
+    const boot = k.start().catch((e: unknown) => e);
+    await until(() => fast !== undefined && slow !== undefined, 3000, 'both starts');
+    await k.stop();
+    expect(await boot).toBeInstanceOf(BootError);
+    expect(slow!.aborted).toBe(true);
+    expect(fast!.aborted).toBe(false);
+  });
+});
