@@ -4,6 +4,6 @@
  * CLI builds on it; nothing below imports it.
  */
 export { kernelOptions, loadComponent } from './assemble.js';
-export { loadBuiltin } from './builtins.js';
-export { builtinSettings, loadSystem, loadSystemText, loadSystemValue } from './settings.js';
+export { builtinSettings, loadBuiltin } from './builtins.js';
+export { loadSystem, loadSystemText, loadSystemValue } from './settings.js';
 export { builtinNames, ConfigError, formatDiagnostic, type Diagnostic, type LoadOptions, type LoadedSystem } from '../config/index.js';
