@@ -6,55 +6,7 @@ import type { BootReport, ComponentReport } from '../bootstrap/index.js';
  * and the failure if there was one.
  */
 export function renderReportHtml(report: BootReport, title = 'Symphony boot report'): string {
-  // A component's parts (ctx.part: e.g. the Pit's extensions) get rows of their own under it.
-  const rows: ComponentReport[] = [...report.components]
-    .sort((a, b) => (a.startMs ?? Infinity) - (b.startMs ?? Infinity) || a.stage - b.stage)
-    .flatMap((c) => [
-      c,
-      ...(c.parts ?? []).map((p) => ({ ...c, name: `  ${c.name} › ${p.name}`, startMs: p.startMs, readyMs: p.readyMs, queuedMs: p.startMs, ownMs: p.readyMs === null ? null : p.readyMs - p.startMs, waitMs: 0, attempts: 1, parts: undefined })),
-    ]);
   const critical = new Set(report.criticalPath);
-  const end = Math.max(report.readyMs, ...rows.map((r) => r.readyMs ?? 0), 0.001);
-  const rowH = 22;
-  const labelW = 220;
-  const chartW = 860;
-  const top = 34;
-  const height = top + rows.length * rowH + 30;
-  const x = (ms: number) => labelW + (ms / end) * chartW;
-  const svg: string[] = [];
-  svg.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + chartW + 40}" height="${height}" font-family="ui-monospace, Menlo, monospace" font-size="12">`);
-  // Time axis.
-  for (let i = 0; i <= 10; i++) {
-    const ms = (end * i) / 10;
-    svg.push(`<line x1="${x(ms)}" y1="${top - 6}" x2="${x(ms)}" y2="${height - 24}" stroke="#eee"/>`);
-    svg.push(`<text x="${x(ms)}" y="${top - 12}" text-anchor="middle" fill="#888">${fmt(ms)}</text>`);
-  }
-  // Stage boundaries: where each stage became ready.
-  for (const s of report.stages) {
-    if (s.readyMs === null) continue;
-    svg.push(`<line x1="${x(s.readyMs)}" y1="${top}" x2="${x(s.readyMs)}" y2="${height - 24}" stroke="#9aa" stroke-dasharray="4 3"><title>stage ${esc(s.index)} ready at ${fmt(s.readyMs)}</title></line>`);
-  }
-  rows.forEach((c, i) => {
-    const y = top + i * rowH;
-    const onPath = critical.has(c.name);
-    svg.push(`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" fill="${onPath ? '#b00020' : '#222'}" font-weight="${onPath ? 'bold' : 'normal'}">${esc(c.name)} <tspan fill="#999">s${esc(c.stage)}</tspan></text>`);
-    if (c.queuedMs !== null && c.startMs !== null && c.startMs > c.queuedMs) {
-      svg.push(`<rect x="${x(c.queuedMs)}" y="${y + 8}" width="${Math.max(0.5, x(c.startMs) - x(c.queuedMs))}" height="6" fill="#dde3ea"><title>${esc(c.name)} waited ${fmt(c.waitMs ?? 0)} for earlier stages</title></rect>`);
-    }
-    if (c.startMs !== null) {
-      const endMs = c.readyMs ?? c.startMs;
-      const fill = c.state === 'failed' ? '#d93025' : c.state === 'skipped' ? '#bbb' : onPath ? '#b00020' : c.state === 'degraded' ? '#f9ab00' : '#1a73e8';
-      svg.push(
-        `<rect x="${x(c.startMs)}" y="${y + 4}" width="${Math.max(1.5, x(endMs) - x(c.startMs))}" height="14" rx="2" fill="${fill}"><title>${esc(tooltip(c))}</title></rect>`,
-      );
-      svg.push(`<text x="${x(endMs) + 4}" y="${y + 15}" fill="#555">${fmt(c.ownMs ?? 0)}${c.attempts > 1 ? ` ×${esc(c.attempts)}` : ''}${c.state !== 'ready' ? ` ${esc(c.state)}` : ''}</text>`);
-    } else {
-      svg.push(`<text x="${labelW + 4}" y="${y + 15}" fill="#999">${esc(c.state)}</text>`);
-    }
-  });
-  svg.push(`<text x="${labelW}" y="${height - 8}" fill="#555">■ own start time   <tspan fill="#b00020">■ critical path</tspan>   <tspan fill="#9aa">┆ stage ready</tspan>   <tspan fill="#aab">▬ waiting on earlier stages</tspan></text>`);
-  svg.push('</svg>');
-
   const state = report.system;
   const badge = state === 'ready' ? '#188038' : state === 'degraded' ? '#b06000' : '#d93025';
   const failure = report.failure
@@ -80,13 +32,67 @@ td, th { border-bottom: 1px solid #eee; padding: 4px 10px; text-align: left; } t
 ${report.components.length} components in ${report.stages.length} stages; RSS ${esc((report.memory.rssBytes / 1048576).toFixed(1))} MiB.</p>
 <p>Critical path: ${report.criticalPath.map(esc).join(' → ') || '<span class="muted">none</span>'}</p>
 ${failure}
-${svg.join('\n')}
+${renderWaterfall(report, critical)}
 <table><thead><tr><th>component</th><th>stage</th><th>state</th><th>attempts</th><th>waited</th><th>own</th><th>ready at</th><th>error</th></tr></thead>
 <tbody>
 ${table}
 </tbody></table>
 </body></html>
 `;
+}
+
+/** The waterfall's rows in start order; a component's parts (ctx.part: e.g. the Pit's extensions) get rows of their own under it. */
+function waterfallRows(report: BootReport): ComponentReport[] {
+  return [...report.components]
+    .sort((a, b) => (a.startMs ?? Infinity) - (b.startMs ?? Infinity) || a.stage - b.stage)
+    .flatMap((c) => [
+      c,
+      ...(c.parts ?? []).map((p) => ({ ...c, name: `  ${c.name} › ${p.name}`, startMs: p.startMs, readyMs: p.readyMs, queuedMs: p.startMs, ownMs: p.readyMs === null ? null : p.readyMs - p.startMs, waitMs: 0, attempts: 1, parts: undefined })),
+    ]);
+}
+
+const rowH = 22;
+const labelW = 220;
+const chartW = 860;
+const top = 34;
+
+/** The SVG waterfall: a time axis, each stage's ready line, and per row its wait and its own start. */
+function renderWaterfall(report: BootReport, critical: ReadonlySet<string>): string {
+  const rows = waterfallRows(report);
+  const end = Math.max(report.readyMs, ...rows.map((r) => r.readyMs ?? 0), 0.001);
+  const height = top + rows.length * rowH + 30;
+  const x = (ms: number) => labelW + (ms / end) * chartW;
+  const svg: string[] = [];
+  svg.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + chartW + 40}" height="${height}" font-family="ui-monospace, Menlo, monospace" font-size="12">`);
+  for (let i = 0; i <= 10; i++) {
+    const ms = (end * i) / 10;
+    svg.push(`<line x1="${x(ms)}" y1="${top - 6}" x2="${x(ms)}" y2="${height - 24}" stroke="#eee"/>`);
+    svg.push(`<text x="${x(ms)}" y="${top - 12}" text-anchor="middle" fill="#888">${fmt(ms)}</text>`);
+  }
+  for (const s of report.stages) {
+    if (s.readyMs === null) continue;
+    svg.push(`<line x1="${x(s.readyMs)}" y1="${top}" x2="${x(s.readyMs)}" y2="${height - 24}" stroke="#9aa" stroke-dasharray="4 3"><title>stage ${esc(s.index)} ready at ${fmt(s.readyMs)}</title></line>`);
+  }
+  rows.forEach((c, i) => svg.push(...waterfallRow(c, top + i * rowH, critical.has(c.name), x)));
+  svg.push(`<text x="${labelW}" y="${height - 8}" fill="#555">■ own start time   <tspan fill="#b00020">■ critical path</tspan>   <tspan fill="#9aa">┆ stage ready</tspan>   <tspan fill="#aab">▬ waiting on earlier stages</tspan></text>`);
+  svg.push('</svg>');
+  return svg.join('\n');
+}
+
+function waterfallRow(c: ComponentReport, y: number, onPath: boolean, x: (ms: number) => number): string[] {
+  const out = [`<text x="${labelW - 8}" y="${y + 15}" text-anchor="end" fill="${onPath ? '#b00020' : '#222'}" font-weight="${onPath ? 'bold' : 'normal'}">${esc(c.name)} <tspan fill="#999">s${esc(c.stage)}</tspan></text>`];
+  if (c.queuedMs !== null && c.startMs !== null && c.startMs > c.queuedMs) {
+    out.push(`<rect x="${x(c.queuedMs)}" y="${y + 8}" width="${Math.max(0.5, x(c.startMs) - x(c.queuedMs))}" height="6" fill="#dde3ea"><title>${esc(c.name)} waited ${fmt(c.waitMs ?? 0)} for earlier stages</title></rect>`);
+  }
+  if (c.startMs === null) {
+    out.push(`<text x="${labelW + 4}" y="${y + 15}" fill="#999">${esc(c.state)}</text>`);
+    return out;
+  }
+  const endMs = c.readyMs ?? c.startMs;
+  const fill = c.state === 'failed' ? '#d93025' : c.state === 'skipped' ? '#bbb' : onPath ? '#b00020' : c.state === 'degraded' ? '#f9ab00' : '#1a73e8';
+  out.push(`<rect x="${x(c.startMs)}" y="${y + 4}" width="${Math.max(1.5, x(endMs) - x(c.startMs))}" height="14" rx="2" fill="${fill}"><title>${esc(tooltip(c))}</title></rect>`);
+  out.push(`<text x="${x(endMs) + 4}" y="${y + 15}" fill="#555">${fmt(c.ownMs ?? 0)}${c.attempts > 1 ? ` ×${esc(c.attempts)}` : ''}${c.state !== 'ready' ? ` ${esc(c.state)}` : ''}</text>`);
+  return out;
 }
 
 function tooltip(c: ComponentReport): string {
