@@ -364,7 +364,7 @@ async function symphonyCandidate(transport: Transport): Promise<SymphonyCandidat
     await peer.ready(15_000);
   } catch (err) {
     peer.kill('SIGKILL');
-    await bus.close();
+    await bus.stop();
     throw err;
   }
   return {
@@ -381,7 +381,7 @@ async function symphonyCandidate(transport: Transport): Promise<SymphonyCandidat
       }),
     close: async () => {
       await peer.stop(1000);
-      await bus.close();
+      await bus.stop();
     },
   };
 }
@@ -597,7 +597,7 @@ async function inprocSection(): Promise<unknown> {
     console.log(`   info  ${r.name}: ${fmtRatio(r.cpuRatio)} the baseline (CPU), ${d >= 0 ? '+' : ''}${(r.cpuNsPerOp - main.cpuNsPerOp).toFixed(0)} CPU ns/op against bus.request (wall ${fmtRatio(r.ratio)}, ${d >= 0 ? '+' : ''}${d.toFixed(0)} ns/op)`);
   }
   target('floor', 'routing under 0.1 ms: in-process bus.request round trip p99', fmtUs(main.lat.p99), main.lat.p99 < 100);
-  await bus.close();
+  await bus.stop();
   return { batch: INPROC_BATCH, timedPerRun: INPROC_TIMED, clockP50Us: clockP50, rows };
 }
 
@@ -731,8 +731,8 @@ async function directionsInOneProcess(): Promise<{ peerToKernelP50Us: number; ke
       }
     }
   } finally {
-    await client.close();
-    await bus.close();
+    await client.stop();
+    await bus.stop();
   }
   const up = median(p50s.up);
   const down = median(p50s.down);
@@ -854,7 +854,7 @@ async function pubsubSection(): Promise<unknown> {
   }
   await measure(cases, { warmup, runs, gcBetween: REMOTE_GC });
   acks.clear();
-  await local.close();
+  await local.stop();
 
   const rows = [
     { name: 'queueMicrotask(listener) (baseline)', lat: pools.stats('baseline') },
@@ -916,7 +916,7 @@ async function failureSection(): Promise<unknown> {
       }
     }
   } finally {
-    await Promise.allSettled(TRANSPORTS.map((t) => buses[t].close()));
+    await Promise.allSettled(TRANSPORTS.map((t) => buses[t].stop()));
   }
   const rows = TRANSPORTS.map((t) => ({ transport: t, ms: times[t], lat: latStats(times[t].map((ms) => ms * 1000)), wrong: wrong[t] }));
   console.log('');
@@ -964,7 +964,7 @@ async function pythonSection(): Promise<unknown> {
       opened.push(raw);
       cands.push({ transport: t, name: 'raw asyncio NDJSON', call: rawClient(raw.input, raw.output).call });
       const bus = new Bus();
-      opened.push({ close: () => bus.close() });
+      opened.push({ close: () => bus.stop() });
       try {
         if (t === 'socket') await bus.listen();
         const p = bus.spawnPeer({ name: 'bench-python', command: py, args: [script('python-peer.py')], transport: t, stderr: 'pipe' });

@@ -48,8 +48,8 @@ async function echoPair(sys: RunningSystem): Promise<{ rtt(n: number): Promise<n
       return out;
     },
     async close() {
-      await caller.close();
-      await server.close();
+      await caller.stop();
+      await server.stop();
     },
   };
 }

@@ -692,7 +692,7 @@ async function lookupSection(): Promise<unknown> {
   }
   console.log(`   (checksum ${sink})`);
   await k.stop();
-  await container.dispose();
+  await container.stop();
   return { calls: n, rows, targets, checksum: sink };
 }
 

@@ -128,7 +128,7 @@ export async function pitBench(): Promise<void> {
     reclaim: ['reclamation decision per artifact (stale.evaluate / 201)', 0.01],
   };
   await pit[Symbol.asyncDispose]();
-  await bus.close();
+  await bus.stop();
 
   // artifacts.tag again with `settings.artifacts.synchronous: normal` (no fsync per commit; still
   // safe against a process crash, the kill -9 test's case).
@@ -139,7 +139,7 @@ export async function pitBench(): Promise<void> {
     results.tagNormal = await timeEach(N / 3, (i) => b2.request('artifacts.tag', { name: 'bench.doc', version: 1, tags: [`t${i % 7}`], mode: 'set' }));
     rates.tagNormal = await throughput(N / 3, WINDOW, (i) => b2.request('artifacts.tag', { name: 'bench.doc', version: 1, tags: [`t${i % 7}`], mode: 'set' }));
     await p2[Symbol.asyncDispose]();
-    await b2.close();
+    await b2.stop();
   }
   seed.tagNormal = ['artifact metadata write, synchronous: normal (no fsync)', 0.015];
 
@@ -168,7 +168,7 @@ export async function pitBench(): Promise<void> {
     await o.start();
     const ms = performance.now() - t;
     await o.stop();
-    await b.close();
+    await b.stop();
     delete process.env.SYMPHONY_SANDBOX;
     resetSandboxProbe();
     return ms;

@@ -55,7 +55,7 @@ async function coldStart(sandbox: boolean): Promise<{ ms: number; isolation: str
     return { ms, isolation: o.status()[0]!.isolation };
   } finally {
     await o.stop();
-    await b.close();
+    await b.stop();
     delete process.env.SYMPHONY_SANDBOX;
     resetSandboxProbe();
   }

@@ -80,12 +80,12 @@ describe('Container', () => {
     const R = token<string>('right');
     const c = new Container()
       .value(ConfigT, { url: 'x' }, slow('config', 5))
-      .register(L, { deps: [ConfigT], factory: () => 'l', dispose: slow('left', 20) })
-      .register(R, { deps: [ConfigT], factory: () => 'r', dispose: slow('right', 20) });
+      .register(L, { deps: [ConfigT], factory: () => 'l', stop: slow('left', 20) })
+      .register(R, { deps: [ConfigT], factory: () => 'r', stop: slow('right', 20) });
     await c.resolve(L);
     await c.resolve(R);
     const t0 = performance.now();
-    await c.dispose();
+    await c.stop();
     expect(journal.entries.slice(0, 2).sort()).toEqual(['begin:left', 'begin:right']);
     expect(journal.entries.slice(-2)).toEqual(['begin:config', 'end:config']);
     expect(performance.now() - t0).toBeLessThan(200); // left and right overlapped
@@ -98,11 +98,11 @@ describe('Container', () => {
     const H = token<number>('hangs');
     const c = new Container()
       .value(ConfigT, { url: 'x' }, () => journal.add('disposed:config'))
-      .register(A, { deps: [ConfigT], factory: () => 1, dispose: () => { throw new Error('a broke'); } })
-      .register(B, { deps: [ConfigT], factory: () => 2, dispose: () => Promise.reject(new TypeError('b broke')) })
-      .register(H, { deps: [ConfigT], factory: () => 3, dispose: () => new Promise(() => {}), disposeTimeout: '50ms' });
+      .register(A, { deps: [ConfigT], factory: () => 1, stop: () => { throw new Error('a broke'); } })
+      .register(B, { deps: [ConfigT], factory: () => 2, stop: () => Promise.reject(new TypeError('b broke')) })
+      .register(H, { deps: [ConfigT], factory: () => 3, stop: () => new Promise(() => {}), stopTimeout: '50ms' });
     await Promise.all([c.resolve(A), c.resolve(B), c.resolve(H)]);
-    const err = (await c.dispose().catch((e: unknown) => e)) as AggregateError;
+    const err = (await c.stop().catch((e: unknown) => e)) as AggregateError;
     expect(err).toBeInstanceOf(AggregateError);
     expect(err.errors.map((e: Error) => e.message).sort()).toEqual([
       "'a' failed to stop: Error: a broke",
@@ -115,7 +115,7 @@ describe('Container', () => {
   it('disposes scopes with the root, and works with await using', async () => {
     const journal = new Journal();
     {
-      await using c = new Container().register(RequestT, { lifetime: 'scoped', factory: () => ({ id: 7 }), dispose: (r) => journal.add(`req:${r.id}`) });
+      await using c = new Container().register(RequestT, { lifetime: 'scoped', factory: () => ({ id: 7 }), stop: (r) => journal.add(`req:${r.id}`) });
       const s = c.createScope();
       await s.resolve(RequestT);
     }
@@ -137,11 +137,11 @@ describe('Container disposal deadlines', () => {
     const c = new Container().value(Base, 0);
     const signals: AbortSignal[] = [];
     for (const [t, ms] of tokens) {
-      c.register(t, { deps: [Base], factory: () => ms, dispose: (_v, signal) => (signals.push(signal), new Promise(() => {})), disposeTimeout: ms });
+      c.register(t, { deps: [Base], factory: () => ms, stop: (_v, signal) => (signals.push(signal), new Promise(() => {})), stopTimeout: ms });
     }
     await Promise.all(tokens.map(([t]) => c.resolve(t)));
     const t0 = performance.now();
-    const err = (await c.dispose().catch((e: unknown) => e)) as AggregateError;
+    const err = (await c.stop().catch((e: unknown) => e)) as AggregateError;
     const took = performance.now() - t0;
     expect(err.errors.map((e: Error) => e.message)).toEqual([
       "'h0-10' did not stop within 10ms",

@@ -57,7 +57,7 @@ export interface SubscribeOptions {
 export interface Registration {
   /** Resolves once the method is served (at once in process; after the round trip for a client). */
   readonly ready: Promise<void>;
-  dispose(): void;
+  unregister(): void;
 }
 
 export interface Subscription {
@@ -77,6 +77,11 @@ export interface BusApi {
   publish(topic: string, data?: unknown): void;
   subscribe(pattern: string, listener: EventListener, options?: SubscribeOptions): Subscription;
   stats(): BusStats;
+}
+
+/** An in-process participant of the bus with its own identity and rights (a component, a trusted extension); `stop` ends it as a peer's disconnect would. */
+export interface BusEndpoint extends BusApi {
+  stop(reason?: string): void;
 }
 
 export interface PeerStats {

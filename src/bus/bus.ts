@@ -11,7 +11,7 @@
  */
 import { toMs } from '../util/duration.js';
 import { Activation } from './activation.js';
-import type { BusApi, BusEvent, BusOptions, BusStats, EventListener, Handler, PeerStats, Registration, RequestOptions, SubscribeOptions, Subscription } from './api.js';
+import type { BusApi, BusEndpoint, BusEvent, BusOptions, BusStats, EventListener, Handler, PeerStats, Registration, RequestOptions, SubscribeOptions, Subscription } from './api.js';
 import { Calls } from './calls.js';
 import type { PeerConnection } from './connection.js';
 import type { BusCore, BusLimits } from './core.js';
@@ -123,7 +123,7 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
   }
 
   /** An in-process endpoint with its own identity and rights (a component, a trusted extension). */
-  endpoint(name: string, rights: Rights = ALL_RIGHTS, options: { supersede?: boolean } = {}): BusApi & { close(reason?: string): void } {
+  endpoint(name: string, rights: Rights = ALL_RIGHTS, options: { supersede?: boolean } = {}): BusEndpoint {
     const endpoints = this.#core.endpoints;
     const current = endpoints.get(name);
     if (current && !options.supersede) throw new BusError(ErrorCode.InvalidRequest, `an endpoint named '${name}' already exists`);
@@ -141,7 +141,7 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
       publish: (t, d) => pubsub.publish(ep, t, d),
       subscribe: (p, l, o) => pubsub.subscribe(ep, p, l, o),
       stats: () => this.stats(),
-      close: (reason = 'closed') => this.#drop(ep, reason),
+      stop: (reason = 'closed') => this.#drop(ep, reason),
     };
   }
 
@@ -242,7 +242,7 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
   }
 
   /** Disconnects every peer (their pending calls fail with -32004) and stops the heartbeats. */
-  async close(reason = 'the bus is closing'): Promise<void> {
+  async stop(reason = 'the bus is closing'): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#heartbeats.stop();
@@ -251,12 +251,12 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
     for (const ep of [...core.connections]) ep.session?.close(reason);
     for (const ep of [...core.endpoints.values()]) if (ep !== this.#self) this.#drop(ep, reason);
     for (const call of this.#self.calls.snapshot()) call.fail(new PeerGoneError(reason));
-    await this.#server?.close();
+    await this.#server?.stop();
   }
 
   /** `await using bus = new Bus()`: closed at the end of the scope, as close() does. */
   [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
+    return this.stop();
   }
 
   // ---- on behalf of an endpoint (the faces endpoint() hands out, the peer protocol) --------------------

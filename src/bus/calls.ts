@@ -201,6 +201,6 @@ export class Calls {
     }
     const routes = this.#core.routes;
     const route = routes.add(ep, method, handler, false);
-    return { ready: Promise.resolve(), dispose: () => routes.remove(route) };
+    return { ready: Promise.resolve(), unregister: () => routes.remove(route) };
   }
 }

@@ -51,7 +51,7 @@ export const busComponent = defineComponent({
     return { status: 'healthy', detail: { peers: stats.peers.length, inflight: stats.inflight, methods: stats.methods } };
   },
   async stop(bus) {
-    await bus.close('the system is stopping');
+    await bus.stop('the system is stopping');
   },
 });
 

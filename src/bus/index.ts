@@ -8,6 +8,7 @@ export { PeerConnection } from './connection.js';
 export { ALL_RIGHTS, type Rights } from './rights.js';
 export type {
   BusApi,
+  BusEndpoint,
   BusEvent,
   BusOptions,
   BusStats,

@@ -76,7 +76,7 @@ function expose(bus: Bus, name: string, instance: unknown): () => void {
   return () => {
     const e = byName!.get(name);
     if (e && --e.users === 0) {
-      e.registration.dispose();
+      e.registration.unregister();
       byName!.delete(name);
     }
   };

@@ -10,7 +10,7 @@ export interface SocketServer {
   readonly path: string;
   /** The operator token's file (`<socket>.token`, mode 0600), when the bus wrote one. */
   readonly tokenFile: string | undefined;
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface ListenOptions {
@@ -72,7 +72,7 @@ export async function listenUnix(bus: PeerHost, options: ListenOptions = {}): Pr
   return {
     path,
     tokenFile,
-    close() {
+    stop() {
       closing ??= (async () => {
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

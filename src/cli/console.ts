@@ -123,7 +123,7 @@ export async function call(where: Where, method: string, paramsText: string | un
     const result = await send<unknown>(client, method, params, timeout);
     out.write(`${options.json ? JSON.stringify(result ?? null) : JSON.stringify(result ?? null, null, 2)}\n`);
   } finally {
-    await client.close();
+    await client.stop();
   }
 }
 
@@ -139,7 +139,7 @@ export async function ps(where: Where, options: { json?: boolean | undefined }, 
       cluster = { self: status.node, nodes: all.nodes };
     }
   } finally {
-    await client.close();
+    await client.stop();
   }
   if (options.json) {
     const { system, components } = r;
@@ -177,7 +177,7 @@ export async function restart(where: Where, name: string, out: NodeJS.WritableSt
     const r = await request(client, 'system.restart', { name }, '2m');
     out.write(`restarted ${r.kind} '${r.restarted}': ${r.state}\n`);
   } finally {
-    await client.close();
+    await client.stop();
   }
 }
 
@@ -209,7 +209,7 @@ export async function logs(where: Where, name: string | undefined, options: { fo
       last = r.last;
     }
   } finally {
-    await client.close().catch(() => {});
+    await client.stop().catch(() => {});
   }
 }
 

@@ -66,7 +66,7 @@ export interface HealthServer {
   /** From now on `/readyz` fails its `shutdown` check (503) while everything keeps serving. */
   drain(reason: string): void;
   /** Stops accepting, ends idle connections at once and busy ones within a second. */
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export async function serveHealth(k: Kernel, options: HealthOptions): Promise<HealthServer> {
@@ -140,9 +140,9 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
       endpoints.drain(reason);
       dashboard?.drain(reason);
     },
-    close: () =>
+    stop: () =>
       new Promise((r) => {
-        dashboard?.close();
+        dashboard?.stop();
         if (!server.listening) return r();
         server.close(() => r());
         server.closeIdleConnections();

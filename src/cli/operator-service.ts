@@ -177,7 +177,7 @@ class OperatorService {
 
   stop(): void {
     this.#off();
-    for (const r of this.#registrations) r.dispose();
+    for (const r of this.#registrations) r.unregister();
   }
 
   #watchOrchestras(): void {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection, MsgHdrs } from '@nats-io/transport-node';
 import type { Logger } from '../bootstrap/index.js';
-import type { Bus, BusApi, HandlerContext, Registration } from '../bus/index.js';
+import type { Bus, BusEndpoint, HandlerContext, Registration } from '../bus/index.js';
 import { ForbiddenError } from '../bus/index.js';
 import { Forwarder } from './forward.js';
 import { describeNode, Members } from './members.js';
@@ -44,7 +44,7 @@ export class ClusterNode {
   readonly server: Server;
   readonly topics: Topics;
   readonly maxFrameBytes: number;
-  readonly ep: BusApi & { close(reason?: string): void };
+  readonly ep: BusEndpoint;
   #catchAll: Registration | undefined;
   #own: Registration[] = [];
   #tick: NodeJS.Timeout | undefined;
@@ -100,7 +100,7 @@ export class ClusterNode {
    */
   servesLocally(methods: readonly string[]): boolean[] {
     if (this.#stopped) return methods.map(() => false);
-    this.#catchAll?.dispose();
+    this.#catchAll?.unregister();
     try {
       return methods.map((m) => this.bus.serves(m));
     } finally {
@@ -203,13 +203,13 @@ export class ClusterNode {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#tick);
-    this.#catchAll?.dispose();
-    for (const r of this.#own) r.dispose();
+    this.#catchAll?.unregister();
+    for (const r of this.#own) r.unregister();
     this.topics.stop();
     await this.members.stop();
     this.server.stop(reason);
     this.forwarder.stop(reason);
-    this.ep.close(reason);
+    this.ep.stop(reason);
     try {
       await this.nc.flush();
     } catch {

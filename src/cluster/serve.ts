@@ -1,10 +1,9 @@
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { ForbiddenError, InvalidRequestError, MessageTooLargeError, subjectMatches, type BusApi, type Rights } from '../bus/index.js';
+import { ForbiddenError, InvalidRequestError, MessageTooLargeError, subjectMatches, type BusEndpoint, type Rights } from '../bus/index.js';
 import { chunks, decode, encode, errorBody, NotServedHere, Reassembly, type CallBody, type ReplyBody } from './wire.js';
 import { CallAbort } from './abort.js';
 import type { ClusterNode } from './node.js';
 
-type RemoteEndpoint = BusApi & { close(reason?: string): void };
 
 /**
  * The serving side: this node subscribes to `PREFIX.call.METHOD` (in the providers' queue group)
@@ -22,7 +21,7 @@ export class Server {
   entering = false;
   denied = 0;
   served = 0;
-  readonly #remote = new Map<string, RemoteEndpoint>();
+  readonly #remote = new Map<string, BusEndpoint>();
   readonly #methods = new Map<string, Subscription>();
   /** Methods some node asked for (want): checked each heartbeat, so a provider that starts here later is announced. */
   readonly #wanted = new Set<string>();
@@ -75,7 +74,7 @@ export class Server {
    * nodes trust each other's word on it (they are authenticated to NATS), and cluster.accept still
    * bounds what it may reach here.
    */
-  endpointFor(who: string, operator = false): RemoteEndpoint {
+  endpointFor(who: string, operator = false): BusEndpoint {
     const at = who.lastIndexOf('@');
     const name = operator ? `${who.slice(0, at)}#operator${who.slice(at)}` : who;
     let ep = this.#remote.get(name);
@@ -176,7 +175,7 @@ export class Server {
     this.served++;
     const key = `${body.n}/${body.i}`;
     const abort = new CallAbort();
-    let ep: RemoteEndpoint;
+    let ep: BusEndpoint;
     let result: Promise<unknown>;
     this.entering = true;
     try {
@@ -261,7 +260,7 @@ export class Server {
     for (const [key, abort] of this.#inflight) if (key.startsWith(`${name}/`)) abort.abort(new Error(`node '${name}' left`));
     for (const [who, ep] of this.#remote) {
       if (who.endsWith(`@${name}`)) {
-        ep.close(`node '${name}' left the cluster`);
+        ep.stop(`node '${name}' left the cluster`);
         this.#remote.delete(who);
       }
     }
@@ -272,7 +271,7 @@ export class Server {
     this.#subs = [];
     this.#methods.clear();
     for (const abort of this.#inflight.values()) abort.abort(new Error(reason));
-    for (const ep of this.#remote.values()) ep.close(reason);
+    for (const ep of this.#remote.values()) ep.stop(reason);
     this.#remote.clear();
   }
 }

@@ -103,7 +103,7 @@ export const conductorComponent = defineComponent({
   },
   async stop(conductor) {
     conductor.status = 'Stopping';
-    for (const r of conductor.registrations.splice(0)) r.dispose();
+    for (const r of conductor.registrations.splice(0)) r.unregister();
     conductor.status = 'Stopped';
   },
 });

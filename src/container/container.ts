@@ -16,9 +16,9 @@ export interface Provider<T, D extends readonly Token<any>[] = readonly Token<an
   deps?: D;
   factory: (...deps: TokenValues<D>) => T | Promise<T>;
   /** Releases an instance; called in reverse dependency order. */
-  dispose?: (value: T, signal: AbortSignal) => unknown;
+  stop?: (value: T, signal: AbortSignal) => unknown;
   /** Deadline for `dispose` (default 5s). */
-  disposeTimeout?: Duration;
+  stopTimeout?: Duration;
 }
 
 export class ContainerError extends Error {
@@ -52,8 +52,8 @@ interface Registration {
   readonly lifetime: Lifetime;
   readonly deps: readonly AnyToken[];
   readonly factory: (...deps: unknown[]) => unknown;
-  readonly dispose?: (value: unknown, signal: AbortSignal) => unknown;
-  readonly disposeTimeoutMs: number;
+  readonly stop?: (value: unknown, signal: AbortSignal) => unknown;
+  readonly stopTimeoutMs: number;
 }
 
 /** One made instance, remembered for disposal with the instances it was made from. */
@@ -95,15 +95,15 @@ export class Container implements AsyncDisposable {
       lifetime: provider.lifetime ?? 'singleton',
       deps: (provider.deps ?? []) as readonly AnyToken[],
       factory: provider.factory as (...deps: unknown[]) => unknown,
-      dispose: provider.dispose as Registration['dispose'],
-      disposeTimeoutMs: provider.disposeTimeout === undefined ? DEFAULT_DISPOSE_MS : toMs(provider.disposeTimeout, `disposeTimeout of '${token.name}'`),
+      stop: provider.stop as Registration['stop'],
+      stopTimeoutMs: provider.stopTimeout === undefined ? DEFAULT_DISPOSE_MS : toMs(provider.stopTimeout, `disposeTimeout of '${token.name}'`),
     };
     return this;
   }
 
   /** Registers a ready-made singleton value (with an optional release function). */
-  value<T>(token: Token<T>, value: T, dispose?: (value: T, signal: AbortSignal) => unknown): this {
-    return this.register(token, { factory: () => value, dispose });
+  value<T>(token: Token<T>, value: T, stop?: (value: T, signal: AbortSignal) => unknown): this {
+    return this.register(token, { factory: () => value, stop });
   }
 
   /**
@@ -196,14 +196,14 @@ export class Container implements AsyncDisposable {
    * dependency order, concurrently where independent, each within its deadline. Rejects with an
    * AggregateError of every failure; disposal still reaches every instance.
    */
-  async dispose(): Promise<void> {
+  async stop(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
     const errors: Error[] = [];
     if (!this.#root) {
       for (const scope of this.#scopes) {
         try {
-          await scope.dispose();
+          await scope.stop();
         } catch (err) {
           errors.push(...(err instanceof AggregateError ? (err.errors as Error[]) : [toError(err, 'scope dispose')]));
         }
@@ -211,12 +211,12 @@ export class Container implements AsyncDisposable {
     } else {
       this.#root.#scopes.delete(this);
     }
-    const owned = this.#owned.filter((m) => m.registration.dispose);
+    const owned = this.#owned.filter((m) => m.registration.stop);
     errors.push(
       ...(await teardownInReverse(owned, {
         dependenciesOf: (m) => m.from,
-        stop: (m, signal) => m.registration.dispose!(m.value, signal),
-        timeoutMs: (m) => m.registration.disposeTimeoutMs,
+        stop: (m, signal) => m.registration.stop!(m.value, signal),
+        timeoutMs: (m) => m.registration.stopTimeoutMs,
         describe: (m) => m.registration.token.name,
       })),
     );
@@ -225,7 +225,7 @@ export class Container implements AsyncDisposable {
   }
 
   [Symbol.asyncDispose](): Promise<void> {
-    return this.dispose();
+    return this.stop();
   }
 
   /** Which container caches `id`: the root for singletons, this scope for scoped, none for transient. */

@@ -55,7 +55,7 @@ export class OperatorActions {
     try {
       return await client.request(method, params, { timeout: timeoutMs });
     } finally {
-      void client.close();
+      void client.stop();
     }
   }
 }

@@ -326,11 +326,11 @@ export class Dashboard {
   }
 
   /** Ends every stream (the listener is closing) and stops what runs. */
-  close(): void {
+  stop(): void {
     this.#closed = true;
     for (const c of [...this.#clients]) c.close('the dashboard is stopping');
     this.#sleep();
-    this.#model.close();
+    this.#model.stop();
   }
 }
 

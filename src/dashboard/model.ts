@@ -310,7 +310,7 @@ export class DashboardModel {
     return known;
   }
 
-  close(): void {
+  stop(): void {
     for (const off of this.#offs.splice(0)) off();
     this.#listeners.clear();
   }

@@ -1,7 +1,7 @@
 import { relayLog } from '../bus/index.js';
 import { pathToFileURL } from 'node:url';
 import type { AnyComponentDefinition, ComponentContext, Logger } from '../bootstrap/index.js';
-import { BusError, ErrorCode, PeerGoneError, type Bus, type BusApi, type PeerProcess, type Rights } from '../bus/index.js';
+import { BusError, ErrorCode, PeerGoneError, type Bus, type BusEndpoint, type PeerProcess, type Rights } from '../bus/index.js';
 import type { ExtensionContext, ExtensionModule } from './api.js';
 import { ISOLATION } from '../bootstrap/index.js';
 import { probeSandbox, probeSandboxAsync, type IsolationLevel, type IsolationPolicy } from '../sandbox/index.js';
@@ -44,7 +44,7 @@ export class ExtensionRuntime {
   state: ExtensionState = 'inactive';
   #process: PeerProcess | undefined;
   #module: ExtensionModule | undefined;
-  #endpoint: (BusApi & { close(reason?: string): void }) | undefined;
+  #endpoint: BusEndpoint | undefined;
   #activation: Promise<void> | undefined;
   #unwatch: (() => void) | undefined;
   #unmonitor: (() => void) | undefined;
@@ -112,13 +112,13 @@ export class ExtensionRuntime {
       try {
         await this.#module.deactivate?.();
       } finally {
-        this.#endpoint?.close('deactivated');
+        this.#endpoint?.stop('deactivated');
         this.#module = undefined;
       }
     }
     // An in-process activation that passed its deadline has no module yet, but its endpoint may
     // already serve what it registered: closed too (and a late registration on it fails).
-    this.#endpoint?.close('deactivated');
+    this.#endpoint?.stop('deactivated');
     this.#endpoint = undefined;
     this.state = 'stopped';
   }
@@ -147,7 +147,7 @@ export class ExtensionRuntime {
     try {
       await mod.default.activate(ctx);
     } catch (err) {
-      this.#endpoint.close('activation failed');
+      this.#endpoint.stop('activation failed');
       this.#endpoint = undefined;
       throw new BusError(ErrorCode.InternalError, `extension '${m.name}': activate failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`, { extension: m.name });
     }

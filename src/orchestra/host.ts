@@ -66,7 +66,7 @@ async function main(): Promise<void> {
     try {
       await ext.deactivate?.();
     } finally {
-      await bus.close();
+      await bus.stop();
       process.exit(0);
     }
   };

@@ -209,7 +209,7 @@ export class Orchestra {
   }
 
   async stop(): Promise<void> {
-    for (const r of this.#registrations.splice(0)) r.dispose();
+    for (const r of this.#registrations.splice(0)) r.unregister();
     for (const w of this.#watchers.splice(0)) w.close();
     for (const t of this.#timers.values()) clearTimeout(t);
     for (const q of this.#quarantine.values()) q.dispose();

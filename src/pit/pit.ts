@@ -91,7 +91,7 @@ export class Pit {
 
   /** Released: stops serving, releases the extensions (concurrently) and saves their snapshots. */
   async [Symbol.asyncDispose](): Promise<void> {
-    for (const r of this.#registrations.splice(0)) r.dispose();
+    for (const r of this.#registrations.splice(0)) r.unregister();
     await Promise.all(
       this.extensions.map(async (ext) => {
         await ext[Symbol.asyncDispose]();

@@ -18,7 +18,7 @@ import { RawPeer } from './raw-peer.js';
 
 let bus: Bus | undefined;
 afterEach(async () => {
-  await bus?.close();
+  await bus?.stop();
   bus = undefined;
 });
 

@@ -44,7 +44,7 @@ process.stdin.on('end', () => process.exit(0));
 `;
 
 let bus: Bus | undefined;
-afterEach(async () => bus?.close());
+afterEach(async () => bus?.stop());
 
 it('1,000 waiting requests of 1 MB each: those past maxPeerBytes are refused -32005 at once, and the kernel does not grow by 1 GB', { timeout: 120_000 }, async () => {
   bus = new Bus({ maxFrameBytes: 2 * 1024 * 1024 });

@@ -43,7 +43,7 @@ describe('builtin:bus as a kernel component', () => {
     expect(await client.request('api.hello', { name: 'op' })).toBe('hello op');
     const health = await k.report!.components.find((c) => c.name === 'bus');
     expect(health?.state).toBe('ready');
-    await client.close();
+    await client.stop();
     await k.stop();
     expect(() => statSync(path)).toThrow();
   });
@@ -55,7 +55,7 @@ describe('builtin:bus as a kernel component', () => {
     const path = (k.get('bus') as Bus).socketPath!;
     await expect(connect({ path, token: 'wrong', reconnect: false })).rejects.toBeInstanceOf(UnauthorizedError);
     const ok = await connect({ path, token: process.env.SYMPHONY_TEST_TOKEN });
-    await ok.close();
+    await ok.stop();
     await k.stop();
     delete process.env.SYMPHONY_TEST_TOKEN;
   });
@@ -77,7 +77,7 @@ describe('the TypeScript client', () => {
     await client.subscribe('alerts.*', (d) => void events.push(d)).ready;
     expect(await bus.request('svc.twice', 4)).toBe(8);
 
-    await bus.close();
+    await bus.stop();
     bus = new Bus();
     bus.issueToken('op', undefined, { operator: true, token });
     await bus.listen({ path });
@@ -90,8 +90,8 @@ describe('the TypeScript client', () => {
     expect(states[0]).toBe('lost');
     expect(states.at(-1)).toBe('connected');
     expect(states.filter((s) => s === 'connected')).toHaveLength(1);
-    await client.close();
-    await bus.close();
+    await client.stop();
+    await bus.stop();
   });
 });
 
@@ -110,7 +110,7 @@ describe('symphony up with builtin:bus', () => {
     const path = /listening on (\S+)/.exec(out)![1]!;
     const client = await connect({ path, name: 'ops' });
     expect(await client.request('svc.time')).toBe('now');
-    await client.close();
+    await client.stop();
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.on('close', r));
     expect(code).toBe(0);

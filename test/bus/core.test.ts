@@ -20,7 +20,7 @@ describe('in-process bus', () => {
     bus.handle('who', async (_p: unknown, ctx: HandlerContext) => ctx.peer);
     expect(await bus.request('math.add', { a: 2, b: 3 })).toBe(5);
     expect(await api.request('who')).toBe('api');
-    await bus.close();
+    await bus.stop();
   });
 
   it('fails a method nobody serves at once with -32601 (never a timeout)', async () => {
@@ -31,7 +31,7 @@ describe('in-process bus', () => {
     expect(err).toBeInstanceOf(MethodNotFoundError);
     expect((err as MethodNotFoundError).code).toBe(-32601);
     expect((err as Error).message).toBe("nobody serves 'nobody.home'");
-    await bus.close();
+    await bus.stop();
   });
 
   it('maps handler errors: a thrown Error is -32603 naming the method; a BusError keeps its code', async () => {
@@ -48,7 +48,7 @@ describe('in-process bus', () => {
     expect(e1.cause).toBeInstanceOf(RangeError);
     expect(((await bus.request('picky').catch((e: unknown) => e)) as ForbiddenError).code).toBe(-32002);
     expect(((await bus.request('rejects').catch((e: unknown) => e)) as InternalError).message).toBe('rejects: handler threw a string');
-    await bus.close();
+    await bus.stop();
   });
 
   it('times out with -32003 and aborts the handler; the remaining time reaches the handler', async () => {
@@ -69,7 +69,7 @@ describe('in-process bus', () => {
     expect(aborted).toBe(true);
     expect(budget).toBeGreaterThan(40);
     expect(budget).toBeLessThanOrEqual(60);
-    await bus.close();
+    await bus.stop();
   });
 
   it('cancels with an AbortSignal: the caller gets -32800 and the handler its abort', async () => {
@@ -87,7 +87,7 @@ describe('in-process bus', () => {
     expect(err).toBeInstanceOf(RequestCancelledError);
     expect((err as RequestCancelledError).code).toBe(-32800);
     expect(handlerSignal.aborted).toBe(true);
-    await bus.close();
+    await bus.stop();
   });
 
   it('serves pattern routes, the most specific first, exact before pattern', async () => {
@@ -102,7 +102,7 @@ describe('in-process bus', () => {
     expect(() => bus.handle('files.read', () => 1)).not.toThrow(); // the same owner may re-register
     const other = bus.endpoint('other');
     expect(() => other.handle('files.read', () => 2)).toThrow("'files.read' is already served by 'kernel'");
-    await bus.close();
+    await bus.stop();
   });
 
   it('publishes to wildcard subscribers in order, each with a bounded queue', async () => {
@@ -122,7 +122,7 @@ describe('in-process bus', () => {
     expect(seen.filter((s) => s.startsWith('star'))).toEqual(['star news.sport 1', 'star news.sport 2']);
     expect(seen.filter((s) => s.startsWith('rest'))).toEqual(['rest news.sport 1', 'rest news.sport 2', 'rest news.world.eu 3']);
     expect(seen.filter((s) => s.startsWith('exact'))).toEqual(['exact 1', 'exact 2']);
-    await bus.close();
+    await bus.stop();
   });
 
   it('applies the slow-consumer policy: drop-oldest keeps the newest, counted', async () => {
@@ -146,7 +146,7 @@ describe('in-process bus', () => {
     expect(got).toEqual([0, 7, 8, 9]);
     expect(sub.dropped).toBe(6);
     expect(bus.stats().droppedEvents).toBe(6);
-    await bus.close();
+    await bus.stop();
   });
 
   it('enforces rights: only declared calls, provides, publishes and subscribes (-32002)', async () => {
@@ -162,7 +162,7 @@ describe('in-process bus', () => {
     expect(() => ext.subscribe('text.>', () => {})).toThrow(ForbiddenError);
     expect(() => ext.subscribe('files.changed', () => {})).not.toThrow();
     expect(bus.stats().deniedCalls).toBe(4);
-    await bus.close();
+    await bus.stop();
   });
 
   it('rejects everything pending to an endpoint at once when it goes away (-32004)', async () => {
@@ -172,7 +172,7 @@ describe('in-process bus', () => {
     const pending = [bus.request('ext.hang'), bus.request('ext.hang')];
     await delay(5);
     const t0 = performance.now();
-    ext.close('deactivated');
+    ext.stop('deactivated');
     const errors = await Promise.all(pending.map((p) => p.catch((e: unknown) => e)));
     expect(performance.now() - t0).toBeLessThan(1000); // not their 30s deadline
     for (const e of errors) {
@@ -180,7 +180,7 @@ describe('in-process bus', () => {
       expect((e as PeerGoneError).message).toBe("'ext' is gone (deactivated) with 'ext.hang' unanswered");
     }
     await expect(bus.request('ext.hang')).rejects.toBeInstanceOf(MethodNotFoundError);
-    await bus.close();
+    await bus.stop();
   });
 
   it('reports per-peer latency, in-flight and request counts', async () => {
@@ -193,7 +193,7 @@ describe('in-process bus', () => {
     expect(peer.latency.count).toBe(100);
     expect(peer.latency.p50Ms).toBeGreaterThan(0);
     expect(peer.latency.p99Ms).toBeGreaterThanOrEqual(peer.latency.p50Ms);
-    await bus.close();
+    await bus.stop();
   });
 });
 
@@ -213,7 +213,7 @@ describe('reserved methods (activation on first call)', () => {
     expect(await bus.request('lazy.work', 3)).toBe(30);
     // A reserved pattern the activated party did not register is a clear -32601.
     await expect(bus.request('lazy.other')).rejects.toBeInstanceOf(MethodNotFoundError);
-    await bus.close();
+    await bus.stop();
   });
 
   it("fails the waiting calls with the activation's error", async () => {
@@ -222,7 +222,7 @@ describe('reserved methods (activation on first call)', () => {
       throw new Error("activation of 'broken' failed: main.js threw");
     });
     await expect(bus.request('broken.work')).rejects.toThrow("broken.work: Error: activation of 'broken' failed: main.js threw");
-    await bus.close();
+    await bus.stop();
   });
 
   it('a call waiting on a reservation that a newer one took over goes on through the newer one', async () => {
@@ -242,6 +242,6 @@ describe('reserved methods (activation on first call)', () => {
     back();
     expect(await waiting).toBe(400);
     expect(activations).toBe(1);
-    await bus.close();
+    await bus.stop();
   });
 });

@@ -37,7 +37,7 @@ describe('the bus as an AsyncDisposable', () => {
     const pending = bus.request('x.never', 1, { timeout: 60_000 }).catch((e: unknown) => e);
     await bus[Symbol.asyncDispose]();
     expect(((await pending) as { code?: number }).code).toBe(ErrorCode.PeerGone);
-    await bus.close();
+    await bus.stop();
     await bus[Symbol.asyncDispose]();
   });
 });

@@ -75,7 +75,7 @@ describe('calls in flight', () => {
     for (let i = 0; i < 10_000; i++) expect(await bus.request('fast', i)).toBe(i);
     expect(await stuck).toBeInstanceOf(TimeoutError);
     expect(bus.stats().inflight).toBe(0);
-    await bus.close();
+    await bus.stop();
   });
 
   it('counts and fails the calls in flight to an endpoint, whichever order they were answered in', async () => {
@@ -97,11 +97,11 @@ describe('calls in flight', () => {
     expect(await calls[0]).toBe(0);
     expect(await calls[4]).toBe(4);
     expect(bus.stats().peers.find((p) => p.name === 'svc')!.inflight).toBe(2);
-    svc.close('gone');
+    svc.stop('gone');
     expect(await calls[1]).toBeInstanceOf(PeerGoneError);
     expect(await calls[3]).toBeInstanceOf(PeerGoneError);
     expect(bus.stats().inflight).toBe(0);
-    await bus.close();
+    await bus.stop();
   });
 });
 

@@ -22,7 +22,7 @@ async function start(options: ConstructorParameters<typeof Bus>[0] = {}): Promis
   bus.onEvent((e) => events.push(e));
   bus.handle('kernel.echo', (p: unknown) => p);
 }
-afterEach(async () => bus?.close());
+afterEach(async () => bus?.stop());
 
 const hello = (params: Record<string, unknown>) => ({ jsonrpc: '2.0', id: 'h', method: 'symphony.hello', params });
 

@@ -27,7 +27,7 @@ async function start(options: ConstructorParameters<typeof Bus>[0] = {}): Promis
   bus.onEvent((e) => events.push(e));
   bus.handle('kernel.echo', (p: unknown) => p);
 }
-afterEach(async () => bus?.close());
+afterEach(async () => bus?.stop());
 
 const nested = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
 

@@ -21,7 +21,7 @@ async function start(options: ConstructorParameters<typeof Bus>[0]): Promise<voi
   token = bus.issueToken('operator', undefined, { operator: true });
   path = (await bus.listen({ operatorToken: token })).path;
 }
-afterEach(async () => bus?.close());
+afterEach(async () => bus?.stop());
 
 /** Answers each symphony.ping the peer gets with `answer(id)` after `ms`; counts pings and the most outstanding at once. */
 function answerPings(p: RawPeer, ms: number, answer: (id: unknown) => object | undefined) {

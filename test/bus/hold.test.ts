@@ -28,14 +28,14 @@ async function setup(): Promise<void> {
 }
 
 afterEach(async () => {
-  await bus?.close();
+  await bus?.stop();
 });
 
 describe('Bus.hold', () => {
   it('without a hold, a call to a peer that went away fails at once with -32601', async () => {
     await setup();
     const first = await instance(1);
-    await first.close();
+    await first.stop();
     await until(() => !bus.serves('svc.echo'), 2000, 'the routes to go');
     await expect(bus.request('svc.echo', 1)).rejects.toBeInstanceOf(MethodNotFoundError);
   });
@@ -45,20 +45,20 @@ describe('Bus.hold', () => {
     bus.hold('svc');
     const first = await instance(1);
     expect(await bus.request('svc.echo', 'a')).toEqual({ generation: 1, p: 'a' });
-    await first.close();
+    await first.stop();
     await until(() => !bus.stats().peers.some((x) => x.name === 'svc'), 2000, 'svc to be gone');
     const waiting = bus.request('svc.echo', 'b', { timeout: 5000 });
     await delay(50);
     const second = await instance(2);
     expect(await waiting).toEqual({ generation: 2, p: 'b' });
-    await second.close();
+    await second.stop();
   });
 
   it('a call cancelled or timed out while it waited is not delivered to the next instance; a notification stays one', async () => {
     await setup();
     bus.hold('svc');
     const first = await instance(1);
-    await first.close();
+    await first.stop();
     await until(() => !bus.stats().peers.some((x) => x.name === 'svc'), 2000, 'svc to be gone');
     const ac = new AbortController();
     const cancelled = bus.request('svc.note', 'cancelled', { signal: ac.signal }).catch((e: unknown) => e);
@@ -72,14 +72,14 @@ describe('Bus.hold', () => {
     await until(() => notes.length > 0, 2000, 'the notification');
     await delay(50);
     expect(notes).toEqual(['notified']);
-    await second.close();
+    await second.stop();
   });
 
   it('release fails the waiting calls with -32004 naming the peer, and ends the hold', async () => {
     await setup();
     const hold = bus.hold('svc');
     const first = await instance(1);
-    await first.close();
+    await first.stop();
     await until(() => !bus.stats().peers.some((x) => x.name === 'svc'), 2000, 'svc to be gone');
     const waiting = bus.request('svc.echo', 'x', { timeout: 5000 }).catch((e: unknown) => e);
     await delay(20);
@@ -96,11 +96,11 @@ describe('Bus.hold', () => {
     await setup();
     bus.hold('svc');
     const first = await instance(1);
-    await first.close();
+    await first.stop();
     await until(() => !bus.stats().peers.some((x) => x.name === 'svc'), 2000, 'svc to be gone');
     const waiting = bus.request('svc.echo', 'x', { timeout: 5000 }).catch((e: unknown) => e);
     await delay(20);
-    await bus.close();
+    await bus.stop();
     expect(await waiting).toBeInstanceOf(PeerGoneError);
   });
 
@@ -108,14 +108,14 @@ describe('Bus.hold', () => {
     await setup();
     bus.hold('svc');
     const first = await instance(1);
-    await first.close();
+    await first.stop();
     await until(() => !bus.stats().peers.some((x) => x.name === 'svc'), 2000, 'svc to be gone');
     const waiting = bus.request('svc.note', 'x', { timeout: 5000 }).catch((e: unknown) => e);
     const second = await connect({ name: 'svc', path, token, transport: 'socket', reconnect: false, exitWithParent: false });
     await second.handle('svc.echo', (p: unknown) => p).ready;
     second.ready();
     expect(await waiting).toBeInstanceOf(MethodNotFoundError);
-    await second.close();
+    await second.stop();
   });
 
   it('bus.notify reaches the handler of a TypeScript client peer', async () => {
@@ -125,7 +125,7 @@ describe('Bus.hold', () => {
     bus.notify('svc.note', { n: 1 });
     await until(() => notes.length === 1, 2000, 'the notification');
     expect(notes).toEqual([{ n: 1 }]);
-    await c.close();
+    await c.stop();
   });
 });
 

@@ -32,7 +32,7 @@ beforeEach(async () => {
   bus.handle('notify_hello', (p: unknown) => void hellos.push(p));
   bus.handle('get_data', () => ['hello', 5]);
 });
-afterEach(async () => bus.close());
+afterEach(async () => bus.stop());
 
 const byId = (list: any[]) => [...list].sort((a, b) => JSON.stringify(a.id).localeCompare(JSON.stringify(b.id)));
 

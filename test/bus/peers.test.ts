@@ -22,33 +22,33 @@ const setups: Record<'stdio' | 'socket' | 'worker' | 'python-stdio' | 'python-so
     const bus = new Bus();
     const p = bus.spawnPeer({ name: 'node-peer', command: 'python3', args: [pythonPeer] });
     await p.ready();
-    return { bus, process: p, stop: async () => (await p.stop(), await bus.close()) };
+    return { bus, process: p, stop: async () => (await p.stop(), await bus.stop()) };
   },
   async 'python-socket'() {
     const bus = new Bus();
     await bus.listen();
     const p = bus.spawnPeer({ name: 'node-peer', command: 'python3', args: [pythonPeer], transport: 'socket' });
     await p.ready();
-    return { bus, process: p, stop: async () => (await p.stop(), await bus.close()) };
+    return { bus, process: p, stop: async () => (await p.stop(), await bus.stop()) };
   },
   async stdio() {
     const bus = new Bus();
     const p = bus.spawnPeer({ name: 'node-peer', command: process.execPath, args: [peerScript] });
     await p.ready();
-    return { bus, process: p, stop: async () => (await p.stop(), await bus.close()) };
+    return { bus, process: p, stop: async () => (await p.stop(), await bus.stop()) };
   },
   async socket() {
     const bus = new Bus();
     await bus.listen();
     const p = bus.spawnPeer({ name: 'node-peer', command: process.execPath, args: [peerScript], transport: 'socket' });
     await p.ready();
-    return { bus, process: p, stop: async () => (await p.stop(), await bus.close()) };
+    return { bus, process: p, stop: async () => (await p.stop(), await bus.stop()) };
   },
   async worker() {
     const bus = new Bus();
     const w = bus.spawnWorker(peerScript, { name: 'node-peer' });
     await w.connection.ready();
-    return { bus, stop: async () => (await w.worker.terminate(), await bus.close()) };
+    return { bus, stop: async () => (await w.worker.terminate(), await bus.stop()) };
   },
 };
 
@@ -148,7 +148,7 @@ describe('a peer process killed with SIGKILL', () => {
       expect(ms).toBeLessThan(1000);
       await expect(bus.request('peer.echo')).rejects.toBeInstanceOf(MethodNotFoundError);
       expect(await bus.request('kernel.add', { a: 1, b: 1 })).toBe(2);
-      await bus.close();
+      await bus.stop();
     });
   }
 });

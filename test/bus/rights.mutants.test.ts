@@ -60,7 +60,7 @@ describe('grants', () => {
     expect(await free.request('free.serve')).toBe('served');
     expect(() => free.publish('any.topic', 1)).not.toThrow();
     expect(() => free.subscribe('>', () => {})).not.toThrow();
-    await bus.close();
+    await bus.stop();
   });
 
   it('a local endpoint whose rights are a copy of full rights is checked, and allowed', async () => {
@@ -72,7 +72,7 @@ describe('grants', () => {
     const err = (await none.request('copy.serve').catch((e: unknown) => e)) as ForbiddenError;
     expect(err).toBeInstanceOf(ForbiddenError);
     expect(err.message).toBe("'none' may not call 'copy.serve' (not in its manifest's calls)");
-    await bus.close();
+    await bus.stop();
   });
 });
 

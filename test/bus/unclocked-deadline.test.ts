@@ -36,6 +36,6 @@ describe('a request outside the latency sample', () => {
     expect(self).toMatchObject({ requests: 110, inflight: 0, errors: 10, timeouts: 10 });
     expect(self.latency.count).toBe(110);
     expect(self.latency.p50Ms).toBeGreaterThan(0);
-    await bus.close();
+    await bus.stop();
   });
 });

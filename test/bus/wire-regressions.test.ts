@@ -346,7 +346,7 @@ describe('wire regressions: an error response is never answered', () => {
       await delay(1000);
       expect(afterHello, 'frames the client sent in answer to two error responses').toBe(0);
     } finally {
-      await client?.close().catch(() => {});
+      await client?.stop().catch(() => {});
       await new Promise<void>((r) => server.close(() => r()));
       sock?.destroy();
       rmSync(dir, { recursive: true, force: true });
@@ -391,7 +391,7 @@ describe('wire regressions: ids are per direction', () => {
       await Promise.all(pending);
       expect(settled.sort()).toEqual(Array.from({ length: 30 }, (_, i) => `${i}: answered "held-${i}"`).sort());
     } finally {
-      await client.close();
+      await client.stop();
     }
     await expectServing(k);
   }, 60_000);

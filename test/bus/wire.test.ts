@@ -70,7 +70,7 @@ beforeEach(async () => {
   path = (await bus.listen({ operatorToken: token })).path;
   bus.handle('kernel.echo', (p: unknown, ctx: HandlerContext) => ({ p, peer: ctx.peer, traceparent: ctx.traceparent }));
 });
-afterEach(async () => bus.close());
+afterEach(async () => bus.stop());
 
 async function hello(r: Raw, peer = 'tool'): Promise<Record<string, any>> {
   r.rpc({ jsonrpc: '2.0', id: 'h', method: 'symphony.hello', params: { protocol: 1, peer, token } });
@@ -209,7 +209,7 @@ describe('the wire protocol', () => {
   });
 
   it('drops a peer that stops answering heartbeats', async () => {
-    await bus.close();
+    await bus.stop();
     bus = new Bus({ heartbeat: '60ms' });
     token = bus.issueToken('operator', undefined, { operator: true });
     path = (await bus.listen()).path;
@@ -221,7 +221,7 @@ describe('the wire protocol', () => {
   });
 
   it('stops reading from a peer past its in-flight window, then resumes: nothing is lost', async () => {
-    await bus.close();
+    await bus.stop();
     bus = new Bus({ maxInFlight: 8 });
     token = bus.issueToken('operator', undefined, { operator: true });
     path = (await bus.listen()).path;
@@ -290,7 +290,7 @@ describe('negotiation and protection', () => {
   });
 
   it('stops reading a peer whose answers back up, and answers everything once it reads', async () => {
-    await bus.close();
+    await bus.stop();
     bus = new Bus({ maxOutputBytes: 512 * 1024 });
     token = bus.issueToken('operator', undefined, { operator: true });
     path = (await bus.listen()).path;
@@ -314,7 +314,7 @@ describe('negotiation and protection', () => {
   });
 
   it('drops a peer that does not read as a slow consumer: calls pending to it fail with -32004', async () => {
-    await bus.close();
+    await bus.stop();
     bus = new Bus({ maxOutputBytes: 256 * 1024 });
     token = bus.issueToken('operator', undefined, { operator: true });
     path = (await bus.listen()).path;
@@ -337,7 +337,7 @@ describe('negotiation and protection', () => {
   });
 
   it('drops a peer that asks and never reads once its held-back output does not go down', async () => {
-    await bus.close();
+    await bus.stop();
     bus = new Bus({ maxOutputBytes: 256 * 1024, heartbeat: '100ms' });
     token = bus.issueToken('operator', undefined, { operator: true });
     path = (await bus.listen()).path;

@@ -82,7 +82,7 @@ describe('health endpoints: HTTP conventions', () => {
     base = s.h.url;
   });
   afterAll(async () => {
-    await s.h.close();
+    await s.h.stop();
     await s.k.stop();
   });
 
@@ -243,7 +243,7 @@ describe('health endpoints: no client holds them', () => {
       expect(data).not.toContain('zebra-store');
       expect((await fetch(`${s.h.url}/livez`)).status).toBe(200);
     } finally {
-      await s.h.close();
+      await s.h.stop();
       await s.k.stop();
     }
   });
@@ -268,7 +268,7 @@ describe('health endpoints: no client holds them', () => {
       expect(gone.every(Boolean)).toBe(true);
       expect((await fetch(`${s.h.url}/readyz`)).status).toBe(200);
     } finally {
-      await s.h.close();
+      await s.h.stop();
       await s.k.stop();
     }
   });
@@ -286,7 +286,7 @@ describe('health endpoints: no client holds them', () => {
       const done = await raw(s.port, 'GET /livez HTTP/1.1\r\nHost: localhost\r\n\r\n', 5000, true);
       expect(codes(done.data)).toEqual([200]);
     } finally {
-      await s.h.close();
+      await s.h.stop();
       await s.k.stop();
     }
   });
@@ -334,7 +334,7 @@ describe('health endpoints: no client holds them', () => {
       expect((await fetch(`${s.h.url}/readyz`)).status).toBe(200);
       expect(s.k.phase).toBe('running');
     } finally {
-      await s.h.close();
+      await s.h.stop();
       await s.k.stop();
     }
   }, 30_000);

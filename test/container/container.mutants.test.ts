@@ -94,14 +94,14 @@ describe('container errors name what went wrong', () => {
 
   it('a bad disposeTimeout names the token', () => {
     const T = token<number>('slowpoke');
-    const e = thrown(() => new Container().register(T, { factory: () => 1, disposeTimeout: 'soon' as never }));
+    const e = thrown(() => new Container().register(T, { factory: () => 1, stopTimeout: 'soon' as never }));
     expect(e.message).toContain("disposeTimeout of 'slowpoke'");
   });
 
   it('a disposed container refuses registrations and scopes, saying it is disposed', async () => {
     const T = token<number>('t');
     const c = new Container();
-    await c.dispose();
+    await c.stop();
     expect(thrown(() => c.register(T, { factory: () => 1 })).message).toBe('container is disposed');
     expect(thrown(() => c.createScope()).message).toBe('container is disposed');
     expect((await rejection(c.resolve(T))).message).toBe('container is disposed');
@@ -275,23 +275,23 @@ describe('disposal ownership', () => {
     const G = token<string>('whole');
     const disposed: string[] = [];
     const c = new Container()
-      .register(T, { lifetime: 'transient', factory: () => 'part', dispose: (v) => void disposed.push(v) })
-      .register(G, { deps: [T], factory: (t) => `whole of ${t}`, dispose: (v) => void disposed.push(v) });
+      .register(T, { lifetime: 'transient', factory: () => 'part', stop: (v) => void disposed.push(v) })
+      .register(G, { deps: [T], factory: (t) => `whole of ${t}`, stop: (v) => void disposed.push(v) });
     const scope = c.createScope();
     expect(await scope.resolve(G)).toBe('whole of part');
-    await scope.dispose();
+    await scope.stop();
     expect(disposed).toEqual([]);
-    await c.dispose();
+    await c.stop();
     expect(disposed).toEqual(['whole of part', 'part']);
   });
 
   it('disposes once however often asked', async () => {
     const T = token<number>('once');
     let n = 0;
-    const c = new Container().register(T, { factory: () => 1, dispose: () => void n++ });
+    const c = new Container().register(T, { factory: () => 1, stop: () => void n++ });
     await c.resolve(T);
-    await c.dispose();
-    await c.dispose();
+    await c.stop();
+    await c.stop();
     expect(n).toBe(1);
   });
 
@@ -299,11 +299,11 @@ describe('disposal ownership', () => {
     const S = token<number>('req');
     const G = token<number>('db');
     const c = new Container()
-      .register(S, { lifetime: 'scoped', factory: () => 1, dispose: () => { throw new Error('req broke'); } })
-      .register(G, { factory: () => 2, dispose: () => { throw new Error('db broke'); } });
+      .register(S, { lifetime: 'scoped', factory: () => 1, stop: () => { throw new Error('req broke'); } })
+      .register(G, { factory: () => 2, stop: () => { throw new Error('db broke'); } });
     await c.createScope().resolve(S);
     await c.resolve(G);
-    const e = (await rejection(c.dispose())) as AggregateError;
+    const e = (await rejection(c.stop())) as AggregateError;
     expect(e).toBeInstanceOf(AggregateError);
     expect(e.errors.map((x: Error) => x.message)).toEqual(["'req' failed to stop: Error: req broke", "'db' failed to stop: Error: db broke"]);
     expect(e.message).toBe("2 instance(s) failed to dispose: 'req' failed to stop: Error: req broke; 'db' failed to stop: Error: db broke");
@@ -312,11 +312,11 @@ describe('disposal ownership', () => {
   it('a scope disposed on its own leaves the root, which then disposes only what it still holds', async () => {
     const S = token<number>('req');
     let n = 0;
-    const c = new Container().register(S, { lifetime: 'scoped', factory: () => 1, dispose: () => void n++ });
+    const c = new Container().register(S, { lifetime: 'scoped', factory: () => 1, stop: () => void n++ });
     const scope = c.createScope();
     await scope.resolve(S);
-    await scope.dispose();
-    await c.dispose();
+    await scope.stop();
+    await c.stop();
     expect(n).toBe(1);
   });
 });

@@ -97,7 +97,7 @@ run('the dashboard in chromium', () => {
     } finally {
       calling = false;
       await traffic;
-      await client.close();
+      await client.stop();
     }
   });
 

@@ -318,7 +318,7 @@ describe('Orchestra Kit: supervision and reload', () => {
     const client = await connect({ path, name: 'probe', reconnect: false });
     await client.request('text.wordCount', { text: 'a b' });
     await client.request('crash.pid');
-    await client.close();
+    await client.stop();
     // Their pids as the host sees them (inside, each has its own pid namespace): every process
     // whose command line names one of the two folders (the sandbox's and the extension's own).
     const { readdirSync, readFileSync } = await import('node:fs');

@@ -41,7 +41,7 @@ describe('Arbitration Engine', () => {
     expect(got[0]!.rationale).toBe("priority CRITICAL (1000) beats HIGH (100) of 'high' over 4 other waiter(s)");
     expect(got[2]!.rationale).toBe("priority NORMAL (0) beats NORMAL (0) of 'normal-2' (equal: first come, first served) over 2 other waiter(s)");
     expect(arbiter.decisions('gpu').length).toBe(6);
-    await bus.close();
+    await bus.stop();
   });
 
   it('ages waiting requests so LOW is not starved forever', async () => {
@@ -57,7 +57,7 @@ describe('Arbitration Engine', () => {
     expect((await low).rationale).toMatch(/^priority LOW \(-100\) \(aged to \d/);
     arbiter.release((await low).grant);
     await normal;
-    await bus.close();
+    await bus.stop();
   });
 
   it('round-robin takes turns among requesters, whatever order they asked in', async () => {
@@ -66,7 +66,7 @@ describe('Arbitration Engine', () => {
     const got = await order(arbiter, 'rr', [['a', {}], ['a', {}], ['a', {}], ['b', {}], ['b', {}], ['c', {}]]);
     expect(got.map((g) => g.requester)).toEqual(['a', 'b', 'c', 'a', 'b', 'a']);
     expect(got[1]!.rationale).toMatch(/^its turn in the round-robin after 'a'/);
-    await bus.close();
+    await bus.stop();
   });
 
   it('weighted shares follow the weights, and fairness is measured (Jain index)', async () => {
@@ -80,7 +80,7 @@ describe('Arbitration Engine', () => {
     const stats = arbiter.stats('w');
     expect(stats.fairness).toBeGreaterThan(0.5);
     expect(stats.requesters.find((r) => r.requester === 'heavy')).toMatchObject({ grants: 30, weight: 3 });
-    await bus.close();
+    await bus.stop();
   });
 
   it('queue is first in, first out; and the bus API waits for the grant', async () => {
@@ -91,7 +91,7 @@ describe('Arbitration Engine', () => {
     expect(await bus.request('arbiter.release', { grant: g1.grant })).toEqual({ released: true });
     expect((await pending).rationale).toBe('first in line (no contention)');
     await expect(bus.request('arbiter.request', { resource: 'q', requester: 'z', timeoutMs: 20 })).rejects.toMatchObject({ code: -32003 });
-    await bus.close();
+    await bus.stop();
   });
 
   it('a caller that timed out or cancelled gets no grant later; more capacity wakes waiters; bad limits and timeouts are -32602', async () => {
@@ -115,6 +115,6 @@ describe('Arbitration Engine', () => {
 
     await expect(bus.request('arbiter.decisions', { resource: 'r', limit: 0 })).rejects.toMatchObject({ code: -32602 });
     await expect(bus.request('arbiter.request', { resource: 'r', requester: 'c', timeoutMs: 3e9 })).rejects.toMatchObject({ code: -32602 });
-    await bus.close();
+    await bus.stop();
   });
 });

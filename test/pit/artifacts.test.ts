@@ -20,7 +20,7 @@ afterEach(async () => {
   for (const s of open.splice(0)) await s[Symbol.asyncDispose]();
 });
 afterAll(async () => {
-  await bus.close();
+  await bus.stop();
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -309,7 +309,7 @@ describe('Artifact Store', () => {
       expect(store.find('dropped')).toBeUndefined();
       expect(readdirSync(join(store.stats().dataDir, 'tmp'))).toEqual([]);
     } finally {
-      for (const r of regs) r.dispose();
+      for (const r of regs) r.unregister();
     }
   });
 

@@ -529,7 +529,7 @@ describe('DagTracker: through the bus', () => {
     expect([missing.code, missing.message]).toEqual([ErrorCode.InvalidParams, expect.stringMatching(/^dag.fail: error: /)]);
     await vi.waitUntil(() => seen.includes('run:succeeded'));
     expect(seen.slice(0, 3)).toEqual(['run:running', 'a:ready', 'a:running']);
-    await bus.close();
+    await bus.stop();
   });
 });
 

@@ -26,7 +26,7 @@ describe('Pool Manager', () => {
     expect(warmed).toEqual(['llama']);
     expect(events.map((e) => `${e.data.from}->${e.data.to}: ${e.data.reason}`)).toEqual(["cold->warming: requested by 'melody-1'", 'warming->hot: warmed up']);
     await pool[Symbol.asyncDispose]();
-    await bus.close();
+    await bus.stop();
   });
 
   it('evicts the least recently used idle item when the pool is full', async () => {
@@ -43,7 +43,7 @@ describe('Pool Manager', () => {
     expect(pool.history(y.item).map((h) => h.to)).toEqual([]); // y's item is gone; its history went with it
     expect(pool.stats.evictions).toBe(1);
     await pool[Symbol.asyncDispose]();
-    await bus.close();
+    await bus.stop();
   });
 
   it('queues when every item is busy, serves in order on release, and times out with -32003', async () => {
@@ -56,7 +56,7 @@ describe('Pool Manager', () => {
     pool.release(first.lease);
     expect(await queued).toMatchObject({ served: 'queued', item: first.item });
     await pool[Symbol.asyncDispose]();
-    await bus.close();
+    await bus.stop();
   });
 
   it('marks an item Failed when warming fails, and when its health probe fails', async () => {
@@ -76,7 +76,7 @@ describe('Pool Manager', () => {
     const failures = events.filter((e) => e.data.to === 'failed').map((e) => `${e.data.key}: ${e.data.reason}`);
     expect(failures).toEqual(['broken: warming failed: w.load: Error: weights missing', 'fine: health probe failed: probe returned false']);
     await pool[Symbol.asyncDispose]();
-    await bus.close();
+    await bus.stop();
   });
 
   it('validates params with -32602 naming the field', async () => {
@@ -84,7 +84,7 @@ describe('Pool Manager', () => {
     await expect(bus.request('pool.define', { pool: 'p', capacity: 0 })).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/^pool.define: capacity: /) });
     await expect(bus.request('pool.allocate', { pool: 'nope', key: 'k' })).rejects.toMatchObject({ code: -32602, message: "no pool named 'nope' (define it with pool.define)" });
     await pool[Symbol.asyncDispose]();
-    await bus.close();
+    await bus.stop();
   });
 
   describe('the line of waiters', () => {
@@ -108,7 +108,7 @@ describe('Pool Manager', () => {
       expect(await w1).toMatchObject({ key: 'c', served: 'queued' });
       expect((await w2).code).toBe(-32003);
       expect((await w3).code).toBe(-32003);
-      await bus.close();
+      await bus.stop();
     });
 
     it('a caller that timed out or cancelled is not handed a lease later, and leaks nothing', async () => {
@@ -126,7 +126,7 @@ describe('Pool Manager', () => {
       expect(status.waiting).toBe(0);
       expect(status.pools[0]!.items.map((i) => i.leases)).toEqual([0]);
       expect(await call(bus, { pool: 'p', key: 'a', timeoutMs: 100 })).toMatchObject({ served: 'hot' });
-      await bus.close();
+      await bus.stop();
     });
 
     it('a release serves the line before a new request made in the same turn; more capacity wakes waiters', async () => {
@@ -143,14 +143,14 @@ describe('Pool Manager', () => {
       await delay(10);
       await bus.request('pool.define', { pool: 'p', capacity: 2 });
       expect(await waiting).toMatchObject({ key: 'other' });
-      await bus.close();
+      await bus.stop();
     });
 
     it('refuses a timeout setTimeout cannot hold (it would fire at once) with -32602', async () => {
       const { bus } = await setup();
       await bus.request('pool.define', { pool: 'p' });
       expect((await call(bus, { pool: 'p', key: 'k', timeoutMs: 3e9 })).code).toBe(-32602);
-      await bus.close();
+      await bus.stop();
     });
   });
 });

@@ -77,6 +77,6 @@ describe('Stale Manager', () => {
       code: -32602,
       message: "stale.rules.set: rules[1].id: 'x' is used twice (rule ids must be unique)",
     });
-    await bus.close();
+    await bus.stop();
   });
 });

@@ -373,7 +373,7 @@ export class KernelProcess {
   }
 
   async stop(): Promise<void> {
-    this.client?.close?.();
+    this.client?.stop?.();
     if (this.exited) return;
     try {
       process.kill(this.pid, 'SIGTERM');

@@ -681,8 +681,8 @@ export async function hostilePeers(options: HostileOptions = {}): Promise<Hostil
     return { ...result, violations, ok: violations.length === 0 };
   } finally {
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
-    await client?.close().catch(() => {});
-    await bus.close();
+    await client?.stop().catch(() => {});
+    await bus.stop();
   }
 }
 

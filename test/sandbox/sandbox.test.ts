@@ -333,7 +333,7 @@ describe.skipIf(!probe.available)('the sandbox', () => {
       expect(seen.pid).toBeLessThan(10);
       await p.stop();
     } finally {
-      await bus.close();
+      await bus.stop();
     }
   });
 

@@ -79,7 +79,7 @@ export class BusClient implements BusApi {
     ready.catch(() => {});
     return {
       ready,
-      dispose: () => {
+      unregister: () => {
         this.#handlers.delete(method);
         if (isPattern(method)) this.#patternHandlers.delete(method, method);
         this.#session.request('symphony.unregister', { methods: [method] }).catch(() => {});
@@ -160,7 +160,7 @@ export class BusClient implements BusApi {
     };
   }
 
-  close(): Promise<string> {
+  stop(): Promise<string> {
     this.#closing = true;
     this.#session.close('closed by the client');
     this.#closedResolve('closed by the client');
@@ -168,7 +168,7 @@ export class BusClient implements BusApi {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+    await this.stop();
   }
 
   async #open(): Promise<void> {
@@ -280,7 +280,7 @@ export class BusClient implements BusApi {
   #watchParent(): void {
     const parent = process.ppid;
     const bye = () => {
-      void this.close().finally(() => process.exit(0));
+      void this.stop().finally(() => process.exit(0));
     };
     if (this.#options.transport !== 'stdio') {
       process.stdin.on('end', bye);

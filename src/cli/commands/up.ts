@@ -66,7 +66,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
     if (!(err instanceof BootError)) throw err;
     await writeReport(values.report, withHttp(err.report));
     printer.summary(err.report);
-    await health?.close();
+    await health?.stop();
     return signals.signalled ? signals.code : 1;
   }
   await writeReport(values.report, withHttp(bootReport));
@@ -83,7 +83,7 @@ async function upClaimed(values: Values, system: LoadedSystem, claim: DataFolder
       return 1;
     }
     printer.finish();
-    await health?.close();
+    await health?.stop();
     return 0;
   }
   return serveUntilStopped(k, values, claim, printer, health, operator, signals, withHttp(bootReport));
@@ -102,7 +102,7 @@ async function serveUntilStopped(k: Kernel, values: Values, claim: DataFolderCla
     stopErrors.push(err.message);
     process.stderr.write(`symphony: ${err.message}\n`);
   });
-  await health?.close();
+  await health?.stop();
   printer.finish();
   if (exit.code !== 0) process.stderr.write(`symphony: stopped: ${exit.reason}\n`);
   // Its component states stay those of the boot.
