@@ -73,13 +73,17 @@ export class KernelCore implements KernelInternals {
     const analysis = planGraph(specs, options.stages);
     if (!analysis.plan) throw new GraphError(analysis.problems);
     this.plan = analysis.plan;
-    const { index, order, stageOf, stageCount } = analysis.indexed!;
+    const { index, order, stageOf, stageCount, refStart, refs } = analysis.indexed!;
     this.index = index;
-    this.slots = specs.map((spec, i) => new Slot(i, spec.name, spec));
+    const slots: Slot[] = (this.slots = new Array(specs.length));
+    for (let i = 0; i < specs.length; i++) slots[i] = new Slot(i, specs[i]!.name, specs[i]!);
     this.order = new Array(order.length);
     this.stages = [];
     for (let s = 0; s < stageCount; s++) this.stages.push([]);
-    for (let k = 0; k < order.length; k++) this.#place(k, this.slots[order[k]!]!, stageOf[order[k]!]!);
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k]!;
+      this.#place(k, slots[i]!, stageOf[i]!, refs, refStart[i]!);
+    }
     if (options.until !== undefined) {
       if (!index.has(options.until)) throw new GraphError([{ message: `--until names '${options.until}', which is not a component` }]);
       const keep = needsClosure(specs, options.until);
@@ -87,25 +91,26 @@ export class KernelCore implements KernelInternals {
     }
   }
 
-  /** Puts a slot at start position `k` in stage `stage`, with its needs and wants resolved to slots. */
-  #place(k: number, slot: Slot, stage: number): void {
+  /**
+   * Puts a slot at start position `k` in stage `stage`, with its needs and wants linked to slots
+   * from the plan's resolved references (`refs` from `from`: its needs, then its wants).
+   */
+  #place(k: number, slot: Slot, stage: number, refs: Int32Array, from: number): void {
     const spec = slot.spec;
     const slots = this.slots;
     this.order[k] = slot;
     slot.stageIndex = stage;
     this.stages[stage]!.push(slot);
-    const needs = spec.needs;
-    if (needs.length) {
-      const needSlots: Slot[] = new Array(needs.length);
-      for (let i = 0; i < needs.length; i++) needSlots[i] = slots[this.index.get(needs[i]!)!]!;
+    const needCount = spec.needs.length;
+    if (needCount) {
+      const needSlots: Slot[] = new Array(needCount);
+      for (let i = 0; i < needCount; i++) needSlots[i] = slots[refs[from + i]!]!;
       slot.needSlots = needSlots;
     }
-    if (spec.wants.length) {
+    const wantCount = spec.wants.length;
+    if (wantCount) {
       const wanted: Slot[] = [];
-      for (const n of spec.wants) {
-        const i = this.index.get(n);
-        if (i !== undefined) wanted.push(slots[i]!);
-      }
+      for (let i = from + needCount; i < from + needCount + wantCount; i++) if (refs[i]! >= 0) wanted.push(slots[refs[i]!]!);
       if (wanted.length) slot.wantSlots = wanted;
     }
     const use = spec.use;

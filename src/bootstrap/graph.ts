@@ -61,6 +61,13 @@ export interface IndexedPlan {
   /** Dense stage of each node, by declaration index. */
   readonly stageOf: Int32Array;
   readonly stageCount: number;
+  /**
+   * Each node's needs then wants, resolved to declaration indexes in list order (-1 for a want
+   * that is not configured): node i's are refs[refStart[i] .. refStart[i + 1]), its needs the
+   * first `needs.length` of them. The kernel links its slots from these, without a name lookup.
+   */
+  readonly refStart: Int32Array;
+  readonly refs: Int32Array;
 }
 
 /** Checks the graph and, when it is sound, plans its stages. */
@@ -89,14 +96,21 @@ export function planGraph(
   const edgeStart = new Int32Array(n + 1);
   const edgeList: number[] = [];
   const lastSource = new Int32Array(n).fill(-1); // lastSource[t] === i: i already has an edge to t
+  const refStart = new Int32Array(n + 1);
+  let refCount = 0;
+  for (let i = 0; i < n; i++) refCount += nodes[i]!.needs.length + nodes[i]!.wants.length;
+  const refs = new Int32Array(refCount);
+  let ref = 0;
   for (let i = 0; i < n; i++) {
     const node = nodes[i]!;
     edgeStart[i] = edgeList.length;
-    if (node.needs.length) checkEdges(node, node.needs, 'needs', i, index, lastSource, edgeList, problems, warnings);
-    if (node.wants.length) checkEdges(node, node.wants, 'wants', i, index, lastSource, edgeList, problems, warnings);
-    if (node.late.length) checkEdges(node, node.late, 'late', i, index, lastSource, edgeList, problems, warnings);
+    refStart[i] = ref;
+    if (node.needs.length) ref = checkEdges(node, node.needs, 'needs', i, index, lastSource, edgeList, problems, warnings, refs, ref);
+    if (node.wants.length) ref = checkEdges(node, node.wants, 'wants', i, index, lastSource, edgeList, problems, warnings, refs, ref);
+    if (node.late.length) checkEdges(node, node.late, 'late', i, index, lastSource, edgeList, problems, warnings, refs, ref);
   }
   edgeStart[n] = edgeList.length;
+  refStart[n] = ref;
 
   // Kahn's algorithm. Ties keep declaration order, so plans are stable: the nodes nothing is
   // waited for come first, in declaration order; each node's dependents follow in declaration order.
@@ -187,32 +201,50 @@ export function planGraph(
     stageOf = level.map((l) => dense.get(l)!);
     stageCount = distinct.length;
   }
-  const names: string[] = new Array(n);
-  const stages: string[][] = [];
-  for (let s = 0; s < stageCount; s++) stages.push([]);
-  for (let k = 0; k < n; k++) {
-    const i = order[k]!;
-    const name = nodes[i]!.name;
-    names[k] = name;
-    stages[stageOf[i]!]!.push(name);
-  }
+  return { problems, warnings, plan: namedPlan(nodes, order, stageOf, stageCount), indexed: { index, order, stageOf, stageCount, refStart, refs } };
+}
+
+/**
+ * The plan by name. Its lists are made on first read: the kernel works from the integer plan, and
+ * a boot of many components need never spell them out. Each reads as a plain property.
+ */
+function namedPlan(nodes: readonly GraphNode[], order: Int32Array, stageOf: Int32Array, stageCount: number): BootPlan {
+  const n = order.length;
+  let names: string[] | undefined;
+  let stages: string[][] | undefined;
   let byName: Map<string, number> | undefined;
-  const plan: BootPlan = {
-    order: names,
-    stages,
-    // Made on first use: the kernel works from the integer plan and never needs it.
+  const orderNames = (): string[] => {
+    if (!names) {
+      names = new Array(n);
+      for (let k = 0; k < n; k++) names[k] = nodes[order[k]!]!.name;
+    }
+    return names;
+  };
+  return {
+    get order(): readonly string[] {
+      return orderNames();
+    },
+    get stages(): readonly (readonly string[])[] {
+      if (!stages) {
+        const list = orderNames();
+        stages = [];
+        for (let s = 0; s < stageCount; s++) stages.push([]);
+        for (let k = 0; k < n; k++) stages[stageOf[order[k]!]!]!.push(list[k]!);
+      }
+      return stages;
+    },
     get stageOf(): ReadonlyMap<string, number> {
       if (!byName) {
+        const list = orderNames();
         byName = new Map();
-        for (let k = 0; k < n; k++) byName.set(names[k]!, stageOf[order[k]!]!);
+        for (let k = 0; k < n; k++) byName.set(list[k]!, stageOf[order[k]!]!);
       }
       return byName;
     },
   };
-  return { problems, warnings, plan, indexed: { index, order, stageOf, stageCount } };
 }
 
-/** Checks node i's list `field`; appends its order edges (needs, present wants) to `edgeList`. */
+/** Checks node i's list `field`; appends its order edges (needs, present wants) to `edgeList` and, for needs and wants, each entry's index to `refs`. */
 function checkEdges(
   node: GraphNode,
   list: readonly string[],
@@ -223,10 +255,14 @@ function checkEdges(
   edgeList: number[],
   problems: GraphProblem[],
   warnings: GraphWarning[],
-): void {
+  refs: Int32Array,
+  ref: number,
+): number {
+  const resolved = field !== 'late';
   for (let k = 0; k < list.length; k++) {
     const target = list[k]!;
     const t = target === node.name ? -1 : index.get(target);
+    if (resolved) refs[ref++] = t ?? -1;
     if (t === -1) {
       problems.push({ kind: 'self', component: node.name, field, index: k, message: `'${node.name}' lists itself in ${field}` });
     } else if (t === undefined) {
@@ -242,11 +278,12 @@ function checkEdges(
           message: `missing ${what} '${target}' of '${node.name}'${suggest(target, index.keys())}`,
         });
       }
-    } else if (field !== 'late' && lastSource[t] !== i) {
+    } else if (resolved && lastSource[t] !== i) {
       lastSource[t] = i;
       edgeList.push(t);
     }
   }
+  return ref;
 }
 
 /** The problem for one strongly connected set: the shortest cycle through its first-reached member. */
