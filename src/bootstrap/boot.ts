@@ -25,8 +25,11 @@ export class Boot {
   readonly op = new Operation();
   abortedBy: AbortedBy;
   readonly delivery: Delivery;
+  /** The stage under way (one serves every stage in turn). */
+  readonly stage: StageRun;
   constructor(readonly k: KernelCore) {
     this.delivery = new Delivery(bootSteps(this));
+    this.stage = new StageRun(this.op, this.delivery);
   }
 
   async run(signal: AbortSignal | undefined): Promise<BootReport> {
@@ -131,7 +134,8 @@ export class Boot {
   /** Starts a stage's components concurrently; first attempts share one deadline timer per timeout. */
   #runStage(members: Slot[]): Promise<void> {
     return new Promise<void>((resolve) => {
-      const stage = new StageRun(performance.now(), this.op, this.delivery, members.length, resolve);
+      const stage = this.stage;
+      stage.begin(performance.now(), members.length, resolve);
       for (let i = 0; i < members.length; i++) {
         const slot = members[i]!;
         try {
