@@ -25,8 +25,11 @@ export class Boot {
   readonly op = new Operation();
   abortedBy: AbortedBy;
   readonly delivery: Delivery;
+  /** The stage under way (one serves every stage in turn). */
+  readonly stage: StageRun;
   constructor(readonly k: KernelCore) {
     this.delivery = new Delivery(bootSteps(this));
+    this.stage = new StageRun(this.op, this.delivery);
   }
 
   async run(signal: AbortSignal | undefined): Promise<BootReport> {
@@ -99,17 +102,31 @@ export class Boot {
 
   #succeed(): BootReport {
     const k = this.k;
-    for (const slot of k.order) if (slot.state === 'skipped' || slot.state === 'pending') slot.markNeverReady(new KernelError(`'${slot.name}' is not part of this boot`));
-    k.system = k.systemState();
+    const order = k.order;
+    // One pass over every component before the report (which makes one more), and after it only
+    // over the few with a liveness probe or a failure heard during the boot: in a cold process a
+    // pass over every component runs unoptimized, and costs more than the work in it.
+    const watched: Slot[] = [];
+    let pendings = false;
+    for (let i = 0; i < order.length; i++) {
+      const slot = order[i]!;
+      const state = slot.state;
+      if (state === 'skipped' || state === 'pending') slot.markNeverReady(new KernelError(`'${slot.name}' is not part of this boot`));
+      else if ((state === 'ready' || state === 'degraded') && slot.definition?.health) watched.push(slot);
+      if (slot.pendingFailure) pendings = true;
+    }
     const report = (k.report = buildReport(k, null));
+    k.system = report.system as 'ready' | 'degraded';
     k.phase = 'running';
     k.emitSystem(k.system);
-    for (const slot of k.order) if (slot.running) watch(k, slot);
-    for (const slot of k.order) {
-      const pending = slot.pendingFailure;
-      slot.pendingFailure = undefined;
-      if (pending?.exit !== undefined) k.reportExit(slot, pending.generation, pending.exit);
-      else if (pending) k.reportFailure(slot, pending.generation, pending.error);
+    for (let i = 0; i < watched.length; i++) watch(k, watched[i]!);
+    if (pendings) {
+      for (const slot of order) {
+        const pending = slot.pendingFailure;
+        slot.pendingFailure = undefined;
+        if (pending?.exit !== undefined) k.reportExit(slot, pending.generation, pending.exit);
+        else if (pending) k.reportFailure(slot, pending.generation, pending.error);
+      }
     }
     return report;
   }
@@ -117,7 +134,8 @@ export class Boot {
   /** Starts a stage's components concurrently; first attempts share one deadline timer per timeout. */
   #runStage(members: Slot[]): Promise<void> {
     return new Promise<void>((resolve) => {
-      const stage = new StageRun(performance.now(), this.op, this.delivery, members.length, resolve);
+      const stage = this.stage;
+      stage.begin(performance.now(), members.length, resolve);
       for (let i = 0; i < members.length; i++) {
         const slot = members[i]!;
         try {

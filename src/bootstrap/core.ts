@@ -10,7 +10,7 @@ import type { FailPhase } from './attempt.js';
 import { isComponentDefinition, type ComponentState, type KernelOptions, type Logger } from './definition.js';
 import { GraphError, KernelError } from './errors.js';
 import { EventStream, type EventError, type SystemEvent } from './events.js';
-import { needsClosure, planGraph, type BootPlan } from './graph.js';
+import { needsClosure, planGraph, type BootPlan, type IndexedPlan } from './graph.js';
 import type { BootReport } from './report.js';
 import { Slot } from './slot.js';
 import { normalizeSpec, type ComponentSpec } from './spec.js';
@@ -67,19 +67,19 @@ export class KernelCore implements KernelInternals {
     this.baseDir = options.baseDir ?? process.cwd();
     this.done = new Promise((r) => (this.#resolveDone = r));
     const components = options.components ?? {};
-    const names = Object.keys(components);
-    const specs: ComponentSpec[] = new Array(names.length);
-    for (let i = 0; i < names.length; i++) specs[i] = normalizeSpec(names[i]!, components[names[i]!]!);
+    // Each pass over every component is a function of its own (specsOf, slotsOf, #placeAll): in a
+    // cold process such a loop is compiled on its own, and a small function compiles quickly.
+    const specs = specsOf(components);
     const analysis = planGraph(specs, options.stages);
     if (!analysis.plan) throw new GraphError(analysis.problems);
     this.plan = analysis.plan;
-    const { index, order, stageOf, stageCount } = analysis.indexed!;
-    this.index = index;
-    this.slots = specs.map((spec, i) => new Slot(i, spec.name, spec));
-    this.order = new Array(order.length);
-    this.stages = [];
-    for (let s = 0; s < stageCount; s++) this.stages.push([]);
-    for (let k = 0; k < order.length; k++) this.#place(k, this.slots[order[k]!]!, stageOf[order[k]!]!);
+    const indexed = analysis.indexed!;
+    this.index = indexed.index;
+    this.slots = slotsOf(specs);
+    this.order = new Array(specs.length);
+    this.stages = stagesOf(indexed.stageOf, indexed.stageCount);
+    this.#placeAll(indexed);
+    const index = indexed.index;
     if (options.until !== undefined) {
       if (!index.has(options.until)) throw new GraphError([{ message: `--until names '${options.until}', which is not a component` }]);
       const keep = needsClosure(specs, options.until);
@@ -87,25 +87,36 @@ export class KernelCore implements KernelInternals {
     }
   }
 
-  /** Puts a slot at start position `k` in stage `stage`, with its needs and wants resolved to slots. */
-  #place(k: number, slot: Slot, stage: number): void {
+  /** Puts every slot in its place in start order and in its stage. */
+  #placeAll({ order, stageOf, refs, refStart }: IndexedPlan): void {
+    const fill = new Int32Array(this.stages.length);
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k]!;
+      const stage = stageOf[i]!;
+      this.stages[stage]![fill[stage]!++] = this.slots[i]!;
+      this.#place(k, this.slots[i]!, stage, refs, refStart[i]!);
+    }
+  }
+
+  /**
+   * Puts a slot at start position `k` in stage `stage`, with its needs and wants linked to slots
+   * from the plan's resolved references (`refs` from `from`: its needs, then its wants).
+   */
+  #place(k: number, slot: Slot, stage: number, refs: Int32Array, from: number): void {
     const spec = slot.spec;
     const slots = this.slots;
     this.order[k] = slot;
     slot.stageIndex = stage;
-    this.stages[stage]!.push(slot);
-    const needs = spec.needs;
-    if (needs.length) {
-      const needSlots: Slot[] = new Array(needs.length);
-      for (let i = 0; i < needs.length; i++) needSlots[i] = slots[this.index.get(needs[i]!)!]!;
+    const needCount = spec.needs.length;
+    if (needCount) {
+      const needSlots: Slot[] = new Array(needCount);
+      for (let i = 0; i < needCount; i++) needSlots[i] = slots[refs[from + i]!]!;
       slot.needSlots = needSlots;
     }
-    if (spec.wants.length) {
+    const wantCount = spec.wants.length;
+    if (wantCount) {
       const wanted: Slot[] = [];
-      for (const n of spec.wants) {
-        const i = this.index.get(n);
-        if (i !== undefined) wanted.push(slots[i]!);
-      }
+      for (let i = from + needCount; i < from + needCount + wantCount; i++) if (refs[i]! >= 0) wanted.push(slots[refs[i]!]!);
       if (wanted.length) slot.wantSlots = wanted;
     }
     const use = spec.use;
@@ -237,6 +248,35 @@ export class KernelCore implements KernelInternals {
       error: (m, d) => this.log(component, 'error', m, d),
     };
   }
+}
+
+/** Every component's spec, in declaration order. */
+function specsOf(components: NonNullable<KernelOptions['components']>): ComponentSpec[] {
+  const names = Object.keys(components);
+  const specs: ComponentSpec[] = new Array(names.length);
+  for (let i = 0; i < names.length; i++) specs[i] = normalizeSpec(names[i]!, components[names[i]!]!);
+  return specs;
+}
+
+/** A slot per spec, in declaration order. */
+function slotsOf(specs: readonly ComponentSpec[]): Slot[] {
+  const slots: Slot[] = new Array(specs.length);
+  for (let i = 0; i < specs.length; i++) slots[i] = new Slot(i, specs[i]!.name, specs[i]!);
+  return slots;
+}
+
+/** Each stage's list, sized to its members (filled in start order by #placeAll). */
+function stagesOf(stageOf: Int32Array, stageCount: number): Slot[][] {
+  const sizes = stageSizes(stageOf, stageCount);
+  const stages: Slot[][] = new Array(stageCount);
+  for (let s = 0; s < stageCount; s++) stages[s] = new Array(sizes[s]!);
+  return stages;
+}
+
+function stageSizes(stageOf: Int32Array, stageCount: number): Int32Array {
+  const sizes = new Int32Array(stageCount);
+  for (let i = 0; i < stageOf.length; i++) sizes[stageOf[i]!]!++;
+  return sizes;
 }
 
 function eventError(err: Error): EventError {

@@ -3,6 +3,8 @@
  * dependency level). Pure functions over names, shared by the kernel and by `symphony check`,
  * so a config file and a programmatic kernel are held to the same rules.
  */
+import { cycleProblem, stronglyConnected } from './cycles.js';
+import { kahnOrder } from './kahn.js';
 
 export interface GraphNode {
   readonly name: string;
@@ -61,6 +63,13 @@ export interface IndexedPlan {
   /** Dense stage of each node, by declaration index. */
   readonly stageOf: Int32Array;
   readonly stageCount: number;
+  /**
+   * Each node's needs then wants, resolved to declaration indexes in list order (-1 for a want
+   * that is not configured): node i's are refs[refStart[i] .. refStart[i + 1]), its needs the
+   * first `needs.length` of them. The kernel links its slots from these, without a name lookup.
+   */
+  readonly refStart: Int32Array;
+  readonly refs: Int32Array;
 }
 
 /** Checks the graph and, when it is sound, plans its stages. */
@@ -72,7 +81,8 @@ export function analyzeGraph(nodes: readonly GraphNode[], stageLabels: readonly 
 /**
  * analyzeGraph, plus the plan in integer form (present when `plan` is). One pass of Kahn's
  * algorithm gives the start order and tells whether there is a cycle; Tarjan's algorithm runs only
- * when Kahn's leaves nodes over, to name the cycles.
+ * when Kahn's leaves nodes over, to name the cycles. Each step is its own small function: in a
+ * cold process a loop over every node is compiled on its own, and a small one compiles quickly.
  */
 export function planGraph(
   nodes: readonly GraphNode[],
@@ -80,65 +90,92 @@ export function planGraph(
 ): { problems: GraphProblem[]; warnings: GraphWarning[]; plan?: BootPlan; indexed?: IndexedPlan } {
   const problems: GraphProblem[] = [];
   const warnings: GraphWarning[] = [];
-  const n = nodes.length;
-  const index = new Map<string, number>();
-  for (let i = 0; i < n; i++) index.set(nodes[i]!.name, i);
+  const index = indexNodes(nodes);
+  const edges = resolveEdges(nodes, index, problems, warnings);
+  const { order, ordered } = kahnOrder(nodes.length, edges);
+  if (ordered < nodes.length) problems.push(...cycleProblems(nodes, index, edges));
+  if (problems.length) return { problems, warnings };
+  const { level, explicit } = levels(nodes, order, edges, stageLabels, problems);
+  if (problems.length) return { problems, warnings };
+  const { stageOf, stageCount } = denseStages(level, explicit);
+  const { refStart, refs } = edges;
+  return { problems, warnings, plan: namedPlan(nodes, order, stageOf, stageCount), indexed: { index, order, stageOf, stageCount, refStart, refs } };
+}
 
-  // Order edges (needs + wants that are present, each target once), after checking each reference.
-  // Node i's edges are edgeList[edgeStart[i] .. edgeStart[i + 1]).
+/** Name to declaration index (the last node of that name, should names repeat). */
+function indexNodes(nodes: readonly GraphNode[]): Map<string, number> {
+  const index = new Map<string, number>();
+  for (let i = 0; i < nodes.length; i++) index.set(nodes[i]!.name, i);
+  return index;
+}
+
+/**
+ * Every node's references, checked and resolved. Order edges (needs + wants that are present,
+ * each target once): node i's are edgeList[edgeStart[i] .. edgeStart[i + 1]). `refs`: as
+ * IndexedPlan's.
+ */
+export interface Edges {
+  readonly edgeStart: Int32Array;
+  readonly edgeList: readonly number[];
+  readonly refStart: Int32Array;
+  readonly refs: Int32Array;
+}
+
+function resolveEdges(nodes: readonly GraphNode[], index: ReadonlyMap<string, number>, problems: GraphProblem[], warnings: GraphWarning[]): Edges {
+  const n = nodes.length;
   const edgeStart = new Int32Array(n + 1);
   const edgeList: number[] = [];
   const lastSource = new Int32Array(n).fill(-1); // lastSource[t] === i: i already has an edge to t
+  const refStart = new Int32Array(n + 1);
+  const refs = new Int32Array(refCount(nodes));
+  let ref = 0;
   for (let i = 0; i < n; i++) {
     const node = nodes[i]!;
     edgeStart[i] = edgeList.length;
-    if (node.needs.length) checkEdges(node, node.needs, 'needs', i, index, lastSource, edgeList, problems, warnings);
-    if (node.wants.length) checkEdges(node, node.wants, 'wants', i, index, lastSource, edgeList, problems, warnings);
-    if (node.late.length) checkEdges(node, node.late, 'late', i, index, lastSource, edgeList, problems, warnings);
+    refStart[i] = ref;
+    if (node.needs.length) ref = checkEdges(node, node.needs, 'needs', i, index, lastSource, edgeList, problems, warnings, refs, ref);
+    if (node.wants.length) ref = checkEdges(node, node.wants, 'wants', i, index, lastSource, edgeList, problems, warnings, refs, ref);
+    if (node.late.length) checkEdges(node, node.late, 'late', i, index, lastSource, edgeList, problems, warnings, refs, ref);
   }
   edgeStart[n] = edgeList.length;
+  refStart[n] = ref;
+  return { edgeStart, edgeList, refStart, refs };
+}
 
-  // Kahn's algorithm. Ties keep declaration order, so plans are stable: the nodes nothing is
-  // waited for come first, in declaration order; each node's dependents follow in declaration order.
-  const dependentStart = new Int32Array(n + 1);
-  for (const t of edgeList) dependentStart[t + 1]!++;
-  for (let i = 0; i < n; i++) dependentStart[i + 1]! += dependentStart[i]!;
-  const dependentList = new Int32Array(edgeList.length);
-  const fill = dependentStart.slice(0, n);
-  const indegree = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    indegree[i] = edgeStart[i + 1]! - edgeStart[i]!;
-    for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) dependentList[fill[edgeList[e]!]!++] = i;
-  }
-  const order = new Int32Array(n);
-  let ordered = 0;
-  for (let i = 0; i < n; i++) if (indegree[i] === 0) order[ordered++] = i;
-  for (let k = 0; k < ordered; k++) {
-    const v = order[k]!;
-    for (let e = dependentStart[v]!; e < dependentStart[v + 1]!; e++) {
-      const m = dependentList[e]!;
-      if (--indegree[m]! === 0) order[ordered++] = m;
-    }
-  }
+/** How many needs and wants the nodes list in all. */
+function refCount(nodes: readonly GraphNode[]): number {
+  let count = 0;
+  for (let i = 0; i < nodes.length; i++) count += nodes[i]!.needs.length + nodes[i]!.wants.length;
+  return count;
+}
 
-  if (ordered < n) {
-    // Kahn's algorithm could not order everything: there is a cycle. Name each one (rare, so by name).
-    const edges = new Map<string, string[]>();
-    for (let i = 0; i < n; i++) {
-      const out: string[] = [];
-      for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) out.push(nodes[edgeList[e]!]!.name);
-      edges.set(nodes[i]!.name, out);
-    }
-    for (const scc of stronglyConnected(nodes, edges)) problems.push(cycleProblem(scc, edges, nodes[index.get(scc[scc.length - 1]!)!]!));
+/** Kahn's algorithm could not order everything: there is a cycle. Names each one (rare, so by name). */
+function cycleProblems(nodes: readonly GraphNode[], index: ReadonlyMap<string, number>, { edgeStart, edgeList }: Edges): GraphProblem[] {
+  const edges = new Map<string, string[]>();
+  for (let i = 0; i < nodes.length; i++) {
+    const out: string[] = [];
+    for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) out.push(nodes[edgeList[e]!]!.name);
+    edges.set(nodes[i]!.name, out);
   }
-  if (problems.length) return { problems, warnings };
+  return stronglyConnected(nodes, edges).map((scc) => cycleProblem(scc, edges, nodes[index.get(scc[scc.length - 1]!)!]!));
+}
 
-  // Stages by dependency level: one after the deepest dependency, unless placed later explicitly.
+/**
+ * Each node's stage by dependency level: one after its deepest dependency, unless placed later
+ * explicitly (`explicit`: some node was). A stage that is no stage, or too early, is a problem.
+ */
+function levels(
+  nodes: readonly GraphNode[],
+  order: Int32Array,
+  { edgeStart, edgeList }: Edges,
+  stageLabels: readonly string[],
+  problems: GraphProblem[],
+): { level: Int32Array; explicit: boolean } {
+  const n = nodes.length;
   const level = new Int32Array(n);
-  let explicitStages = false;
+  let explicit = false;
   for (let k = 0; k < n; k++) {
     const i = order[k]!;
-    const node = nodes[i]!;
     let required = 0;
     let blocker = -1;
     for (let e = edgeStart[i]!; e < edgeStart[i + 1]!; e++) {
@@ -149,70 +186,99 @@ export function planGraph(
         blocker = d;
       }
     }
-    let lv = required;
-    if (node.stage !== undefined) {
-      const name = node.name;
-      const explicit = typeof node.stage === 'number' ? node.stage : stageLabels.indexOf(node.stage);
-      if (explicit < 0 || !Number.isInteger(explicit)) {
-        problems.push({
-          kind: 'stage',
-          component: name,
-          field: 'stage',
-          message: `stage ${JSON.stringify(node.stage)} of '${name}' is not ${stageLabels.length ? `one of the stages (${stageLabels.join(', ')})` : 'a stage index (no stage labels are declared)'}`,
-        });
-      } else if (explicit < required) {
-        problems.push({
-          kind: 'stage',
-          component: name,
-          field: 'stage',
-          message: `'${name}' is placed in stage ${JSON.stringify(node.stage)}, before '${blocker < 0 ? undefined : nodes[blocker]!.name}', which it depends on (earliest possible stage: ${required})`,
-        });
-      } else {
-        lv = explicit;
-        explicitStages = true;
-      }
+    const node = nodes[i]!;
+    if (node.stage === undefined) {
+      level[i] = required;
+      continue;
     }
-    level[i] = lv;
+    const placed = explicitStage(node, required, blocker < 0 ? undefined : nodes[blocker]!.name, stageLabels, problems);
+    level[i] = placed < 0 ? required : placed;
+    if (placed >= 0) explicit = true;
   }
-  if (problems.length) return { problems, warnings };
+  return { level, explicit };
+}
 
-  // Dense stage indexes. Levels are dense already (a node at level L > 0 waits for one at L - 1);
-  // explicit stages may leave gaps, which are closed up.
-  let stageOf = level;
-  let stageCount = 0;
-  for (let i = 0; i < n; i++) if (level[i]! + 1 > stageCount) stageCount = level[i]! + 1;
-  if (explicitStages) {
+/** The stage a node is explicitly placed in, or -1 with a problem when that is no stage or before `required`. */
+function explicitStage(node: GraphNode, required: number, blocker: string | undefined, stageLabels: readonly string[], problems: GraphProblem[]): number {
+  const name = node.name;
+  const explicit = typeof node.stage === 'number' ? node.stage : stageLabels.indexOf(node.stage!);
+  if (explicit < 0 || !Number.isInteger(explicit)) {
+    problems.push({
+      kind: 'stage',
+      component: name,
+      field: 'stage',
+      message: `stage ${JSON.stringify(node.stage)} of '${name}' is not ${stageLabels.length ? `one of the stages (${stageLabels.join(', ')})` : 'a stage index (no stage labels are declared)'}`,
+    });
+    return -1;
+  }
+  if (explicit < required) {
+    problems.push({
+      kind: 'stage',
+      component: name,
+      field: 'stage',
+      message: `'${name}' is placed in stage ${JSON.stringify(node.stage)}, before '${blocker}', which it depends on (earliest possible stage: ${required})`,
+    });
+    return -1;
+  }
+  return explicit;
+}
+
+/**
+ * Dense stage indexes. Levels are dense already (a node at level L > 0 waits for one at L - 1);
+ * explicit stages may leave gaps, which are closed up.
+ */
+function denseStages(level: Int32Array, explicit: boolean): { stageOf: Int32Array; stageCount: number } {
+  if (explicit) {
     const distinct = [...new Set(level)].sort((a, b) => a - b);
     const dense = new Map(distinct.map((l, s) => [l, s]));
-    stageOf = level.map((l) => dense.get(l)!);
-    stageCount = distinct.length;
+    return { stageOf: level.map((l) => dense.get(l)!), stageCount: distinct.length };
   }
-  const names: string[] = new Array(n);
-  const stages: string[][] = [];
-  for (let s = 0; s < stageCount; s++) stages.push([]);
-  for (let k = 0; k < n; k++) {
-    const i = order[k]!;
-    const name = nodes[i]!.name;
-    names[k] = name;
-    stages[stageOf[i]!]!.push(name);
-  }
+  let stageCount = 0;
+  for (let i = 0; i < level.length; i++) if (level[i]! + 1 > stageCount) stageCount = level[i]! + 1;
+  return { stageOf: level, stageCount };
+}
+
+/**
+ * The plan by name. Its lists are made on first read: the kernel works from the integer plan, and
+ * a boot of many components need never spell them out. Each reads as a plain property.
+ */
+function namedPlan(nodes: readonly GraphNode[], order: Int32Array, stageOf: Int32Array, stageCount: number): BootPlan {
+  const n = order.length;
+  let names: string[] | undefined;
+  let stages: string[][] | undefined;
   let byName: Map<string, number> | undefined;
-  const plan: BootPlan = {
-    order: names,
-    stages,
-    // Made on first use: the kernel works from the integer plan and never needs it.
+  const orderNames = (): string[] => {
+    if (!names) {
+      names = new Array(n);
+      for (let k = 0; k < n; k++) names[k] = nodes[order[k]!]!.name;
+    }
+    return names;
+  };
+  return {
+    get order(): readonly string[] {
+      return orderNames();
+    },
+    get stages(): readonly (readonly string[])[] {
+      if (!stages) {
+        const list = orderNames();
+        stages = [];
+        for (let s = 0; s < stageCount; s++) stages.push([]);
+        for (let k = 0; k < n; k++) stages[stageOf[order[k]!]!]!.push(list[k]!);
+      }
+      return stages;
+    },
     get stageOf(): ReadonlyMap<string, number> {
       if (!byName) {
+        const list = orderNames();
         byName = new Map();
-        for (let k = 0; k < n; k++) byName.set(names[k]!, stageOf[order[k]!]!);
+        for (let k = 0; k < n; k++) byName.set(list[k]!, stageOf[order[k]!]!);
       }
       return byName;
     },
   };
-  return { problems, warnings, plan, indexed: { index, order, stageOf, stageCount } };
 }
 
-/** Checks node i's list `field`; appends its order edges (needs, present wants) to `edgeList`. */
+/** Checks node i's list `field`; appends its order edges (needs, present wants) to `edgeList` and, for needs and wants, each entry's index to `refs`. */
 function checkEdges(
   node: GraphNode,
   list: readonly string[],
@@ -223,10 +289,14 @@ function checkEdges(
   edgeList: number[],
   problems: GraphProblem[],
   warnings: GraphWarning[],
-): void {
+  refs: Int32Array,
+  ref: number,
+): number {
+  const resolved = field !== 'late';
   for (let k = 0; k < list.length; k++) {
     const target = list[k]!;
     const t = target === node.name ? -1 : index.get(target);
+    if (resolved) refs[ref++] = t ?? -1;
     if (t === -1) {
       problems.push({ kind: 'self', component: node.name, field, index: k, message: `'${node.name}' lists itself in ${field}` });
     } else if (t === undefined) {
@@ -242,28 +312,12 @@ function checkEdges(
           message: `missing ${what} '${target}' of '${node.name}'${suggest(target, index.keys())}`,
         });
       }
-    } else if (field !== 'late' && lastSource[t] !== i) {
+    } else if (resolved && lastSource[t] !== i) {
       lastSource[t] = i;
       edgeList.push(t);
     }
   }
-}
-
-/** The problem for one strongly connected set: the shortest cycle through its first-reached member. */
-function cycleProblem(scc: readonly string[], edges: ReadonlyMap<string, readonly string[]>, firstNode: GraphNode): GraphProblem {
-  const cycle = cycleThrough(scc, edges);
-  const first = cycle[0]!;
-  const next = cycle[1]!;
-  const field: EdgeKind = firstNode.needs.includes(next) ? 'needs' : 'wants';
-  const pairs = cycle.slice(0, -1).map((from, i) => `${from} -> ${cycle[i + 1]}`);
-  return {
-    kind: 'cycle',
-    component: first,
-    field,
-    index: firstNode[field].indexOf(next),
-    cycle,
-    message: `cycle: ${cycle.join(' -> ')}; a cycle can only be closed by a late edge: make one of these late (${pairs.join(', ')}), the one whose target is first used after start`,
-  };
+  return ref;
 }
 
 /** `name` and everything it needs, transitively (what `--until NAME` boots). */
@@ -298,84 +352,6 @@ export function dependentsClosure(nodes: readonly GraphNode[], name: string): Se
     stack.push(...(dependents.get(n) ?? []));
   }
   return seen;
-}
-
-/** Tarjan's algorithm, iterative (a 10,000-deep chain must not overflow the stack); only the cyclic components. */
-function stronglyConnected(nodes: readonly GraphNode[], edges: ReadonlyMap<string, readonly string[]>): string[][] {
-  const index = new Map<string, number>();
-  const low = new Map<string, number>();
-  const onStack = new Set<string>();
-  const stack: string[] = [];
-  const result: string[][] = [];
-  let counter = 0;
-  for (const root of nodes) {
-    if (index.has(root.name)) continue;
-    const work: [string, number][] = [[root.name, 0]];
-    index.set(root.name, counter);
-    low.set(root.name, counter++);
-    stack.push(root.name);
-    onStack.add(root.name);
-    while (work.length) {
-      const frame = work[work.length - 1]!;
-      const [v, i] = frame;
-      const out = edges.get(v)!;
-      if (i < out.length) {
-        frame[1]++;
-        const w = out[i]!;
-        if (!index.has(w)) {
-          index.set(w, counter);
-          low.set(w, counter++);
-          stack.push(w);
-          onStack.add(w);
-          work.push([w, 0]);
-        } else if (onStack.has(w)) {
-          low.set(v, Math.min(low.get(v)!, index.get(w)!));
-        }
-        continue;
-      }
-      work.pop();
-      if (work.length) {
-        const parent = work[work.length - 1]![0];
-        low.set(parent, Math.min(low.get(parent)!, low.get(v)!));
-      }
-      if (low.get(v) === index.get(v)) {
-        const scc: string[] = [];
-        let w: string;
-        do {
-          w = stack.pop()!;
-          onStack.delete(w);
-          scc.push(w);
-        } while (w !== v);
-        if (scc.length > 1) result.push(scc);
-      }
-    }
-  }
-  return result;
-}
-
-/** The shortest cycle through the strongly connected set's first-declared member, as a path `a, b, …, a`. */
-function cycleThrough(scc: readonly string[], edges: ReadonlyMap<string, readonly string[]>): string[] {
-  const members = new Set(scc);
-  const start = scc[scc.length - 1]!; // Tarjan pops the root last: the first one the walk reached
-  const parent = new Map<string, string>();
-  const queue = [start];
-  for (let i = 0; i < queue.length; i++) {
-    const v = queue[i]!;
-    for (const w of edges.get(v)!) {
-      if (!members.has(w)) continue;
-      if (w === start) {
-        const path = [start];
-        for (let at: string | undefined = v; at !== start && at !== undefined; at = parent.get(at)) path.splice(1, 0, at);
-        path.push(start);
-        return path;
-      }
-      if (!parent.has(w)) {
-        parent.set(w, v);
-        queue.push(w);
-      }
-    }
-  }
-  return [start, start];
 }
 
 /** ` (did you mean 'x'?)` for a near miss among the known names. */

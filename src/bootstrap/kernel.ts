@@ -189,7 +189,8 @@ export type { ComponentOptions };
   const slot = new Slot(0, 'specimen', normalizeSpec('specimen', { use: { start: () => undefined } }));
   const op = new Operation();
   const delivery = new Delivery({ settled: () => true, done: () => {} });
-  const stage = new StageRun(0.5, op, delivery, 1, () => {});
+  const stage = new StageRun(op, delivery);
+  stage.begin(0.5, 1, () => {});
   const attempt = new Attempt(slot, 1, 0.5, op);
   anchorShapes(
     kernel,

@@ -17,15 +17,17 @@ export function buildReport(k: KernelCore, failure: BootFailure | null): BootRep
   const readyMs = k.now();
   const mem = process.memoryUsage();
   const late: BootReport['late'] = [];
-  for (let j = 0; j < order.length; j++) {
-    const targets = order[j]!.spec.late;
-    for (let t = 0; t < targets.length; t++) late.push({ from: order[j]!.name, to: targets[t]!, boundMs: round(k.find(targets[t]!)!.firstReadyAt) });
+  const withLate = facts.withLate;
+  for (let j = 0; j < withLate.length; j++) {
+    const slot = withLate[j]!;
+    const targets = slot.spec.late;
+    for (let t = 0; t < targets.length; t++) late.push({ from: slot.name, to: targets[t]!, boundMs: round(k.find(targets[t]!)!.firstReadyAt) });
   }
   // Every key in its place now (the lazy ones are redefined in place below), so the key order is the documented one.
   const report = {
-    isolation: systemIsolation(order),
+    isolation: facts.isolation,
     ok: failure === null,
-    system: failure ? 'failed' : k.systemState(),
+    system: failure ? 'failed' : facts.system,
     readyMs: round(readyMs)!,
     processMs: round(k.origin)!,
     stages: undefined,
@@ -107,6 +109,11 @@ export class BootFacts implements PathFacts {
   /** The parts (ctx.part) as the report gives them, for the few components that have any. */
   readonly parts: (ComponentReport['parts'] | undefined)[];
   readonly error: (string | null)[];
+  /** The system's state and isolation at the boot's end (as KernelCore.systemState and systemIsolation tell them), found in the same pass. */
+  readonly system: 'ready' | 'degraded';
+  readonly isolation: IsolationLevel;
+  /** The components with late references, in start order. */
+  readonly withLate: Slot[] = [];
 
   constructor(slots: readonly Slot[]) {
     const n = slots.length;
@@ -123,8 +130,18 @@ export class BootFacts implements PathFacts {
     this.healthDetail = new Array(n);
     this.parts = new Array(n);
     this.error = new Array(n);
+    // One pass over every component: a pass costs most in a cold process, where it runs unoptimized.
+    let degraded = false;
+    let isolation: IsolationLevel = 'none';
     for (let i = 0; i < n; i++) {
       const s = slots[i]!;
+      if (s.selected && s.state !== 'ready' && !s.exited) degraded = true;
+      if (s.running) {
+        // As overallIsolation: degraded wins, then sandboxed (every instance is still asked).
+        const level = isolationOf(s.instance).level;
+        if (level === 'degraded' || (level === 'sandboxed' && isolation === 'none')) isolation = level;
+      }
+      if (s.spec.late.length) this.withLate.push(s);
       this.stage[i] = s.stageIndex;
       this.state[i] = s.state;
       this.attempts[i] = s.attempts;
@@ -143,6 +160,8 @@ export class BootFacts implements PathFacts {
       if (s.parts) this.parts[i] = s.parts.map((p) => ({ name: p.name, startMs: round(p.startMs)!, readyMs: round(p.readyMs) }));
       this.error[i] = s.error ? describeError(s.error) : null;
     }
+    this.system = degraded ? 'degraded' : 'ready';
+    this.isolation = isolation;
   }
 
   time(i: number, which: 0 | 1 | 2): number | null {

@@ -50,7 +50,8 @@ const DEFAULT_RESTART_SPEC: ComponentSpec['restart'] = Object.freeze({ ...DEFAUL
 /** Applies defaults; throws a TypeError naming the component and the field for anything malformed. */
 export function normalizeSpec(name: string, o: ComponentOptions): ComponentSpec {
   if (o === null || typeof o !== 'object') throw new TypeError(`${where(name, 'options')} must be an object`);
-  for (const key of Object.keys(o)) if (!KNOWN.has(key)) throw new TypeError(`${where(name, key)} is not a component option (known: ${[...KNOWN].join(', ')})`);
+  // for...in, not Object.keys: no array per component (inherited keys were never checked, and are not).
+  for (const key in o) if (!KNOWN.has(key) && Object.hasOwn(o, key)) throw new TypeError(`${where(name, key)} is not a component option (known: ${[...KNOWN].join(', ')})`);
   if (o.use === undefined && o.command === undefined) throw new TypeError(`${where(name, 'use')} is missing: give a definition, a module path, or a command`);
   const restartSpec = o.restart == null ? DEFAULT_RESTART_SPEC : restartOf(name, o.restart);
   const mode = o.mode ?? 'in-process';

@@ -59,37 +59,56 @@ function guard(a: Attempt, step: (a: Attempt) => boolean | void): boolean {
 }
 
 /**
- * The first attempts of one stage of a boot: one deadline timer per distinct timeout, and a count
- * of the components still to settle.
+ * The first attempts of the stage of a boot under way: one deadline timer per distinct timeout,
+ * and a count of the components still to settle. One serves every stage of a boot, one after the
+ * other (`begin`): its lists, grown in the first stage, are reused rather than made anew, which in
+ * a cold process would throw away the compiled code that appends to them at every stage.
  */
 export class StageRun {
   readonly attempts: Attempt[] = [];
   readonly #groups = new Map<number, Attempt[]>();
   readonly #timers: NodeJS.Timeout[] = [];
-  #left: number;
+  /** The last timeout asked for and its group: most components of a stage share one. */
+  #lastMs = Number.NaN;
+  #lastGroup: Attempt[] = [];
+  #left = 0;
+  /** When the stage began: its first attempts' deadlines count from it. */
+  at = 0;
+  #resolve: () => void = () => {};
   constructor(
-    readonly at: number,
     readonly op: Operation,
     readonly delivery: Delivery,
-    count: number,
-    readonly resolve: () => void,
-  ) {
+  ) {}
+  /** Begins a stage of `count` components; `resolve` is called a microtask after the last settles. */
+  begin(at: number, count: number, resolve: () => void): void {
+    this.at = at;
     this.#left = count;
-    op.stage = this.attempts;
+    this.#resolve = resolve;
+    this.attempts.length = 0;
+    this.#timers.length = 0;
+    this.#groups.clear();
+    this.#lastMs = Number.NaN;
+    this.op.stage = this.attempts;
   }
   firstAttempt(slot: Slot): Attempt {
     const ms = slot.spec.timeoutMs;
+    const group = ms === this.#lastMs ? this.#lastGroup : this.#group(ms);
+    const a = new Attempt(slot, 1, this.at + ms, this.op);
+    a.stage = this;
+    group.push(a);
+    this.attempts.push(a);
+    return a;
+  }
+  #group(ms: number): Attempt[] {
     let group = this.#groups.get(ms);
     if (!group) {
       const g: Attempt[] = (group = []);
       this.#groups.set(ms, g);
       this.#timers.push(setTimeout(() => { for (const a of g) a.timeout(); }, ms));
     }
-    const a = new Attempt(slot, 1, this.at + ms, this.op);
-    a.stage = this;
-    group.push(a);
-    this.attempts.push(a);
-    return a;
+    this.#lastMs = ms;
+    this.#lastGroup = group;
+    return group;
   }
   deliver(a: Attempt): void {
     this.delivery.deliver(a);
@@ -100,6 +119,6 @@ export class StageRun {
     for (const t of this.#timers) clearTimeout(t);
     if (this.op.stage === this.attempts) this.op.stage = undefined;
     // The stage ends a microtask after its last component, as it did when each was a promise.
-    microtask(this.resolve);
+    microtask(this.#resolve);
   }
 }
