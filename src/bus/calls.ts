@@ -140,8 +140,9 @@ export class Calls {
     const n = ++target.requests;
     // The latency sample: every call to a target among its first 64, then one in 16.
     if (!call.timed && (n <= 64 || (n & 15) === 1)) call.sample();
-    target.calls.add(call);
     if (route.handler) {
+      // Counted now, linked into the target's list only if the wheel files it (see CallList).
+      target.calls.enter(call);
       this.#core.wheel.add(call);
       let result: unknown;
       try {
@@ -161,6 +162,7 @@ export class Calls {
       return;
     }
     // A peer serves it: its session carries the deadline and the cancellation, and tells the call.
+    target.calls.add(call);
     call.downstream = target.session!.forward(call, params);
   }
 
