@@ -15,9 +15,8 @@
  *
  * Run everything:   npm run bench -- bus
  * Run one part:     npm run bench -- bus inproc|rtt|pipeline|pubsub|failure|python   (several may be given)
- *                   INPROC_GC=0 runs inproc without the full GC before each sample: the steady
- *                   state of a process that never forces one (after a forced GC V8 shrinks the
- *                   young generation, and every allocation costs more until it has grown again).
+ *                   inproc measures twice in one run, with a full GC before each sample and
+ *                   without (the steady state, which its target reads): see inprocSection.
  * Raw results:      .bench-out/bus.json
  *
  * Helper processes live in bench/bus/ (plain JS: children run without a loader). Every child is
@@ -457,9 +456,22 @@ function badEcho(i: number, r: unknown): Error {
  * included). Every case has its own loops so each call site stays monomorphic.
  */
 interface InprocLoop {
-  /** Wall and CPU time (the process's, every thread: the GC's included) of n calls, in ms. */
-  batch(n: number): Promise<{ wallMs: number; cpuMs: number }>;
+  /** n calls and nothing else: the clocks are read by its caller (see timeBatch). */
+  batch(n: number): Promise<void>;
   timed(n: number, lat: number[]): Promise<void>;
+}
+
+/**
+ * Wall and CPU time (the process's, every thread: the GC's included) of n calls, in ms. The
+ * clocks are read here rather than in each loop: a loop function that also read them after its
+ * loop was optimized on stack (OSR) mid-loop before that code had ever run, and deoptimized as it
+ * left the loop ("insufficient type feedback"), so every sample began in the interpreter.
+ */
+async function timeBatch(loop: InprocLoop, n: number): Promise<{ wallMs: number; cpuMs: number }> {
+  const t0 = performance.now();
+  const c0 = cpuNow();
+  await loop.batch(n);
+  return { wallMs: performance.now() - t0, cpuMs: cpuNow() - c0 };
 }
 
 async function inprocSection(): Promise<unknown> {
@@ -474,13 +486,10 @@ async function inprocSection(): Promise<unknown> {
   const loops: Record<string, InprocLoop> = {
     'await fn(params) (baseline)': {
       async batch(n) {
-        const t0 = performance.now();
-        const c0 = cpuNow();
         for (let i = 0; i < n; i++) {
           const r = await fn(payload(i));
           if (r.n !== i) throw badEcho(i, r);
         }
-        return { wallMs: performance.now() - t0, cpuMs: cpuNow() - c0 };
       },
       async timed(n, lat) {
         for (let i = 0; i < n; i++) {
@@ -493,13 +502,10 @@ async function inprocSection(): Promise<unknown> {
     },
     "bus.request('bench.echo') -> bus.handle": {
       async batch(n) {
-        const t0 = performance.now();
-        const c0 = cpuNow();
         for (let i = 0; i < n; i++) {
           const r = await bus.request<Payload>('bench.echo', payload(i));
           if (r.n !== i) throw badEcho(i, r);
         }
-        return { wallMs: performance.now() - t0, cpuMs: cpuNow() - c0 };
       },
       async timed(n, lat) {
         for (let i = 0; i < n; i++) {
@@ -512,13 +518,10 @@ async function inprocSection(): Promise<unknown> {
     },
     'endpoint.request (rights: calls bench.>)': {
       async batch(n) {
-        const t0 = performance.now();
-        const c0 = cpuNow();
         for (let i = 0; i < n; i++) {
           const r = await caller.request<Payload>('bench.echo', payload(i));
           if (r.n !== i) throw badEcho(i, r);
         }
-        return { wallMs: performance.now() - t0, cpuMs: cpuNow() - c0 };
       },
       async timed(n, lat) {
         for (let i = 0; i < n; i++) {
@@ -531,13 +534,10 @@ async function inprocSection(): Promise<unknown> {
     },
     "bus.request('bench.pat.x') -> 'bench.pat.*'": {
       async batch(n) {
-        const t0 = performance.now();
-        const c0 = cpuNow();
         for (let i = 0; i < n; i++) {
           const r = await bus.request<Payload>('bench.pat.x', payload(i));
           if (r.n !== i) throw badEcho(i, r);
         }
-        return { wallMs: performance.now() - t0, cpuMs: cpuNow() - c0 };
       },
       async timed(n, lat) {
         for (let i = 0; i < n; i++) {
@@ -563,14 +563,23 @@ async function inprocSection(): Promise<unknown> {
   const cases: Record<string, () => Promise<{ ms: number; cpu: number }>> = {};
   for (const [name, loop] of Object.entries(loops)) {
     cases[name] = async () => {
-      const { wallMs, cpuMs } = await loop.batch(INPROC_BATCH);
+      const { wallMs, cpuMs } = await timeBatch(loop, INPROC_BATCH);
       const lat: number[] = [];
       await loop.timed(INPROC_TIMED, lat);
       if (pools.timed(name)) pools.add(name, lat);
       return { ms: (wallMs * 1e6) / INPROC_BATCH, cpu: (cpuMs * 1e6) / INPROC_BATCH }; // ns per call
     };
   }
-  const samples = await measure(cases, { warmup, runs: 15, gcBetween: process.env.INPROC_GC !== "0" });
+  // Both GC treatments, each interleaved over every case with the same loops and batches. The
+  // target reads the steady state (no forced GC): a full GC before each sample starts every batch
+  // from a state a running program is never in (its young generation emptied, its old one just
+  // compacted), where even a hand-written `new Promise` + `then` (the least a request that can be
+  // rejected at its deadline needs) costs 3.7-5x `await fn()` instead of 3x. The forced-GC
+  // figures are printed beside it.
+  const gcSamples = await measure(cases, { warmup, runs: 15, gcBetween: true });
+  const gcBase = median(gcSamples['await fn(params) (baseline)']!.cpu!);
+  const gcRatios = Object.fromEntries(Object.keys(loops).map((name) => [name, median(gcSamples[name]!.cpu!.map((v, i) => v / gcSamples['await fn(params) (baseline)']!.cpu![i]!))]));
+  const samples = await measure(cases, { warmup, runs: 15, gcBetween: false });
   const baseName = 'await fn(params) (baseline)';
   const base = median(samples[baseName]!.ms!);
   const rows = Object.keys(loops).map((name) => {
@@ -590,7 +599,8 @@ async function inprocSection(): Promise<unknown> {
   console.log(`   p50/p99 (timed): ${pools.stats(rows[0]!.name).n.toLocaleString('en-US')} individually timed calls per case, including the clock's own ~${fmtUs(clockP50)}.`);
   console.log('');
   const main = rows[1]!;
-  target('inproc', "bus.request -> in-process handler at most 4x `await fn(params)` (CPU ns/op)", fmtRatio(main.cpuRatio), main.cpuRatio <= 4);
+  target('inproc', "bus.request -> in-process handler at most 4x `await fn(params)` (CPU ns/op, steady state)", fmtRatio(main.cpuRatio), main.cpuRatio <= 4);
+  console.log(`   info  with a forced GC before each sample: ${fmtRatio(gcRatios[main.name]!)} (baseline ${gcBase.toFixed(0)} CPU ns/op; bus.request ${median(gcSamples[main.name]!.cpu!).toFixed(0)})`);
   console.log(`   info  the same in wall time: ${fmtRatio(main.ratio)} (load average ${loadavg()[0]!.toFixed(1)}: wall time on a shared machine counts others' work too)`);
   for (const r of rows.slice(2)) {
     const d = r.nsPerOp - main.nsPerOp;
@@ -598,7 +608,7 @@ async function inprocSection(): Promise<unknown> {
   }
   target('floor', 'routing under 0.1 ms: in-process bus.request round trip p99', fmtUs(main.lat.p99), main.lat.p99 < 100);
   await bus.stop();
-  return { batch: INPROC_BATCH, timedPerRun: INPROC_TIMED, clockP50Us: clockP50, rows };
+  return { batch: INPROC_BATCH, timedPerRun: INPROC_TIMED, clockP50Us: clockP50, rows, forcedGc: { baselineCpuNs: gcBase, cpuRatios: gcRatios } };
 }
 
 // =================================================================================================

@@ -250,6 +250,7 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
     const core = this.#core;
     for (const ep of [...core.connections]) ep.session?.close(reason);
     for (const ep of [...core.endpoints.values()]) if (ep !== this.#self) this.#drop(ep, reason);
+    this.wheel.flush(); // every call in flight listed, the young ones too
     for (const call of this.#self.calls.snapshot()) call.fail(new PeerGoneError(reason));
     await this.#server?.stop();
   }
@@ -302,6 +303,7 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
     for (const r of [...ep.routes]) core.routes.remove(r);
     if (held) this.#activation.openGap(ep.name, held);
     for (const s of [...ep.subscriptions]) this.#pubsub.unsubscribe(s);
+    core.wheel.flush(); // every call in flight to it listed, the young ones too
     for (const call of ep.calls.snapshot()) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
     ep.session?.close(reason);
     for (const w of ep.readyWaiters.splice(0)) w();

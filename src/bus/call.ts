@@ -140,6 +140,10 @@ export class Call implements DeadlineEntry, ForwardedRequest, CancelListener {
   get traceparent(): string {
     return (this.#traceparent ??= newTraceparent());
   }
+  /** The wheel filed it (pending past a tick, or flushed): it joins its target's list (see CallList). */
+  filed(): void {
+    this.target.calls.link(this);
+  }
   expire(): void {
     this.target.timeouts++;
     this.fail(new TimeoutError(`'${this.method}' (served by '${this.target.name}') did not answer within ${Math.round(this.#timeoutMs)}ms`, { method: this.method, peer: this.target.name }));

@@ -32,6 +32,27 @@ export class Calls {
 
   /** A request from an in-process party: its promise settles with the answer or a typed error. */
   request(from: Endpoint, method: string, params: unknown, options?: RequestOptions): Promise<unknown> {
+    if (options === undefined) {
+      // The common call: no options, allowed, to an in-process handler. Anything else (a refusal
+      // with its event, a peer) takes the general path below.
+      const grants = from.grants;
+      const route = grants.all || grants.allows('calls', method) ? this.#core.routes.find(method) : undefined;
+      if (route !== undefined && route.handler !== undefined) return this.#local(from, route, method, params);
+    }
+    return this.#request(from, method, params, options);
+  }
+
+  /** An in-process handler's call with the bus's default deadline, none of the options set. */
+  #local(from: Endpoint, route: Route, method: string, params: unknown): Promise<unknown> {
+    const promise = new Promise(this.#capture);
+    const call = Call.unclocked(this.#core.wheel, from, route.endpoint, method, this.#core.limits.defaultTimeoutMs, undefined);
+    call.resolve = this.#resolve;
+    call.reject = this.#reject;
+    this.start(call, route, params);
+    return promise;
+  }
+
+  #request(from: Endpoint, method: string, params: unknown, options: RequestOptions | undefined): Promise<unknown> {
     let timeoutMs: number;
     try {
       timeoutMs = options?.timeout === undefined ? this.#core.limits.defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
@@ -140,8 +161,9 @@ export class Calls {
     const n = ++target.requests;
     // The latency sample: every call to a target among its first 64, then one in 16.
     if (!call.timed && (n <= 64 || (n & 15) === 1)) call.sample();
-    target.calls.add(call);
     if (route.handler) {
+      // Counted now, linked into the target's list only if the wheel files it (see CallList).
+      target.calls.enter(call);
       this.#core.wheel.add(call);
       let result: unknown;
       try {
@@ -161,6 +183,7 @@ export class Calls {
       return;
     }
     // A peer serves it: its session carries the deadline and the cancellation, and tells the call.
+    target.calls.add(call);
     call.downstream = target.session!.forward(call, params);
   }
 

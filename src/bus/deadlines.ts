@@ -13,7 +13,14 @@ import { performance } from 'node:perf_hooks'; // not the global: in Node 20 tha
  *
  * An entry's deadline is read when it is filed, not when it is added: an in-process call reads the
  * clock for its start only then, if nothing needed it before (see Call), so the filing tick is
- * where its deadline starts to count.
+ * where its deadline starts to count. Filing also tells the entry (`filed`): an in-process call
+ * joins its target's list of calls in flight only then (see CallList), so the common short call is
+ * written into no long-lived object at all.
+ *
+ * The young slots are a fresh array each time they are filed: an array that lived long enough to
+ * be promoted to the old generation makes every store of a new entry into it go through V8's write
+ * barrier (an old object pointing to a young one is recorded for the next scavenge), which cost
+ * more than the array (2 KB per 256 entries).
  */
 export interface DeadlineEntry {
   /** `performance.now()` at which it expires (read when the entry is filed). */
@@ -21,6 +28,8 @@ export interface DeadlineEntry {
   /** The wheel's bookkeeping: its young slot (negative), its bucket's key, or undefined when not in the wheel. */
   wheelKey?: number | undefined;
   expire(): void;
+  /** Called when it leaves the young slots for its bucket (still pending past a tick, or at a flush). */
+  filed?(): void;
 }
 
 const TICK_MS = 8;
@@ -31,15 +40,12 @@ const youngSlot = (key: number) => -1 - key;
  * Young slots at most: past that the pending ones are filed at once. Ticks are timers, and a loop
  * of in-process calls that only awaits microtasks never lets one run.
  */
-const YOUNG_SLOTS = 4096;
+const YOUNG_SLOTS = 256;
 
 export class DeadlineWheel {
   readonly #buckets = new Map<number, Set<DeadlineEntry>>();
-  /**
-   * Entries added since the last tick: the first #youngCount slots, emptied as entries are
-   * removed. The array is reused from tick to tick rather than regrown.
-   */
-  readonly #young: (DeadlineEntry | undefined)[] = [];
+  /** Entries added since the last filing: the first #youngCount slots, emptied as entries are removed. */
+  #young: (DeadlineEntry | undefined)[] = new Array<DeadlineEntry | undefined>(YOUNG_SLOTS).fill(undefined);
   #youngCount = 0;
   #timer: NodeJS.Timeout | undefined;
   #count = 0;
@@ -82,16 +88,28 @@ export class DeadlineWheel {
     bucket.add(entry);
   }
 
-  /** The young entries still pending go to their buckets. */
+  /**
+   * Files the young entries still pending into their buckets now: whoever lists the calls in flight
+   * (an endpoint's end, the bus's close) sees them all, each counting its deadline from now at the
+   * latest.
+   */
+  flush(): void {
+    this.#fileYoung();
+  }
+
+  /** The young entries still pending go to their buckets; the slots start again in a fresh array. */
   #fileYoung(): void {
+    const n = this.#youngCount;
+    if (n === 0) return;
     const young = this.#young;
-    for (let i = 0; i < this.#youngCount; i++) {
+    this.#young = new Array<DeadlineEntry | undefined>(YOUNG_SLOTS).fill(undefined);
+    this.#youngCount = 0;
+    for (let i = 0; i < n; i++) {
       const e = young[i];
       if (e === undefined) continue;
-      young[i] = undefined;
       this.#file(e);
+      e.filed?.();
     }
-    this.#youngCount = 0;
   }
 
   #tick(): void {

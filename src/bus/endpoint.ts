@@ -26,28 +26,48 @@ export interface Route {
  * The calls in flight to one endpoint, oldest first, as a list linked through the calls
  * themselves: adding and removing one (on every call) are a few field writes, where a Set's
  * table is reallocated as it empties and refills.
+ *
+ * A call to an in-process handler is only counted when it starts (`enter`), and linked when the
+ * deadline wheel files it (still pending past a tick, or at a flush): most are answered before,
+ * and never write themselves into the endpoint (a long-lived object, so each such write went
+ * through V8's write barrier). Whoever walks the list (`snapshot`) flushes the wheel first.
  */
 export class CallList {
   #head: Call | undefined;
   #tail: Call | undefined;
   size = 0;
-  add(call: Call): void {
+  /** Counts a call in flight (it is linked later, by `link`). */
+  enter(call: Call): void {
     call.listed = true;
+    this.size++;
+  }
+  /** Counts and links a call in flight. */
+  add(call: Call): void {
+    this.enter(call);
+    this.link(call);
+  }
+  /** Links a counted call at the end of the list (at once for a forwarded call, when filed for an in-process one). */
+  link(call: Call): void {
+    if (!call.listed || this.#linked(call)) return;
     call.prev = this.#tail;
     call.next = undefined;
     if (this.#tail) this.#tail.next = call;
     else this.#head = call;
     this.#tail = call;
-    this.size++;
+  }
+  #linked(call: Call): boolean {
+    return call.prev !== undefined || this.#head === call;
   }
   delete(call: Call): void {
     if (!call.listed) return;
     call.listed = false;
-    if (call.prev) call.prev.next = call.next;
-    else this.#head = call.next;
-    if (call.next) call.next.prev = call.prev;
-    else this.#tail = call.prev;
-    call.prev = call.next = undefined;
+    if (this.#linked(call)) {
+      if (call.prev) call.prev.next = call.next;
+      else this.#head = call.next;
+      if (call.next) call.next.prev = call.prev;
+      else this.#tail = call.prev;
+      call.prev = call.next = undefined;
+    }
     if (--this.size === 0 && this.#idle) {
       const waiting = this.#idle;
       this.#idle = undefined;
@@ -60,7 +80,7 @@ export class CallList {
     if (this.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#idle ??= []).push(resolve));
   }
-  /** A copy to iterate while failing calls (which removes them). */
+  /** A copy of the linked calls to iterate while failing them (which removes them): flush the wheel first. */
   snapshot(): Call[] {
     const calls: Call[] = [];
     for (let c = this.#head; c; c = c.next) calls.push(c);
