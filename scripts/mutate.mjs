@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-const ALL = ['container', 'bootstrap', 'pit', 'bus', 'orchestra'];
+const ALL = ['container', 'bootstrap', 'pit', 'bus', 'bus-calls', 'orchestra'];
 const args = process.argv.slice(2);
 const survivors = args.includes('--survivors');
 const reportOnly = args.includes('--report');
