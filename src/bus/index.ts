@@ -21,7 +21,7 @@ export type {
   SubscribeOptions,
   Subscription,
 } from './api.js';
-export { BusClient, connect, type ConnectOptions } from './client.js';
+export { BusClient, connect, type ConnectOptions } from './client/index.js';
 export { busComponent } from './component.js';
 export { BusSettingsSchema, type BusSettings } from './settings/index.js';
 export {

@@ -3,7 +3,8 @@
  * FILE:LINE:COL, with `use:` resolved relative to the file. It imports the kernel and nothing it
  * configures: turning a loaded system into a running one is the system's part (src/system).
  */
-export { ConfigError, formatDiagnostic, loadSystem, loadSystemText, loadSystemValue, type Diagnostic, type LoadOptions, type LoadedSystem } from './load.js';
+export { ConfigError, formatDiagnostic, type Diagnostic } from './diagnostics.js';
+export { loadSystem, loadSystemText, loadSystemValue, type LoadOptions, type LoadedSystem } from './load.js';
 export { loadDefinition, resolveUse, ModuleLoadError, type ResolvedUse } from './modules.js';
 export { BUILTIN_NAMES, builtinNames, isBuiltinName, type BuiltinLoader, type BuiltinName } from './builtins.js';
 export { ConfigSchema, ComponentSchema, parseListen, type ComponentConfig, type HttpConfig, type SystemConfig } from './schema.js';

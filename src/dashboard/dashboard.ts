@@ -4,7 +4,8 @@ import { BusError, ErrorCode, type Bus, type Subscription } from '../bus/index.j
 import { ActionRefused, OperatorActions } from './actions.js';
 import { asset, ASSET_PATHS, assetFile } from './assets.js';
 import { listMelodies, type MelodyFile } from './melody-files.js';
-import { DashboardModel, type LogEntry } from './model.js';
+import { DashboardModel } from './model.js';
+import type { LogEntry } from './views.js';
 import { DEFAULT_STREAM_LIMITS, frame, SseClient, type StreamLimits } from './stream.js';
 
 /**

@@ -4,5 +4,5 @@
  * actions behind the operator token. The CLI's HTTP listener serves it (docs/dashboard.md).
  */
 export { Dashboard, DEFAULT_DASHBOARD_LIMITS, type DashboardLimits, type DashboardOptions, type DashboardStats } from './dashboard.js';
-export type { BootView, BusSample, Inventory, InventoryRow, LogEntry, MelodyRun, PeerSample } from './model.js';
+export type { BootView, BusSample, Inventory, InventoryRow, LogEntry, MelodyRun, PeerSample } from './views.js';
 export { DEFAULT_STREAM_LIMITS, type StreamLimits } from './stream.js';

@@ -310,7 +310,7 @@ describe.skipIf(!probe.available)('the sandbox', () => {
     writeFileSync(
       script,
       `import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-       import { connect } from ${JSON.stringify(join(dist, 'bus', 'client.js'))};
+       import { connect } from ${JSON.stringify(join(dist, 'bus', 'client', 'index.js'))};
        const bus = await connect({});
        bus.handle('probe.look', () => {
          // The token's descriptor was a socket; once read and closed, no socket but stdio is left.

@@ -1,111 +1,15 @@
-import { closeSync, readFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
-import { workerData } from 'node:worker_threads';
-import type { MessagePort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks'; // not the global: in Node 20 that is a getter run on every clock read
-import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
-import { toMs, type Duration } from '../util/duration.js';
-import type { BusApi, BusStats, EventListener, Handler, HandlerContext, Registration, RequestOptions, SubscribeOptions, Subscription } from './api.js';
-import { DeadlineWheel } from './deadlines.js';
-import { BusError, ErrorCode, PeerGoneError, RequestCancelledError, toBusError, UnauthorizedError } from './errors.js';
-import type { Framing } from './framing.js';
-import { IncomingRequest, RpcSession, type CancelListener } from './session.js';
-import { LatencyHistogram } from './stats.js';
-import { assertPattern, assertSubject, isPattern, SubjectIndex } from './subjects.js';
-import { PortTransport } from './port-transport.js';
-import { StreamTransport } from './stream-transport.js';
-import type { MessageTransport } from './transport.js';
-
-export interface ConnectOptions {
-  /** The name this peer claims (its identity still comes from the token). */
-  name?: string;
-  /** Unix socket path (default: `SYMPHONY_BUS`). */
-  path?: string;
-  /** Secret (default: read once from the descriptor `SYMPHONY_TOKEN_FD` the kernel gave a peer it spawned, else `SYMPHONY_TOKEN`, else the file `<socket>.token`). */
-  token?: string;
-  /** `socket`, `stdio`, or `port` (a worker's MessagePort). Default: from `SYMPHONY_TRANSPORT`, the worker's data, or the socket path. */
-  transport?: 'socket' | 'stdio' | 'port';
-  port?: MessagePort;
-  framing?: Framing;
-  /** Default request deadline (30s). */
-  timeout?: Duration;
-  /** Socket clients reconnect after a drop, with exponential backoff and jitter (default on). */
-  reconnect?: boolean | Partial<BackoffPolicy>;
-  /** Exit the process when the kernel is gone (stdin EOF or a new parent). Default: on for peers the kernel spawned. */
-  exitWithParent?: boolean;
-}
-
-let tokenFromFd: string | undefined;
-
-/**
- * The token a kernel-spawned peer was handed on an inherited descriptor (`SYMPHONY_TOKEN_FD`):
- * read to its end once, then the descriptor is closed and the variable dropped, so nothing the
- * process runs later can read it again (reconnects reuse the copy kept here).
- */
-function inheritedToken(): string | undefined {
-  if (tokenFromFd !== undefined) return tokenFromFd;
-  const fd = Number(process.env.SYMPHONY_TOKEN_FD);
-  if (!process.env.SYMPHONY_TOKEN_FD || !Number.isInteger(fd) || fd < 3) return undefined;
-  delete process.env.SYMPHONY_TOKEN_FD;
-  try {
-    tokenFromFd = readFileSync(fd, 'utf8').trim();
-  } finally {
-    try {
-      closeSync(fd);
-    } catch {
-      // already closed
-    }
-  }
-  return tokenFromFd;
-}
-
-interface Setup {
-  transport: MessageTransport;
-  token: string;
-}
-
-class RemoteHandlerContext implements HandlerContext, CancelListener {
-  #controller: AbortController | undefined;
-  readonly #deadlineEpoch: number;
-  constructor(
-    readonly request: IncomingRequest,
-    defaultTimeoutMs: number,
-  ) {
-    this.#deadlineEpoch = request.deadline ?? Date.now() + defaultTimeoutMs;
-    request.onCancel = this;
-  }
-  /** The bus cancelled the request (its caller did, or the deadline passed). */
-  requestCancelled(): void {
-    this.#controller?.abort(new RequestCancelledError(`'${this.request.method}' was cancelled`));
-  }
-  get method(): string {
-    return this.request.method;
-  }
-  get done(): boolean {
-    return this.request.cancelled || this.request.answered || Date.now() >= this.#deadlineEpoch;
-  }
-  get peer(): string {
-    return this.request.peer ?? 'bus';
-  }
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.request.cancelled) this.#controller.abort(new RequestCancelledError(`'${this.request.method}' was cancelled`));
-    }
-    return this.#controller.signal;
-  }
-  get deadline(): number {
-    return this.#deadlineEpoch;
-  }
-  remainingMs(): number {
-    return Math.max(0, this.#deadlineEpoch - Date.now());
-  }
-  get traceparent(): string {
-    return this.request.traceparent ?? '';
-  }
-  /** Keeps the shape of contexts across a full GC (see OutgoingRequest.shapeKeeper in session.ts). */
-  static readonly shapeKeeper = new RemoteHandlerContext(new IncomingRequest(0, '', undefined, { deadline: Date.now() + 0.5 }), 0);
-}
+import { backoffDelay } from '../../util/backoff.js';
+import { toMs } from '../../util/duration.js';
+import type { BusApi, BusStats, EventListener, Handler, Registration, RequestOptions, SubscribeOptions, Subscription } from '../api.js';
+import { DeadlineWheel } from '../deadlines.js';
+import { BusError, ErrorCode, PeerGoneError, toBusError, UnauthorizedError } from '../errors.js';
+import type { Framing } from '../framing.js';
+import { IncomingRequest, RpcSession } from '../session.js';
+import { LatencyHistogram } from '../stats.js';
+import { assertPattern, assertSubject, isPattern, SubjectIndex } from '../subjects.js';
+import { RemoteHandlerContext } from './context.js';
+import { resolveConnection, type ConnectOptions, type Setup } from './options.js';
 
 /**
  * The bus from another process (or a worker): the same API as in process. Says hello with its
@@ -146,38 +50,10 @@ export class BusClient implements BusApi {
 
   /** Connects per the options and the environment the kernel gave this process. */
   static async connect(options: ConnectOptions = {}): Promise<BusClient> {
-    const inherited = inheritedToken();
-    const spawnedByKernel = inherited !== undefined || process.env.SYMPHONY_TOKEN !== undefined;
-    const fromWorker = (workerData as { symphony?: { port: MessagePort; token: string; name: string } } | null)?.symphony;
-    const kind = options.transport ?? (options.port || fromWorker ? 'port' : (process.env.SYMPHONY_TRANSPORT as ConnectOptions['transport']) ?? (options.path ?? process.env.SYMPHONY_BUS ? 'socket' : 'stdio'));
-    const name = options.name ?? fromWorker?.name ?? process.env.SYMPHONY_PEER ?? `node-${process.pid}`;
-    let setup: () => Promise<Setup>;
-    if (kind === 'port') {
-      const port = options.port ?? fromWorker?.port;
-      if (!port) throw new TypeError('transport "port" needs a MessagePort (or a worker started by the bus)');
-      const token = options.token ?? fromWorker?.token ?? inherited ?? process.env.SYMPHONY_TOKEN ?? '';
-      setup = async () => ({ transport: new PortTransport(port), token });
-    } else if (kind === 'stdio') {
-      const token = options.token ?? inherited ?? process.env.SYMPHONY_TOKEN ?? '';
-      setup = async () => ({ transport: new StreamTransport(process.stdin, process.stdout, { framing: 'ndjson' }), token });
-    } else {
-      const path = options.path ?? process.env.SYMPHONY_BUS;
-      if (!path) throw new TypeError('no bus socket: pass { path } or set SYMPHONY_BUS');
-      const token = options.token ?? inherited ?? process.env.SYMPHONY_TOKEN ?? readFileSync(`${path}.token`, 'utf8').trim();
-      setup = () =>
-        new Promise((resolve, reject) => {
-          const socket = netConnect(path);
-          socket.once('connect', () => {
-            socket.off('error', reject);
-            socket.setNoDelay?.(true);
-            resolve({ transport: new StreamTransport(socket, socket, { framing: 'ndjson' }), token });
-          });
-          socket.once('error', reject);
-        });
-    }
-    const client = new BusClient({ ...options, name, transport: kind, reconnect: kind === 'socket' ? (options.reconnect ?? true) : false }, setup);
+    const connection = resolveConnection(options);
+    const client = new BusClient(connection.options, connection.setup);
     await client.#open();
-    if (options.exitWithParent ?? (spawnedByKernel && kind !== 'port')) client.#watchParent();
+    if (connection.exitWithParent) client.#watchParent();
     return client;
   }
 
