@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
-const ALL = ['container', 'bootstrap', 'pit', 'bus', 'orchestra'];
+const ALL = ['container', 'bootstrap', 'pit', 'pit-arbiter', 'bus', 'bus-calls', 'orchestra'];
 const args = process.argv.slice(2);
 const survivors = args.includes('--survivors');
 const reportOnly = args.includes('--report');
@@ -53,15 +53,15 @@ if (!reportOnly) {
   }
 }
 
-console.log('\npart        score   killed timeout survived no-cov ignored');
+console.log('\npart         score   killed timeout survived no-cov ignored');
 for (const part of chosen) {
   const t = tally(part);
   if (t === undefined) {
-    console.log(`${part.padEnd(10)}  (not run yet: reports/mutation/${part}.incremental.json is missing)`);
+    console.log(`${part.padEnd(11)}  (not run yet: reports/mutation/${part}.incremental.json is missing)`);
     continue;
   }
   const { n, score } = t;
-  console.log(`${part.padEnd(10)} ${score.toFixed(2).padStart(6)}% ${String(n.Killed).padStart(7)} ${String(n.Timeout).padStart(7)} ${String(n.Survived).padStart(8)} ${String(n.NoCoverage).padStart(6)} ${String(n.Ignored).padStart(7)}`);
+  console.log(`${part.padEnd(11)} ${score.toFixed(2).padStart(6)}% ${String(n.Killed).padStart(7)} ${String(n.Timeout).padStart(7)} ${String(n.Survived).padStart(8)} ${String(n.NoCoverage).padStart(6)} ${String(n.Ignored).padStart(7)}`);
   if (survivors) console.log(t.left.join('\n'));
 }
 process.exit(failed ? 1 : 0);

@@ -509,3 +509,167 @@ describe('attempts and their deadlines (attempt.ts)', () => {
     expect(fast!.aborted).toBe(false);
   });
 });
+
+describe('what the rerun of health.ts, slot.ts, teardown.ts and attempt.ts left', () => {
+  type Inst = { n: number };
+  /** A permanent component `db` whose instances are numbered; `ctxs[n]` is instance n's start context. */
+  function numbered(health: (i: Inst) => unknown, options: Record<string, unknown> = {}, stop?: (i: Inst) => Promise<void>) {
+    const ctxs: ComponentContext[] = [];
+    const def: AnyComponentDefinition = {
+      async start(ctx: ComponentContext) { ctxs.push(ctx); return { n: ctxs.length }; },
+      health: health as never,
+      ...(stop ? { stop: stop as never } : {}),
+    };
+    const k = createKernel({ components: { db: { use: def, health: { interval: '20ms', threshold: 1, timeout: '2s' }, restart: { strategy: 'one_for_one', max: 10 }, ...options } } });
+    return { k, ctxs };
+  }
+  const liveness = (events: KernelEvent[]) => events.filter((e) => e.type === 'component' && (e as { reason?: string }).reason === 'liveness probe');
+
+  it('a liveness probe that answers while its failed component is being stopped moves nothing and is not followed by another', async () => {
+    let gated = false;
+    let inFlight = false;
+    let answered = false;
+    let probesOfFirst = 0;
+    const { k, ctxs } = numbered(
+      async (i) => {
+        if (i.n !== 1 || !gated) return (gated = true);
+        probesOfFirst++;
+        inFlight = true;
+        await delay(100);
+        answered = true;
+        return { status: 'degraded', detail: 'from the failed instance' };
+      },
+      {},
+      // The failed instance's stop outlasts its probe: the probe answers while it is stopping.
+      async (i) => { if (i.n === 1) await delay(400); },
+    );
+    const events = collect(k);
+    await k.start();
+    await until(() => inFlight, 3000, 'a liveness probe under way');
+    ctxs[0]!.fail(new Error('boom'));
+    await until(() => answered, 3000, 'the probe to answer');
+    await delay(60);
+    expect(k.states()[0]!.state).toBe('stopping');
+    expect(probesOfFirst).toBe(1);
+    await until(() => ctxs.length === 2 && k.states()[0]!.state === 'ready', 3000, 'the restart');
+    expect(liveness(events)).toEqual([]);
+    await k.stop();
+  });
+
+  it('a probe of the old instance that answers after the restart leaves the new instance alone', async () => {
+    let gated = false;
+    let inFlight = false;
+    let answered = false;
+    const { k, ctxs } = numbered(async (i) => {
+      if (i.n !== 1) return true;
+      if (!gated) return (gated = true);
+      inFlight = true;
+      await delay(200);
+      answered = true;
+      return { status: 'degraded', detail: 'from the old instance' };
+    });
+    const events = collect(k);
+    await k.start();
+    await until(() => inFlight, 3000, 'a liveness probe under way');
+    ctxs[0]!.fail(new Error('boom'));
+    await until(() => ctxs.length === 2 && k.states()[0]!.state === 'ready', 3000, 'the restart');
+    await until(() => answered, 3000, 'the old probe to answer');
+    await delay(60);
+    expect(k.states()[0]).toMatchObject({ state: 'ready', health: 'healthy' });
+    expect(k.system).toBe('ready');
+    expect(liveness(events)).toEqual([]);
+    await k.stop();
+  });
+
+  it('a liveness failure ends the watch of that instance: it is not probed again while its restart waits out its backoff', async () => {
+    const probes = new Map<number, number>();
+    let sick = 0;
+    const { k, ctxs } = numbered(
+      (i) => (probes.set(i.n, (probes.get(i.n) ?? 0) + 1), probes.get(i.n)! === 1 || i.n !== sick),
+      { backoff: { initial: '600ms', max: '600ms' } },
+    );
+    const events = collect(k);
+    await k.start();
+    sick = 1; // the first restart is at once; the second waits 300-600 ms
+    await until(() => ctxs.length === 2 && k.states()[0]!.state === 'ready', 3000, 'the first restart');
+    sick = 2;
+    await until(() => events.filter((e) => e.type === 'component' && e.state === 'failed').length === 2, 3000, 'the second failure');
+    const atFailure = probes.get(2)!;
+    await delay(150); // within the backoff: a watch left on it would probe it every 20 ms
+    expect(ctxs.length).toBe(2);
+    expect(probes.get(2)).toBe(atFailure);
+    await k.stop();
+  });
+
+  it('a component that exited and stays down is stopped once: the system stop does not stop it again', async () => {
+    const stopped: string[] = [];
+    let ctx!: ComponentContext;
+    const k = createKernel({
+      components: {
+        job: { use: { async start(c: ComponentContext) { ctx = c; return {}; }, async stop() { stopped.push('job'); } }, restart: { type: 'transient', strategy: 'one_for_one' } },
+        other: { use: { async start() { return {}; }, async stop() { stopped.push('other'); } } },
+      },
+    });
+    await k.start();
+    ctx.exit!('done');
+    await until(() => k.states()[0]!.state === 'stopped', 3000, 'job to stop');
+    await k.stop();
+    expect(stopped.sort()).toEqual(['job', 'other']);
+  });
+
+  it("a failed boot's report keeps the error of a stop that failed in the rollback", async () => {
+    const k = createKernel({
+      components: {
+        a: { use: { async start() { return {}; }, async stop() { throw new Error('stuck in rollback'); } } },
+        b: { use: { async start() { throw new Error('no b'); } }, needs: ['a'] },
+      },
+    });
+    const err = (await k.start().catch((e: unknown) => e)) as BootError;
+    expect(err).toBeInstanceOf(BootError);
+    const a = err.report.components.find((c) => c.name === 'a')!;
+    expect(a.state).toBe('stopped');
+    expect(a.error).toBe("StopError: 'a' failed to stop: Error: stuck in rollback");
+  });
+
+  it('a swap that ends while the system stops does not start watching the new instance', async () => {
+    let newProbes = 0;
+    const v2: AnyComponentDefinition = { async start() { await delay(50); return { v: 2 }; }, health: () => (newProbes++, true) };
+    const k = createKernel({
+      components: {
+        db: { use: { async start() { return { v: 1 }; }, health: () => true }, health: { interval: '10ms', timeout: '1s' } },
+        // Its stop keeps the system stopping (and db up) for a while after the swap ended.
+        app: { use: { async start() { return {}; }, async stop() { await delay(300); } }, needs: ['db'] },
+      },
+    });
+    await k.start();
+    const swapped = k.swap('db', v2).catch((e: unknown) => e);
+    await delay(10);
+    const stopped = k.stop();
+    await swapped;
+    const atSwap = newProbes; // its readiness gate
+    await stopped;
+    expect(atSwap).toBeGreaterThanOrEqual(1);
+    expect(newProbes).toBe(atSwap);
+  });
+
+  it('a boot abandoned twice keeps the first reason: what the later stages are told is why it was first abandoned', async () => {
+    // Asked before the boot ends: asked after a failed boot, a target left pending never settles.
+    let ready!: Promise<unknown>;
+    const ac = new AbortController();
+    let hanging = false;
+    const k = createKernel({
+      components: {
+        a: { use: { async start(ctx: ComponentContext) { ready = ctx.late.c!.ready; return {}; } }, late: ['c'] },
+        b: { use: { async start() { hanging = true; return new Promise(() => {}); } }, needs: ['a'], timeout: '1h' },
+        c: { use: noop, needs: ['b'] },
+      },
+    });
+    const boot = k.start({ signal: ac.signal }).catch((e: unknown) => e);
+    await until(() => hanging, 3000, 'b to start');
+    ac.abort();
+    const stopping = k.stop('the second reason');
+    expect(await boot).toBeInstanceOf(BootError);
+    await stopping;
+    await expect(ready).rejects.toThrow(/^boot interrupted$/);
+  });
+});

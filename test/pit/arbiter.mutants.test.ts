@@ -243,3 +243,95 @@ describe('accounting', () => {
     again.restore({} as never);
   });
 });
+
+describe('what the second run of arbiter.ts left: bounds, the data of its errors, an engine that was only restored', () => {
+  it('is named arbiter, and serves its decisions through its method table', async () => {
+    const { arbiter } = await engine();
+    expect(arbiter.name).toBe('arbiter');
+    arbiter.define({ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 });
+    arbiter.release((await arbiter.request('r', 'a')).grant);
+    expect(arbiter.methods['arbiter.decisions']({ resource: 'r' })).toMatchObject([{ grantedTo: 'a', resource: 'r' }]);
+  });
+
+  it('a bad resource in the config is refused with the config key that holds it', async () => {
+    await expect(engine({ resources: [{ resource: 'r', capacity: 0 }] })).rejects.toThrow(/^pit\.arbiter\.resources: capacity: /);
+  });
+
+  it('a restore without resources restores none', () => {
+    const a = new ArbitrationEngine();
+    a.restore({} as never);
+    expect(a.snapshot()).toEqual({ resources: [] });
+  });
+
+  it('an engine only restored (never given a context) grants all the same', async () => {
+    const a = new ArbitrationEngine();
+    a.restore({ resources: [{ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 }] });
+    const g = await a.request('r', 'x');
+    expect(g).toMatchObject({ grant: 'r:1', requester: 'x', rationale: 'first in line (no contention)' });
+  });
+
+  it('a request without a priority is NORMAL', async () => {
+    const { arbiter } = await engine();
+    arbiter.define({ resource: 'p', strategy: 'priority', capacity: 1, agingMs: 0 });
+    expect((await arbiter.request('p', 'a')).rationale).toBe('priority NORMAL (0) (no contention)');
+  });
+
+  it("a request's timeout error and an unknown resource's error say which resource, and who", async () => {
+    const { arbiter } = await engine();
+    arbiter.define({ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 });
+    await arbiter.request('r', 'holder');
+    const err = (await arbiter.request('r', 'late', { timeoutMs: 20 }).catch((e: unknown) => e)) as { data: unknown };
+    expect(err.data).toEqual({ resource: 'r', requester: 'late' });
+    let unknown: unknown;
+    try { arbiter.stats('nope'); } catch (e) { unknown = e; }
+    expect((unknown as { data: unknown }).data).toEqual({ resource: 'nope' });
+  });
+
+  it('a round-robin starts at the head of its ring: the first grant names no previous requester', async () => {
+    const { arbiter } = await engine();
+    arbiter.define({ resource: 'rr', strategy: 'round-robin', capacity: 1, agingMs: 0 });
+    // 'gone' joins the ring first but its call is already over, so it leaves the line ungranted.
+    await expect(arbiter.request('rr', 'gone', { caller: { done: true } })).rejects.toThrow(/is over/);
+    expect((await arbiter.request('rr', 'b')).rationale).toBe('its turn in the round-robin (no contention)');
+  });
+
+  it('waits are in milliseconds: the mean wait and a grant\'s waitedMs match the time waited', async () => {
+    const { arbiter } = await engine();
+    arbiter.define({ resource: 'r', strategy: 'queue', capacity: 1, agingMs: 0 });
+    const waits: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const blocker = await arbiter.request('r', 'blocker');
+      const waiting = arbiter.request('r', 'a');
+      await new Promise((r) => setTimeout(r, 120));
+      arbiter.release(blocker.grant);
+      const g = await waiting;
+      waits.push(g.waitedMs);
+      arbiter.release(g.grant);
+    }
+    for (const w of waits) {
+      expect(w).toBeGreaterThanOrEqual(100);
+      expect(w).toBeLessThan(2000);
+    }
+    const a = arbiter.stats('r').requesters.find((q) => q.requester === 'a')!;
+    expect(a.grants).toBe(2);
+    expect(a.meanWaitMs).toBeGreaterThanOrEqual(100);
+    expect(a.meanWaitMs).toBeLessThan(2000);
+    expect(Math.abs(a.meanWaitMs - (waits[0]! + waits[1]!) / 2)).toBeLessThan(0.01);
+  });
+
+  it('aging adds one point per agingMs waited, no more', async () => {
+    const { arbiter } = await engine();
+    arbiter.define({ resource: 'cpu', strategy: 'priority', capacity: 1, agingMs: 10 });
+    const blocker = await arbiter.request('cpu', 'blocker');
+    const low = arbiter.request('cpu', 'old-low', { priority: 'LOW' });
+    await new Promise((r) => setTimeout(r, 300)); // ~30 points: -100 becomes about -70
+    const other = arbiter.request('cpu', 'new-lower', { priority: -1000 });
+    arbiter.release(blocker.grant);
+    const g = await low;
+    const aged = Number(/aged to (-?\d+\.\d)/.exec(g.rationale)![1]);
+    expect(aged).toBeGreaterThanOrEqual(-75);
+    expect(aged).toBeLessThan(0);
+    arbiter.release(g.grant);
+    await other;
+  });
+});

@@ -1,0 +1,318 @@
+/**
+ * The bus's calls as callers see them, through public faces only (Bus.request, endpoints, a peer
+ * on the bus's socket): a peer's deadline and the bus's cap on it, a peer's cancellation, an
+ * already aborted or later aborted signal and the listener a request leaves on it, a deputy's
+ * call for another identity, handler failures, notifications, what may not be served, and the
+ * memory budget of a peer's requests. Each kills mutants of src/bus/calls.ts and
+ * src/bus/deadlines.ts that the other in-process suites left (see docs/testing.md).
+ */
+import { getEventListeners } from 'node:events';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Bus, BusError, ErrorCode, ForbiddenError, InternalError, PeerGoneError, RequestCancelledError, TimeoutError, type BusEvent, type HandlerContext } from '../../src/bus/index.js';
+import { delay, until } from '../helpers.js';
+import { RawPeer } from './raw-peer.js';
+
+let buses: Bus[] = [];
+let peers: RawPeer[] = [];
+afterEach(async () => {
+  for (const p of peers) p.close();
+  for (const b of buses) await b.close();
+  buses = [];
+  peers = [];
+});
+function newBus(options: ConstructorParameters<typeof Bus>[0] = {}): Bus {
+  const b = new Bus(options);
+  buses.push(b);
+  return b;
+}
+function eventsOf(bus: Bus): BusEvent[] {
+  const out: BusEvent[] = [];
+  bus.onEvent((e) => void out.push(e));
+  return out;
+}
+/** A raw peer on the bus's socket, past hello, with the given rights. */
+async function peer(bus: Bus, name: string, rights: Parameters<Bus['issueToken']>[1] = { calls: ['>'] }): Promise<RawPeer> {
+  const path = bus.socketPath ?? (await bus.listen()).path;
+  const token = bus.issueToken(name, rights);
+  const p = await RawPeer.open(path);
+  peers.push(p);
+  const h = await p.hello(token, name);
+  expect(h.result).toBeDefined();
+  return p;
+}
+
+describe("a peer's request and its deadline", () => {
+  it('a deadline already past when it arrives fails it with -32003 at once', async () => {
+    const bus = newBus();
+    let served = 0;
+    bus.handle('work.hang', () => (served++, new Promise(() => {})));
+    const p = await peer(bus, 'caller');
+    const t0 = performance.now();
+    p.rpc({ jsonrpc: '2.0', id: 7, method: 'work.hang', params: {}, meta: { deadline: Date.now() - 10_000 } });
+    const answer = await p.next((j) => j?.id === 7, 2000);
+    expect(answer.json.error.code).toBe(ErrorCode.Timeout);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(served).toBe(1);
+  });
+
+  it("the peer's deadline bounds the handler's time; the bus's default caps a longer one; none means the default", async () => {
+    const bus = newBus({ defaultTimeout: 300 });
+    const budgets: number[] = [];
+    bus.handle('work.budget', (_p: unknown, ctx: HandlerContext) => (budgets.push(ctx.remainingMs()), new Promise(() => {})));
+    const p = await peer(bus, 'caller');
+    const t0 = performance.now();
+    p.rpc({ jsonrpc: '2.0', id: 'short', method: 'work.budget', meta: { deadline: Date.now() + 100 } });
+    p.rpc({ jsonrpc: '2.0', id: 'long', method: 'work.budget', meta: { deadline: Date.now() + 60_000 } });
+    p.rpc({ jsonrpc: '2.0', id: 'none', method: 'work.budget' });
+    const short = await p.next((j) => j?.id === 'short', 3000);
+    const tShort = performance.now() - t0;
+    const long = await p.next((j) => j?.id === 'long', 3000);
+    const tLong = performance.now() - t0;
+    const none = await p.next((j) => j?.id === 'none', 3000);
+    for (const a of [short, long, none]) expect(a.json.error.code).toBe(ErrorCode.Timeout);
+    expect(budgets[0]).toBeLessThanOrEqual(100);
+    expect(budgets[0]).toBeGreaterThan(30);
+    expect(budgets[1]).toBeLessThanOrEqual(300);
+    expect(budgets[1]).toBeGreaterThan(200);
+    expect(budgets[2]).toBeLessThanOrEqual(300);
+    expect(budgets[2]).toBeGreaterThan(200);
+    expect(tShort).toBeGreaterThanOrEqual(90);
+    expect(tShort).toBeLessThan(280);
+    expect(tLong).toBeGreaterThanOrEqual(290);
+    expect(tLong).toBeLessThan(2000);
+  });
+
+  it("a peer's $/cancelRequest aborts the handler's signal", async () => {
+    const bus = newBus();
+    let signal: AbortSignal | undefined;
+    bus.handle('work.wait', (_p: unknown, ctx: HandlerContext) => ((signal = ctx.signal), new Promise(() => {})));
+    const p = await peer(bus, 'caller');
+    p.rpc({ jsonrpc: '2.0', id: 3, method: 'work.wait' });
+    await until(() => signal !== undefined, 2000, 'the handler');
+    expect(signal!.aborted).toBe(false);
+    p.rpc({ jsonrpc: '2.0', method: '$/cancelRequest', params: { id: 3 } });
+    await until(() => signal!.aborted, 2000, 'the abort');
+    expect(signal!.reason).toBeInstanceOf(RequestCancelledError);
+    expect((signal!.reason as Error).message).toBe("the caller 'caller' cancelled 'work.wait'");
+  });
+
+  it('a peer over its memory budget is refused -32005 naming the budget, and the refusal is reported once, not per request', async () => {
+    const bus = newBus({ maxPeerBytes: 20_000 });
+    const events = eventsOf(bus);
+    bus.handle('work.hold', () => new Promise(() => {}));
+    const p = await peer(bus, 'greedy');
+    const big = 'x'.repeat(8_000);
+    for (let i = 0; i < 10; i++) p.rpc({ jsonrpc: '2.0', id: i, method: 'work.hold', params: big });
+    const refused: any[] = [];
+    await until(() => {
+      for (let f = p.frames.findIndex((x) => x.json?.error); f >= 0; f = p.frames.findIndex((x) => x.json?.error)) refused.push(p.frames.splice(f, 1)[0]!.json);
+      return refused.length >= 5;
+    }, 3000, 'refusals');
+    for (const r of refused) {
+      expect(r.error.code).toBe(ErrorCode.Overloaded);
+      expect(r.error.message).toMatch(/^'greedy' is over its memory budget: the kernel holds \d+ bytes for it \(its waiting requests and unsent answers; maxPeerBytes 20000\): wait for answers before sending more$/);
+    }
+    await delay(20);
+    const reports = events.filter((e) => e.type === 'slow-consumer' && e.peer === 'greedy');
+    expect(reports).toHaveLength(1);
+    expect((reports[0] as { detail: string }).detail).toMatch(/^over its memory budget \(the kernel holds \d+ bytes for it; maxPeerBytes 20000\): its new requests are refused with -32005 \(1 so far\)$/);
+  });
+});
+
+describe('an in-process request', () => {
+  it('takes its timeout as ms or a duration, else the default; a bad one is refused by name before anything runs', async () => {
+    const bus = newBus({ defaultTimeout: '120ms' });
+    let served = 0;
+    bus.handle('hang', () => (served++, new Promise(() => {})));
+    const t0 = performance.now();
+    const dflt = await bus.request('hang').catch((e: unknown) => e);
+    const tDefault = performance.now() - t0;
+    expect(dflt).toBeInstanceOf(TimeoutError);
+    expect((dflt as Error).message).toBe("'hang' (served by 'kernel') did not answer within 120ms");
+    expect(tDefault).toBeGreaterThanOrEqual(120);
+    expect(((await bus.request('hang', {}, { timeout: '40ms' }).catch((e: unknown) => e)) as Error).message).toBe("'hang' (served by 'kernel') did not answer within 40ms");
+    expect(served).toBe(2);
+    const bad = await bus.request('hang', {}, { timeout: 'soon' as never }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(TypeError);
+    expect((bad as Error).message).toBe('timeout: "soon" is not a duration (use a number of ms, or e.g. "250ms", "5s", "2m")');
+    expect(served).toBe(2);
+  });
+
+  it("an already aborted signal cancels it with -32800 naming the method; an abort after the answer changes nothing", async () => {
+    const bus = newBus();
+    bus.handle('wait', () => new Promise(() => {}));
+    bus.handle('quick', async () => 'q');
+    const ac = new AbortController();
+    ac.abort();
+    const err = await bus.request('wait', {}, { signal: ac.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RequestCancelledError);
+    expect((err as RequestCancelledError).message).toBe("'wait' was cancelled");
+    const later = new AbortController();
+    const pending = bus.request('wait', {}, { signal: later.signal });
+    await delay(5);
+    later.abort();
+    expect(((await pending.catch((e: unknown) => e)) as Error).message).toBe("'wait' was cancelled");
+    const after = new AbortController();
+    expect(await bus.request('quick', {}, { signal: after.signal })).toBe('q');
+    after.abort();
+    await delay(5);
+    expect(bus.stats().peers.find((p) => p.name === 'kernel')).toMatchObject({ inflight: 0, errors: 2 });
+  });
+
+  it('a long-lived signal keeps no listener from requests already answered, sync or async', async () => {
+    const bus = newBus();
+    bus.handle('sync', () => 1);
+    bus.handle('async', async () => 2);
+    const ac = new AbortController();
+    for (let i = 0; i < 50; i++) {
+      expect(await bus.request('sync', {}, { signal: ac.signal })).toBe(1);
+      expect(await bus.request('async', {}, { signal: ac.signal })).toBe(2);
+    }
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('a handler that throws an Error answers -32603 and reports it; a thrown BusError keeps its code and is not reported', async () => {
+    const bus = newBus();
+    const events = eventsOf(bus);
+    bus.handle('boom', () => {
+      throw new Error('kaput');
+    });
+    bus.handle('nope', () => {
+      throw new ForbiddenError('not for you');
+    });
+    bus.handle('thenable', () => ({ then: (ok: (v: unknown) => void) => ok('from a thenable') }));
+    const boom = await bus.request('boom').catch((e: unknown) => e);
+    expect(boom).toBeInstanceOf(InternalError);
+    const nope = await bus.request('nope').catch((e: unknown) => e);
+    expect((nope as BusError).code).toBe(ErrorCode.Forbidden);
+    expect(await bus.request('thenable')).toBe('from a thenable');
+    const reported = events.filter((e) => e.type === 'handler-error');
+    expect(reported).toEqual([{ type: 'handler-error', peer: 'kernel', method: 'boom', error: (boom as Error).message }]);
+  });
+});
+
+describe('a deputy calling on behalf of another identity', () => {
+  it("is admitted with the principal's rights: the handler sees the principal as its caller, not an operator", async () => {
+    const bus = newBus();
+    bus.endpoint('ext', { calls: ['svc.read'] });
+    bus.issueToken('tool', { calls: ['svc.*'] });
+    const seen: [string, boolean | undefined][] = [];
+    bus.handle('svc.read', (_p: unknown, ctx: HandlerContext) => (seen.push([ctx.peer, ctx.operator]), 'ok'));
+    expect(await bus.request('svc.read', {}, { onBehalfOf: 'ext' })).toBe('ok');
+    expect(await bus.request('svc.read', {}, { onBehalfOf: 'tool' })).toBe('ok');
+    expect(await bus.request('svc.read', {}, { onBehalfOf: 'kernel' })).toBe('ok');
+    expect(seen).toEqual([
+      ['ext', false],
+      ['tool', false],
+      ['kernel', true],
+    ]);
+  });
+
+  it('is refused when the principal may not call it, or is unknown, saying why; each refusal is a denied event for the principal', async () => {
+    const bus = newBus();
+    const events = eventsOf(bus);
+    bus.endpoint('ext', { calls: ['svc.read'] });
+    let served = 0;
+    bus.handle('svc.write', () => served++);
+    const a = await bus.request('svc.write', {}, { onBehalfOf: 'ext' }).catch((e: unknown) => e);
+    expect(a).toBeInstanceOf(ForbiddenError);
+    expect((a as Error).message).toBe("'ext' may not call 'svc.write' (asked through 'kernel': not in its calls)");
+    const b = await bus.request('svc.write', {}, { onBehalfOf: 'stranger' }).catch((e: unknown) => e);
+    expect(b).toBeInstanceOf(ForbiddenError);
+    expect((b as Error).message).toBe("'stranger' may not call 'svc.write' (asked through 'kernel': an identity the bus does not know has no rights)");
+    expect(served).toBe(0);
+    expect(events.filter((e) => e.type === 'denied')).toEqual([
+      { type: 'denied', peer: 'ext', action: 'calls', subject: 'svc.write' },
+      { type: 'denied', peer: 'stranger', action: 'calls', subject: 'svc.write' },
+    ]);
+    expect(bus.stats().deniedCalls).toBe(2);
+  });
+
+  it("only the kernel's own parts may name another identity; naming itself is an ordinary call", async () => {
+    const bus = newBus();
+    const events = eventsOf(bus);
+    const ext = bus.endpoint('ext', { calls: ['svc.*'] });
+    bus.endpoint('other', { calls: ['svc.*'] });
+    bus.handle('svc.read', (_p: unknown, ctx: HandlerContext) => ctx.peer);
+    const err = await ext.request('svc.read', {}, { onBehalfOf: 'other' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ForbiddenError);
+    expect((err as Error).message).toBe("'ext' may not call on behalf of 'other': only the kernel's own parts act for another identity");
+    expect(events.filter((e) => e.type === 'denied')).toEqual([{ type: 'denied', peer: 'ext', action: 'calls', subject: 'svc.read' }]);
+    expect(await ext.request('svc.read', {}, { onBehalfOf: 'ext' })).toBe('ext');
+  });
+});
+
+describe('notifications and serving', () => {
+  it("a notification's handler failure is reported, not thrown; a refused one is a denied event; one nobody serves is dropped", async () => {
+    const bus = newBus();
+    const events = eventsOf(bus);
+    const heard: unknown[] = [];
+    bus.handle('n.throws', () => {
+      throw new Error('sync kaput');
+    });
+    bus.handle('n.rejects', async () => {
+      throw 'async kaput';
+    });
+    bus.handle('n.ok', (p: unknown) => void heard.push(p));
+    const ext = bus.endpoint('ext', { calls: ['n.ok'] });
+    bus.notify('n.throws', 1);
+    bus.notify('n.rejects', 2);
+    bus.notify('n.nobody', 3);
+    ext.notify('n.ok', 4);
+    ext.notify('n.throws', 5);
+    await delay(10);
+    expect(heard).toEqual([4]);
+    expect(events.filter((e) => e.type === 'handler-error')).toEqual([
+      { type: 'handler-error', peer: 'kernel', method: 'n.throws', error: 'sync kaput' },
+      { type: 'handler-error', peer: 'kernel', method: 'n.rejects', error: 'async kaput' },
+    ]);
+    expect(events.filter((e) => e.type === 'denied')).toEqual([{ type: 'denied', peer: 'ext', action: 'calls', subject: 'n.throws' }]);
+  });
+
+  it('a notification to a peer reaches it as a notification', async () => {
+    const bus = newBus();
+    const p = await peer(bus, 'svc', { provides: ['svc.*'] });
+    p.rpc({ jsonrpc: '2.0', id: 'r', method: 'symphony.register', params: { methods: ['svc.note'] } });
+    await until(() => bus.serves('svc.note'), 2000, 'svc.note served');
+    bus.notify('svc.note', { n: 1 });
+    const f = await p.next((j) => j?.method === 'svc.note', 2000);
+    expect(f.json.params).toEqual({ n: 1 });
+    expect(f.json.id).toBeUndefined();
+  });
+
+  it('refuses to serve a reserved, empty or ungranted method, or from a closed endpoint, each by name', async () => {
+    const bus = newBus();
+    const events = eventsOf(bus);
+    expect(() => bus.handle('symphony.mine', () => 0)).toThrow("'symphony.mine' is reserved for the protocol");
+    expect(() => bus.handle('$/mine', () => 0)).toThrow("'$/mine' is reserved for the protocol");
+    expect(() => bus.handle('', () => 0)).toThrow('method must be a non-empty string');
+    const ext = bus.endpoint('ext', { provides: ['ext.*'] });
+    expect(() => ext.handle('other.thing', () => 0)).toThrow("'ext' may not serve 'other.thing' (not in its manifest's provides)");
+    expect(events.filter((e) => e.type === 'denied')).toEqual([{ type: 'denied', peer: 'ext', action: 'provides', subject: 'other.thing' }]);
+    ext.close('done');
+    const closed = (() => {
+      try {
+        ext.handle('ext.late', () => 0);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(closed).toBeInstanceOf(PeerGoneError);
+    expect((closed as Error).message).toBe("'ext' is closed: it cannot serve 'ext.late'");
+  });
+});
+
+describe("a failing peer's circuit", () => {
+  it('after five timeouts in a row a call to it is refused at once with -32005 naming it', async () => {
+    const bus = newBus();
+    const p = await peer(bus, 'stuck', { provides: ['stuck.*'] });
+    p.rpc({ jsonrpc: '2.0', id: 'r', method: 'symphony.register', params: { methods: ['stuck.work'] } });
+    await until(() => bus.serves('stuck.work'), 2000, 'stuck.work served');
+    for (let i = 0; i < 5; i++) await expect(bus.request('stuck.work', {}, { timeout: 30 })).rejects.toBeInstanceOf(TimeoutError);
+    const t0 = performance.now();
+    const err = await bus.request('stuck.work', {}, { timeout: 5000 }).catch((e: unknown) => e);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect((err as BusError).code).toBe(ErrorCode.Overloaded);
+    expect((err as Error).message).toBe("'stuck' is failing (circuit open): 'stuck.work' refused");
+  });
+});
