@@ -8,7 +8,10 @@
  */
 import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Bus, BusError, ErrorCode, ForbiddenError, InternalError, PeerGoneError, RequestCancelledError, TimeoutError, type BusEvent, type HandlerContext } from '../../src/bus/index.js';
+import { Bus, BusError, ErrorCode, ForbiddenError, InternalError, PeerGoneError, RequestCancelledError, TimeoutError, type BusEvent, type HandlerContext, type Rights } from '../../src/bus/index.js';
+
+/** Rights with every list the caller leaves out empty. */
+const r = (given: Partial<Rights>): Rights => ({ provides: [], calls: [], publishes: [], subscribes: [], ...given });
 import { delay, until } from '../helpers.js';
 import { RawPeer } from './raw-peer.js';
 
@@ -16,7 +19,7 @@ let buses: Bus[] = [];
 let peers: RawPeer[] = [];
 afterEach(async () => {
   for (const p of peers) p.close();
-  for (const b of buses) await b.close();
+  for (const b of buses) await b.stop();
   buses = [];
   peers = [];
 });
@@ -31,9 +34,9 @@ function eventsOf(bus: Bus): BusEvent[] {
   return out;
 }
 /** A raw peer on the bus's socket, past hello, with the given rights. */
-async function peer(bus: Bus, name: string, rights: Parameters<Bus['issueToken']>[1] = { calls: ['>'] }): Promise<RawPeer> {
+async function peer(bus: Bus, name: string, given: Partial<Rights> = { calls: ['>'] }): Promise<RawPeer> {
   const path = bus.socketPath ?? (await bus.listen()).path;
-  const token = bus.issueToken(name, rights);
+  const token = bus.issueToken(name, r(given));
   const p = await RawPeer.open(path);
   peers.push(p);
   const h = await p.hello(token, name);
@@ -194,8 +197,8 @@ describe('an in-process request', () => {
 describe('a deputy calling on behalf of another identity', () => {
   it("is admitted with the principal's rights: the handler sees the principal as its caller, not an operator", async () => {
     const bus = newBus();
-    bus.endpoint('ext', { calls: ['svc.read'] });
-    bus.issueToken('tool', { calls: ['svc.*'] });
+    bus.endpoint('ext', r({ calls: ['svc.read'] }));
+    bus.issueToken('tool', r({ calls: ['svc.*'] }));
     const seen: [string, boolean | undefined][] = [];
     bus.handle('svc.read', (_p: unknown, ctx: HandlerContext) => (seen.push([ctx.peer, ctx.operator]), 'ok'));
     expect(await bus.request('svc.read', {}, { onBehalfOf: 'ext' })).toBe('ok');
@@ -211,7 +214,7 @@ describe('a deputy calling on behalf of another identity', () => {
   it('is refused when the principal may not call it, or is unknown, saying why; each refusal is a denied event for the principal', async () => {
     const bus = newBus();
     const events = eventsOf(bus);
-    bus.endpoint('ext', { calls: ['svc.read'] });
+    bus.endpoint('ext', r({ calls: ['svc.read'] }));
     let served = 0;
     bus.handle('svc.write', () => served++);
     const a = await bus.request('svc.write', {}, { onBehalfOf: 'ext' }).catch((e: unknown) => e);
@@ -231,8 +234,8 @@ describe('a deputy calling on behalf of another identity', () => {
   it("only the kernel's own parts may name another identity; naming itself is an ordinary call", async () => {
     const bus = newBus();
     const events = eventsOf(bus);
-    const ext = bus.endpoint('ext', { calls: ['svc.*'] });
-    bus.endpoint('other', { calls: ['svc.*'] });
+    const ext = bus.endpoint('ext', r({ calls: ['svc.*'] }));
+    bus.endpoint('other', r({ calls: ['svc.*'] }));
     bus.handle('svc.read', (_p: unknown, ctx: HandlerContext) => ctx.peer);
     const err = await ext.request('svc.read', {}, { onBehalfOf: 'other' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ForbiddenError);
@@ -254,7 +257,7 @@ describe('notifications and serving', () => {
       throw 'async kaput';
     });
     bus.handle('n.ok', (p: unknown) => void heard.push(p));
-    const ext = bus.endpoint('ext', { calls: ['n.ok'] });
+    const ext = bus.endpoint('ext', r({ calls: ['n.ok'] }));
     bus.notify('n.throws', 1);
     bus.notify('n.rejects', 2);
     bus.notify('n.nobody', 3);
@@ -286,10 +289,10 @@ describe('notifications and serving', () => {
     expect(() => bus.handle('symphony.mine', () => 0)).toThrow("'symphony.mine' is reserved for the protocol");
     expect(() => bus.handle('$/mine', () => 0)).toThrow("'$/mine' is reserved for the protocol");
     expect(() => bus.handle('', () => 0)).toThrow('method must be a non-empty string');
-    const ext = bus.endpoint('ext', { provides: ['ext.*'] });
+    const ext = bus.endpoint('ext', r({ provides: ['ext.*'] }));
     expect(() => ext.handle('other.thing', () => 0)).toThrow("'ext' may not serve 'other.thing' (not in its manifest's provides)");
     expect(events.filter((e) => e.type === 'denied')).toEqual([{ type: 'denied', peer: 'ext', action: 'provides', subject: 'other.thing' }]);
-    ext.close('done');
+    ext.stop('done');
     const closed = (() => {
       try {
         ext.handle('ext.late', () => 0);

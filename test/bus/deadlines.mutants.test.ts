@@ -12,7 +12,7 @@ import { delay } from '../helpers.js';
 
 let buses: Bus[] = [];
 afterEach(async () => {
-  for (const b of buses) await b.close();
+  for (const b of buses) await b.stop();
   buses = [];
 });
 function newBus(options: ConstructorParameters<typeof Bus>[0] = {}): Bus {
