@@ -56,9 +56,9 @@ export async function clusterBench(): Promise<void> {
     const b = startNode({ name: 'b', servers: nats.urls, dir: tmp.dir, nodeArgs, components: [`benchserve: { use: ${fixture('bench-serve.mjs')}, needs: [bus], with: { servers: ${servers}, user: ${NATS_USER} } }`] });
     const a = startNode({ name: 'a', servers: nats.urls, dir: tmp.dir, nodeArgs, components: [`benchdrive: { use: ${fixture('bench-drive.mjs')}, needs: [bus], with: { servers: ${servers}, user: ${NATS_USER} } }`] });
     nodes.push(a, b);
-    (await ready(b, 2)).close();
+    (await ready(b, 2)).stop();
     client = await ready(a, 2);
-    await client.close();
+    await client.stop();
     client = await clientOf(a);
     const c = client;
     // The handler runs in b's kernel process: b counts the calls other nodes sent it.
@@ -153,7 +153,7 @@ export async function clusterBench(): Promise<void> {
     });
     console.log(`   raw results: ${out}`);
   } finally {
-    await client?.close().catch(() => {});
+    await client?.stop().catch(() => {});
     // An orderly stop first (a profile asked for with NODE_OPTIONS=--cpu-prof is written at exit), then SIGKILL.
     for (const n of nodes) n.kill('SIGTERM');
     const killer = setTimeout(() => nodes.forEach((n) => n.kill('SIGKILL')), 5000);

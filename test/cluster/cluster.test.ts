@@ -31,7 +31,7 @@ describe.skipIf(!bin)('a cluster of three nodes over three NATS servers', () => 
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of Object.values(clients)) await c.close().catch(() => {});
+    for (const c of Object.values(clients)) await c.stop().catch(() => {});
     for (const n of Object.values(nodes)) n.kill('SIGKILL');
     await Promise.all(Object.values(nodes).map((n) => n.exited));
     await nats?.stop();
@@ -214,7 +214,7 @@ describe.skipIf(!bin)('a cluster of three nodes over three NATS servers', () => 
     try {
       expect((await extra.request<{ product: number; node: string }>('math.mul', { a: 6, b: 7 })).product).toBe(42);
     } finally {
-      await extra.close();
+      await extra.stop();
     }
   });
 });

@@ -57,8 +57,8 @@ describe.skipIf(!bin)('chunks and forged requests', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await a?.close().catch(() => {});
-    await b?.close().catch(() => {});
+    await a?.stop().catch(() => {});
+    await b?.stop().catch(() => {});
     for (const n of nodes) n.kill('SIGKILL');
     await Promise.all(nodes.map((n) => n.exited));
     await nats?.stop();
@@ -112,7 +112,7 @@ describe.skipIf(!bin)('a node whose cluster has no Orchestra', () => {
   }, 60_000);
 
   afterAll(async () => {
-    await c?.close().catch(() => {});
+    await c?.stop().catch(() => {});
     node?.kill('SIGKILL');
     await node?.exited;
     await nats?.stop();

@@ -28,7 +28,7 @@ describe.skipIf(!bin)('a cluster when things fail', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of Object.values(clients)) await c.close().catch(() => {});
+    for (const c of Object.values(clients)) await c.stop().catch(() => {});
     for (const n of [...Object.values(nodes), ...others]) n.kill('SIGKILL');
     await Promise.all([...Object.values(nodes), ...others].map((n) => n.exited));
     await nats?.stop();
@@ -167,7 +167,7 @@ describe.skipIf(!bin)('joining at boot', () => {
       expect(ps.system.state).toBe('degraded');
       // Without the cluster, a method nobody serves here is -32601 at once, as on any kernel.
       expect((await c.request('nobody.here').catch((e) => e)).code).toBe(-32601);
-      await c.close();
+      await c.stop();
     } finally {
       n.kill('SIGKILL');
       await n.exited;

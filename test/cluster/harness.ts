@@ -228,7 +228,7 @@ export function tempDir(name: string): { dir: string; remove(): void } {
 export interface TestClient {
   request<T = any>(method: string, params?: unknown, options?: { timeout?: number | string; signal?: AbortSignal }): Promise<T>;
   subscribe(pattern: string, fn: (data: any, e: { topic: string }) => void): { unsubscribe(): void; ready: Promise<void> };
-  close(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 /** A bus client of a node (the operator's token beside its socket). */

@@ -52,7 +52,7 @@ describe.skipIf(!bin)('symphony ps on a clustered node', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of clients) await c.close().catch(() => {});
+    for (const c of clients) await c.stop().catch(() => {});
     for (const n of Object.values(nodes)) n.kill('SIGKILL');
     await Promise.all(Object.values(nodes).map((n) => n.exited));
     await nats?.stop();

@@ -164,7 +164,7 @@ export async function clusterChaos(options: ClusterChaosOptions): Promise<Cluste
     clients[name] = undefined;
     nodes[name].kill('SIGKILL');
     await nodes[name].exited;
-    void old?.close().catch(() => {});
+    void old?.stop().catch(() => {});
     await delay(200 + random() * 800);
     const restart = performance.now();
     nodes[name] = boot(name);
@@ -214,7 +214,7 @@ export async function clusterChaos(options: ClusterChaosOptions): Promise<Cluste
     result.restored = routes.every(Boolean) && seen.every(Boolean) && (await allPairs()) && result.kills.every((k) => k.recoveredMs !== null);
   } finally {
     stopping = true;
-    for (const c of Object.values(clients)) await c?.close().catch(() => {});
+    for (const c of Object.values(clients)) await c?.stop().catch(() => {});
     for (const n of Object.values(nodes)) n.kill('SIGKILL');
     await Promise.all(Object.values(nodes).map((n) => n.exited));
     await nats?.stop();
