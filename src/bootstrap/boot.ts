@@ -110,9 +110,8 @@ export class Boot {
     let pendings = false;
     for (let i = 0; i < order.length; i++) {
       const slot = order[i]!;
-      const state = slot.state;
-      if (state === 'skipped' || state === 'pending') slot.markNeverReady(new KernelError(`'${slot.name}' is not part of this boot`));
-      else if ((state === 'ready' || state === 'degraded') && slot.definition?.health) watched.push(slot);
+      if (slot.state === 'skipped' || slot.state === 'pending') slot.markNeverReady(new KernelError(`'${slot.name}' is not part of this boot`));
+      else if (slot.running && slot.definition?.health) watched.push(slot); // watch() starts only those
       if (slot.pendingFailure) pendings = true;
     }
     const report = (k.report = buildReport(k, null));

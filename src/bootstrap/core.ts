@@ -190,7 +190,7 @@ export class KernelCore implements KernelInternals {
 
   /** `degraded` while a selected component is not ready (one that ended normally, as a transient or temporary one may, does not count). */
   systemState(): 'ready' | 'degraded' {
-    return this.order.some((s) => s.selected && s.state !== 'ready' && !s.exited) ? 'degraded' : 'ready';
+    return this.order.some((s) => s.degradesSystem) ? 'degraded' : 'ready';
   }
 
   updateSystem(): void {

@@ -5,7 +5,7 @@
 import { describeError } from '../util/errors.js';
 import type { KernelCore } from './core.js';
 import type { ComponentState, HealthStatus } from './definition.js';
-import { criticalPathOf, isolationOf, onPathState, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationLevel, type PathFacts } from './report.js';
+import { criticalPathOf, isolationOf, joinIsolation, onPathState, overallIsolation, type BootFailure, type BootReport, type ComponentReport, type IsolationLevel, type PathFacts } from './report.js';
 import type { Slot } from './slot.js';
 
 /** The report of the boot that just ended (`failure` null when it succeeded). */
@@ -109,7 +109,7 @@ export class BootFacts implements PathFacts {
   /** The parts (ctx.part) as the report gives them, for the few components that have any. */
   readonly parts: (ComponentReport['parts'] | undefined)[];
   readonly error: (string | null)[];
-  /** The system's state and isolation at the boot's end (as KernelCore.systemState and systemIsolation tell them), found in the same pass. */
+  /** The system's state and isolation at the boot's end, found in the same pass as the rest. */
   readonly system: 'ready' | 'degraded';
   readonly isolation: IsolationLevel;
   /** The components with late references, in start order. */
@@ -135,12 +135,8 @@ export class BootFacts implements PathFacts {
     let isolation: IsolationLevel = 'none';
     for (let i = 0; i < n; i++) {
       const s = slots[i]!;
-      if (s.selected && s.state !== 'ready' && !s.exited) degraded = true;
-      if (s.running) {
-        // As overallIsolation: degraded wins, then sandboxed (every instance is still asked).
-        const level = isolationOf(s.instance).level;
-        if (level === 'degraded' || (level === 'sandboxed' && isolation === 'none')) isolation = level;
-      }
+      if (s.degradesSystem) degraded = true;
+      if (s.running) isolation = joinIsolation(isolation, isolationOf(s.instance).level); // every instance is still asked
       if (s.spec.late.length) this.withLate.push(s);
       this.stage[i] = s.stageIndex;
       this.state[i] = s.state;

@@ -41,11 +41,13 @@ export function isolationOf(instance: unknown): IsolationFacts {
 /** The system's level: degraded if any isolated code is not confined, sandboxed if some is and all is, else none. */
 export function overallIsolation(levels: Iterable<IsolationLevel>): IsolationLevel {
   let out: IsolationLevel = 'none';
-  for (const l of levels) {
-    if (l === 'degraded') return 'degraded';
-    if (l === 'sandboxed') out = 'sandboxed';
-  }
+  for (const l of levels) if ((out = joinIsolation(out, l)) === 'degraded') return out;
   return out;
+}
+
+/** Two levels as one: degraded wins, then sandboxed. */
+export function joinIsolation(a: IsolationLevel, b: IsolationLevel): IsolationLevel {
+  return a === 'degraded' || b === 'degraded' ? 'degraded' : a === 'sandboxed' || b === 'sandboxed' ? 'sandboxed' : 'none';
 }
 
 /** The boot report (docs/components.md). Times are milliseconds since the kernel was created. */

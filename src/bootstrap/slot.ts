@@ -63,6 +63,10 @@ export class Slot {
   get running(): boolean {
     return this.state === 'ready' || this.state === 'degraded';
   }
+  /** It makes the system degraded: selected and not ready (one that ended normally, as a transient or temporary one may, does not count). */
+  get degradesSystem(): boolean {
+    return this.selected && this.state !== 'ready' && !this.exited;
+  }
   get handle(): StableHandle {
     return (this.#handle ??= new StableHandle(this));
   }

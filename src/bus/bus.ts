@@ -17,6 +17,7 @@ import type { PeerConnection } from './connection.js';
 import type { BusCore, BusLimits } from './core.js';
 import { DeadlineWheel } from './deadlines.js';
 import { Endpoint } from './endpoint.js';
+import type { Call } from './call.js';
 import { BusError, ErrorCode, PeerGoneError } from './errors.js';
 import { BusEvents } from './events.js';
 import { Handshake } from './handshake.js';
@@ -250,12 +251,20 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
     const core = this.#core;
     for (const ep of [...core.connections]) ep.session?.close(reason);
     for (const ep of [...core.endpoints.values()]) if (ep !== this.#self) this.#drop(ep, reason);
-    this.wheel.flush(); // every call in flight listed, the young ones too
-    for (const call of this.#self.calls.snapshot()) call.fail(new PeerGoneError(reason));
+    for (const call of this.#inFlight(this.#self)) call.fail(new PeerGoneError(reason));
     await this.#server?.stop();
   }
 
-  /** `await using bus = new Bus()`: closed at the end of the scope, as close() does. */
+  /**
+   * The calls in flight to `ep`, to fail them: the wheel files its young entries first, since an
+   * in-process call joins its target's list only when filed (see CallList).
+   */
+  #inFlight(ep: Endpoint): Call[] {
+    this.#core.wheel.flush();
+    return ep.calls.snapshot();
+  }
+
+  /** `await using bus = new Bus()`: stopped at the end of the scope, as stop() does. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
@@ -303,8 +312,7 @@ export class Bus implements BusApi, PeerHost, AsyncDisposable {
     for (const r of [...ep.routes]) core.routes.remove(r);
     if (held) this.#activation.openGap(ep.name, held);
     for (const s of [...ep.subscriptions]) this.#pubsub.unsubscribe(s);
-    core.wheel.flush(); // every call in flight to it listed, the young ones too
-    for (const call of ep.calls.snapshot()) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
+    for (const call of this.#inFlight(ep)) call.fail(new PeerGoneError(`'${ep.name}' is gone (${reason}) with '${call.method}' unanswered`, { method: call.method, peer: ep.name }));
     ep.session?.close(reason);
     for (const w of ep.readyWaiters.splice(0)) w();
     if (wasKnown) core.events.emit({ type: 'peer', peer: ep.name, state: 'gone', reason });

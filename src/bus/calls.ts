@@ -32,38 +32,28 @@ export class Calls {
 
   /** A request from an in-process party: its promise settles with the answer or a typed error. */
   request(from: Endpoint, method: string, params: unknown, options?: RequestOptions): Promise<unknown> {
+    // The common call gives no options: nothing to parse, no principal, no signal.
     if (options === undefined) {
-      // The common call: no options, allowed, to an in-process handler. Anything else (a refusal
-      // with its event, a peer) takes the general path below.
-      const grants = from.grants;
-      const route = grants.all || grants.allows('calls', method) ? this.#core.routes.find(method) : undefined;
-      if (route !== undefined && route.handler !== undefined) return this.#local(from, route, method, params);
+      const route = this.admit(from, method);
+      return route instanceof BusError ? Promise.reject(route) : this.#begin(from, route, method, params, this.#core.limits.defaultTimeoutMs, undefined);
     }
-    return this.#request(from, method, params, options);
-  }
-
-  /** An in-process handler's call with the bus's default deadline, none of the options set. */
-  #local(from: Endpoint, route: Route, method: string, params: unknown): Promise<unknown> {
-    const promise = new Promise(this.#capture);
-    const call = Call.unclocked(this.#core.wheel, from, route.endpoint, method, this.#core.limits.defaultTimeoutMs, undefined);
-    call.resolve = this.#resolve;
-    call.reject = this.#reject;
-    this.start(call, route, params);
-    return promise;
-  }
-
-  #request(from: Endpoint, method: string, params: unknown, options: RequestOptions | undefined): Promise<unknown> {
     let timeoutMs: number;
     try {
-      timeoutMs = options?.timeout === undefined ? this.#core.limits.defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
+      timeoutMs = options.timeout === undefined ? this.#core.limits.defaultTimeoutMs : typeof options.timeout === 'number' ? options.timeout : toMs(options.timeout, 'timeout');
     } catch (err) {
       return Promise.reject(err);
     }
-    const principal = options?.onBehalfOf;
+    const principal = options.onBehalfOf;
     const route = principal === undefined || principal === from.name ? this.admit(from, method) : this.#admitFor(from, principal, method);
     if (route instanceof BusError) return Promise.reject(route);
+    return this.#begin(from, route, method, params, timeoutMs, options);
+  }
+
+  /** Makes an admitted call and starts it (a start that throws rejects it), then ties it to the caller's signal. */
+  #begin(from: Endpoint, route: Route, method: string, params: unknown, timeoutMs: number, options: RequestOptions | undefined): Promise<unknown> {
     const promise = new Promise(this.#capture);
     const call = Call.unclocked(this.#core.wheel, from, route.endpoint, method, timeoutMs, options?.traceparent);
+    const principal = options?.onBehalfOf;
     if (principal !== undefined && principal !== from.name) call.principal = principal;
     call.resolve = this.#resolve;
     call.reject = this.#reject;

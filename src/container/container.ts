@@ -4,9 +4,9 @@ import { teardownInReverse } from './teardown.js';
 import type { AnyToken, Token, TokenValues } from './token.js';
 
 /**
- * `singleton`: one instance per container tree, made on first resolve, disposed with the root.
- * `scoped`: one instance per scope (`createScope()`), disposed with that scope.
- * `transient`: a new instance per resolve, disposed with the container that made it.
+ * `singleton`: one instance per container tree, made on first resolve, stopped with the root.
+ * `scoped`: one instance per scope (`createScope()`), stopped with that scope.
+ * `transient`: a new instance per resolve, stopped with the container that made it.
  */
 export type Lifetime = 'singleton' | 'scoped' | 'transient';
 
@@ -17,7 +17,7 @@ export interface Provider<T, D extends readonly Token<any>[] = readonly Token<an
   factory: (...deps: TokenValues<D>) => T | Promise<T>;
   /** Releases an instance; called in reverse dependency order. */
   stop?: (value: T, signal: AbortSignal) => unknown;
-  /** Deadline for `dispose` (default 5s). */
+  /** Deadline for `stop` (default 5s). */
   stopTimeout?: Duration;
 }
 
@@ -63,7 +63,7 @@ interface Made {
   readonly from: readonly Made[];
 }
 
-const DEFAULT_DISPOSE_MS = 5000;
+const DEFAULT_STOP_MS = 5000;
 
 /**
  * A typed dependency-injection container. Resolution is async (factories may be), concurrent
@@ -80,7 +80,7 @@ export class Container implements AsyncDisposable {
   readonly #pending = new Map<number, Promise<Made>>();
   readonly #owned: Made[] = [];
   readonly #scopes = new Set<Container>();
-  #disposed = false;
+  #stopped = false;
 
   constructor(parent?: Container) {
     this.#root = parent ? (parent.#root ?? parent) : undefined;
@@ -96,7 +96,7 @@ export class Container implements AsyncDisposable {
       deps: (provider.deps ?? []) as readonly AnyToken[],
       factory: provider.factory as (...deps: unknown[]) => unknown,
       stop: provider.stop as Registration['stop'],
-      stopTimeoutMs: provider.stopTimeout === undefined ? DEFAULT_DISPOSE_MS : toMs(provider.stopTimeout, `disposeTimeout of '${token.name}'`),
+      stopTimeoutMs: provider.stopTimeout === undefined ? DEFAULT_STOP_MS : toMs(provider.stopTimeout, `stopTimeout of '${token.name}'`),
     };
     return this;
   }
@@ -197,15 +197,15 @@ export class Container implements AsyncDisposable {
    * AggregateError of every failure; disposal still reaches every instance.
    */
   async stop(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
+    if (this.#stopped) return;
+    this.#stopped = true;
     const errors: Error[] = [];
     if (!this.#root) {
       for (const scope of this.#scopes) {
         try {
           await scope.stop();
         } catch (err) {
-          errors.push(...(err instanceof AggregateError ? (err.errors as Error[]) : [toError(err, 'scope dispose')]));
+          errors.push(...(err instanceof AggregateError ? (err.errors as Error[]) : [toError(err, 'scope stop')]));
         }
       }
     } else {
@@ -221,7 +221,7 @@ export class Container implements AsyncDisposable {
       })),
     );
     this.#owned.length = 0;
-    if (errors.length) throw new AggregateError(errors, `${errors.length} instance(s) failed to dispose: ${errors.map((e) => e.message).join('; ')}`);
+    if (errors.length) throw new AggregateError(errors, `${errors.length} instance(s) failed to stop: ${errors.map((e) => e.message).join('; ')}`);
   }
 
   [Symbol.asyncDispose](): Promise<void> {
@@ -240,7 +240,7 @@ export class Container implements AsyncDisposable {
   }
 
   #assertOpen(): void {
-    if (this.#disposed) throw new ContainerError('container is disposed');
+    if (this.#stopped) throw new ContainerError('container is stopped');
   }
 
   async #resolveMade(token: AnyToken, path: string[]): Promise<Made> {

@@ -92,19 +92,19 @@ describe('container errors name what went wrong', () => {
     expect(e.message).toBe("singleton 'cache' depends on scoped 'request': make 'cache' scoped or 'request' a singleton");
   });
 
-  it('a bad disposeTimeout names the token', () => {
+  it('a bad stopTimeout names the token', () => {
     const T = token<number>('slowpoke');
     const e = thrown(() => new Container().register(T, { factory: () => 1, stopTimeout: 'soon' as never }));
-    expect(e.message).toContain("disposeTimeout of 'slowpoke'");
+    expect(e.message).toContain("stopTimeout of 'slowpoke'");
   });
 
-  it('a disposed container refuses registrations and scopes, saying it is disposed', async () => {
+  it('a stopped container refuses registrations and scopes, saying it is stopped', async () => {
     const T = token<number>('t');
     const c = new Container();
     await c.stop();
-    expect(thrown(() => c.register(T, { factory: () => 1 })).message).toBe('container is disposed');
-    expect(thrown(() => c.createScope()).message).toBe('container is disposed');
-    expect((await rejection(c.resolve(T))).message).toBe('container is disposed');
+    expect(thrown(() => c.register(T, { factory: () => 1 })).message).toBe('container is stopped');
+    expect(thrown(() => c.createScope()).message).toBe('container is stopped');
+    expect((await rejection(c.resolve(T))).message).toBe('container is stopped');
   });
 });
 
@@ -306,7 +306,7 @@ describe('disposal ownership', () => {
     const e = (await rejection(c.stop())) as AggregateError;
     expect(e).toBeInstanceOf(AggregateError);
     expect(e.errors.map((x: Error) => x.message)).toEqual(["'req' failed to stop: Error: req broke", "'db' failed to stop: Error: db broke"]);
-    expect(e.message).toBe("2 instance(s) failed to dispose: 'req' failed to stop: Error: req broke; 'db' failed to stop: Error: db broke");
+    expect(e.message).toBe("2 instance(s) failed to stop: 'req' failed to stop: Error: req broke; 'db' failed to stop: Error: db broke");
   });
 
   it('a scope disposed on its own leaves the root, which then disposes only what it still holds', async () => {
