@@ -1,5 +1,5 @@
 /**
- * The bus is AsyncDisposable: `await using` closes it at the end of the scope as close() does
+ * The bus is AsyncDisposable: `await using` stops it at the end of the scope as stop() does
  * (its peers disconnected, calls pending to them failed -32004, its socket removed).
  */
 import { existsSync } from 'node:fs';
@@ -31,7 +31,7 @@ describe('the bus as an AsyncDisposable', () => {
     expect(existsSync(path), 'the socket file').toBe(false);
   });
 
-  it('disposing is close(): a call to a handler that never answers fails -32004; disposing again, or after close(), does nothing', async () => {
+  it('disposing is stop(): a call to a handler that never answers fails -32004; disposing again, or after stop(), does nothing', async () => {
     const bus = new Bus({ heartbeat: 0 });
     bus.handle('x.never', () => new Promise(() => {}));
     const pending = bus.request('x.never', 1, { timeout: 60_000 }).catch((e: unknown) => e);
