@@ -113,23 +113,7 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
   server.maxConnections = limits.maxConnections;
   server.setTimeout(limits.idleTimeoutMs, (socket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(listen, err)));
-    try {
-      server.listen(port, host, () => resolve());
-    } catch (err) {
-      reject(new ListenError(listen, err as NodeJS.ErrnoException));
-    }
-  });
-  // Once listening, an accept failure (EMFILE when the process is out of descriptors) is said,
-  // at most once a second, and the server goes on.
-  server.removeAllListeners('error');
-  let saidAt = 0;
-  server.on('error', (err: NodeJS.ErrnoException) => {
-    if (Date.now() - saidAt < 1000) return;
-    saidAt = Date.now();
-    process.stderr.write(`symphony: health endpoints: ${err.code ?? err.message} (the listener goes on)\n`);
-  });
+  await listenOn(server, listen, port, host);
   server.unref();
   const address = server.address() as { address: string; port: number };
   const url = `http://${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
@@ -149,6 +133,26 @@ export async function serveHealth(k: Kernel, options: HealthOptions): Promise<He
         setTimeout(() => server.closeAllConnections(), 1000).unref();
       }),
   };
+}
+
+/** Listens, or rejects with the address at fault; once listening, an accept failure (EMFILE when
+ * the process is out of descriptors) is said at most once a second, and the server goes on. */
+async function listenOn(server: Server, listen: string, port: number, host: string | undefined): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new ListenError(listen, err)));
+    try {
+      server.listen(port, host, () => resolve());
+    } catch (err) {
+      reject(new ListenError(listen, err as NodeJS.ErrnoException));
+    }
+  });
+  server.removeAllListeners('error');
+  let saidAt = 0;
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    if (Date.now() - saidAt < 1000) return;
+    saidAt = Date.now();
+    process.stderr.write(`symphony: health endpoints: ${err.code ?? err.message} (the listener goes on)\n`);
+  });
 }
 
 /**

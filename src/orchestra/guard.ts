@@ -121,6 +121,20 @@ function guardDns(target: Record<string, unknown>): void {
 
 export function installGuard(o: GuardOptions = { net: false }): void {
   options = o;
+  guardFiles();
+  guardChildren();
+  guardWorkers();
+  guardAddons();
+  guardSignals();
+  guardSockets();
+  guardDns(dns as unknown as Record<string, unknown>);
+  guardDns(dns.promises as unknown as Record<string, unknown>);
+  guardDns(dns.Resolver.prototype as unknown as Record<string, unknown>);
+  guardDns(dns.promises.Resolver.prototype as unknown as Record<string, unknown>);
+  syncBuiltinESMExports();
+}
+
+function guardFiles(): void {
   const f = fs as unknown as Record<string, unknown>;
   for (const n of ['readFileSync', 'writeFileSync', 'appendFileSync', 'openSync', 'readdirSync', 'statSync', 'mkdirSync', 'rmSync', 'unlinkSync', 'renameSync', 'copyFileSync', 'createReadStream', 'createWriteStream', 'symlinkSync', 'linkSync']) {
     wrap(f, n, `fs.${n}`);
@@ -129,7 +143,10 @@ export function installGuard(o: GuardOptions = { net: false }): void {
   for (const n of ['readFile', 'writeFile', 'appendFile', 'open', 'readdir', 'stat', 'mkdir', 'rm', 'unlink', 'rename', 'copyFile', 'symlink', 'link']) {
     wrap(p, n, `fs.promises.${n}`);
   }
-  // A child that cannot start says so on its `error` event (EAGAIN past the process limit) or in spawnSync's result.
+}
+
+/** A child that cannot start says so on its `error` event (EAGAIN past the process limit) or in spawnSync's result. */
+function guardChildren(): void {
   const c = childProcess as unknown as Record<string, unknown>;
   const program = (args: unknown[]) => (typeof args[0] === 'string' ? args[0] : '');
   for (const n of ['spawn', 'exec', 'execFile', 'fork']) {
@@ -143,6 +160,9 @@ export function installGuard(o: GuardOptions = { net: false }): void {
       if (error) report('child process', program(args), error);
     });
   }
+}
+
+function guardWorkers(): void {
   const w = workerThreads as unknown as Record<string, unknown>;
   const OriginalWorker = w.Worker as new (...args: unknown[]) => unknown;
   w.Worker = class GuardedWorker extends (OriginalWorker as unknown as new (...a: unknown[]) => object) {
@@ -155,6 +175,9 @@ export function installGuard(o: GuardOptions = { net: false }): void {
       }
     }
   };
+}
+
+function guardAddons(): void {
   const dlopen = process.dlopen.bind(process);
   process.dlopen = ((module: unknown, filename: string, flags?: number) => {
     try {
@@ -164,7 +187,10 @@ export function installGuard(o: GuardOptions = { net: false }): void {
       throw err;
     }
   }) as typeof process.dlopen;
-  // Signals: outside its pid namespace there is nothing to signal (ESRCH); 0 (a liveness probe) is not reported.
+}
+
+/** Outside its pid namespace there is nothing to signal (ESRCH); 0 (a liveness probe) is not reported. */
+function guardSignals(): void {
   const kill = process.kill.bind(process);
   process.kill = ((pid: number, signal?: string | number) => {
     try {
@@ -177,6 +203,9 @@ export function installGuard(o: GuardOptions = { net: false }): void {
       throw err;
     }
   }) as typeof process.kill;
+}
+
+function guardSockets(): void {
   const endpoint = (x: unknown) => (typeof x === 'object' && x !== null ? JSON.stringify(x) : String(x));
   const connect = net.Socket.prototype.connect;
   net.Socket.prototype.connect = function guardedConnect(this: net.Socket, ...args: unknown[]) {
@@ -197,9 +226,4 @@ export function installGuard(o: GuardOptions = { net: false }): void {
     watchErrors(s, 'udp socket', () => '');
     return s;
   } as typeof dgram.createSocket;
-  guardDns(dns as unknown as Record<string, unknown>);
-  guardDns(dns.promises as unknown as Record<string, unknown>);
-  guardDns(dns.Resolver.prototype as unknown as Record<string, unknown>);
-  guardDns(dns.promises.Resolver.prototype as unknown as Record<string, unknown>);
-  syncBuiltinESMExports();
 }

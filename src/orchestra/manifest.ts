@@ -144,25 +144,9 @@ function isValidPattern(p: string): boolean {
 export async function readManifest(dir: string): Promise<{ manifest?: ExtensionManifest; draft?: ExtensionManifest; problems: ExtensionProblem[] }> {
   const file = join(dir, 'package.json');
   const fallbackName = dir.split('/').filter(Boolean).at(-1) ?? dir;
-  const problem = (pos: Position, message: string): ExtensionProblem => ({ extension: fallbackName, file, ...pos, message });
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    return { problems: [problem({ line: 1, col: 1 }, `cannot read the manifest: ${(err as Error).message}`)] };
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    let pos = { line: 1, col: 1 };
-    try {
-      await parseConfigSource(file, text);
-    } catch (e) {
-      if (e instanceof ConfigSyntaxError) pos = e.position;
-    }
-    return { problems: [problem(pos, `package.json is not valid JSON: ${(err as Error).message}`)] };
-  }
+  const read = await readJson(file);
+  if ('problem' in read) return { problems: [{ extension: fallbackName, file, ...read.problem.pos, message: read.problem.message }] };
+  const { text, value } = read;
   // Positions (the YAML parser) are loaded only when there is something to point at.
   let source: ConfigSource | undefined;
   // Valid JSON the YAML parser refuses (a duplicate key, deep nesting) still gets its problems,
@@ -176,58 +160,85 @@ export async function readManifest(dir: string): Promise<{ manifest?: ExtensionM
   const problems: ExtensionProblem[] = [];
   const name = parsed.success ? parsed.output.name : fallbackName;
   if (!parsed.success) {
-    const source = await positions();
-    for (const issue of parsed.issues) {
-      const path = (issue.path ?? []).map((p) => p.key as PathSegment);
-      const isKey = issue.path?.at(-1)?.origin === 'key';
-      const field = path.join('.');
-      let message: string;
-      if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
-        // valibot reports a missing required field as a key issue: it expected the key, got nothing.
-        message = `missing field '${field}'`;
-      } else if (isKey) {
-        const key = String(path.at(-1));
-        message = `unknown field '${field}'${path.length === 2 && path[0] === 'symphony' ? `${suggest(key, SYMPHONY_KEYS)} (known: ${SYMPHONY_KEYS.join(', ')})` : ''}`;
-      } else if (path.length === 0 || (path.length === 1 && issue.input === undefined)) {
-        message = path.length ? `missing field '${field}': ${issue.message}` : issue.message;
-      } else {
-        message = issue.message.startsWith('Invalid') ? `${field}: ${issue.message}` : issue.message;
-      }
-      problems.push(problem(source.locate(path, isKey ? 'key' : 'value'), message));
-    }
+    const src = await positions();
+    for (const p of schemaProblems(parsed.issues)) problems.push({ extension: fallbackName, file, ...src.locate(p.path, p.at), message: p.message });
   }
   if (found.length) {
     const src = await positions();
     for (const f of found) problems.push({ extension: name, file, ...src.locate(f.path, 'value'), message: f.message });
   }
   if (!parsed.success) return { problems: sortProblems(problems) };
-  const pkg = parsed.output;
-  const s = pkg.symphony;
-  const realDir = await realpath(dir);
-  const main = resolve(dir, pkg.main);
-  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
-  const raw = value as { name: unknown; version: unknown; symphony: unknown };
-  const manifest: ExtensionManifest = {
-          name: pkg.name,
-          version: pkg.version,
-          dir: realDir,
-          file,
-          main,
-          kind: s.kind,
-          execution: s.execution,
-          provides: s.provides,
-          calls: s.calls,
-          publishes: s.publishes,
-          subscribes: s.subscribes,
-          permissions: { fsRead: s.permissions.fsRead.map(absolute), fsWrite: s.permissions.fsWrite.map(absolute), net: s.permissions.net, childProcess: s.permissions.childProcess, workers: s.permissions.workers },
-          activation: s.activation,
-          dependencies: s.dependencies,
-          limits: { memoryMb: s.limits.memoryMb, activationMs: s.limits.activationMs, cpuPercent: s.limits.cpuPercent, processes: s.limits.processes },
-          engine: s.engine,
-          pin: manifestPin(raw),
-        };
+  const manifest = toManifest(parsed.output, value as Parameters<typeof manifestPin>[0], dir, await realpath(dir), file);
   // A manifest with problems is not loaded; its draft still has its grant reviewed (all problems in one run).
   return problems.length ? { problems: sortProblems(problems), draft: manifest } : { problems, manifest };
+}
+
+/** The manifest's text and JSON value, or the one problem that stops there (unreadable, not JSON), positioned where it can be. */
+async function readJson(file: string): Promise<{ text: string; value: unknown } | { problem: { pos: Position; message: string } }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    return { problem: { pos: { line: 1, col: 1 }, message: `cannot read the manifest: ${(err as Error).message}` } };
+  }
+  try {
+    return { text, value: JSON.parse(text) };
+  } catch (err) {
+    let pos = { line: 1, col: 1 };
+    try {
+      await parseConfigSource(file, text);
+    } catch (e) {
+      if (e instanceof ConfigSyntaxError) pos = e.position;
+    }
+    return { problem: { pos, message: `package.json is not valid JSON: ${(err as Error).message}` } };
+  }
+}
+
+/** The schema's issues in the manifest's words: a missing field, an unknown one (with a suggestion under `symphony`), a bad value. */
+function schemaProblems(issues: v.InferIssue<typeof PackageJson>[]): { path: PathSegment[]; at: 'key' | 'value'; message: string }[] {
+  return issues.map((issue) => {
+    const path = (issue.path ?? []).map((p) => p.key as PathSegment);
+    const isKey = issue.path?.at(-1)?.origin === 'key';
+    const field = path.join('.');
+    let message: string;
+    if (isKey && issue.received === 'undefined' && issue.expected !== 'never') {
+      // valibot reports a missing required field as a key issue: it expected the key, got nothing.
+      message = `missing field '${field}'`;
+    } else if (isKey) {
+      const key = String(path.at(-1));
+      message = `unknown field '${field}'${path.length === 2 && path[0] === 'symphony' ? `${suggest(key, SYMPHONY_KEYS)} (known: ${SYMPHONY_KEYS.join(', ')})` : ''}`;
+    } else if (path.length === 0 || (path.length === 1 && issue.input === undefined)) {
+      message = path.length ? `missing field '${field}': ${issue.message}` : issue.message;
+    } else {
+      message = issue.message.startsWith('Invalid') ? `${field}: ${issue.message}` : issue.message;
+    }
+    return { path, at: isKey ? 'key' : 'value', message };
+  });
+}
+
+/** The loaded manifest: paths made absolute against the extension's folder, the pin read from the file as written. */
+function toManifest(pkg: v.InferOutput<typeof PackageJson>, raw: Parameters<typeof manifestPin>[0], dir: string, realDir: string, file: string): ExtensionManifest {
+  const s = pkg.symphony;
+  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
+  return {
+    name: pkg.name,
+    version: pkg.version,
+    dir: realDir,
+    file,
+    main: resolve(dir, pkg.main),
+    kind: s.kind,
+    execution: s.execution,
+    provides: s.provides,
+    calls: s.calls,
+    publishes: s.publishes,
+    subscribes: s.subscribes,
+    permissions: { fsRead: s.permissions.fsRead.map(absolute), fsWrite: s.permissions.fsWrite.map(absolute), net: s.permissions.net, childProcess: s.permissions.childProcess, workers: s.permissions.workers },
+    activation: s.activation,
+    dependencies: s.dependencies,
+    limits: { memoryMb: s.limits.memoryMb, activationMs: s.limits.activationMs, cpuPercent: s.limits.cpuPercent, processes: s.limits.processes },
+    engine: s.engine,
+    pin: manifestPin(raw),
+  };
 }
 
 function sortProblems(ps: ExtensionProblem[]): ExtensionProblem[] {
