@@ -246,6 +246,19 @@ describe('handles and late binding', () => {
     expect(deps).toEqual({ a: 'A', b: 'B', w: 'W' });
     await k.stop();
   });
+
+  it('a component with wants and no needs still gets its running wants in ctx.deps', async () => {
+    let deps: Record<string, unknown> | undefined;
+    const k = createKernel({
+      components: {
+        w: { use: { async start() { return 'W'; } } },
+        user: { use: { async start(ctx: ComponentContext) { deps = { ...(ctx.deps as object) }; return {}; } }, wants: ['w'] },
+      },
+    });
+    await k.start();
+    expect(deps).toEqual({ w: 'W' });
+    await k.stop();
+  });
 });
 
 describe('stopping', () => {

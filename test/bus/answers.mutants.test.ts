@@ -112,10 +112,12 @@ describe('hello and heartbeats, what was left', () => {
   });
 
   it('a peer that keeps talking is never pinged', async () => {
-    const { token, path } = await start({ heartbeat: '150ms' });
+    // A heartbeat far above the 15 ms between frames (a loaded machine stretches those), over
+    // more than three heartbeats: pinging regardless of traffic would send at least three.
+    const { token, path } = await start({ heartbeat: '500ms' });
     const p = await RawPeer.open(path);
     await p.hello(token, 'busy');
-    const end = Date.now() + 900;
+    const end = Date.now() + 1800;
     for (let i = 0; Date.now() < end; i++) {
       p.rpc({ jsonrpc: '2.0', method: 'busy.tick', params: i });
       await delay(15);

@@ -5,7 +5,7 @@
  * registration that really unregisters.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Bus, BusError, ErrorCode, ForbiddenError, MethodNotFoundError, type BusEvent } from '../../src/bus/index.js';
+import { Bus, BusError, ErrorCode, ForbiddenError, MethodNotFoundError, PeerGoneError, type BusEvent } from '../../src/bus/index.js';
 import { delay } from '../helpers.js';
 
 let buses: Bus[] = [];
@@ -115,6 +115,37 @@ describe('the call table', () => {
     }
     expect(err).toBeInstanceOf(ForbiddenError);
     expect((err as BusError).data).toEqual({ method: 'svc.y', peer: 'narrow' });
+  });
+
+  it('handle refuses a protocol name, and any name once the endpoint is stopped, naming the method (and the peer)', () => {
+    const bus = newBus();
+    const svc = bus.endpoint('svc');
+    const refusal = (f: () => unknown): BusError => {
+      try {
+        f();
+      } catch (e) {
+        return e as BusError;
+      }
+      throw new Error('not refused');
+    };
+    const reserved = refusal(() => svc.handle('symphony.mine', () => 1));
+    expect(reserved).toBeInstanceOf(ForbiddenError);
+    expect([reserved.message, reserved.data]).toEqual(["'symphony.mine' is reserved for the protocol", { method: 'symphony.mine' }]);
+    expect(refusal(() => svc.handle('$/mine', () => 1)).message).toBe("'$/mine' is reserved for the protocol");
+    svc.stop();
+    const gone = refusal(() => svc.handle('svc.late', () => 1));
+    expect(gone).toBeInstanceOf(PeerGoneError);
+    expect(gone.data).toEqual({ method: 'svc.late', peer: 'svc' });
+  });
+
+  it('an in-process handler that timed out again and again is still called: the circuit guards peers only', async () => {
+    const bus = newBus();
+    let ran = 0;
+    bus.endpoint('svc').handle('svc.slow', (p) => (ran++, p === 'now' ? 'answered' : delay(50)));
+    const caller = bus.endpoint('caller');
+    for (let i = 0; i < 6; i++) expect(await caught(caller.request('svc.slow', 'late', { timeout: 5 }))).toMatchObject({ code: ErrorCode.Timeout });
+    expect(await caller.request('svc.slow', 'now')).toBe('answered');
+    expect(ran).toBe(7);
   });
 
   it('a registration is ready at once, and once unregistered the method is not found', async () => {

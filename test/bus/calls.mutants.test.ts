@@ -223,6 +223,11 @@ describe('a deputy calling on behalf of another identity', () => {
     const b = await bus.request('svc.write', {}, { onBehalfOf: 'stranger' }).catch((e: unknown) => e);
     expect(b).toBeInstanceOf(ForbiddenError);
     expect((b as Error).message).toBe("'stranger' may not call 'svc.write' (asked through 'kernel': an identity the bus does not know has no rights)");
+    // The refusal's data names the principal, not the deputy.
+    expect([(a as BusError).data, (b as BusError).data]).toEqual([
+      { method: 'svc.write', peer: 'ext' },
+      { method: 'svc.write', peer: 'stranger' },
+    ]);
     expect(served).toBe(0);
     expect(events.filter((e) => e.type === 'denied')).toEqual([
       { type: 'denied', peer: 'ext', action: 'calls', subject: 'svc.write' },
@@ -240,6 +245,7 @@ describe('a deputy calling on behalf of another identity', () => {
     const err = await ext.request('svc.read', {}, { onBehalfOf: 'other' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ForbiddenError);
     expect((err as Error).message).toBe("'ext' may not call on behalf of 'other': only the kernel's own parts act for another identity");
+    expect((err as BusError).data).toEqual({ method: 'svc.read', peer: 'ext' });
     expect(events.filter((e) => e.type === 'denied')).toEqual([{ type: 'denied', peer: 'ext', action: 'calls', subject: 'svc.read' }]);
     expect(await ext.request('svc.read', {}, { onBehalfOf: 'ext' })).toBe('ext');
   });

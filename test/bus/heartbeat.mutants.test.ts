@@ -69,11 +69,13 @@ describe('heartbeats', () => {
   });
 
   it('a peer that answers each ping late (within its timeout) gets one ping at a time, again and again, and stays', async () => {
-    await start({ heartbeat: '200ms' });
+    // Answered past the check interval (heartbeat/2, when a second ping would go out if the first
+    // were not awaited) and 180 ms before the ping's timeout, a slack a loaded machine needs.
+    await start({ heartbeat: '600ms' });
     const p = await RawPeer.open(path);
     await p.hello(token, 'late');
-    const seen = answerPings(p, 140, (id) => ({ jsonrpc: '2.0', id, result: 'pong' }));
-    await delay(1600);
+    const seen = answerPings(p, 420, (id) => ({ jsonrpc: '2.0', id, result: 'pong' }));
+    await delay(3200);
     seen.stop();
     expect(p.closed).toBe(false);
     expect(seen.maxOutstanding).toBe(1);
