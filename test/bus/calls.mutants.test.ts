@@ -278,6 +278,20 @@ describe('notifications and serving', () => {
     expect(events.filter((e) => e.type === 'denied')).toEqual([{ type: 'denied', peer: 'ext', action: 'calls', subject: 'n.throws' }]);
   });
 
+  it("a request forwarded to a serving peer carries the caller's deadline as epoch ms, not a later one", async () => {
+    const bus = newBus();
+    const p = await peer(bus, 'svc', { provides: ['svc.*'] });
+    p.rpc({ jsonrpc: '2.0', id: 'r', method: 'symphony.register', params: { methods: ['svc.slow'] } });
+    await until(() => bus.serves('svc.slow'), 2000, 'svc.slow served');
+    const t0 = Date.now();
+    const answer = bus.request('svc.slow', {}, { timeout: 1500 }).catch((e: unknown) => e);
+    const f = await p.next((j) => j?.method === 'svc.slow', 2000);
+    expect(f.json.meta.deadline).toBeGreaterThanOrEqual(t0 + 1500 - 50);
+    expect(f.json.meta.deadline).toBeLessThanOrEqual(Date.now() + 1500);
+    p.rpc({ jsonrpc: '2.0', id: f.json.id, result: 'done' });
+    expect(await answer).toBe('done');
+  });
+
   it('a notification to a peer reaches it as a notification', async () => {
     const bus = newBus();
     const p = await peer(bus, 'svc', { provides: ['svc.*'] });
