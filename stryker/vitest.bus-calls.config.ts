@@ -13,7 +13,6 @@ export default partTests(
     'test/bus/calls.mutants.test.ts',
     'test/bus/deadlines.mutants.test.ts',
     'test/bus/deadline-wheel.mutants.test.ts',
-    'test/bus/calls-admit.mutants.test.ts',
   ],
   ['is killed, so its exit tells its supervisor', 'is named with the reason (ENOENT)'],
 );
